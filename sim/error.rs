@@ -1,0 +1,71 @@
+//! Errors a user can cause. Each one names the file, where known the line and column, the field
+//! and the reason, so that it can be fixed without reading the source. The CLI maps every
+//! [`Error`] to exit code 2 ("bad input"); anything else is an internal failure (exit code 1).
+
+use std::path::PathBuf;
+
+/// A problem with the user's input: a file, a flag or a value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read at all.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid RON, or does not match the schema (unknown, missing or mistyped field).
+    #[error("{path}:{line}:{column}: {field}: {reason}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        reason: String,
+    },
+    /// The file parsed but a value is impossible (zero size, inconsistent dimensions, ...).
+    #[error("{path}: field `{field}`: {reason}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+    /// A binary data file (model checkpoint, tokenizer) is truncated, corrupt or unsupported.
+    #[error("{path}: {reason}")]
+    Data { path: PathBuf, reason: String },
+    /// A command-line value is unusable.
+    #[error("{flag}: {reason}")]
+    Usage { flag: String, reason: String },
+}
+
+/// A semantic check that failed, before the file it came from is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct Invalid {
+    /// Dotted path of the offending field, e.g. `chip.mem.slices`.
+    pub field: String,
+    /// Why the value cannot be right.
+    pub reason: String,
+}
+
+impl Invalid {
+    /// A failed check on `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Attach the file the value came from.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        Error::Invalid {
+            path: path.into(),
+            field: self.field,
+            reason: self.reason,
+        }
+    }
+}
+
+/// Shorthand for results whose error is a user input problem.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

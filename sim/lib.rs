@@ -1,0 +1,11 @@
+//! accsim: a cycle-accurate simulator for checking claims about large language models
+//! running from the on-chip SRAM of dataflow accelerators (Groq TSP, Cerebras WSE).
+//!
+//! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
+//! → placement and memory fit ([`fit`]) → compiled program → simulation → report.
+
+pub mod describe;
+pub mod error;
+pub mod quant;
+
+pub use error::{Error, Result};

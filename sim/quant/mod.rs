@@ -1,0 +1,5 @@
+//! Weight formats: the catalogue of exact layouts.
+
+pub mod format;
+
+pub use format::Format;
