@@ -7,5 +7,6 @@
 pub mod describe;
 pub mod error;
 pub mod quant;
+pub mod workload;
 
 pub use error::{Error, Result};
