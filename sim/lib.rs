@@ -4,6 +4,7 @@
 //! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
 //! → placement and memory fit ([`fit`]) → compiled program → simulation → report.
 
+pub mod arch;
 pub mod describe;
 pub mod error;
 pub mod quant;

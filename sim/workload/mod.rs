@@ -5,7 +5,7 @@ mod shape;
 
 pub use shape::{Llama3Scaling, ModelShape, Rope, TensorClass, TensorGroup};
 
-use crate::describe::{self, Validate, check};
+use crate::describe::{self, Preset, Validate, check};
 use crate::error::{Error, Invalid};
 use crate::quant::Format;
 use serde::{Deserialize, Serialize};
@@ -226,14 +226,6 @@ impl Validate for Workload {
     }
 }
 
-/// A workload file shipped with accsim, embedded so the binary works from any directory.
-pub struct Preset {
-    /// Path of the file in the repository.
-    pub path: &'static str,
-    /// Its text.
-    pub text: &'static str,
-}
-
 /// The shipped workloads.
 pub const PRESETS: [Preset; 4] = [
     Preset {
@@ -261,13 +253,7 @@ pub fn load(path: &Path) -> Result<Workload, Error> {
 
 /// Parse every shipped workload.
 pub fn presets() -> Result<Vec<(PathBuf, Workload)>, Error> {
-    PRESETS
-        .iter()
-        .map(|p| {
-            let path = PathBuf::from(p.path);
-            describe::parse(&path, p.text).map(|w| (path, w))
-        })
-        .collect()
+    describe::parse_presets(&PRESETS)
 }
 
 #[cfg(test)]
