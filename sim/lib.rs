@@ -7,7 +7,9 @@
 pub mod arch;
 pub mod describe;
 pub mod error;
+pub mod fit;
 pub mod quant;
+pub mod target;
 pub mod workload;
 
 pub use error::{Error, Result};
