@@ -52,10 +52,13 @@ pub struct Preset {
     pub text: &'static str,
 }
 
+/// Descriptions with the path each was read from (for error messages and reports).
+pub type Described<T> = Vec<(PathBuf, T)>;
+
 /// Parse embedded description files, each reported under its repository path.
 pub fn parse_presets<T: DeserializeOwned + Validate>(
     presets: &[Preset],
-) -> Result<Vec<(PathBuf, T)>, Error> {
+) -> Result<Described<T>, Error> {
     presets
         .iter()
         .map(|p| {

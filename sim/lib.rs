@@ -9,6 +9,7 @@ pub mod describe;
 pub mod error;
 pub mod fit;
 pub mod quant;
+pub mod report;
 pub mod target;
 pub mod workload;
 

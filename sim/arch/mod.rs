@@ -13,10 +13,10 @@ pub use tsp::{
 };
 pub use wse::{WsePe, WseRouter, WseSystem, WseSystemIo, WseWafer};
 
-use crate::describe::{self, Preset, Validate};
+use crate::describe::{self, Described, Preset, Validate};
 use crate::error::{Error, Invalid};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One architecture file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ pub fn load(path: &Path) -> Result<Arch, Error> {
 }
 
 /// Parse every shipped architecture.
-pub fn presets() -> Result<Vec<(PathBuf, Arch)>, Error> {
+pub fn presets() -> Result<Described<Arch>, Error> {
     describe::parse_presets(&PRESETS)
 }
 

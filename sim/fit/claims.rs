@@ -61,7 +61,11 @@ pub fn judge(r: &FitRecord, int4_weight_bytes: u64) -> Vec<Verdict> {
     let p = &r.placement;
     match (size_class(r.params), r.placement.unit) {
         (Some("70B"), unit) => {
-            out.push(size_claim("LLaMA-70B at 3.5 bits takes 30.6 GB", 30.6, r.weight_bytes));
+            out.push(size_claim(
+                "LLaMA-70B at 3.5 bits takes 30.6 GB",
+                30.6,
+                r.weight_bytes,
+            ));
             let saving = 100.0 * (1.0 - r.weight_bytes as f64 / int4_weight_bytes as f64);
             out.push(Verdict {
                 claim: "3.5 bits is 12.5% smaller than INT4".to_owned(),
@@ -69,7 +73,8 @@ pub fn judge(r: &FitRecord, int4_weight_bytes: u64) -> Vec<Verdict> {
                 measured: saving,
                 unit: "%",
                 holds: (saving - 12.5).abs() <= 1.0,
-                criterion: "weight bytes vs int4-g128 within 1 percentage point of the claim".to_owned(),
+                criterion: "weight bytes vs int4-g128 within 1 percentage point of the claim"
+                    .to_owned(),
             });
             match unit {
                 Unit::Wafer => {
@@ -101,7 +106,11 @@ pub fn judge(r: &FitRecord, int4_weight_bytes: u64) -> Vec<Verdict> {
             }
         }
         (Some("405B"), unit) => {
-            out.push(size_claim("LLaMA-405B at 3.5 bits takes 177 GB", 177.0, r.weight_bytes));
+            out.push(size_claim(
+                "LLaMA-405B at 3.5 bits takes 177 GB",
+                177.0,
+                r.weight_bytes,
+            ));
             if unit == Unit::Wafer {
                 out.push(Verdict {
                     claim: "LLaMA-405B fits entirely in the SRAM of 5 wafers".to_owned(),

@@ -76,7 +76,9 @@ fn verdict(
     p.fits = p.units_needed.is_some_and(|needed| {
         units_given.is_none_or(|n| needed <= n) && max_units.is_none_or(|max| needed <= max)
     });
-    let available = units_given.unwrap_or(0).saturating_mul(p.usable_bytes_per_unit);
+    let available = units_given
+        .unwrap_or(0)
+        .saturating_mul(p.usable_bytes_per_unit);
     p.bytes_short = if p.fits {
         0
     } else {

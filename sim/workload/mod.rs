@@ -5,7 +5,7 @@ mod shape;
 
 pub use shape::{Llama3Scaling, ModelShape, Rope, TensorClass, TensorGroup};
 
-use crate::describe::{self, Preset, Validate, check};
+use crate::describe::{self, Described, Preset, Validate, check};
 use crate::error::{Error, Invalid};
 use crate::quant::Format;
 use serde::{Deserialize, Serialize};
@@ -252,7 +252,7 @@ pub fn load(path: &Path) -> Result<Workload, Error> {
 }
 
 /// Parse every shipped workload.
-pub fn presets() -> Result<Vec<(PathBuf, Workload)>, Error> {
+pub fn presets() -> Result<Described<Workload>, Error> {
     describe::parse_presets(&PRESETS)
 }
 

@@ -17,7 +17,8 @@ pub fn place(m: &GpuSystem, w: &Workload, units: Option<u64>) -> Placement {
         .map(|c| c.code_bytes + c.metadata_bytes)
         .sum();
     let split = f.weight_bytes - replicated;
-    let per_gpu = |n: u64| split.div_ceil(n) + f.kv_cache_bytes.div_ceil(n) + replicated + f.activation_bytes;
+    let per_gpu =
+        |n: u64| split.div_ceil(n) + f.kv_cache_bytes.div_ceil(n) + replicated + f.activation_bytes;
     // Per-GPU demand falls with n towards the replicated part: search until it fits or cannot.
     let floor = replicated + f.activation_bytes;
     let needed = (floor < usable).then(|| {
@@ -48,5 +49,10 @@ pub fn place(m: &GpuSystem, w: &Workload, units: Option<u64>) -> Placement {
         units: (0..shown).map(|_| load(shown)).collect(),
         bytes_short: 0,
     };
-    verdict(p, units, None, per_gpu(needed.unwrap_or(1)) * needed.unwrap_or(1))
+    verdict(
+        p,
+        units,
+        None,
+        per_gpu(needed.unwrap_or(1)) * needed.unwrap_or(1),
+    )
 }

@@ -69,21 +69,31 @@ fn layer_cost(c: &Chip, w: &Workload, tp: u64) -> Cost {
     for t in m.layer_tensors() {
         let format = w.quant.format(t.class);
         let shard = match t.class {
-            TensorClass::AttnO | TensorClass::FfnDown => format.packed_bytes(t.rows, t.cols.div_ceil(tp)),
+            TensorClass::AttnO | TensorClass::FfnDown => {
+                format.packed_bytes(t.rows, t.cols.div_ceil(tp))
+            }
             TensorClass::Norm => format.packed_bytes(t.rows, t.cols),
             _ => format.packed_bytes(t.rows.div_ceil(tp), t.cols),
         };
         cost.weights += t.count * c.addresses(shard);
     }
     let kv_heads = m.kv_heads.div_ceil(tp);
-    let kv_shard = kv_heads * m.head_dim * w.scenario.context * w.scenario.batch * w.scenario.kv_cache.bytes();
+    let kv_shard =
+        kv_heads * m.head_dim * w.scenario.context * w.scenario.batch * w.scenario.kv_cache.bytes();
     cost.kv = 2 * c.addresses(kv_shard);
     cost
 }
 
 /// Per-chip costs of a vocabulary-sized matrix split by rows over `tp` chips and as few
 /// pipeline stages as needed; `None` if even one row per chip does not fit.
-fn vocab_pieces(c: &Chip, format: Format, vocab: u64, hidden: u64, tp: u64, cap: u64) -> Option<Vec<Cost>> {
+fn vocab_pieces(
+    c: &Chip,
+    format: Format,
+    vocab: u64,
+    hidden: u64,
+    tp: u64,
+    cap: u64,
+) -> Option<Vec<Cost>> {
     let cost = |pieces: u64| c.addresses(format.packed_bytes(vocab.div_ceil(tp * pieces), hidden));
     let mut pieces = 1;
     while cost(pieces) > cap {
@@ -100,14 +110,23 @@ fn vocab_pieces(c: &Chip, format: Format, vocab: u64, hidden: u64, tp: u64, cap:
 fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
     let m = &w.model;
     let chip = c.chip;
-    let buffer_bytes = chip.runtime_reserve_bytes.max(activation_bytes(w).div_ceil(tp));
+    let buffer_bytes = chip
+        .runtime_reserve_bytes
+        .max(activation_bytes(w).div_ceil(tp));
     let buffer_addresses = c.addresses(buffer_bytes);
     let cap = chip.mem.addresses_per_slice.checked_sub(buffer_addresses)?;
     let layer = layer_cost(c, w, tp);
     if layer.total() > cap {
         return None;
     }
-    let embedding = vocab_pieces(c, w.quant.format(TensorClass::Embedding), m.vocab, m.hidden, tp, cap)?;
+    let embedding = vocab_pieces(
+        c,
+        w.quant.format(TensorClass::Embedding),
+        m.vocab,
+        m.hidden,
+        tp,
+        cap,
+    )?;
     let final_norm = Cost {
         weights: c.addresses(w.quant.format(TensorClass::Norm).packed_bytes(1, m.hidden)),
         kv: 0,
@@ -115,7 +134,14 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
     let classifier = if m.tied_embedding {
         Vec::new()
     } else {
-        vocab_pieces(c, w.quant.format(TensorClass::Classifier), m.vocab, m.hidden, tp, cap)?
+        vocab_pieces(
+            c,
+            w.quant.format(TensorClass::Classifier),
+            m.vocab,
+            m.hidden,
+            tp,
+            cap,
+        )?
     };
     let items = embedding
         .iter()
@@ -193,9 +219,16 @@ pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
         })
         .collect();
     let needed = loads.len() as u64;
-    let stored: u64 = loads.iter().map(|l| l.weight_bytes + l.kv_cache_bytes).sum();
+    let stored: u64 = loads
+        .iter()
+        .map(|l| l.weight_bytes + l.kv_cache_bytes)
+        .sum();
     let max_layers = mp.layers_per_stage.iter().max().copied().unwrap_or(0);
-    let where_tp = if mp.tp <= node { "within a node" } else { "across nodes" };
+    let where_tp = if mp.tp <= node {
+        "within a node"
+    } else {
+        "across nodes"
+    };
     let p = Placement {
         unit: Unit::Chip,
         units_needed: Some(needed),

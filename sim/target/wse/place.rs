@@ -38,31 +38,33 @@ fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
     let fits = |tr: u64, tc: u64| format.packed_bytes(tr, tc) <= cap;
     let mut best: Option<Region> = None;
     // Every distinct tile width ceil(cols / pc), from whole rows down to one column.
-    let mut pc = 1;
-    while pc <= cols {
-        let tc = cols.div_ceil(pc);
+    let mut tc = cols;
+    loop {
         if fits(1, tc) {
             // Largest tile height that fits: bytes grow with height, so bisect.
             let (mut lo, mut hi) = (1, rows);
             while lo < hi {
                 let mid = lo + (hi - lo).div_ceil(2);
-                if fits(mid, tc) { lo = mid } else { hi = mid - 1 }
+                if fits(mid, tc) {
+                    lo = mid
+                } else {
+                    hi = mid - 1
+                }
             }
-            let (grid_rows, grid_cols) = (rows.div_ceil(lo), cols.div_ceil(tc));
-            let region = Region {
-                pes: grid_rows * grid_cols,
-                weight_bytes: grid_rows * grid_cols * format.packed_bytes(lo, tc),
-                kv_bytes: 0,
-            };
-            if best.is_none_or(|b| region.pes < b.pes) {
-                best = Some(region);
+            let tiles = rows.div_ceil(lo) * cols.div_ceil(tc);
+            if best.is_none_or(|b| tiles < b.pes) {
+                best = Some(Region {
+                    pes: tiles,
+                    weight_bytes: tiles * format.packed_bytes(lo, tc),
+                    kv_bytes: 0,
+                });
             }
         }
-        // Next pc giving a narrower tile.
-        pc = cols.div_ceil(tc - 1).max(pc + 1);
         if tc == 1 {
             break;
         }
+        // The next narrower width: pc = ceil(cols / (tc - 1)) columns of tiles.
+        tc = cols.div_ceil(cols.div_ceil(tc - 1));
     }
     best
 }
@@ -118,7 +120,8 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
     let fabric = wafer.fabric_pes();
     let usable = fabric * cap;
     let model = &w.model;
-    let region = |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, cap);
+    let region =
+        |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, cap);
     let layer = model
         .layer_tensors()
         .iter()
@@ -150,7 +153,9 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
     let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) =
         (layer, kv_cache(w, cap), embedding, final_norm, classifier)
     else {
-        return fail(format!("no mapping: a single tile or KV vector exceeds the {cap} bytes a PE has for data"));
+        return fail(format!(
+            "no mapping: a single tile or KV vector exceeds the {cap} bytes a PE has for data"
+        ));
     };
     if layer.pes > fabric {
         return fail(format!(
