@@ -52,6 +52,17 @@ pub struct Preset {
     pub text: &'static str,
 }
 
+/// Embed description files by repository path: `presets!["arch/a.ron", "arch/b.ron"]`.
+#[macro_export]
+macro_rules! presets {
+    ($($path:literal),* $(,)?) => {
+        [$($crate::describe::Preset {
+            path: $path,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+        }),*]
+    };
+}
+
 /// Descriptions with the path each was read from (for error messages and reports).
 pub type Described<T> = Vec<(PathBuf, T)>;
 

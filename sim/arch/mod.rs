@@ -111,23 +111,11 @@ impl Validate for Arch {
 }
 
 /// The shipped architectures.
-pub const PRESETS: [Preset; 4] = [
-    Preset {
-        path: "arch/groq-tsp.ron",
-        text: include_str!("../../arch/groq-tsp.ron"),
-    },
-    Preset {
-        path: "arch/cerebras-wse2.ron",
-        text: include_str!("../../arch/cerebras-wse2.ron"),
-    },
-    Preset {
-        path: "arch/cerebras-wse3.ron",
-        text: include_str!("../../arch/cerebras-wse3.ron"),
-    },
-    Preset {
-        path: "arch/nvidia-h100.ron",
-        text: include_str!("../../arch/nvidia-h100.ron"),
-    },
+pub const PRESETS: [Preset; 4] = crate::presets![
+    "arch/groq-tsp.ron",
+    "arch/cerebras-wse2.ron",
+    "arch/cerebras-wse3.ron",
+    "arch/nvidia-h100.ron",
 ];
 
 /// Load an architecture file.

@@ -227,23 +227,11 @@ impl Validate for Workload {
 }
 
 /// The shipped workloads.
-pub const PRESETS: [Preset; 4] = [
-    Preset {
-        path: "workloads/llama2-70b.ron",
-        text: include_str!("../../workloads/llama2-70b.ron"),
-    },
-    Preset {
-        path: "workloads/llama3-70b.ron",
-        text: include_str!("../../workloads/llama3-70b.ron"),
-    },
-    Preset {
-        path: "workloads/llama3.1-405b.ron",
-        text: include_str!("../../workloads/llama3.1-405b.ron"),
-    },
-    Preset {
-        path: "workloads/stories260k.ron",
-        text: include_str!("../../workloads/stories260k.ron"),
-    },
+pub const PRESETS: [Preset; 4] = crate::presets![
+    "workloads/llama2-70b.ron",
+    "workloads/llama3-70b.ron",
+    "workloads/llama3.1-405b.ron",
+    "workloads/stories260k.ron",
 ];
 
 /// Load a workload file.
