@@ -248,3 +248,54 @@ pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
     };
     verdict(p, units, Some(m.system.max_chips), stored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Machine;
+
+    fn tsp() -> TspSystem {
+        let archs = crate::arch::presets().unwrap();
+        match archs
+            .into_iter()
+            .find(|(_, a)| a.name == "groq-tsp")
+            .unwrap()
+            .1
+            .machine
+        {
+            Machine::GroqTsp(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn shards_take_whole_vectors_striped_over_every_slice() {
+        let m = tsp();
+        let c = Chip { chip: &m.chip };
+        assert_eq!(c.addresses(1), 1);
+        assert_eq!(c.addresses(88 * 320), 1);
+        assert_eq!(c.addresses(88 * 320 + 1), 2);
+        assert_eq!(c.bytes(1), 88 * 320);
+    }
+
+    #[test]
+    fn fewer_bits_never_need_more_chips() {
+        let m = tsp();
+        let (_, w) = crate::workload::presets()
+            .unwrap()
+            .into_iter()
+            .find(|(_, w)| w.name == "llama2-70b")
+            .unwrap();
+        let chips = |f: Format| {
+            let mut w = w.clone();
+            w.quant = w.quant.with_matrices_as(f);
+            place(&m, &w, None).units_needed.unwrap()
+        };
+        let q35 = chips(Format::Q35);
+        assert!(q35 <= chips(Format::Q35Byte));
+        assert!(chips(Format::Q35Byte) <= chips(Format::Int8));
+        assert!(chips(Format::Int8) <= chips(Format::F16));
+        // 30.2 GB of weights cannot fit in fewer chips than weights / usable SRAM.
+        assert!(q35 as f64 >= 30.2e9 / (212.0 * 1048576.0));
+    }
+}

@@ -206,3 +206,46 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
     };
     verdict(p, units, None, stored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fewest PEs over every tile shape, by exhaustion.
+    fn brute_force(format: Format, rows: u64, cols: u64, cap: u64) -> Option<u64> {
+        (1..=rows)
+            .flat_map(|tr| (1..=cols).map(move |tc| (tr, tc)))
+            .filter(|&(tr, tc)| format.packed_bytes(tr, tc) <= cap)
+            .map(|(tr, tc)| rows.div_ceil(tr) * cols.div_ceil(tc))
+            .min()
+    }
+
+    proptest! {
+        #[test]
+        fn tile_search_finds_the_fewest_pes(
+            rows in 1u64..40,
+            cols in 1u64..40,
+            cap in 1u64..600,
+            format in proptest::sample::select(Format::ALL.to_vec()),
+        ) {
+            let found = matrix(format, rows, cols, cap);
+            prop_assert_eq!(found.map(|r| r.pes), brute_force(format, rows, cols, cap));
+            if let Some(r) = found {
+                prop_assert!(r.weight_bytes <= r.pes * cap);
+            }
+        }
+    }
+
+    #[test]
+    fn kv_cache_pes_hold_whole_head_vectors() {
+        let (_, w) = crate::workload::presets()
+            .unwrap()
+            .into_iter()
+            .find(|(_, w)| w.name == "llama2-70b")
+            .unwrap();
+        // 38,912 data bytes hold 152 f16 head vectors of 128; 4,096 tokens need 27 PEs per
+        // (K or V, KV head): 2 x 8 x 27 = 432 PEs per layer.
+        assert_eq!(kv_cache(&w, 38_912).unwrap().pes, 432);
+    }
+}
