@@ -6,6 +6,7 @@
 
 pub mod describe;
 pub mod error;
+pub mod model;
 pub mod quant;
 
 pub use error::{Error, Result};
