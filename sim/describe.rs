@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Invalid};
 use serde::de::DeserializeOwned;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A description that can check its own values after parsing.
 pub trait Validate {
@@ -42,6 +42,41 @@ pub fn parse<T: DeserializeOwned + Validate>(path: &Path, text: &str) -> Result<
         .map_err(|e| syntax(de.span_error(e), String::new()))?;
     value.validate().map_err(|e| e.in_file(path))?;
     Ok(value)
+}
+
+/// A description file shipped with accsim, embedded so the binary works from any directory.
+pub struct Preset {
+    /// Path of the file in the repository.
+    pub path: &'static str,
+    /// Its text.
+    pub text: &'static str,
+}
+
+/// Embed description files by repository path: `presets!["arch/a.ron", "arch/b.ron"]`.
+#[macro_export]
+macro_rules! presets {
+    ($($path:literal),* $(,)?) => {
+        [$($crate::describe::Preset {
+            path: $path,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+        }),*]
+    };
+}
+
+/// Descriptions with the path each was read from (for error messages and reports).
+pub type Described<T> = Vec<(PathBuf, T)>;
+
+/// Parse embedded description files, each reported under its repository path.
+pub fn parse_presets<T: DeserializeOwned + Validate>(
+    presets: &[Preset],
+) -> Result<Described<T>, Error> {
+    presets
+        .iter()
+        .map(|p| {
+            let path = PathBuf::from(p.path);
+            parse(&path, p.text).map(|v| (path, v))
+        })
+        .collect()
 }
 
 /// Checks shared by every description type, so each invariant reads as one line.

@@ -4,9 +4,14 @@
 //! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
 //! → placement and memory fit ([`fit`]) → compiled program → simulation → report.
 
+pub mod arch;
 pub mod describe;
 pub mod error;
+pub mod fit;
 pub mod model;
 pub mod quant;
+pub mod report;
+pub mod target;
+pub mod workload;
 
 pub use error::{Error, Result};

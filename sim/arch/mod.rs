@@ -1,0 +1,167 @@
+//! Architecture descriptions: one typed, validated description per accelerator family, loaded
+//! from `arch/*.ron`. Every number in those files carries its public source, or is listed in
+//! `estimated` with its reasoning, so reports can say which inputs were estimates.
+
+mod gpu;
+mod tsp;
+mod wse;
+
+pub use gpu::{Gpu, GpuNode, GpuPeaks, GpuSystem};
+pub use tsp::{
+    TspC2c, TspChip, TspIcu, TspLinkLevel, TspMem, TspMxm, TspStreams, TspSxm, TspSystem,
+    TspTopology, TspVxm,
+};
+pub use wse::{WsePe, WseRouter, WseSystem, WseSystemIo, WseWafer};
+
+use crate::describe::{self, Described, Preset, Validate};
+use crate::error::{Error, Invalid};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One architecture file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    /// Short name used in reports.
+    pub name: String,
+    /// Dotted paths of the fields whose values are estimates rather than published figures.
+    pub estimated: Vec<String>,
+    /// The machine itself.
+    pub machine: Machine,
+}
+
+/// The accelerator family and its description.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Machine {
+    /// Groq Tensor Streaming Processor systems.
+    GroqTsp(TspSystem),
+    /// Cerebras Wafer-Scale Engine systems.
+    CerebrasWse(WseSystem),
+    /// A GPU baseline.
+    Gpu(GpuSystem),
+}
+
+/// The unit a system is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// One TSP chip.
+    Chip,
+    /// One WSE wafer (one CS-2/CS-3 system).
+    Wafer,
+    /// One GPU.
+    Gpu,
+}
+
+impl Unit {
+    /// Name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Chip => "chip",
+            Unit::Wafer => "wafer",
+            Unit::Gpu => "gpu",
+        }
+    }
+}
+
+impl Machine {
+    /// The unit systems of this family are counted in.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Machine::GroqTsp(_) => Unit::Chip,
+            Machine::CerebrasWse(_) => Unit::Wafer,
+            Machine::Gpu(_) => Unit::Gpu,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        match self {
+            Machine::GroqTsp(m) => m.validate(),
+            Machine::CerebrasWse(m) => m.validate(),
+            Machine::Gpu(m) => m.validate(),
+        }
+    }
+}
+
+impl Validate for Arch {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(Invalid::new("name", "must not be empty"));
+        }
+        self.machine.validate()?;
+        let tree = serde_json::to_value(&self.machine)
+            .map_err(|e| Invalid::new("machine", e.to_string()))?;
+        // Paths are written from inside the family's description, e.g. `chip.mxm.latency_cycles`.
+        let family = tree
+            .as_object()
+            .and_then(|o| o.values().next())
+            .cloned()
+            .unwrap_or_default();
+        for (i, path) in self.estimated.iter().enumerate() {
+            let found = path.split('.').try_fold(&family, |node, key| node.get(key));
+            if found.is_none() {
+                return Err(Invalid::new(
+                    format!("estimated[{i}]"),
+                    format!("`{path}` is not a field of this description"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shipped architectures.
+pub const PRESETS: [Preset; 4] = crate::presets![
+    "arch/groq-tsp.ron",
+    "arch/cerebras-wse2.ron",
+    "arch/cerebras-wse3.ron",
+    "arch/nvidia-h100.ron",
+];
+
+/// Load an architecture file.
+pub fn load(path: &Path) -> Result<Arch, Error> {
+    describe::load(path)
+}
+
+/// Parse every shipped architecture.
+pub fn presets() -> Result<Described<Arch>, Error> {
+    describe::parse_presets(&PRESETS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_architectures_load_and_validate() {
+        let archs = presets().unwrap();
+        assert_eq!(archs.len(), PRESETS.len());
+        for (_, a) in &archs {
+            assert!(!a.estimated.is_empty(), "{} lists no estimates", a.name);
+        }
+    }
+
+    #[test]
+    fn derived_peaks_match_the_published_ones() {
+        let archs = presets().unwrap();
+        let find = |n: &str| {
+            archs
+                .iter()
+                .find(|(_, a)| a.name == n)
+                .unwrap()
+                .1
+                .machine
+                .clone()
+        };
+        let Machine::GroqTsp(tsp) = find("groq-tsp") else {
+            panic!()
+        };
+        // 737 TOPS from the MXM geometry, 750 quoted.
+        assert!((tsp.chip.peak_int8_ops_per_s() / 1e12 - 737.28).abs() < 0.01);
+        assert_eq!(tsp.chip.mem.sram_bytes, 220 << 20);
+        let Machine::CerebrasWse(wse3) = find("cerebras-wse3") else {
+            panic!()
+        };
+        assert!((wse3.wafer.peak_fp16_ops_per_s() / 1e15 - 15.7).abs() < 0.1);
+    }
+}

@@ -1,0 +1,288 @@
+//! Groq Tensor Streaming Processor: one chip and how chips compose into nodes, racks and a
+//! Dragonfly system.
+
+use crate::describe::check;
+use crate::error::Invalid;
+use serde::{Deserialize, Serialize};
+
+/// A TSP system description (`arch/groq-tsp.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspSystem {
+    /// One chip.
+    pub chip: TspChip,
+    /// Chips composed into nodes, racks and the global network.
+    pub system: TspTopology,
+}
+
+/// One TSP chip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspChip {
+    /// Core clock [Hz].
+    pub clock_hz: f64,
+    /// Superlanes (groups of lanes, one per vertical stripe of the chip).
+    pub superlanes: u64,
+    /// Lanes per superlane; each lane carries one byte of a vector.
+    pub lanes_per_superlane: u64,
+    /// Bytes of one vector (one byte per lane).
+    pub vector_bytes: u64,
+    /// On-chip memory.
+    pub mem: TspMem,
+    /// Stream registers that carry vectors between functional slices.
+    pub streams: TspStreams,
+    /// Matrix units.
+    pub mxm: TspMxm,
+    /// Vector units.
+    pub vxm: TspVxm,
+    /// Switch units (shifts, permutes, transposes).
+    pub sxm: TspSxm,
+    /// Instruction control: one queue per functional slice.
+    pub icu: TspIcu,
+    /// Chip-to-chip links.
+    pub c2c: TspC2c,
+    /// Power per chip under load [W].
+    pub power_w: f64,
+    /// MEM kept for the instruction streams, activations and KV staging of a compiled program:
+    /// not available to weights [bytes].
+    pub runtime_reserve_bytes: u64,
+}
+
+/// The MEM slices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspMem {
+    /// Hemispheres (east and west), each with its own MEM slices.
+    pub hemispheres: u64,
+    /// MEM slices per hemisphere.
+    pub slices_per_hemisphere: u64,
+    /// Vector addresses per slice.
+    pub addresses_per_slice: u64,
+    /// Independently accessible banks per slice.
+    pub banks_per_slice: u64,
+    /// Total SRAM [bytes]; must equal slices x addresses x vector bytes.
+    pub sram_bytes: u64,
+    /// Cycles from a read instruction to its vector entering a stream.
+    pub read_latency_cycles: u64,
+}
+
+/// Stream registers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspStreams {
+    /// Stream registers flowing in each direction (east, west).
+    pub per_direction: u64,
+    /// Cycles for a vector to advance by one functional slice.
+    pub hop_cycles: u64,
+}
+
+/// Matrix execution module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspMxm {
+    /// Independent MAC planes.
+    pub planes: u64,
+    /// Rows of one plane's MAC array.
+    pub rows: u64,
+    /// Columns of one plane's MAC array.
+    pub cols: u64,
+    /// INT8 MACs per FP16 MAC (FP16 runs at this fraction of the INT8 rate).
+    pub fp16_rate_divisor: u64,
+    /// Weight vectors a plane accepts per cycle while installing weights.
+    pub install_vectors_per_cycle: u64,
+    /// Cycles from an activation vector entering a plane to its result leaving.
+    pub latency_cycles: u64,
+}
+
+/// Vector execution module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspVxm {
+    /// ALUs per lane.
+    pub alus_per_lane: u64,
+    /// Pipeline latency of one element-wise operation [cycles].
+    pub latency_cycles: u64,
+}
+
+/// Switch execution module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspSxm {
+    /// SXM slices per hemisphere.
+    pub slices_per_hemisphere: u64,
+    /// Latency of a shift, permute or transpose [cycles].
+    pub latency_cycles: u64,
+}
+
+/// Instruction control unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspIcu {
+    /// Instruction queues on the chip (one per functional slice).
+    pub instruction_queues: u64,
+}
+
+/// Chip-to-chip links.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspC2c {
+    /// Links per chip.
+    pub links: u64,
+    /// Serial lanes per link.
+    pub lanes_per_link: u64,
+    /// Signalling rate per lane [Gb/s].
+    pub lane_gbps: f64,
+    /// Payload bandwidth per link and direction [bytes/s]; at most the raw lane rate.
+    pub link_bytes_per_s: f64,
+    /// One-way chip-to-chip latency including synchronization [cycles].
+    pub latency_cycles: u64,
+}
+
+/// How chips compose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspTopology {
+    /// Chips per node.
+    pub chips_per_node: u64,
+    /// Nodes per rack.
+    pub nodes_per_rack: u64,
+    /// Largest system the network supports [chips].
+    pub max_chips: u64,
+    /// Largest hop count between two chips of the largest system.
+    pub max_hops: u64,
+    /// Network levels, innermost first.
+    pub levels: Vec<TspLinkLevel>,
+}
+
+/// One level of the network (within a node, within a rack, between racks).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TspLinkLevel {
+    /// Level name for reports.
+    pub name: String,
+    /// C2C links of each chip that serve this level.
+    pub links_per_chip: u64,
+    /// One-hop latency at this level [ns].
+    pub hop_latency_ns: f64,
+}
+
+impl TspChip {
+    /// MEM slices on the chip.
+    pub fn slices(&self) -> u64 {
+        self.mem.hemispheres * self.mem.slices_per_hemisphere
+    }
+
+    /// Bytes one MEM slice holds.
+    pub fn slice_bytes(&self) -> u64 {
+        self.mem.addresses_per_slice * self.vector_bytes
+    }
+
+    /// Peak INT8 operations per second (a MAC counts as two).
+    pub fn peak_int8_ops_per_s(&self) -> f64 {
+        (2 * self.mxm.planes * self.mxm.rows * self.mxm.cols) as f64 * self.clock_hz
+    }
+}
+
+impl TspSystem {
+    /// Check every field and every relation between fields.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let c = &self.chip;
+        check::positive("chip.clock_hz", c.clock_hz)?;
+        check::positive("chip.power_w", c.power_w)?;
+        for (field, v) in [
+            ("chip.superlanes", c.superlanes),
+            ("chip.lanes_per_superlane", c.lanes_per_superlane),
+            ("chip.vector_bytes", c.vector_bytes),
+            ("chip.mem.hemispheres", c.mem.hemispheres),
+            (
+                "chip.mem.slices_per_hemisphere",
+                c.mem.slices_per_hemisphere,
+            ),
+            ("chip.mem.addresses_per_slice", c.mem.addresses_per_slice),
+            ("chip.mem.banks_per_slice", c.mem.banks_per_slice),
+            ("chip.mem.sram_bytes", c.mem.sram_bytes),
+            ("chip.streams.per_direction", c.streams.per_direction),
+            ("chip.streams.hop_cycles", c.streams.hop_cycles),
+            ("chip.mxm.planes", c.mxm.planes),
+            ("chip.mxm.rows", c.mxm.rows),
+            ("chip.mxm.cols", c.mxm.cols),
+            ("chip.mxm.fp16_rate_divisor", c.mxm.fp16_rate_divisor),
+            (
+                "chip.mxm.install_vectors_per_cycle",
+                c.mxm.install_vectors_per_cycle,
+            ),
+            ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane),
+            (
+                "chip.sxm.slices_per_hemisphere",
+                c.sxm.slices_per_hemisphere,
+            ),
+            ("chip.icu.instruction_queues", c.icu.instruction_queues),
+            ("chip.c2c.links", c.c2c.links),
+            ("chip.c2c.lanes_per_link", c.c2c.lanes_per_link),
+            ("system.chips_per_node", self.system.chips_per_node),
+            ("system.nodes_per_rack", self.system.nodes_per_rack),
+            ("system.max_chips", self.system.max_chips),
+            ("system.max_hops", self.system.max_hops),
+        ] {
+            check::nonzero(field, v)?;
+            check::at_most(field, v, 1 << 40)?;
+        }
+        check::equal(
+            "chip.vector_bytes",
+            c.vector_bytes,
+            c.superlanes * c.lanes_per_superlane,
+            "superlanes x lanes_per_superlane (one byte per lane)",
+        )?;
+        check::equal(
+            "chip.mem.sram_bytes",
+            c.mem.sram_bytes,
+            c.slices() * c.slice_bytes(),
+            "hemispheres x slices_per_hemisphere x addresses_per_slice x vector_bytes",
+        )?;
+        check::equal(
+            "chip.mxm.cols",
+            c.mxm.cols,
+            c.vector_bytes,
+            "vector_bytes (a plane consumes one vector per cycle)",
+        )?;
+        if c.runtime_reserve_bytes >= c.mem.sram_bytes {
+            return Err(Invalid::new(
+                "chip.runtime_reserve_bytes",
+                format!("{} leaves no SRAM for weights", c.runtime_reserve_bytes),
+            ));
+        }
+        check::positive("chip.c2c.lane_gbps", c.c2c.lane_gbps)?;
+        check::positive("chip.c2c.link_bytes_per_s", c.c2c.link_bytes_per_s)?;
+        let raw = c.c2c.lanes_per_link as f64 * c.c2c.lane_gbps * 1e9 / 8.0;
+        if c.c2c.link_bytes_per_s > raw {
+            return Err(Invalid::new(
+                "chip.c2c.link_bytes_per_s",
+                format!("{} exceeds the raw lane rate {raw}", c.c2c.link_bytes_per_s),
+            ));
+        }
+        if self.system.levels.is_empty() {
+            return Err(Invalid::new(
+                "system.levels",
+                "at least one network level is needed",
+            ));
+        }
+        let mut links = 0;
+        for (i, level) in self.system.levels.iter().enumerate() {
+            check::positive(
+                &format!("system.levels[{i}].hop_latency_ns"),
+                level.hop_latency_ns,
+            )?;
+            links += level.links_per_chip;
+        }
+        if links > c.c2c.links {
+            return Err(Invalid::new(
+                "system.levels",
+                format!(
+                    "levels use {links} links per chip but a chip has {}",
+                    c.c2c.links
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! Cerebras Wafer-Scale Engine: a 2D mesh of processing elements (PEs), each with its own SRAM
+//! and router, and systems of several wafers joined by their I/O links.
+
+use crate::describe::check;
+use crate::error::Invalid;
+use serde::{Deserialize, Serialize};
+
+/// A WSE system description (`arch/cerebras-wse*.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WseSystem {
+    /// One wafer.
+    pub wafer: WseWafer,
+    /// The system (CS-2, CS-3) around one wafer, and how systems combine.
+    pub system: WseSystemIo,
+}
+
+/// One wafer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WseWafer {
+    /// Physical cores on the wafer, spares and I/O-reserved ones included.
+    pub cores: u64,
+    /// Rows of the programmable fabric.
+    pub fabric_rows: u64,
+    /// Columns of the programmable fabric.
+    pub fabric_cols: u64,
+    /// Dies (reticles) stitched into the wafer.
+    pub dies: u64,
+    /// Core clock [Hz].
+    pub clock_hz: f64,
+    /// One processing element.
+    pub pe: WsePe,
+    /// One router.
+    pub router: WseRouter,
+}
+
+/// A processing element.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsePe {
+    /// Local SRAM [bytes].
+    pub sram_bytes: u64,
+    /// SRAM read ports.
+    pub sram_read_ports: u64,
+    /// SRAM write ports.
+    pub sram_write_ports: u64,
+    /// Width of one SRAM port [bits].
+    pub sram_port_bits: u64,
+    /// FP16 fused multiply-accumulates per cycle.
+    pub fp16_simd: u64,
+    /// SRAM taken by the kernel's code, task state and stack: not available to data [bytes].
+    pub code_reserve_bytes: u64,
+    /// SRAM for input, output and partial-sum buffers of a GEMV tile [bytes].
+    pub buffer_bytes: u64,
+}
+
+/// A fabric router.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WseRouter {
+    /// Ports: north, south, east, west and the ramp to its PE.
+    pub ports: u64,
+    /// Width of a wavelet [bits].
+    pub wavelet_bits: u64,
+    /// Routable colors (virtual channels).
+    pub colors: u64,
+    /// Cycles per hop.
+    pub hop_cycles: u64,
+}
+
+/// A system around one wafer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WseSystemIo {
+    /// System name (CS-2, CS-3).
+    pub name: String,
+    /// External I/O bandwidth of one system [bytes/s].
+    pub io_bytes_per_s: f64,
+    /// One-way latency between two systems' wafers [ns].
+    pub io_latency_ns: f64,
+    /// Power per system [W].
+    pub power_w: f64,
+}
+
+impl WseWafer {
+    /// PEs of the programmable fabric.
+    pub fn fabric_pes(&self) -> u64 {
+        self.fabric_rows * self.fabric_cols
+    }
+
+    /// Peak dense FP16 operations per second of the fabric (an FMAC counts as two).
+    pub fn peak_fp16_ops_per_s(&self) -> f64 {
+        (2 * self.pe.fp16_simd * self.fabric_pes()) as f64 * self.clock_hz
+    }
+
+    /// PE SRAM left for weights and KV cache after code and buffers [bytes].
+    pub fn pe_data_bytes(&self) -> u64 {
+        self.pe
+            .sram_bytes
+            .saturating_sub(self.pe.code_reserve_bytes + self.pe.buffer_bytes)
+    }
+}
+
+impl WseSystem {
+    /// Check every field and every relation between fields.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let w = &self.wafer;
+        for (field, v) in [
+            ("wafer.cores", w.cores),
+            ("wafer.fabric_rows", w.fabric_rows),
+            ("wafer.fabric_cols", w.fabric_cols),
+            ("wafer.dies", w.dies),
+            ("wafer.pe.sram_bytes", w.pe.sram_bytes),
+            ("wafer.pe.sram_read_ports", w.pe.sram_read_ports),
+            ("wafer.pe.sram_write_ports", w.pe.sram_write_ports),
+            ("wafer.pe.sram_port_bits", w.pe.sram_port_bits),
+            ("wafer.pe.fp16_simd", w.pe.fp16_simd),
+            ("wafer.router.ports", w.router.ports),
+            ("wafer.router.wavelet_bits", w.router.wavelet_bits),
+            ("wafer.router.colors", w.router.colors),
+            ("wafer.router.hop_cycles", w.router.hop_cycles),
+        ] {
+            check::nonzero(field, v)?;
+            check::at_most(field, v, 1 << 32)?;
+        }
+        check::positive("wafer.clock_hz", w.clock_hz)?;
+        check::positive("system.io_bytes_per_s", self.system.io_bytes_per_s)?;
+        check::positive("system.io_latency_ns", self.system.io_latency_ns)?;
+        check::positive("system.power_w", self.system.power_w)?;
+        if w.fabric_pes() > w.cores {
+            return Err(Invalid::new(
+                "wafer.fabric_rows",
+                format!(
+                    "fabric {} x {} = {} PEs exceeds the wafer's {} cores",
+                    w.fabric_rows,
+                    w.fabric_cols,
+                    w.fabric_pes(),
+                    w.cores
+                ),
+            ));
+        }
+        if w.pe.code_reserve_bytes + w.pe.buffer_bytes >= w.pe.sram_bytes {
+            return Err(Invalid::new(
+                "wafer.pe.code_reserve_bytes",
+                format!(
+                    "code {} + buffers {} leave nothing of the PE's {} bytes of SRAM",
+                    w.pe.code_reserve_bytes, w.pe.buffer_bytes, w.pe.sram_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! GPU baseline target.
+
+mod place;
+
+pub use place::place;

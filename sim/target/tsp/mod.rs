@@ -1,0 +1,5 @@
+//! Groq TSP target.
+
+mod place;
+
+pub use place::place;

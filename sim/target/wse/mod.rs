@@ -1,0 +1,5 @@
+//! Cerebras WSE target.
+
+mod place;
+
+pub use place::place;

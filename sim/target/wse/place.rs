@@ -1,0 +1,208 @@
+//! WSE placement at the granularity of the hardware: one 48 KB PE at a time.
+//!
+//! Mapping (weight-stationary, in the spirit of WaferLLM's MeshGEMV): each weight matrix is cut
+//! into a grid of tiles, one tile per PE, each tile packed in the workload's format with its own
+//! per-row metadata (so metadata is replicated across the tile columns of a row). The tile shape
+//! is searched to use the fewest PEs whose tile fits what a PE has left after code and buffers.
+//! The KV cache is spread over PEs holding whole (token, head) vectors of K or V. Layers are laid
+//! out in order and wafers are filled in turn; a layer never straddles two wafers, the embedding
+//! and classifier may.
+
+use super::super::{Placement, UnitLoad, verdict};
+use crate::arch::{Unit, WseSystem};
+use crate::quant::Format;
+use crate::workload::{TensorClass, Workload};
+
+/// PEs used by one part of the model and the bytes they hold.
+#[derive(Clone, Copy, Default)]
+struct Region {
+    pes: u64,
+    weight_bytes: u64,
+    kv_bytes: u64,
+}
+
+impl Region {
+    fn add(self, o: Region) -> Region {
+        Region {
+            pes: self.pes + o.pes,
+            weight_bytes: self.weight_bytes + o.weight_bytes,
+            kv_bytes: self.kv_bytes + o.kv_bytes,
+        }
+    }
+}
+
+/// Fewest PEs holding a `rows` x `cols` matrix in `format` with at most `cap` bytes per PE,
+/// over tile grids of `ceil(rows / tile_rows)` x `ceil(cols / tile_cols)`; `None` if not even a
+/// single weight fits a PE.
+fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
+    let fits = |tr: u64, tc: u64| format.packed_bytes(tr, tc) <= cap;
+    let mut best: Option<Region> = None;
+    // Every distinct tile width ceil(cols / pc), from whole rows down to one column.
+    let mut tc = cols;
+    loop {
+        if fits(1, tc) {
+            // Largest tile height that fits: bytes grow with height, so bisect.
+            let (mut lo, mut hi) = (1, rows);
+            while lo < hi {
+                let mid = lo + (hi - lo).div_ceil(2);
+                if fits(mid, tc) {
+                    lo = mid
+                } else {
+                    hi = mid - 1
+                }
+            }
+            let tiles = rows.div_ceil(lo) * cols.div_ceil(tc);
+            if best.is_none_or(|b| tiles < b.pes) {
+                best = Some(Region {
+                    pes: tiles,
+                    weight_bytes: tiles * format.packed_bytes(lo, tc),
+                    kv_bytes: 0,
+                });
+            }
+        }
+        if tc == 1 {
+            break;
+        }
+        // The next narrower width: pc = ceil(cols / (tc - 1)) columns of tiles.
+        tc = cols.div_ceil(cols.div_ceil(tc - 1));
+    }
+    best
+}
+
+/// PEs of one layer's KV cache: each PE holds whole head vectors of K or V for some tokens.
+fn kv_cache(w: &Workload, cap: u64) -> Option<Region> {
+    let m = &w.model;
+    let vector = m.head_dim * w.scenario.kv_cache.bytes();
+    let per_pe = cap / vector;
+    if per_pe == 0 {
+        return None;
+    }
+    let tokens = w.scenario.context * w.scenario.batch;
+    let pes = 2 * m.kv_heads * tokens.div_ceil(per_pe);
+    Some(Region {
+        pes,
+        weight_bytes: 0,
+        kv_bytes: 2 * m.kv_heads * tokens * vector,
+    })
+}
+
+/// Lay `r` into the wafers from the last one on, opening new wafers as they fill up.
+fn spill(wafers: &mut Vec<Region>, r: Region, fabric: u64) {
+    let mut left = r;
+    while left.pes > 0 {
+        let room = wafers.last().map_or(0, |cur| fabric - cur.pes);
+        if room == 0 {
+            wafers.push(Region::default());
+            continue;
+        }
+        let take = left.pes.min(room);
+        let share = |b: u64| (u128::from(b) * u128::from(take) / u128::from(left.pes)) as u64;
+        let part = Region {
+            pes: take,
+            weight_bytes: share(left.weight_bytes),
+            kv_bytes: share(left.kv_bytes),
+        };
+        if let Some(cur) = wafers.last_mut() {
+            *cur = cur.add(part);
+        }
+        left = Region {
+            pes: left.pes - take,
+            weight_bytes: left.weight_bytes - part.weight_bytes,
+            kv_bytes: left.kv_bytes - part.kv_bytes,
+        };
+    }
+}
+
+/// Place `w` on `units` wafers, or on as few as hold it.
+pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
+    let wafer = &m.wafer;
+    let cap = wafer.pe_data_bytes();
+    let fabric = wafer.fabric_pes();
+    let usable = fabric * cap;
+    let model = &w.model;
+    let region =
+        |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, cap);
+    let layer = model
+        .layer_tensors()
+        .iter()
+        .try_fold(Region::default(), |acc, t| {
+            let r = region(t.class, t.rows, t.cols)?;
+            Some((0..t.count).fold(acc, |a, _| a.add(r)))
+        })
+        .and_then(|r| Some(r.add(kv_cache(w, cap)?)));
+    let embedding = region(TensorClass::Embedding, model.vocab, model.hidden);
+    let final_norm = region(TensorClass::Norm, 1, model.hidden);
+    let classifier = if model.tied_embedding {
+        Some(Region::default())
+    } else {
+        region(TensorClass::Classifier, model.vocab, model.hidden)
+    };
+    let fail = |why: String| {
+        let p = Placement {
+            unit: Unit::Wafer,
+            units_needed: None,
+            units_given: None,
+            fits: false,
+            usable_bytes_per_unit: usable,
+            split: why,
+            units: Vec::new(),
+            bytes_short: 0,
+        };
+        verdict(p, units, None, 0)
+    };
+    let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) =
+        (layer, kv_cache(w, cap), embedding, final_norm, classifier)
+    else {
+        return fail(format!(
+            "no mapping: a single tile or KV vector exceeds the {cap} bytes a PE has for data"
+        ));
+    };
+    if layer.pes > fabric {
+        return fail(format!(
+            "no mapping: one decoder layer needs {} PEs, a wafer has {fabric}",
+            layer.pes
+        ));
+    }
+    // Fill wafers in model order; only the vocabulary matrices may straddle wafers.
+    let mut wafers = vec![Region::default()];
+    spill(&mut wafers, embedding, fabric);
+    for _ in 0..model.layers {
+        match wafers.last_mut() {
+            Some(cur) if cur.pes + layer.pes <= fabric => *cur = cur.add(layer),
+            _ => wafers.push(layer),
+        }
+    }
+    spill(&mut wafers, final_norm.add(classifier), fabric);
+    let loads: Vec<UnitLoad> = wafers
+        .iter()
+        .map(|r| UnitLoad {
+            weight_bytes: r.weight_bytes,
+            kv_cache_bytes: r.kv_bytes,
+            buffer_bytes: r.pes * wafer.pe.buffer_bytes,
+            granules_used: r.pes,
+            granules_total: fabric,
+        })
+        .collect();
+    let needed = loads.len() as u64;
+    let stored = wafers.iter().map(|r| r.weight_bytes + r.kv_bytes).sum();
+    let layers_per_wafer = fabric / layer.pes;
+    let p = Placement {
+        unit: Unit::Wafer,
+        units_needed: Some(needed),
+        units_given: None,
+        fits: true,
+        usable_bytes_per_unit: usable,
+        split: format!(
+            "weight-stationary tiles, {} PEs per layer ({} weights + {} KV cache), up to {layers_per_wafer} layers per wafer \
+             of {} x {} PEs with {cap} data bytes each",
+            layer.pes,
+            layer.pes - kv.pes,
+            kv.pes,
+            wafer.fabric_rows,
+            wafer.fabric_cols,
+        ),
+        units: loads,
+        bytes_short: 0,
+    };
+    verdict(p, units, None, stored)
+}

@@ -1,0 +1,275 @@
+//! LLaMA-family model shapes and the tensors they imply.
+
+use crate::describe::check;
+use crate::error::Invalid;
+use serde::{Deserialize, Serialize};
+
+/// The dimensions of a LLaMA-family decoder, as in the published model configs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelShape {
+    /// Decoder layers.
+    pub layers: u64,
+    /// Model (residual stream) width.
+    pub hidden: u64,
+    /// SwiGLU intermediate width.
+    pub ffn: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads (grouped-query attention when fewer than `heads`).
+    pub kv_heads: u64,
+    /// Width of one attention head.
+    pub head_dim: u64,
+    /// Vocabulary size.
+    pub vocab: u64,
+    /// The classifier reuses the token-embedding matrix.
+    pub tied_embedding: bool,
+    /// Longest context the model was trained for [tokens].
+    pub max_context: u64,
+    /// RMSNorm epsilon.
+    pub norm_eps: f64,
+    /// Rotary position embedding.
+    pub rope: Rope,
+}
+
+/// Rotary position embedding parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rope {
+    /// Base of the rotation frequencies.
+    pub theta: f64,
+    /// LLaMA-3.1's long-context frequency rescaling, if any.
+    pub llama3_scaling: Option<Llama3Scaling>,
+}
+
+/// LLaMA-3.1 RoPE scaling: low frequencies divided by `factor`, high ones kept, a smooth ramp between.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Llama3Scaling {
+    /// Divisor applied to low frequencies.
+    pub factor: f64,
+    /// Wavelengths longer than `original_context / low_freq_factor` are fully scaled.
+    pub low_freq_factor: f64,
+    /// Wavelengths shorter than `original_context / high_freq_factor` are kept.
+    pub high_freq_factor: f64,
+    /// Context length of the original training [tokens].
+    pub original_context: u64,
+}
+
+/// What a tensor is for; quantization policies and memory reports are kept per class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TensorClass {
+    /// Attention query projection.
+    AttnQ,
+    /// Attention key projection.
+    AttnK,
+    /// Attention value projection.
+    AttnV,
+    /// Attention output projection.
+    AttnO,
+    /// SwiGLU gate projection.
+    FfnGate,
+    /// SwiGLU up projection.
+    FfnUp,
+    /// SwiGLU down projection.
+    FfnDown,
+    /// Token embedding table.
+    Embedding,
+    /// Output classifier (LM head).
+    Classifier,
+    /// RMSNorm weight vectors.
+    Norm,
+}
+
+impl TensorClass {
+    /// Every class, in report order.
+    pub const ALL: [TensorClass; 10] = [
+        TensorClass::AttnQ,
+        TensorClass::AttnK,
+        TensorClass::AttnV,
+        TensorClass::AttnO,
+        TensorClass::FfnGate,
+        TensorClass::FfnUp,
+        TensorClass::FfnDown,
+        TensorClass::Embedding,
+        TensorClass::Classifier,
+        TensorClass::Norm,
+    ];
+
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TensorClass::AttnQ => "attn_q",
+            TensorClass::AttnK => "attn_k",
+            TensorClass::AttnV => "attn_v",
+            TensorClass::AttnO => "attn_o",
+            TensorClass::FfnGate => "ffn_gate",
+            TensorClass::FfnUp => "ffn_up",
+            TensorClass::FfnDown => "ffn_down",
+            TensorClass::Embedding => "embedding",
+            TensorClass::Classifier => "classifier",
+            TensorClass::Norm => "norm",
+        }
+    }
+
+    /// True for the matrices of one decoder layer (the part that is pipelined across devices).
+    pub fn is_per_layer(self) -> bool {
+        !matches!(self, TensorClass::Embedding | TensorClass::Classifier)
+    }
+}
+
+/// A group of identically shaped tensors: `count` matrices of `rows` (outputs) x `cols` (inputs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TensorGroup {
+    /// What the tensors are for.
+    pub class: TensorClass,
+    /// How many (one per layer for per-layer classes).
+    pub count: u64,
+    /// Output channels.
+    pub rows: u64,
+    /// Inputs (the reduction dimension).
+    pub cols: u64,
+}
+
+impl TensorGroup {
+    /// Parameters in the whole group.
+    pub fn params(&self) -> u64 {
+        self.count * self.rows * self.cols
+    }
+}
+
+/// Largest accepted dimension: far above any real model, small enough that products of a few
+/// dimensions cannot overflow 64 bits.
+const MAX_DIM: u64 = 1 << 24;
+/// Largest accepted layer count.
+const MAX_LAYERS: u64 = 10_000;
+
+impl ModelShape {
+    /// Width of the key (and value) projection: `kv_heads * head_dim`.
+    pub fn kv_dim(&self) -> u64 {
+        self.kv_heads * self.head_dim
+    }
+
+    /// Width of the query projection: `heads * head_dim`.
+    pub fn q_dim(&self) -> u64 {
+        self.heads * self.head_dim
+    }
+
+    /// The tensors of one decoder layer, in execution order (its two RMSNorm vectors first).
+    pub fn layer_tensors(&self) -> [TensorGroup; 8] {
+        let g = |class, count, rows, cols| TensorGroup {
+            class,
+            count,
+            rows,
+            cols,
+        };
+        let (h, f) = (self.hidden, self.ffn);
+        [
+            g(TensorClass::Norm, 2, 1, h),
+            g(TensorClass::AttnQ, 1, self.q_dim(), h),
+            g(TensorClass::AttnK, 1, self.kv_dim(), h),
+            g(TensorClass::AttnV, 1, self.kv_dim(), h),
+            g(TensorClass::AttnO, 1, h, self.q_dim()),
+            g(TensorClass::FfnGate, 1, f, h),
+            g(TensorClass::FfnUp, 1, f, h),
+            g(TensorClass::FfnDown, 1, h, f),
+        ]
+    }
+
+    /// Every tensor group of the model (per-layer groups with `count = layers`).
+    pub fn tensor_groups(&self) -> Vec<TensorGroup> {
+        let mut groups: Vec<TensorGroup> = vec![TensorGroup {
+            class: TensorClass::Embedding,
+            count: 1,
+            rows: self.vocab,
+            cols: self.hidden,
+        }];
+        groups.extend(self.layer_tensors().map(|t| TensorGroup {
+            count: t.count * self.layers,
+            ..t
+        }));
+        groups.push(TensorGroup {
+            class: TensorClass::Norm,
+            count: 1,
+            rows: 1,
+            cols: self.hidden,
+        });
+        if !self.tied_embedding {
+            groups.push(TensorGroup {
+                class: TensorClass::Classifier,
+                count: 1,
+                rows: self.vocab,
+                cols: self.hidden,
+            });
+        }
+        groups
+    }
+
+    /// Total parameter count, as model cards publish it.
+    pub fn params(&self) -> u64 {
+        self.tensor_groups().iter().map(TensorGroup::params).sum()
+    }
+
+    /// Check the dimensions are consistent and sane.
+    pub fn validate(&self, prefix: &str) -> Result<(), Invalid> {
+        let f = |name: &str| format!("{prefix}.{name}");
+        for (name, v) in [
+            ("hidden", self.hidden),
+            ("ffn", self.ffn),
+            ("heads", self.heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("vocab", self.vocab),
+            ("max_context", self.max_context),
+        ] {
+            check::nonzero(&f(name), v)?;
+            check::at_most(&f(name), v, MAX_DIM)?;
+        }
+        check::nonzero(&f("layers"), self.layers)?;
+        check::at_most(&f("layers"), self.layers, MAX_LAYERS)?;
+        if self.hidden % self.heads != 0 {
+            return Err(Invalid::new(
+                f("heads"),
+                format!("{} heads do not divide hidden {}", self.heads, self.hidden),
+            ));
+        }
+        check::equal(
+            &f("head_dim"),
+            self.head_dim,
+            self.hidden / self.heads,
+            "hidden / heads",
+        )?;
+        if self.heads % self.kv_heads != 0 {
+            return Err(Invalid::new(
+                f("kv_heads"),
+                format!(
+                    "{} kv_heads do not divide {} heads",
+                    self.kv_heads, self.heads
+                ),
+            ));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(Invalid::new(
+                f("head_dim"),
+                "RoPE rotates pairs: head_dim must be even",
+            ));
+        }
+        check::positive(&f("norm_eps"), self.norm_eps)?;
+        check::positive(&f("rope.theta"), self.rope.theta)?;
+        if let Some(s) = &self.rope.llama3_scaling {
+            let g = |name: &str| format!("{prefix}.rope.llama3_scaling.{name}");
+            check::positive(&g("factor"), s.factor)?;
+            check::positive(&g("low_freq_factor"), s.low_freq_factor)?;
+            check::positive(&g("high_freq_factor"), s.high_freq_factor)?;
+            check::nonzero(&g("original_context"), s.original_context)?;
+            if s.high_freq_factor <= s.low_freq_factor {
+                return Err(Invalid::new(
+                    g("high_freq_factor"),
+                    "must exceed low_freq_factor (the ramp between them would be empty)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
