@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod decoder;
+pub mod eval;
 pub mod gguf;
 pub mod linear;
 pub mod llama2c;
