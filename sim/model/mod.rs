@@ -11,6 +11,7 @@ pub mod eval;
 pub mod gguf;
 pub mod linear;
 pub mod llama2c;
+pub mod open;
 pub mod safetensors;
 pub mod tensor;
 pub mod tokenizer;

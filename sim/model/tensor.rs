@@ -116,3 +116,22 @@ pub(crate) fn bf16_from_le(bytes: &[u8]) -> Vec<f32> {
         .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
         .collect()
 }
+
+impl Tensor {
+    /// The workload's tensor class, which picks the tensor's format in a quantization policy.
+    pub fn class(self) -> crate::workload::TensorClass {
+        use crate::workload::TensorClass as C;
+        match self {
+            Tensor::Embedding => C::Embedding,
+            Tensor::AttnNorm(_) | Tensor::FfnNorm(_) | Tensor::FinalNorm => C::Norm,
+            Tensor::Q(_) => C::AttnQ,
+            Tensor::K(_) => C::AttnK,
+            Tensor::V(_) => C::AttnV,
+            Tensor::O(_) => C::AttnO,
+            Tensor::Gate(_) => C::FfnGate,
+            Tensor::Down(_) => C::FfnDown,
+            Tensor::Up(_) => C::FfnUp,
+            Tensor::Classifier => C::Classifier,
+        }
+    }
+}
