@@ -120,8 +120,8 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
             Path::new("text/tinystories_valid_excerpt64k.txt"),
         )
     });
-    let text = read_text(&text_path)?;
     let opened = open_workload(&args.workload, &w)?;
+    let text = read_text(&text_path)?;
     let reference = build(&opened, &w, Format::F32)?;
     let models = formats
         .iter()

@@ -168,7 +168,7 @@ impl Checkpoint for HfSafetensors {
         let view = match st.tensor(&name) {
             Ok(v) => v,
             Err(_) if t == Tensor::Classifier => return Ok(None),
-            Err(e) => return Err(err(format!("tensor `{name}`: {e}"))),
+            Err(_) => return Err(err(format!("tensor `{name}` is missing"))),
         };
         let (rows, cols) = t.shape(&self.config);
         let expected = if rows == 1 {
@@ -196,5 +196,114 @@ impl Checkpoint for HfSafetensors {
             Tensor::Q(_) | Tensor::K(_) => permute_heads(&w, cols, self.config.head_dim, false),
             _ => w,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decoder::{KvCache, Model};
+    use crate::model::llama2c::Llama2c;
+    use crate::model::testdata::STORIES_BIN;
+    use crate::quant::Format;
+    use safetensors::tensor::TensorView;
+
+    /// Write stories260K in the HF layout (q/k permuted to rotate-half order) with a config.json.
+    fn write_hf(dir: &Path, dtype_f16: bool) -> PathBuf {
+        let src = Llama2c::open(Path::new(STORIES_BIN)).unwrap();
+        let c = src.config().clone();
+        let mut all = vec![Tensor::Embedding, Tensor::FinalNorm];
+        for l in 0..c.layers {
+            all.extend(Tensor::of_layer(l));
+        }
+        let mut blobs = Vec::new();
+        for t in all {
+            let (rows, cols) = t.shape(&c);
+            let mut w = src.tensor(t).unwrap().unwrap();
+            if matches!(t, Tensor::Q(_) | Tensor::K(_)) {
+                w = permute_heads(&w, cols, c.head_dim, true);
+            }
+            let shape = if rows == 1 {
+                vec![cols]
+            } else {
+                vec![rows, cols]
+            };
+            let bytes: Vec<u8> = if dtype_f16 {
+                w.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect()
+            } else {
+                w.iter().flat_map(|x| x.to_le_bytes()).collect()
+            };
+            blobs.push((tensor_name(t), shape, bytes));
+        }
+        let dtype = if dtype_f16 { Dtype::F16 } else { Dtype::F32 };
+        let views = blobs
+            .iter()
+            .map(|(n, s, b)| (n.clone(), TensorView::new(dtype, s.clone(), b).unwrap()));
+        let path = dir.join("model.safetensors");
+        std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        let config = serde_json::json!({
+            "hidden_size": c.dim, "intermediate_size": c.hidden, "num_hidden_layers": c.layers,
+            "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
+            "vocab_size": c.vocab, "max_position_embeddings": c.max_seq,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": true
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        path
+    }
+
+    fn logits(ck: &dyn Checkpoint) -> Vec<f32> {
+        let m = Model::load(ck, &|_| Format::F32).unwrap();
+        m.forward(&[1, 400, 30, 100, 7, 260], &mut KvCache::new(&m), None)
+    }
+
+    #[test]
+    fn hf_round_trip_gives_identical_logits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_hf(dir.path(), false);
+        let hf = HfSafetensors::open(&path).unwrap();
+        let orig = Llama2c::open(Path::new(STORIES_BIN)).unwrap();
+        assert_eq!(logits(&hf), logits(&orig));
+    }
+
+    #[test]
+    fn f16_tensors_load_and_wrong_shapes_or_types_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_hf(dir.path(), true);
+        let hf = HfSafetensors::open(&path).unwrap();
+        let orig = Llama2c::open(Path::new(STORIES_BIN)).unwrap();
+        let (a, b) = (logits(&hf), logits(&orig));
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(max > 0.0 && max < 0.05, "{max}");
+
+        let bad = |t: Tensor, dtype: Dtype, shape: Vec<usize>| {
+            let name = tensor_name(t);
+            let bytes = vec![0u8; shape.iter().product::<usize>() * dtype.bitsize() / 8];
+            let view = TensorView::new(dtype, shape, &bytes).unwrap();
+            let p = dir.path().join("model.safetensors");
+            std::fs::write(&p, safetensors::serialize([(name, view)], None).unwrap()).unwrap();
+            let ck = HfSafetensors::open(&p).unwrap();
+            match ck.tensor(t) {
+                Err(crate::Error::Data { reason, .. }) => reason,
+                other => panic!("expected a data error, got {:?}", other.err()),
+            }
+        };
+        let r = bad(Tensor::Q(0), Dtype::F32, vec![64, 63]);
+        assert!(r.contains("shape [64, 63]"), "{r}");
+        let r = bad(Tensor::AttnNorm(0), Dtype::F32, vec![63]);
+        assert!(r.contains("shape [63]"), "{r}");
+        let r = bad(Tensor::AttnNorm(0), Dtype::I8, vec![64]);
+        assert!(r.contains("dtype I8"), "{r}");
+
+        std::fs::write(&path, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+        assert!(matches!(
+            HfSafetensors::open(&path),
+            Err(crate::Error::Data { .. })
+        ));
     }
 }
