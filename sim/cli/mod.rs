@@ -1,5 +1,7 @@
 //! Command-line interface: one module per command, each wiring library stages together.
 
+mod quant;
+
 use clap::{Parser, Subcommand};
 
 /// Check claims about LLMs on SRAM accelerators (Groq TSP, Cerebras WSE) by simulation.
@@ -11,12 +13,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Compare weight formats: exact size, reconstruction error, GEMV speed.
+    Quant(quant::Args),
+}
 
 /// Parse the command line and run the chosen command.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => Ok(()),
+        Some(Command::Quant(args)) => quant::run(args),
     }
 }

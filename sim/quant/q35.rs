@@ -87,6 +87,7 @@ impl PairGrid {
     }
 
     /// Step between neighbouring 4-bit and 3-bit levels.
+    #[cfg(test)]
     pub(crate) fn steps(&self) -> (f32, f32) {
         (self.s, self.s3)
     }
