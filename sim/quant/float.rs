@@ -1,8 +1,9 @@
 //! `f32`, `f16` and `bf16`: weights stored as little-endian floats, no metadata.
 
 use super::QuantError;
-use super::view::View;
+use super::view::{BLOCK, View};
 use crate::quant::Format;
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 /// Encode `w` (already checked finite) as little-endian floats of `format`.
@@ -41,9 +42,12 @@ pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mu
         }
         Format::F16 => {
             let b = &v.bytes[2 * start..2 * (start + out.len())];
-            for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
-                *o = f16::from_le_bytes([c[0], c[1]]).to_f32();
+            let mut h = [f16::ZERO; BLOCK];
+            for (o, c) in h.iter_mut().zip(b.chunks_exact(2)) {
+                *o = f16::from_le_bytes([c[0], c[1]]);
             }
+            // The slice conversion uses the CPU's f16 instructions where it has them.
+            h[..out.len()].convert_to_f32_slice(out);
         }
         _ => {
             let b = &v.bytes[2 * start..2 * (start + out.len())];

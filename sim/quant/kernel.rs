@@ -2,8 +2,8 @@
 //! block into a stack buffer (never a dequantized copy of the matrix) and reduced in a fixed
 //! order, so results are bit-identical whatever the number of threads. Rows run in parallel.
 
-use super::PackedMatrix;
 use super::view::BLOCK;
+use super::{Format, PackedMatrix, q35};
 use rayon::prelude::*;
 
 /// Independent partial sums per row; column `c` always lands in lane `c % LANES`.
@@ -34,11 +34,16 @@ impl PackedMatrix {
             batch * rows,
             "gemm: y must hold batch x rows values"
         );
+        let pair_sums = self.pair_format().then(|| pair_sums(x, cols));
+        let dot = |acc: &mut Vec<[f32; LANES]>, r: usize, out: &mut [f32]| match &pair_sums {
+            Some(sums) => self.row_dot_pairs(r, x, sums, acc, out),
+            None => self.row_dot(r, x, acc, out),
+        };
         if batch == 1 {
             y.par_iter_mut()
                 .enumerate()
                 .for_each_init(Vec::new, |acc, (r, out)| {
-                    self.row_dot(r, x, acc, std::slice::from_mut(out))
+                    dot(acc, r, std::slice::from_mut(out))
                 });
             return;
         }
@@ -46,7 +51,7 @@ impl PackedMatrix {
         by_row
             .par_chunks_mut(batch.max(1))
             .enumerate()
-            .for_each_init(Vec::new, |acc, (r, out)| self.row_dot(r, x, acc, out));
+            .for_each_init(Vec::new, |acc, (r, out)| dot(acc, r, out));
         for (r, outs) in by_row.chunks(batch.max(1)).enumerate() {
             for (b, &v) in outs.iter().enumerate() {
                 y[b * rows + r] = v;
@@ -70,6 +75,44 @@ impl PackedMatrix {
         }
         for (o, lanes) in out.iter_mut().zip(acc.iter()) {
             *o = reduce(lanes);
+        }
+    }
+
+    /// True for the 3.5-bit pair formats, whose kernel works on raw codes.
+    fn pair_format(&self) -> bool {
+        matches!(
+            self.format(),
+            Format::Q35 | Format::Q35Byte | Format::Q35Opt
+        )
+    }
+
+    /// [`Self::row_dot`] for the pair formats: sums `x * u4` over even and `x * u3` over odd
+    /// columns straight from the codes, then applies the row's grid once:
+    /// `a4 * Σx_even + b4 * Σ x u4 + a3 * Σx_odd + b3 * Σ x u3`.
+    fn row_dot_pairs(
+        &self,
+        r: usize,
+        x: &[f32],
+        sums: &[[f32; 2]],
+        acc: &mut Vec<[f32; LANES]>,
+        out: &mut [f32],
+    ) {
+        let (cols, format, v) = (self.cols(), self.format(), self.view());
+        let (a4, b4, a3, b3) = q35::grid(format, &v, r).affine();
+        acc.clear();
+        acc.resize(2 * out.len(), [0.0; LANES]);
+        let mut buf = [0u8; BLOCK / 2];
+        for col0 in (0..cols).step_by(BLOCK) {
+            let n = BLOCK.min(cols - col0);
+            let pairs = q35::pairs(format, &v, r, col0, &mut buf[..n.div_ceil(2)]);
+            for (b, lanes) in acc.chunks_exact_mut(2).enumerate() {
+                let xs = &x[b * cols + col0..][..n];
+                let (even, odd) = lanes.split_at_mut(1);
+                accumulate_pairs(pairs, xs, &mut even[0], &mut odd[0]);
+            }
+        }
+        for ((o, lanes), s) in out.iter_mut().zip(acc.chunks_exact(2)).zip(sums) {
+            *o = (a4 * s[0] + b4 * reduce(&lanes[0])) + (a3 * s[1] + b3 * reduce(&lanes[1]));
         }
     }
 
@@ -99,13 +142,54 @@ fn accumulate(w: &[f32], x: &[f32], lanes: &mut [f32; LANES]) {
     let mut wc = w.chunks_exact(LANES);
     let mut xc = x.chunks_exact(LANES);
     for (a, b) in (&mut wc).zip(&mut xc) {
-        for l in 0..LANES {
-            lanes[l] += a[l] * b[l];
+        for ((l, a), b) in lanes.iter_mut().zip(a).zip(b) {
+            *l += a * b;
         }
     }
-    for (l, (a, b)) in wc.remainder().iter().zip(xc.remainder()).enumerate() {
-        lanes[l] += a * b;
+    for ((l, a), b) in lanes.iter_mut().zip(wc.remainder()).zip(xc.remainder()) {
+        *l += a * b;
     }
+}
+
+/// Add `x[2k] * u4[k]` into `even[k % LANES]` and `x[2k+1] * u3[k]` into `odd[k % LANES]`.
+#[inline(always)]
+fn accumulate_pairs(pairs: &[u8], x: &[f32], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
+    // Whole groups of LANES pairs have 2 * LANES activations; a shorter tail (end of an odd
+    // row) may lack the last odd activation.
+    let full = x.len() / (2 * LANES);
+    let (head, tail) = pairs.split_at(full * LANES);
+    for (p, xs) in head.chunks_exact(LANES).zip(x.chunks_exact(2 * LANES)) {
+        for (((e, o), &p), xp) in even
+            .iter_mut()
+            .zip(odd.iter_mut())
+            .zip(p)
+            .zip(xs.chunks_exact(2))
+        {
+            *e += xp[0] * f32::from(p & 15);
+            *o += xp[1] * f32::from(p >> 4);
+        }
+    }
+    let xt = &x[full * 2 * LANES..];
+    for (l, (&p, xs)) in tail.iter().zip(xt.chunks(2)).enumerate() {
+        even[l] += xs[0] * f32::from(p & 15);
+        if let Some(&xo) = xs.get(1) {
+            odd[l] += xo * f32::from(p >> 4);
+        }
+    }
+}
+
+/// Per batch element, the sums of the activations at even and at odd columns, in lane order.
+fn pair_sums(x: &[f32], cols: usize) -> Vec<[f32; 2]> {
+    x.chunks(cols.max(1))
+        .map(|xb| {
+            let (mut even, mut odd) = ([0.0; LANES], [0.0; LANES]);
+            for (k, p) in xb.chunks(2).enumerate() {
+                even[k % LANES] += p[0];
+                odd[k % LANES] += p.get(1).copied().unwrap_or(0.0);
+            }
+            [reduce(&even), reduce(&odd)]
+        })
+        .collect()
 }
 
 /// Sum the lanes as a fixed pairwise tree.

@@ -86,6 +86,18 @@ impl PairGrid {
         self.o3 + self.s3 * (u3 as f32 - self.b3)
     }
 
+    /// `(a4, b4, a3, b3)` with even value `a4 + b4 * u4` and odd value `a3 + b3 * u3`: lets a
+    /// dot product run on raw codes and apply the grid once per row.
+    #[inline]
+    pub(crate) fn affine(&self) -> (f32, f32, f32, f32) {
+        (
+            self.o - 8.0 * self.s,
+            self.s,
+            self.o3 - self.s3 * self.b3,
+            self.s3,
+        )
+    }
+
     /// Step between neighbouring 4-bit and 3-bit levels.
     #[cfg(test)]
     pub(crate) fn steps(&self) -> (f32, f32) {
@@ -162,25 +174,36 @@ pub(crate) fn min_max(row: &[f32]) -> (f32, f32) {
         })
 }
 
+/// The 7-bit pairs covering columns `col0..col0 + 2 * buf.len()` of `row` (`col0` a multiple
+/// of [`BLOCK`], `buf` at most `BLOCK / 2` long): borrowed from the buffer for `q3.5-byte`,
+/// unpacked eight per 64-bit window into `buf` for the bitstream formats.
+#[inline]
+pub(crate) fn pairs<'a>(
+    format: Format,
+    v: &View<'a>,
+    row: usize,
+    col0: usize,
+    buf: &'a mut [u8],
+) -> &'a [u8] {
+    let first = row * v.cols.div_ceil(2) + col0 / 2;
+    if format == Format::Q35Byte {
+        return &v.bytes[first..first + buf.len()];
+    }
+    for (c, chunk) in buf.chunks_mut(8).enumerate() {
+        let w = window(v.bytes, 7 * first + 56 * c);
+        for (k, p) in chunk.iter_mut().enumerate() {
+            *p = ((w >> (7 * k)) & 127) as u8;
+        }
+    }
+    buf
+}
+
 /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of [`BLOCK`].
 #[inline]
 pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mut [f32]) {
     let grid = grid(format, v, row);
-    let n_pairs = out.len().div_ceil(2);
-    let first = row * v.cols.div_ceil(2) + col0 / 2;
     let mut buf = [0u8; BLOCK / 2];
-    let pairs: &[u8] = if format == Format::Q35Byte {
-        &v.bytes[first..first + n_pairs]
-    } else {
-        // Eight 7-bit pairs per 64-bit window.
-        for (c, chunk) in buf[..n_pairs].chunks_mut(8).enumerate() {
-            let w = window(v.bytes, 7 * first + 56 * c);
-            for (k, p) in chunk.iter_mut().enumerate() {
-                *p = ((w >> (7 * k)) & 127) as u8;
-            }
-        }
-        &buf[..n_pairs]
-    };
+    let pairs = pairs(format, v, row, col0, &mut buf[..out.len().div_ceil(2)]);
     let mut values = out.chunks_exact_mut(2);
     for (o, &p) in (&mut values).zip(pairs) {
         o[0] = grid.even_value(u32::from(p & 15));
