@@ -3,6 +3,7 @@
 mod accuracy;
 mod fit;
 mod generate;
+mod quant;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ enum Command {
     Accuracy(accuracy::AccuracyArgs),
     /// Greedy text from a real checkpoint in a chosen weight format.
     Generate(generate::GenerateArgs),
+    /// Compare weight formats: exact size, reconstruction error, GEMV speed.
+    Quant(quant::Args),
 }
 
 /// Parse the command line and run the chosen command.
@@ -31,6 +34,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Fit(args)) => fit::run(args),
         Some(Command::Accuracy(args)) => accuracy::run(args),
         Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Quant(args)) => quant::run(args),
         None => fit::run(fit::FitArgs::default_study()),
     }
 }
