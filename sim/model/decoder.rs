@@ -59,15 +59,22 @@ impl KvCache {
 }
 
 impl Model {
-    /// Build a model from `ck` one tensor at a time, storing each linear tensor in the format
-    /// `format_of` picks (the embedding table is looked up, never multiplied, so it stays f32).
+    /// Build a model from `ck` one tensor at a time, storing each tensor in the format
+    /// `format_of` picks, so only one tensor is ever held in f32 besides the built model.
     pub fn load(ck: &dyn Checkpoint, format_of: &dyn Fn(Tensor) -> Format) -> crate::Result<Self> {
         let c = ck.config().clone();
         c.check().map_err(|r| data_error(ck.path(), r))?;
-        let fetch = |t: Tensor| -> crate::Result<Vec<f32>> {
+        let raw = |t: Tensor| -> crate::Result<Vec<f32>> {
             let w = required(ck, t)?;
             check_len(ck, t, &w)?;
             Ok(w)
+        };
+        // Tensors that are not multiplied (norm gains, the embedding table) get their format's
+        // rounding; the embedding's f32 values still feed a tied classifier.
+        let fetch = |t: Tensor| -> crate::Result<Vec<f32>> {
+            let (rows, cols) = t.shape(&c);
+            super::linear::round_trip(format_of(t), rows, cols, raw(t)?)
+                .map_err(|r| data_error(ck.path(), format!("tensor {t:?}: {r}")))
         };
         let linear = |t: Tensor, w: Vec<f32>| -> crate::Result<Box<dyn Linear>> {
             let (rows, cols) = t.shape(&c);
@@ -76,7 +83,7 @@ impl Model {
         };
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
-            let lin = |t: Tensor| fetch(t).and_then(|w| linear(t, w));
+            let lin = |t: Tensor| raw(t).and_then(|w| linear(t, w));
             layers.push(Layer {
                 attn_norm: fetch(Tensor::AttnNorm(l))?,
                 q: lin(Tensor::Q(l))?,
@@ -89,14 +96,14 @@ impl Model {
                 down: lin(Tensor::Down(l))?,
             });
         }
-        let embedding = fetch(Tensor::Embedding)?;
         let classifier = match ck.tensor(Tensor::Classifier)? {
             Some(w) => {
                 check_len(ck, Tensor::Classifier, &w)?;
                 linear(Tensor::Classifier, w)?
             }
-            None => linear(Tensor::Classifier, embedding.clone())?,
+            None => linear(Tensor::Classifier, raw(Tensor::Embedding)?)?,
         };
+        let embedding = fetch(Tensor::Embedding)?;
         Ok(Self {
             rope: c.rope_frequencies(),
             final_norm: fetch(Tensor::FinalNorm)?,

@@ -1,7 +1,7 @@
 //! Matrix-vector products behind one interface, so the same decoder runs f32 weights or any
 //! packed weight format.
 
-use crate::quant::Format;
+use crate::quant::{Format, PackedMatrix};
 use rayon::prelude::*;
 
 /// Work (multiply-adds) above which a product is split over rows with rayon.
@@ -95,7 +95,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
-/// Store `w` (row-major rows × cols) in `format`.
+/// Store `w` (row-major rows × cols) in `format`: f32 stays dense, every other format runs the
+/// packed kernels.
 pub fn build(
     format: Format,
     rows: usize,
@@ -104,6 +105,38 @@ pub fn build(
 ) -> Result<Box<dyn Linear>, String> {
     match format {
         Format::F32 => Ok(Box::new(Dense::new(rows, cols, w))),
-        other => Err(format!("format {other} is not available yet")),
+        _ => PackedMatrix::quantize(format, rows, cols, &w)
+            .map(|p| Box::new(p) as Box<dyn Linear>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The values `format` would store for `w`, for tensors that are looked up or scaled
+/// elementwise (embedding rows, norm gains) rather than multiplied.
+pub fn round_trip(
+    format: Format,
+    rows: usize,
+    cols: usize,
+    w: Vec<f32>,
+) -> Result<Vec<f32>, String> {
+    match format {
+        Format::F32 => Ok(w),
+        _ => PackedMatrix::quantize(format, rows, cols, &w)
+            .map(|p| p.dequantize())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+impl Linear for PackedMatrix {
+    fn rows(&self) -> usize {
+        PackedMatrix::rows(self)
+    }
+
+    fn cols(&self) -> usize {
+        PackedMatrix::cols(self)
+    }
+
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        self.gemm(x, batch, y);
     }
 }
