@@ -13,6 +13,7 @@ pub mod linear;
 pub mod llama2c;
 pub mod open;
 pub mod safetensors;
+pub mod synthetic;
 pub mod tensor;
 pub mod tokenizer;
 
