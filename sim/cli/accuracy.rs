@@ -4,7 +4,7 @@
 use accsim::Error;
 use accsim::model::eval::{self, Score};
 use accsim::model::open::{Opened, open_workload};
-use accsim::model::{Checkpoint, Model};
+use accsim::model::{Checkpoint, Model, synthetic};
 use accsim::quant::Format;
 use accsim::report::Table;
 use accsim::workload::{self, TensorClass, Workload};
@@ -19,13 +19,19 @@ use std::path::{Path, PathBuf};
   accsim accuracy --workload workloads/stories260k.ron
   accsim accuracy --workload workloads/stories260k.ron --formats f16,int8,q3.5,q3.5-opt --json
   accsim accuracy --workload workloads/stories260k.ron --text my.txt --csv accuracy.csv
+  accsim accuracy --synthetic --formats f16,int8,int4-g128,q3.5,q3.5-opt
 
 Every weight matrix (embedding and classifier included) is stored in the format under test;
 norm vectors follow the workload's policy. Protocol and metrics: docs/accuracy.md.")]
 pub struct AccuracyArgs {
     /// Workload description naming a checkpoint.
-    #[arg(long, value_name = "FILE")]
-    workload: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "synthetic")]
+    workload: Option<PathBuf>,
+    /// Instead of a checkpoint, run one decoder layer of LLaMA-2-70B and of LLaMA-3.1-405B at
+    /// their true widths with synthetic N(0, 0.02²) weights and report each format's error on
+    /// the layer's output (slow: minutes, several GB of memory).
+    #[arg(long, conflicts_with_all = ["workload", "text", "csv"])]
+    synthetic: bool,
     /// Text to score, paragraphs separated by blank lines
     /// (default: the shipped TinyStories excerpt, text/tinystories_valid_excerpt64k.txt beside the workload).
     #[arg(long, value_name = "FILE")]
@@ -109,18 +115,18 @@ fn read_text(path: &Path) -> Result<String, Error> {
 
 /// Run the command.
 pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
-    let w = workload::load(&args.workload)?;
     let formats = match &args.formats {
         Some(names) => parse_formats("--formats", names)?,
         None => Format::ALL.to_vec(),
     };
+    let Some(workload_path) = &args.workload else {
+        return run_synthetic(&formats, args.json);
+    };
+    let w = workload::load(workload_path)?;
     let text_path = args.text.clone().unwrap_or_else(|| {
-        Workload::resolve(
-            &args.workload,
-            Path::new("text/tinystories_valid_excerpt64k.txt"),
-        )
+        Workload::resolve(workload_path, Path::new("text/tinystories_valid_excerpt64k.txt"))
     });
-    let opened = open_workload(&args.workload, &w)?;
+    let opened = open_workload(workload_path, &w)?;
     let text = read_text(&text_path)?;
     let reference = build(&opened, &w, Format::F32)?;
     let models = formats
@@ -241,4 +247,67 @@ fn print_table(r: &Report, checkpoint: &Path) {
         ]);
     }
     print!("{t}");
+}
+
+/// Positions run through each synthetic layer.
+const SYNTHETIC_TOKENS: usize = 16;
+/// Seed of the synthetic weights (fixed so runs are comparable).
+const SYNTHETIC_SEED: u64 = 2024;
+
+/// One synthetic layer's result per format.
+#[derive(Serialize)]
+struct SyntheticRecord {
+    model: String,
+    synthetic: bool,
+    tokens: usize,
+    format: String,
+    bits_per_weight: f64,
+    layer_update_rel_error: f64,
+}
+
+/// `--synthetic`: full-width layers with generated weights.
+fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
+    let mut records = Vec::new();
+    for shape in [synthetic::LLAMA2_70B, synthetic::LLAMA31_405B] {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(format!("synthetic {} layer, {} formats", shape.name, formats.len()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let errors = synthetic::layer_errors(shape, formats, SYNTHETIC_TOKENS, SYNTHETIC_SEED)?;
+        bar.finish_and_clear();
+        let (d, f) = (shape.dim as u64, shape.hidden as u64);
+        let kv = (shape.kv_heads * shape.head_dim) as u64;
+        let mats = [(d, d), (kv, d), (kv, d), (d, d), (f, d), (f, d), (d, f)];
+        for e in errors {
+            let bytes: u64 = mats.iter().map(|&(r, c)| e.format.packed_bytes(r, c)).sum();
+            let params: u64 = mats.iter().map(|&(r, c)| r * c).sum();
+            records.push(SyntheticRecord {
+                model: format!("{} (synthetic weights)", shape.name),
+                synthetic: true,
+                tokens: SYNTHETIC_TOKENS,
+                format: e.format.name().into(),
+                bits_per_weight: 8.0 * bytes as f64 / params as f64,
+                layer_update_rel_error: e.update_rel_error,
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(());
+    }
+    println!(
+        "SYNTHETIC: one decoder layer at true widths, weights N(0, {}^2), {} tokens; error of the layer's update to the residual stream vs f32",
+        synthetic::WEIGHT_STD,
+        SYNTHETIC_TOKENS
+    );
+    let mut t = Table::new(["model", "format", "bits/w", "layer update rel. error"]);
+    for r in &records {
+        t.row([
+            r.model.clone(),
+            r.format.clone(),
+            format!("{:.3}", r.bits_per_weight),
+            format!("{:.3e}", r.layer_update_rel_error),
+        ]);
+    }
+    print!("{t}");
+    Ok(())
 }
