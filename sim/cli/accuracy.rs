@@ -124,7 +124,10 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
     };
     let w = workload::load(workload_path)?;
     let text_path = args.text.clone().unwrap_or_else(|| {
-        Workload::resolve(workload_path, Path::new("text/tinystories_valid_excerpt64k.txt"))
+        Workload::resolve(
+            workload_path,
+            Path::new("text/tinystories_valid_excerpt64k.txt"),
+        )
     });
     let opened = open_workload(workload_path, &w)?;
     let text = read_text(&text_path)?;
@@ -270,7 +273,11 @@ fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
     let mut records = Vec::new();
     for shape in [synthetic::LLAMA2_70B, synthetic::LLAMA31_405B] {
         let bar = ProgressBar::new_spinner();
-        bar.set_message(format!("synthetic {} layer, {} formats", shape.name, formats.len()));
+        bar.set_message(format!(
+            "synthetic {} layer, {} formats",
+            shape.name,
+            formats.len()
+        ));
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         let errors = synthetic::layer_errors(shape, formats, SYNTHETIC_TOKENS, SYNTHETIC_SEED)?;
         bar.finish_and_clear();
