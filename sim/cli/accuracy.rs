@@ -268,8 +268,16 @@ struct SyntheticRecord {
     layer_update_rel_error: f64,
 }
 
-/// `--synthetic`: full-width layers with generated weights.
+/// `--synthetic`: full-width layers with generated weights; in table mode each model's table is
+/// printed as soon as it is done, since a run takes minutes.
 fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
+    if !json {
+        println!(
+            "SYNTHETIC: one decoder layer at true widths, weights N(0, {}^2), {} tokens; error of the layer's update to the residual stream vs f32",
+            synthetic::WEIGHT_STD,
+            SYNTHETIC_TOKENS
+        );
+    }
     let mut records = Vec::new();
     for shape in [synthetic::LLAMA2_70B, synthetic::LLAMA31_405B] {
         let bar = ProgressBar::new_spinner();
@@ -284,37 +292,32 @@ fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
         let (d, f) = (shape.dim as u64, shape.hidden as u64);
         let kv = (shape.kv_heads * shape.head_dim) as u64;
         let mats = [(d, d), (kv, d), (kv, d), (d, d), (f, d), (f, d), (d, f)];
+        let mut t = Table::new(["model", "format", "bits/w", "layer update rel. error"]);
         for e in errors {
             let bytes: u64 = mats.iter().map(|&(r, c)| e.format.packed_bytes(r, c)).sum();
             let params: u64 = mats.iter().map(|&(r, c)| r * c).sum();
-            records.push(SyntheticRecord {
+            let r = SyntheticRecord {
                 model: format!("{} (synthetic weights)", shape.name),
                 synthetic: true,
                 tokens: SYNTHETIC_TOKENS,
                 format: e.format.name().into(),
                 bits_per_weight: 8.0 * bytes as f64 / params as f64,
                 layer_update_rel_error: e.update_rel_error,
-            });
+            };
+            t.row([
+                r.model.clone(),
+                r.format.clone(),
+                format!("{:.3}", r.bits_per_weight),
+                format!("{:.3e}", r.layer_update_rel_error),
+            ]);
+            records.push(r);
+        }
+        if !json {
+            print!("{t}");
         }
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
-        return Ok(());
     }
-    println!(
-        "SYNTHETIC: one decoder layer at true widths, weights N(0, {}^2), {} tokens; error of the layer's update to the residual stream vs f32",
-        synthetic::WEIGHT_STD,
-        SYNTHETIC_TOKENS
-    );
-    let mut t = Table::new(["model", "format", "bits/w", "layer update rel. error"]);
-    for r in &records {
-        t.row([
-            r.model.clone(),
-            r.format.clone(),
-            format!("{:.3}", r.bits_per_weight),
-            format!("{:.3e}", r.layer_update_rel_error),
-        ]);
-    }
-    print!("{t}");
     Ok(())
 }

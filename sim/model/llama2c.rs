@@ -149,3 +149,42 @@ impl Checkpoint for Llama2c {
         Ok(Some(f32_from_le(bytes)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata::STORIES_BIN;
+
+    fn open_bytes(bytes: &[u8]) -> crate::Result<Llama2c> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ck.bin");
+        std::fs::write(&path, bytes).unwrap();
+        Llama2c::open(&path)
+    }
+
+    fn reason(r: crate::Result<Llama2c>) -> String {
+        match r {
+            Err(crate::Error::Data { reason, .. }) => reason,
+            other => panic!("expected a data error, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn header_and_length_are_checked() {
+        let bytes = std::fs::read(STORIES_BIN).unwrap();
+        let ck = open_bytes(&bytes).unwrap();
+        assert_eq!(ck.config().head_dim, 8);
+        assert!(reason(open_bytes(&bytes[..20])).contains("too short"));
+        assert!(reason(open_bytes(&bytes[..bytes.len() / 2])).contains("truncated"));
+        let mut neg = bytes.clone();
+        neg[..4].copy_from_slice(&(-64i32).to_le_bytes());
+        assert!(reason(open_bytes(&neg)).contains("dim = -64"));
+        let mut odd_heads = bytes.clone();
+        odd_heads[12..16].copy_from_slice(&7i32.to_le_bytes());
+        assert!(reason(open_bytes(&odd_heads)).contains("multiple of heads"));
+        // A negative vocabulary means a separate classifier, which this file does not have.
+        let mut unshared = bytes;
+        unshared[20..24].copy_from_slice(&(-512i32).to_le_bytes());
+        assert!(reason(open_bytes(&unshared)).contains("truncated"));
+    }
+}
