@@ -132,9 +132,11 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
     let opened = open_workload(workload_path, &w)?;
     let text = read_text(&text_path)?;
     let reference = build(&opened, &w, Format::F32)?;
+    // f32 is the reference itself; every other format gets its own model.
     let models = formats
         .iter()
-        .map(|&f| build(&opened, &w, f))
+        .filter(|&&f| f != Format::F32)
+        .map(|&f| build(&opened, &w, f).map(|m| (f, m)))
         .collect::<Result<Vec<_>, _>>()?;
     let seqs = eval::sequences(&opened.tokenizer, &text);
     if seqs.is_empty() {
@@ -148,7 +150,15 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         "{msg} [{bar:30}] {pos}/{len} paragraphs, {eta} left",
     )?);
     bar.set_message(format!("scoring {} formats", formats.len()));
-    let candidates: Vec<&Model> = models.iter().collect();
+    let candidates: Vec<&Model> = formats
+        .iter()
+        .map(|f| {
+            models
+                .iter()
+                .find(|(g, _)| g == f)
+                .map_or(&reference, |(_, m)| m)
+        })
+        .collect();
     let scores = eval::evaluate(&reference, &candidates, &seqs, &|| bar.inc(1));
     bar.finish_and_clear();
     let report = Report {

@@ -139,8 +139,14 @@ fn score_paragraph(reference: &Model, candidates: &[&Model], seq: &[u32]) -> Vec
     candidates
         .iter()
         .map(|model| {
-            let mut trace = Vec::new();
-            let logits = model.forward(seq, &mut KvCache::new(model), Some(&mut trace));
+            // The reference itself may be a candidate (f32 in a format list): reuse its pass.
+            let (logits, trace) = if std::ptr::eq(*model, reference) {
+                (ref_logits.clone(), ref_trace.clone())
+            } else {
+                let mut trace = Vec::new();
+                let logits = model.forward(seq, &mut KvCache::new(model), Some(&mut trace));
+                (logits, trace)
+            };
             let mut t = Tally::default();
             for (pos, (row, rlp)) in logits.chunks_exact(vocab).zip(&ref_lp).enumerate() {
                 let lp = log_softmax(row);
