@@ -209,6 +209,30 @@ mod tests {
     }
 
     #[test]
+    fn f16_stays_within_the_kl_target_and_low_bits_do_not() {
+        let ck = Llama2c::open(Path::new(STORIES_BIN)).unwrap();
+        let tok = Tokenizer::from_llama2c(Path::new(STORIES_TOK)).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/workloads/text/tinystories_valid_excerpt64k.txt"
+        ))
+        .unwrap();
+        let seqs: Vec<_> = sequences(&tok, &text).into_iter().take(12).collect();
+        let f32m = Model::load(&ck, &|_| Format::F32).unwrap();
+        let f16m = Model::load(&ck, &|_| Format::F16).unwrap();
+        let int3 = Model::load(&ck, &|_| Format::Int3G64).unwrap();
+        let s = evaluate(&f32m, &[&f16m, &int3], &seqs, &|| ());
+        assert!(
+            s[0].kl_mean > 0.0 && s[0].kl_mean < 1e-4,
+            "{}",
+            s[0].kl_mean
+        );
+        assert!(s[0].top1_agreement > 0.99);
+        assert!(s[1].kl_mean > 100.0 * s[0].kl_mean && s[1].ppl > s[0].ppl);
+        assert_eq!(s, evaluate(&f32m, &[&f16m, &int3], &seqs, &|| ()));
+    }
+
+    #[test]
     fn long_paragraphs_are_truncated() {
         let tok = Tokenizer::from_llama2c(Path::new(STORIES_TOK)).unwrap();
         let long = "The cat sat on the mat. ".repeat(200);
