@@ -106,3 +106,31 @@ fn bad_inputs_exit_with_code_2() {
         .code(2)
         .stderr(predicate::str::contains("unknown format"));
 }
+
+#[test]
+fn generate_runs_a_packed_format_and_flags_are_checked() {
+    accsim()
+        .args([
+            "generate",
+            "--workload",
+            WORKLOAD,
+            "--format",
+            "int8",
+            "--tokens",
+            "12",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("Once upon a time"));
+    accsim()
+        .args(["generate", "--workload", WORKLOAD, "--format", "q7"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--format"));
+    accsim()
+        .args(["accuracy", "--synthetic", "--workload", WORKLOAD])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    accsim().args(["accuracy"]).assert().code(2);
+}
