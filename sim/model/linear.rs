@@ -9,10 +9,6 @@ const PARALLEL_MACS: usize = 1 << 20;
 
 /// A linear layer y = W x with W of shape (rows = out, cols = in).
 pub trait Linear: Send + Sync {
-    /// Output width.
-    fn rows(&self) -> usize;
-    /// Input width.
-    fn cols(&self) -> usize;
     /// `batch` products: x is batch × cols, y is batch × rows, both row-major.
     fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]);
 }
@@ -33,14 +29,6 @@ impl Dense {
 }
 
 impl Linear for Dense {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-
-    fn cols(&self) -> usize {
-        self.cols
-    }
-
     fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
         let (rows, cols) = (self.rows, self.cols);
         let one = |b: usize, yb: &mut [f32]| {
@@ -128,14 +116,6 @@ pub fn round_trip(
 }
 
 impl Linear for PackedMatrix {
-    fn rows(&self) -> usize {
-        PackedMatrix::rows(self)
-    }
-
-    fn cols(&self) -> usize {
-        PackedMatrix::cols(self)
-    }
-
     fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
         self.gemm(x, batch, y);
     }
