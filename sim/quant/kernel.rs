@@ -34,9 +34,9 @@ impl PackedMatrix {
             batch * rows,
             "gemm: y must hold batch x rows values"
         );
-        let pair_sums = self.pair_format().then(|| pair_sums(x, cols));
-        let dot = |acc: &mut Vec<[f32; LANES]>, r: usize, out: &mut [f32]| match &pair_sums {
-            Some(sums) => self.row_dot_pairs(r, x, sums, acc, out),
+        let split = self.pair_format().then(|| SplitActivations::new(x, cols));
+        let dot = |acc: &mut Vec<[f32; LANES]>, r: usize, out: &mut [f32]| match &split {
+            Some(split) => self.row_dot_pairs(r, split, acc, out),
             None => self.row_dot(r, x, acc, out),
         };
         if batch == 1 {
@@ -92,8 +92,7 @@ impl PackedMatrix {
     fn row_dot_pairs(
         &self,
         r: usize,
-        x: &[f32],
-        sums: &[[f32; 2]],
+        x: &SplitActivations,
         acc: &mut Vec<[f32; LANES]>,
         out: &mut [f32],
     ) {
@@ -103,16 +102,17 @@ impl PackedMatrix {
         acc.resize(2 * out.len(), [0.0; LANES]);
         let mut buf = [0u8; BLOCK / 2];
         for col0 in (0..cols).step_by(BLOCK) {
-            let n = BLOCK.min(cols - col0);
-            let pairs = q35::pairs(format, &v, r, col0, &mut buf[..n.div_ceil(2)]);
+            let n = BLOCK.min(cols - col0).div_ceil(2);
+            let pairs = q35::pairs(format, &v, r, col0, &mut buf[..n]);
             for (b, lanes) in acc.chunks_exact_mut(2).enumerate() {
-                let xs = &x[b * cols + col0..][..n];
+                let (xe, xo) = x.block(b, col0 / 2, n);
                 let (even, odd) = lanes.split_at_mut(1);
-                accumulate_pairs(pairs, xs, &mut even[0], &mut odd[0]);
+                accumulate_pairs(pairs, xe, xo, &mut even[0], &mut odd[0]);
             }
         }
-        for ((o, lanes), s) in out.iter_mut().zip(acc.chunks_exact(2)).zip(sums) {
-            *o = (a4 * s[0] + b4 * reduce(&lanes[0])) + (a3 * s[1] + b3 * reduce(&lanes[1]));
+        for (b, (o, lanes)) in out.iter_mut().zip(acc.chunks_exact(2)).enumerate() {
+            let [se, so] = x.sums[b];
+            *o = (a4 * se + b4 * reduce(&lanes[0])) + (a3 * so + b3 * reduce(&lanes[1]));
         }
     }
 
@@ -151,45 +151,81 @@ fn accumulate(w: &[f32], x: &[f32], lanes: &mut [f32; LANES]) {
     }
 }
 
-/// Add `x[2k] * u4[k]` into `even[k % LANES]` and `x[2k+1] * u3[k]` into `odd[k % LANES]`.
+/// Add `xe[k] * u4[k]` into `even[k % LANES]` and `xo[k] * u3[k]` into `odd[k % LANES]`.
 #[inline(always)]
-fn accumulate_pairs(pairs: &[u8], x: &[f32], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
-    // Whole groups of LANES pairs have 2 * LANES activations; a shorter tail (end of an odd
-    // row) may lack the last odd activation.
-    let full = x.len() / (2 * LANES);
-    let (head, tail) = pairs.split_at(full * LANES);
-    for (p, xs) in head.chunks_exact(LANES).zip(x.chunks_exact(2 * LANES)) {
-        for (((e, o), &p), xp) in even
-            .iter_mut()
-            .zip(odd.iter_mut())
-            .zip(p)
-            .zip(xs.chunks_exact(2))
-        {
-            *e += xp[0] * f32::from(p & 15);
-            *o += xp[1] * f32::from(p >> 4);
+fn accumulate_pairs(
+    pairs: &[u8],
+    xe: &[f32],
+    xo: &[f32],
+    even: &mut [f32; LANES],
+    odd: &mut [f32; LANES],
+) {
+    let (mut pc, mut ec, mut oc) = (
+        pairs.chunks_exact(LANES),
+        xe.chunks_exact(LANES),
+        xo.chunks_exact(LANES),
+    );
+    for ((p, e), o) in (&mut pc).zip(&mut ec).zip(&mut oc) {
+        for ((((se, so), &p), &e), &o) in even.iter_mut().zip(odd.iter_mut()).zip(p).zip(e).zip(o) {
+            *se += e * f32::from(p & 15);
+            *so += o * f32::from(p >> 4);
         }
     }
-    let xt = &x[full * 2 * LANES..];
-    for (l, (&p, xs)) in tail.iter().zip(xt.chunks(2)).enumerate() {
-        even[l] += xs[0] * f32::from(p & 15);
-        if let Some(&xo) = xs.get(1) {
-            odd[l] += xo * f32::from(p >> 4);
-        }
+    let tail = pc
+        .remainder()
+        .iter()
+        .zip(ec.remainder())
+        .zip(oc.remainder());
+    for (l, ((&p, &e), &o)) in tail.enumerate() {
+        even[l] += e * f32::from(p & 15);
+        odd[l] += o * f32::from(p >> 4);
     }
 }
 
-/// Per batch element, the sums of the activations at even and at odd columns, in lane order.
-fn pair_sums(x: &[f32], cols: usize) -> Vec<[f32; 2]> {
-    x.chunks(cols.max(1))
-        .map(|xb| {
-            let (mut even, mut odd) = ([0.0; LANES], [0.0; LANES]);
-            for (k, p) in xb.chunks(2).enumerate() {
-                even[k % LANES] += p[0];
-                odd[k % LANES] += p.get(1).copied().unwrap_or(0.0);
+/// Activations split into even and odd columns, contiguous, so the pair kernels read them
+/// without strides. Per batch element: `pairs` even values then `pairs` odd values (an odd
+/// `cols` pads the odd half with 0, matching the padding code), and their lane-ordered sums.
+struct SplitActivations {
+    pairs: usize,
+    split: Vec<f32>,
+    sums: Vec<[f32; 2]>,
+}
+
+impl SplitActivations {
+    fn new(x: &[f32], cols: usize) -> Self {
+        let pairs = cols.div_ceil(2);
+        let mut split = Vec::with_capacity(2 * pairs * x.len() / cols.max(1));
+        let mut sums = Vec::new();
+        for xb in x.chunks(cols.max(1)) {
+            split.extend(xb.iter().step_by(2));
+            split.extend(xb.iter().skip(1).step_by(2));
+            if cols % 2 == 1 {
+                split.push(0.0);
             }
-            [reduce(&even), reduce(&odd)]
-        })
-        .collect()
+            let both = &split[split.len() - 2 * pairs..];
+            sums.push([lane_sum(&both[..pairs]), lane_sum(&both[pairs..])]);
+        }
+        Self { pairs, split, sums }
+    }
+
+    /// Even and odd activations of pairs `first..first + n` of batch element `b`.
+    #[inline]
+    fn block(&self, b: usize, first: usize, n: usize) -> (&[f32], &[f32]) {
+        let base = 2 * self.pairs * b;
+        (
+            &self.split[base + first..][..n],
+            &self.split[base + self.pairs + first..][..n],
+        )
+    }
+}
+
+/// Sum with element `k` in lane `k % LANES`, lanes reduced as a fixed tree.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0; LANES];
+    for (k, &x) in v.iter().enumerate() {
+        lanes[k % LANES] += x;
+    }
+    reduce(&lanes)
 }
 
 /// Sum the lanes as a fixed pairwise tree.

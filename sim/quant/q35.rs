@@ -189,13 +189,31 @@ pub(crate) fn pairs<'a>(
     if format == Format::Q35Byte {
         return &v.bytes[first..first + buf.len()];
     }
-    for (c, chunk) in buf.chunks_mut(8).enumerate() {
-        let w = window(v.bytes, 7 * first + 56 * c);
-        for (k, p) in chunk.iter_mut().enumerate() {
-            *p = ((w >> (7 * k)) & 127) as u8;
+    let at = 7 * first;
+    match <&mut [u8; BLOCK / 2]>::try_from(&mut *buf) {
+        // Whole blocks: fixed trip counts, fully unrolled.
+        Ok(whole) => {
+            for (c, chunk) in whole.chunks_exact_mut(8).enumerate() {
+                unpack8(window(v.bytes, at + 56 * c), chunk);
+            }
+        }
+        Err(_) => {
+            for (c, chunk) in buf.chunks_mut(8).enumerate() {
+                let mut eight = [0u8; 8];
+                unpack8(window(v.bytes, at + 56 * c), &mut eight);
+                chunk.copy_from_slice(&eight[..chunk.len()]);
+            }
         }
     }
     buf
+}
+
+/// The eight 7-bit fields in the low 56 bits of `w`.
+#[inline(always)]
+fn unpack8(w: u64, out: &mut [u8]) {
+    for (k, p) in out.iter_mut().take(8).enumerate() {
+        *p = ((w >> (7 * k)) & 127) as u8;
+    }
 }
 
 /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of [`BLOCK`].
