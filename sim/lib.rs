@@ -8,6 +8,7 @@ pub mod arch;
 pub mod describe;
 pub mod error;
 pub mod fit;
+pub mod model;
 pub mod quant;
 pub mod report;
 pub mod target;

@@ -1,6 +1,9 @@
 //! Command-line interface: one module per command, each wiring library stages together.
 
+mod accuracy;
 mod fit;
+mod generate;
+mod quant;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +19,12 @@ struct Cli {
 enum Command {
     /// Memory footprint, placement on chips/wafers/GPUs, and the verdict on each size claim.
     Fit(fit::FitArgs),
+    /// Accuracy of each weight format against f32 on a real checkpoint and text.
+    Accuracy(accuracy::AccuracyArgs),
+    /// Greedy text from a real checkpoint in a chosen weight format.
+    Generate(generate::GenerateArgs),
+    /// Compare weight formats: exact size, reconstruction error, GEMV speed.
+    Quant(quant::Args),
 }
 
 /// Parse the command line and run the chosen command.
@@ -23,6 +32,9 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Fit(args)) => fit::run(args),
+        Some(Command::Accuracy(args)) => accuracy::run(args),
+        Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Quant(args)) => quant::run(args),
         None => fit::run(fit::FitArgs::default_study()),
     }
 }

@@ -1,5 +1,29 @@
-//! Weight formats: the catalogue of exact layouts.
+//! Weight formats: the catalogue of exact layouts, quantizers and packers for each, the packed
+//! matrix the simulator's memories hold, numeric kernels on it, and the error measures and
+//! weight sources used to compare formats.
 
+pub mod checkpoint;
+pub mod error;
 pub mod format;
+pub mod metrics;
+pub mod packed;
+pub mod weights;
 
+mod bitstream;
+mod float;
+mod group;
+mod int8;
+mod kernel;
+mod kernel_i8;
+mod meta;
+mod q35;
+mod q35_search;
+mod view;
+
+pub use error::QuantError;
 pub use format::Format;
+pub use metrics::ErrorMetrics;
+pub use packed::PackedMatrix;
+
+#[cfg(test)]
+mod tests;

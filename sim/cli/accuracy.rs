@@ -1,0 +1,333 @@
+//! `accsim accuracy`: perplexity, KL divergence and top-1 agreement of each weight format
+//! against f32, on a workload's real checkpoint and a text.
+
+use accsim::Error;
+use accsim::model::eval::{self, Score};
+use accsim::model::open::{Opened, open_workload};
+use accsim::model::{Checkpoint, Model, synthetic};
+use accsim::quant::Format;
+use accsim::report::Table;
+use accsim::workload::{self, TensorClass, Workload};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// How much accuracy does each weight format lose against f32 on real text?
+#[derive(Args)]
+#[command(after_help = "Examples:
+  accsim accuracy --workload workloads/stories260k.ron
+  accsim accuracy --workload workloads/stories260k.ron --formats f16,int8,q3.5,q3.5-opt --json
+  accsim accuracy --workload workloads/stories260k.ron --text my.txt --csv accuracy.csv
+  accsim accuracy --synthetic --formats f16,int8,int4-g128,q3.5,q3.5-opt
+
+Every weight matrix (embedding and classifier included) is stored in the format under test;
+norm vectors follow the workload's policy. Protocol and metrics: docs/accuracy.md.")]
+pub struct AccuracyArgs {
+    /// Workload description naming a checkpoint.
+    #[arg(long, value_name = "FILE", required_unless_present = "synthetic")]
+    workload: Option<PathBuf>,
+    /// Instead of a checkpoint, run one decoder layer of LLaMA-2-70B and of LLaMA-3.1-405B at
+    /// their true widths with synthetic N(0, 0.02²) weights and report each format's error on
+    /// the layer's output (slow: minutes; the 405B f32 reference needs about 16 GB of memory).
+    #[arg(long, conflicts_with_all = ["workload", "text", "csv"])]
+    synthetic: bool,
+    /// Text to score, paragraphs separated by blank lines
+    /// (default: the shipped TinyStories excerpt, text/tinystories_valid_excerpt64k.txt beside the workload).
+    #[arg(long, value_name = "FILE")]
+    text: Option<PathBuf>,
+    /// Comma-separated formats (default: every format of the catalogue).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    formats: Option<Vec<String>>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the results as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+}
+
+/// One format's results, as printed in JSON and CSV.
+#[derive(Serialize)]
+struct FormatResult {
+    format: String,
+    bits_per_weight: f64,
+    ppl: f64,
+    mean_nll: f64,
+    kl_mean: f64,
+    kl_p99: f64,
+    top1_agreement: f64,
+    top1_accuracy: f64,
+    layer_rel_error: Vec<f64>,
+}
+
+/// The whole run.
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    synthetic: bool,
+    text: String,
+    paragraphs: usize,
+    tokens_scored: usize,
+    results: Vec<FormatResult>,
+}
+
+/// Parse a list of format names.
+pub fn parse_formats(flag: &str, names: &[String]) -> Result<Vec<Format>, Error> {
+    names
+        .iter()
+        .map(|n| {
+            n.trim().parse::<Format>().map_err(|e| Error::Usage {
+                flag: flag.into(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Build the workload's model with every matrix in `format`.
+pub fn build(opened: &Opened, w: &Workload, format: Format) -> accsim::Result<Model> {
+    let policy = w.quant.with_matrices_as(format);
+    Model::load(opened, &|t| policy.format(t.class()))
+}
+
+/// Exact bits per weight of the model's matrices (embedding and classifier included) in `format`.
+fn bits_per_weight(w: &Workload, format: Format) -> f64 {
+    let groups = w.model.tensor_groups();
+    let matrices = groups.iter().filter(|g| g.class != TensorClass::Norm);
+    let (bits, params) = matrices.fold((0u64, 0u64), |(b, p), g| {
+        (
+            b + 8 * g.count * format.packed_bytes(g.rows, g.cols),
+            p + g.params(),
+        )
+    });
+    bits as f64 / params as f64
+}
+
+/// Read the text to score.
+fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Run the command.
+pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
+    let formats = match &args.formats {
+        Some(names) => parse_formats("--formats", names)?,
+        None => Format::ALL.to_vec(),
+    };
+    let Some(workload_path) = &args.workload else {
+        return run_synthetic(&formats, args.json);
+    };
+    let w = workload::load(workload_path)?;
+    let text_path = args.text.clone().unwrap_or_else(|| {
+        Workload::resolve(
+            workload_path,
+            Path::new("text/tinystories_valid_excerpt64k.txt"),
+        )
+    });
+    let opened = open_workload(workload_path, &w)?;
+    let text = read_text(&text_path)?;
+    let reference = build(&opened, &w, Format::F32)?;
+    // f32 is the reference itself; every other format gets its own model.
+    let models = formats
+        .iter()
+        .filter(|&&f| f != Format::F32)
+        .map(|&f| build(&opened, &w, f).map(|m| (f, m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seqs = eval::sequences(&opened.tokenizer, &text);
+    if seqs.is_empty() {
+        return Err(Error::Data {
+            path: text_path,
+            reason: "no paragraph to score".into(),
+        }
+        .into());
+    }
+    let bar = ProgressBar::new(seqs.len() as u64).with_style(ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} paragraphs, {eta} left",
+    )?);
+    bar.set_message(format!("scoring {} formats", formats.len()));
+    let candidates: Vec<&Model> = formats
+        .iter()
+        .map(|f| {
+            models
+                .iter()
+                .find(|(g, _)| g == f)
+                .map_or(&reference, |(_, m)| m)
+        })
+        .collect();
+    let scores = eval::evaluate(&reference, &candidates, &seqs, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let report = Report {
+        model: w.name.clone(),
+        synthetic: false,
+        text: text_path.display().to_string(),
+        paragraphs: seqs.len(),
+        tokens_scored: scores.first().map_or(0, |s| s.tokens),
+        results: formats
+            .iter()
+            .zip(scores)
+            .map(|(&f, s)| result(&w, f, s))
+            .collect(),
+    };
+    if let Some(csv) = &args.csv {
+        std::fs::write(csv, to_csv(&report)).map_err(|e| Error::Usage {
+            flag: "--csv".into(),
+            reason: format!("cannot write {}: {e}", csv.display()),
+        })?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report, opened.path());
+    }
+    Ok(())
+}
+
+fn result(w: &Workload, format: Format, s: Score) -> FormatResult {
+    FormatResult {
+        format: format.name().into(),
+        bits_per_weight: bits_per_weight(w, format),
+        ppl: s.ppl,
+        mean_nll: s.mean_nll,
+        kl_mean: s.kl_mean,
+        kl_p99: s.kl_p99,
+        top1_agreement: s.top1_agreement,
+        top1_accuracy: s.top1_accuracy,
+        layer_rel_error: s.layer_rel_error,
+    }
+}
+
+fn to_csv(r: &Report) -> String {
+    let mut out = String::from(
+        "model,format,bits_per_weight,ppl,mean_nll,kl_mean,kl_p99,top1_agreement,top1_accuracy,max_layer_rel_error\n",
+    );
+    for x in &r.results {
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            r.model,
+            x.format,
+            x.bits_per_weight,
+            x.ppl,
+            x.mean_nll,
+            x.kl_mean,
+            x.kl_p99,
+            x.top1_agreement,
+            x.top1_accuracy,
+            x.layer_rel_error.iter().copied().fold(0.0, f64::max)
+        );
+    }
+    out
+}
+
+fn print_table(r: &Report, checkpoint: &Path) {
+    println!(
+        "{} ({}): {} tokens scored in {} paragraphs of {}",
+        r.model,
+        checkpoint.display(),
+        r.tokens_scored,
+        r.paragraphs,
+        r.text
+    );
+    let mut t = Table::new([
+        "format",
+        "bits/w",
+        "ppl",
+        "mean NLL",
+        "KL mean",
+        "KL p99",
+        "top-1 agree",
+        "top-1 acc",
+        "max layer err",
+    ]);
+    for x in &r.results {
+        t.row([
+            x.format.clone(),
+            format!("{:.3}", x.bits_per_weight),
+            format!("{:.4}", x.ppl),
+            format!("{:.5}", x.mean_nll),
+            format!("{:.3e}", x.kl_mean),
+            format!("{:.3e}", x.kl_p99),
+            format!("{:.2}%", 100.0 * x.top1_agreement),
+            format!("{:.2}%", 100.0 * x.top1_accuracy),
+            format!(
+                "{:.3e}",
+                x.layer_rel_error.iter().copied().fold(0.0, f64::max)
+            ),
+        ]);
+    }
+    print!("{t}");
+}
+
+/// Positions run through each synthetic layer.
+const SYNTHETIC_TOKENS: usize = 16;
+/// Seed of the synthetic weights (fixed so runs are comparable).
+const SYNTHETIC_SEED: u64 = 2024;
+
+/// One synthetic layer's result per format.
+#[derive(Serialize)]
+struct SyntheticRecord {
+    model: String,
+    synthetic: bool,
+    tokens: usize,
+    format: String,
+    bits_per_weight: f64,
+    layer_update_rel_error: f64,
+}
+
+/// `--synthetic`: full-width layers with generated weights; in table mode each model's table is
+/// printed as soon as it is done, since a run takes minutes.
+fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
+    if !json {
+        println!(
+            "SYNTHETIC: one decoder layer at true widths, weights N(0, {}^2), {} tokens; error of the layer's update to the residual stream vs f32",
+            synthetic::WEIGHT_STD,
+            SYNTHETIC_TOKENS
+        );
+    }
+    let mut records = Vec::new();
+    for shape in [synthetic::LLAMA2_70B, synthetic::LLAMA31_405B] {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(format!(
+            "synthetic {} layer, {} formats",
+            shape.name,
+            formats.len()
+        ));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let errors = synthetic::layer_errors(shape, formats, SYNTHETIC_TOKENS, SYNTHETIC_SEED)?;
+        bar.finish_and_clear();
+        let (d, f) = (shape.dim as u64, shape.hidden as u64);
+        let kv = (shape.kv_heads * shape.head_dim) as u64;
+        let mats = [(d, d), (kv, d), (kv, d), (d, d), (f, d), (f, d), (d, f)];
+        let mut t = Table::new(["model", "format", "bits/w", "layer update rel. error"]);
+        for e in errors {
+            let bytes: u64 = mats.iter().map(|&(r, c)| e.format.packed_bytes(r, c)).sum();
+            let params: u64 = mats.iter().map(|&(r, c)| r * c).sum();
+            let r = SyntheticRecord {
+                model: format!("{} (synthetic weights)", shape.name),
+                synthetic: true,
+                tokens: SYNTHETIC_TOKENS,
+                format: e.format.name().into(),
+                bits_per_weight: 8.0 * bytes as f64 / params as f64,
+                layer_update_rel_error: e.update_rel_error,
+            };
+            t.row([
+                r.model.clone(),
+                r.format.clone(),
+                format!("{:.3}", r.bits_per_weight),
+                format!("{:.3e}", r.layer_update_rel_error),
+            ]);
+            records.push(r);
+        }
+        if !json {
+            print!("{t}");
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Matrix-vector products behind one interface, so the same decoder runs f32 weights or any
+//! packed weight format.
+
+use crate::quant::{Format, PackedMatrix};
+use rayon::prelude::*;
+
+/// Work (multiply-adds) above which a product is split over rows with rayon.
+const PARALLEL_MACS: usize = 1 << 20;
+
+/// A linear layer y = W x with W of shape (rows = out, cols = in).
+pub trait Linear: Send + Sync {
+    /// `batch` products: x is batch × cols, y is batch × rows, both row-major.
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]);
+}
+
+/// Plain f32 weights: the reference every format is compared with.
+pub struct Dense {
+    rows: usize,
+    cols: usize,
+    w: Vec<f32>,
+}
+
+impl Dense {
+    /// Wrap row-major (out, in) weights; `w.len()` must be `rows * cols`.
+    pub fn new(rows: usize, cols: usize, w: Vec<f32>) -> Self {
+        assert_eq!(w.len(), rows * cols, "weight length must match the shape");
+        Self { rows, cols, w }
+    }
+}
+
+impl Linear for Dense {
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        let (rows, cols) = (self.rows, self.cols);
+        let one = |b: usize, yb: &mut [f32]| {
+            let xb = &x[b * cols..(b + 1) * cols];
+            for (out, w) in yb.iter_mut().zip(self.w.chunks_exact(cols)) {
+                *out = dot(w, xb);
+            }
+        };
+        if rows * cols < PARALLEL_MACS {
+            for (b, yb) in y.chunks_exact_mut(rows).take(batch).enumerate() {
+                one(b, yb);
+            }
+        } else {
+            // Split each product over blocks of rows; every output is one fixed-order dot.
+            let block = (PARALLEL_MACS / cols).max(1);
+            for b in 0..batch {
+                let xb = &x[b * cols..(b + 1) * cols];
+                y[b * rows..(b + 1) * rows]
+                    .par_chunks_mut(block)
+                    .zip(self.w.par_chunks(block * cols))
+                    .for_each(|(yc, wc)| {
+                        for (out, w) in yc.iter_mut().zip(wc.chunks_exact(cols)) {
+                            *out = dot(w, xb);
+                        }
+                    });
+            }
+        }
+    }
+}
+
+/// Dot product with eight interleaved partial sums (fixed order, so results are reproducible).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let pairs = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
+}
+
+/// Store `w` (row-major rows × cols) in `format`: f32 stays dense, every other format runs the
+/// packed kernels.
+pub fn build(
+    format: Format,
+    rows: usize,
+    cols: usize,
+    w: Vec<f32>,
+) -> Result<Box<dyn Linear>, String> {
+    match format {
+        Format::F32 => Ok(Box::new(Dense::new(rows, cols, w))),
+        _ => PackedMatrix::quantize(format, rows, cols, &w)
+            .map(|p| Box::new(p) as Box<dyn Linear>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The values `format` would store for `w`, for tensors that are looked up or scaled
+/// elementwise (embedding rows, norm gains) rather than multiplied.
+pub fn round_trip(
+    format: Format,
+    rows: usize,
+    cols: usize,
+    w: Vec<f32>,
+) -> Result<Vec<f32>, String> {
+    match format {
+        Format::F32 => Ok(w),
+        _ => PackedMatrix::quantize(format, rows, cols, &w)
+            .map(|p| p.dequantize())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+impl Linear for PackedMatrix {
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        self.gemm(x, batch, y);
+    }
+}

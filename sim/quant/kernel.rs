@@ -1,0 +1,235 @@
+//! f32-activation kernels straight on packed weights: each output row is decoded block by
+//! block into a stack buffer (never a dequantized copy of the matrix) and reduced in a fixed
+//! order, so results are bit-identical whatever the number of threads. Rows run in parallel.
+
+use super::view::BLOCK;
+use super::{Format, PackedMatrix, q35};
+use rayon::prelude::*;
+
+/// Independent partial sums per row; column `c` always lands in lane `c % LANES`.
+const LANES: usize = 8;
+
+impl PackedMatrix {
+    /// `y = W x`: `x` has `cols` values, `y` gets `rows`.
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the matrix (a caller bug, not a data problem).
+    pub fn gemv(&self, x: &[f32], y: &mut [f32]) {
+        self.gemm(x, 1, y);
+    }
+
+    /// `Y = X Wᵀ` for a batch: `x` is `batch` x `cols` row-major, `y` is `batch` x `rows`.
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the matrix and batch (a caller bug).
+    pub fn gemm(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        let (rows, cols) = (self.rows(), self.cols());
+        assert_eq!(
+            x.len(),
+            batch * cols,
+            "gemm: x must hold batch x cols values"
+        );
+        assert_eq!(
+            y.len(),
+            batch * rows,
+            "gemm: y must hold batch x rows values"
+        );
+        let split = self.pair_format().then(|| SplitActivations::new(x, cols));
+        let dot = |acc: &mut Vec<[f32; LANES]>, r: usize, out: &mut [f32]| match &split {
+            Some(split) => self.row_dot_pairs(r, split, acc, out),
+            None => self.row_dot(r, x, acc, out),
+        };
+        if batch == 1 {
+            y.par_iter_mut()
+                .enumerate()
+                .for_each_init(Vec::new, |acc, (r, out)| {
+                    dot(acc, r, std::slice::from_mut(out))
+                });
+            return;
+        }
+        let mut by_row = vec![0.0; rows * batch];
+        by_row
+            .par_chunks_mut(batch.max(1))
+            .enumerate()
+            .for_each_init(Vec::new, |acc, (r, out)| dot(acc, r, out));
+        for (r, outs) in by_row.chunks(batch.max(1)).enumerate() {
+            for (b, &v) in outs.iter().enumerate() {
+                y[b * rows + r] = v;
+            }
+        }
+    }
+
+    /// Row `r` against every activation vector of `x`; `out[b]` gets batch element `b`.
+    fn row_dot(&self, r: usize, x: &[f32], acc: &mut Vec<[f32; LANES]>, out: &mut [f32]) {
+        let cols = self.cols();
+        acc.clear();
+        acc.resize(out.len(), [0.0; LANES]);
+        let mut w = [0.0f32; BLOCK];
+        for col0 in (0..cols).step_by(BLOCK) {
+            let w = &mut w[..BLOCK.min(cols - col0)];
+            self.decode_block(r, col0, w);
+            for (b, lanes) in acc.iter_mut().enumerate() {
+                let xs = &x[b * cols + col0..][..w.len()];
+                accumulate(w, xs, lanes);
+            }
+        }
+        for (o, lanes) in out.iter_mut().zip(acc.iter()) {
+            *o = reduce(lanes);
+        }
+    }
+
+    /// True for the 3.5-bit pair formats, whose kernel works on raw codes.
+    fn pair_format(&self) -> bool {
+        matches!(
+            self.format(),
+            Format::Q35 | Format::Q35Byte | Format::Q35Opt
+        )
+    }
+
+    /// [`Self::row_dot`] for the pair formats: sums `x * u4` over even and `x * u3` over odd
+    /// columns straight from the codes, then applies the row's grid once:
+    /// `a4 * Σx_even + b4 * Σ x u4 + a3 * Σx_odd + b3 * Σ x u3`.
+    fn row_dot_pairs(
+        &self,
+        r: usize,
+        x: &SplitActivations,
+        acc: &mut Vec<[f32; LANES]>,
+        out: &mut [f32],
+    ) {
+        let (cols, format, v) = (self.cols(), self.format(), self.view());
+        let (a4, b4, a3, b3) = q35::grid(format, &v, r).affine();
+        acc.clear();
+        acc.resize(2 * out.len(), [0.0; LANES]);
+        let mut buf = [0u8; BLOCK / 2];
+        for col0 in (0..cols).step_by(BLOCK) {
+            let n = BLOCK.min(cols - col0).div_ceil(2);
+            let pairs = q35::pairs(format, &v, r, col0, &mut buf[..n]);
+            for (b, lanes) in acc.chunks_exact_mut(2).enumerate() {
+                let (xe, xo) = x.block(b, col0 / 2, n);
+                let (even, odd) = lanes.split_at_mut(1);
+                accumulate_pairs(pairs, xe, xo, &mut even[0], &mut odd[0]);
+            }
+        }
+        for (b, (o, lanes)) in out.iter_mut().zip(acc.chunks_exact(2)).enumerate() {
+            let [se, so] = x.sums[b];
+            *o = (a4 * se + b4 * reduce(&lanes[0])) + (a3 * so + b3 * reduce(&lanes[1]));
+        }
+    }
+
+    /// `y = W x` in f64 on the dequantized weights, one row at a time in plain order: the
+    /// reference the fast kernels are checked against.
+    pub fn gemm_reference(&self, x: &[f32], batch: usize) -> Vec<f64> {
+        let (rows, cols) = (self.rows(), self.cols());
+        let mut row = vec![0.0; cols];
+        let mut y = vec![0.0; batch * rows];
+        for r in 0..rows {
+            self.dequantize_row(r, &mut row);
+            for b in 0..batch {
+                y[b * rows + r] = row
+                    .iter()
+                    .zip(&x[b * cols..(b + 1) * cols])
+                    .map(|(&w, &v)| f64::from(w) * f64::from(v))
+                    .sum();
+            }
+        }
+        y
+    }
+}
+
+/// Add `w[i] * x[i]` into lane `i % LANES`.
+#[inline(always)]
+fn accumulate(w: &[f32], x: &[f32], lanes: &mut [f32; LANES]) {
+    let mut wc = w.chunks_exact(LANES);
+    let mut xc = x.chunks_exact(LANES);
+    for (a, b) in (&mut wc).zip(&mut xc) {
+        for ((l, a), b) in lanes.iter_mut().zip(a).zip(b) {
+            *l += a * b;
+        }
+    }
+    for ((l, a), b) in lanes.iter_mut().zip(wc.remainder()).zip(xc.remainder()) {
+        *l += a * b;
+    }
+}
+
+/// Add `xe[k] * u4[k]` into `even[k % LANES]` and `xo[k] * u3[k]` into `odd[k % LANES]`.
+#[inline(always)]
+fn accumulate_pairs(
+    pairs: &[u8],
+    xe: &[f32],
+    xo: &[f32],
+    even: &mut [f32; LANES],
+    odd: &mut [f32; LANES],
+) {
+    let (mut pc, mut ec, mut oc) = (
+        pairs.chunks_exact(LANES),
+        xe.chunks_exact(LANES),
+        xo.chunks_exact(LANES),
+    );
+    for ((p, e), o) in (&mut pc).zip(&mut ec).zip(&mut oc) {
+        for ((((se, so), &p), &e), &o) in even.iter_mut().zip(odd.iter_mut()).zip(p).zip(e).zip(o) {
+            *se += e * f32::from(p & 15);
+            *so += o * f32::from(p >> 4);
+        }
+    }
+    let tail = pc
+        .remainder()
+        .iter()
+        .zip(ec.remainder())
+        .zip(oc.remainder());
+    for (l, ((&p, &e), &o)) in tail.enumerate() {
+        even[l] += e * f32::from(p & 15);
+        odd[l] += o * f32::from(p >> 4);
+    }
+}
+
+/// Activations split into even and odd columns, contiguous, so the pair kernels read them
+/// without strides. Per batch element: `pairs` even values then `pairs` odd values (an odd
+/// `cols` pads the odd half with 0, matching the padding code), and their lane-ordered sums.
+struct SplitActivations {
+    pairs: usize,
+    split: Vec<f32>,
+    sums: Vec<[f32; 2]>,
+}
+
+impl SplitActivations {
+    fn new(x: &[f32], cols: usize) -> Self {
+        let pairs = cols.div_ceil(2);
+        let mut split = Vec::with_capacity(2 * pairs * x.len() / cols.max(1));
+        let mut sums = Vec::new();
+        for xb in x.chunks(cols.max(1)) {
+            split.extend(xb.iter().step_by(2));
+            split.extend(xb.iter().skip(1).step_by(2));
+            if cols % 2 == 1 {
+                split.push(0.0);
+            }
+            let both = &split[split.len() - 2 * pairs..];
+            sums.push([lane_sum(&both[..pairs]), lane_sum(&both[pairs..])]);
+        }
+        Self { pairs, split, sums }
+    }
+
+    /// Even and odd activations of pairs `first..first + n` of batch element `b`.
+    #[inline]
+    fn block(&self, b: usize, first: usize, n: usize) -> (&[f32], &[f32]) {
+        let base = 2 * self.pairs * b;
+        (
+            &self.split[base + first..][..n],
+            &self.split[base + self.pairs + first..][..n],
+        )
+    }
+}
+
+/// Sum with element `k` in lane `k % LANES`, lanes reduced as a fixed tree.
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0; LANES];
+    for (k, &x) in v.iter().enumerate() {
+        lanes[k % LANES] += x;
+    }
+    reduce(&lanes)
+}
+
+/// Sum the lanes as a fixed pairwise tree.
+#[inline]
+fn reduce(l: &[f32; LANES]) -> f32 {
+    ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}

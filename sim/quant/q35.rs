@@ -1,0 +1,233 @@
+//! The 3.5-bit pair formats. Consecutive weights along K form pairs: the even weight gets a
+//! 4-bit code `u4`, the odd one a 3-bit code `u3`, 7 bits per pair (`u4` in the low 4 bits).
+//! Each row stores an f16 scale `s` and an f16 offset `o`.
+//!
+//! * `q3.5` (as described by the source documents): one grid for both widths, `w = o + s * q`
+//!   with `q = u4 - 8` in -8..=7 and `q = u3 - 4` in -4..=3, so 3-bit codes only reach the middle
+//!   half of the row's range.
+//! * `q3.5-byte`: the same codes, one pair per byte.
+//! * `q3.5-opt`: the 4-bit grid of `q3.5`; 3-bit codes get their own 8 levels over the whole
+//!   range, `w = (o - 8s) + (15s/7) * u3`; the range is searched to minimize squared error.
+
+use super::bitstream::{BitWriter, window};
+use super::view::{BLOCK, View};
+use super::{QuantError, meta, q35_search};
+use crate::quant::Format;
+use half::f16;
+
+/// How one row's weights map to codes and back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PairGrid {
+    /// 4-bit grid: `o + s * (u4 - 8)`.
+    s: f32,
+    o: f32,
+    /// 3-bit grid: `o3 + s3 * (u3 - b3)`.
+    s3: f32,
+    o3: f32,
+    b3: f32,
+}
+
+impl PairGrid {
+    /// The grids of a row with stored scale `s` and offset `o`.
+    pub(crate) fn new(format: Format, s: f32, o: f32) -> Self {
+        if format == Format::Q35Opt {
+            let s3 = s * 15.0 / 7.0;
+            Self {
+                s,
+                o,
+                s3,
+                o3: o - 8.0 * s,
+                b3: 0.0,
+            }
+        } else {
+            Self {
+                s,
+                o,
+                s3: s,
+                o3: o,
+                b3: 4.0,
+            }
+        }
+    }
+
+    /// The stored (scale, offset) for the range `[lo, hi]` and the grid they produce.
+    pub(crate) fn for_range(
+        format: Format,
+        lo: f32,
+        hi: f32,
+        row: usize,
+    ) -> Result<(f16, f16, Self), QuantError> {
+        let s = meta::to_f16((hi - lo) / 15.0, row, "scale")?;
+        let o = meta::to_f16(lo + 8.0 * s.to_f32(), row, "offset")?;
+        Ok((s, o, Self::new(format, s.to_f32(), o.to_f32())))
+    }
+
+    /// The 4-bit code of an even weight.
+    #[inline]
+    pub(crate) fn even_code(&self, w: f32) -> u32 {
+        code(w, self.o, self.s, 8.0, 15.0)
+    }
+
+    /// The 3-bit code of an odd weight.
+    #[inline]
+    pub(crate) fn odd_code(&self, w: f32) -> u32 {
+        code(w, self.o3, self.s3, self.b3, 7.0)
+    }
+
+    /// The value of 4-bit code `u4`.
+    #[inline]
+    pub(crate) fn even_value(&self, u4: u32) -> f32 {
+        self.o + self.s * (u4 as f32 - 8.0)
+    }
+
+    /// The value of 3-bit code `u3`.
+    #[inline]
+    pub(crate) fn odd_value(&self, u3: u32) -> f32 {
+        self.o3 + self.s3 * (u3 as f32 - self.b3)
+    }
+
+    /// `(a4, b4, a3, b3)` with even value `a4 + b4 * u4` and odd value `a3 + b3 * u3`: lets a
+    /// dot product run on raw codes and apply the grid once per row.
+    #[inline]
+    pub(crate) fn affine(&self) -> (f32, f32, f32, f32) {
+        (
+            self.o - 8.0 * self.s,
+            self.s,
+            self.o3 - self.s3 * self.b3,
+            self.s3,
+        )
+    }
+
+    /// Step between neighbouring 4-bit and 3-bit levels.
+    #[cfg(test)]
+    pub(crate) fn steps(&self) -> (f32, f32) {
+        (self.s, self.s3)
+    }
+
+    /// The 7-bit pair of `(even, odd)`.
+    #[inline]
+    pub(crate) fn pair(&self, even: f32, odd: Option<f32>) -> u32 {
+        self.even_code(even) | odd.map_or(0, |w| self.odd_code(w)) << 4
+    }
+}
+
+/// `clamp(round((w - o) / s) + bias, 0, max)`; a zero step maps everything to `bias`.
+#[inline]
+fn code(w: f32, o: f32, s: f32, bias: f32, max: f32) -> u32 {
+    if s == 0.0 {
+        bias as u32
+    } else {
+        (((w - o) / s).round() + bias).clamp(0.0, max) as u32
+    }
+}
+
+/// The grid of `row` as stored.
+#[inline]
+pub(crate) fn grid(format: Format, v: &View, row: usize) -> PairGrid {
+    PairGrid::new(
+        format,
+        meta::read(v.meta(), 2 * row),
+        meta::read(v.meta(), 2 * row + 1),
+    )
+}
+
+/// Codes section then per-row (scale, offset).
+pub(crate) fn pack(
+    format: Format,
+    rows: usize,
+    cols: usize,
+    w: &[f32],
+) -> Result<Vec<u8>, QuantError> {
+    let pairs_per_row = cols.div_ceil(2);
+    let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
+    let mut metadata = Vec::with_capacity(4 * rows);
+    let mut pairs = Vec::with_capacity(rows * pairs_per_row);
+    for (r, row) in w.chunks_exact(cols).enumerate() {
+        let (s, o, grid) = if format == Format::Q35Opt {
+            q35_search::best_grid(row, r)?
+        } else {
+            let (lo, hi) = min_max(row);
+            PairGrid::for_range(format, lo, hi, r)?
+        };
+        meta::push(&mut metadata, s);
+        meta::push(&mut metadata, o);
+        pairs.extend(row.chunks(2).map(|p| grid.pair(p[0], p.get(1).copied())));
+    }
+    let mut out = if format == Format::Q35Byte {
+        pairs.into_iter().map(|p| p as u8).collect()
+    } else {
+        let mut stream = BitWriter::new(code_len);
+        for (p, &pair) in pairs.iter().enumerate() {
+            stream.put(7 * p, 7, pair);
+        }
+        stream.into_bytes()
+    };
+    out.extend_from_slice(&metadata);
+    Ok(out)
+}
+
+/// Smallest and largest value of a non-empty row.
+pub(crate) fn min_max(row: &[f32]) -> (f32, f32) {
+    row.iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// The 7-bit pairs covering columns `col0..col0 + 2 * buf.len()` of `row` (`col0` a multiple
+/// of [`BLOCK`], `buf` at most `BLOCK / 2` long): borrowed from the buffer for `q3.5-byte`,
+/// unpacked eight per 64-bit window into `buf` for the bitstream formats.
+#[inline]
+pub(crate) fn pairs<'a>(
+    format: Format,
+    v: &View<'a>,
+    row: usize,
+    col0: usize,
+    buf: &'a mut [u8],
+) -> &'a [u8] {
+    let first = row * v.cols.div_ceil(2) + col0 / 2;
+    if format == Format::Q35Byte {
+        return &v.bytes[first..first + buf.len()];
+    }
+    let at = 7 * first;
+    match <&mut [u8; BLOCK / 2]>::try_from(&mut *buf) {
+        // Whole blocks: fixed trip counts, fully unrolled.
+        Ok(whole) => {
+            for (c, chunk) in whole.chunks_exact_mut(8).enumerate() {
+                unpack8(window(v.bytes, at + 56 * c), chunk);
+            }
+        }
+        Err(_) => {
+            for (c, chunk) in buf.chunks_mut(8).enumerate() {
+                let mut eight = [0u8; 8];
+                unpack8(window(v.bytes, at + 56 * c), &mut eight);
+                chunk.copy_from_slice(&eight[..chunk.len()]);
+            }
+        }
+    }
+    buf
+}
+
+/// The eight 7-bit fields in the low 56 bits of `w`.
+#[inline(always)]
+fn unpack8(w: u64, out: &mut [u8]) {
+    for (k, p) in out.iter_mut().take(8).enumerate() {
+        *p = ((w >> (7 * k)) & 127) as u8;
+    }
+}
+
+/// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of [`BLOCK`].
+#[inline]
+pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mut [f32]) {
+    let grid = grid(format, v, row);
+    let mut buf = [0u8; BLOCK / 2];
+    let pairs = pairs(format, v, row, col0, &mut buf[..out.len().div_ceil(2)]);
+    let mut values = out.chunks_exact_mut(2);
+    for (o, &p) in (&mut values).zip(pairs) {
+        o[0] = grid.even_value(u32::from(p & 15));
+        o[1] = grid.odd_value(u32::from(p >> 4));
+    }
+    if let ([last], Some(&p)) = (values.into_remainder(), pairs.last()) {
+        *last = grid.even_value(u32::from(p & 15));
+    }
+}

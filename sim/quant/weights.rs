@@ -1,0 +1,102 @@
+//! Seeded synthetic weight matrices. Each row draws from its own ChaCha stream (`seed`, row),
+//! so a matrix is the same bits whatever the thread count and its rows can be made in parallel.
+//!
+//! * [`gaussian`]: N(0, 0.02²), the textbook case every format handles well.
+//! * [`llama_like`]: what trained LLaMA weights look like to a quantizer: a Student-t body
+//!   (ν = 4: finite variance, kurtosis far above the Gaussian's) with standard deviation 0.02,
+//!   and a few input channels (0.5% of the columns, at least one) scaled up 8x. Those are the
+//!   "outlier features" of trained transformers (Dettmers et al., LLM.int8()): they stretch
+//!   every row's range, which is what per-row formats like q3.5 are most sensitive to.
+
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, StudentT};
+use rayon::prelude::*;
+
+/// Standard deviation of both generators, typical of a 4k-8k wide projection.
+pub const WEIGHT_STD: f32 = 0.02;
+/// Degrees of freedom of the heavy-tailed body.
+const STUDENT_NU: f32 = 4.0;
+/// Fraction of input channels that are outliers.
+const OUTLIER_FRACTION: f64 = 0.005;
+/// How much larger the outlier channels are.
+const OUTLIER_GAIN: f32 = 8.0;
+
+/// `rows` x `cols` weights from N(0, [`WEIGHT_STD`]²).
+pub fn gaussian(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
+    let normal = Normal::new(0.0, WEIGHT_STD).unwrap_or_else(|_| unreachable!("fixed valid std"));
+    by_rows(rows, cols, seed, |rng, row| {
+        row.iter_mut().for_each(|w| *w = normal.sample(rng))
+    })
+}
+
+/// `rows` x `cols` LLaMA-like weights: Student-t body with outlier input channels.
+pub fn llama_like(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
+    let t = StudentT::new(STUDENT_NU).unwrap_or_else(|_| unreachable!("fixed valid ν"));
+    // Var(t_ν) = ν / (ν - 2): rescale to the target standard deviation.
+    let body = WEIGHT_STD / (STUDENT_NU / (STUDENT_NU - 2.0)).sqrt();
+    let mut gain = vec![1.0f32; cols];
+    let outliers = ((cols as f64 * OUTLIER_FRACTION).ceil() as usize).min(cols);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(u64::MAX);
+    for c in sample(&mut rng, cols, outliers) {
+        gain[c] = OUTLIER_GAIN;
+    }
+    by_rows(rows, cols, seed, |rng, row| {
+        for (w, g) in row.iter_mut().zip(&gain) {
+            *w = body * g * t.sample(rng);
+        }
+    })
+}
+
+/// Fill each row from its own stream.
+fn by_rows(
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    fill: impl Fn(&mut ChaCha8Rng, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut w = vec![0.0; rows * cols];
+    w.par_chunks_mut(cols.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(r as u64);
+            fill(&mut rng, row);
+        });
+    w
+}
+
+/// `n` activations from N(0, 1), seeded: the input vectors of kernel checks and timings.
+pub fn activations(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_seed_dependent() {
+        assert_eq!(llama_like(3, 300, 7), llama_like(3, 300, 7));
+        assert_ne!(gaussian(3, 300, 7), gaussian(3, 300, 8));
+    }
+
+    #[test]
+    fn llama_like_has_heavier_tails_than_gaussian() {
+        let kurtosis = |w: &[f32]| {
+            let n = w.len() as f64;
+            let m2 = w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / n;
+            let m4 = w.iter().map(|&v| f64::from(v).powi(4)).sum::<f64>() / n;
+            m4 / (m2 * m2)
+        };
+        let g = kurtosis(&gaussian(64, 1024, 1));
+        let l = kurtosis(&llama_like(64, 1024, 1));
+        assert!((g - 3.0).abs() < 0.2, "gaussian kurtosis {g}");
+        assert!(l > 10.0, "llama-like kurtosis {l}");
+    }
+}
