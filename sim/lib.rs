@@ -5,6 +5,7 @@
 //! → placement and memory fit ([`fit`]) → compiled program → simulation → report.
 
 pub mod describe;
+pub mod engine;
 pub mod error;
 pub mod quant;
 
