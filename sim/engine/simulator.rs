@@ -22,12 +22,15 @@ pub enum Stop {
     Limit,
 }
 
+/// A reserved component id: empty until its component is installed.
+type Slot<E> = Option<(Label, Box<dyn Component<E>>)>;
+
 /// Collects components and their wiring before the simulator is fixed.
 pub struct SimBuilder<E> {
     clock: Clock,
     budget: u64,
     trace: bool,
-    slots: Vec<Option<(Label, Box<dyn Component<E>>)>>,
+    slots: Vec<Slot<E>>,
 }
 
 impl<E> SimBuilder<E> {
