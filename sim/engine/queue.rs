@@ -1,10 +1,8 @@
-//! The deterministic event queue: a min-heap on one packed `u128` key (cycle, phase, sequence),
+//! The deterministic event queue: a 4-ary min-heap on one packed `u128` key (cycle, phase, sequence),
 //! so that every comparison is a single integer compare and equal keys cannot occur.
 
 use super::error::EngineError;
 use super::time::Cycle;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// Named steps within one cycle, run in declaration order (gem5-style priorities): everything
 /// issued in a cycle is visible to transfers of that cycle, transfers to compute, compute to
@@ -40,30 +38,94 @@ fn pack(at: Cycle, phase: Phase, seq: u64) -> u128 {
     (u128::from(at.0) << 64) | (u128::from(phase as u8) << SEQ_BITS) | u128::from(seq)
 }
 
-/// One heap slot, ordered by key alone and reversed so that `BinaryHeap` pops the smallest.
-struct Entry<T> {
-    key: u128,
-    payload: T,
+/// Children per heap node: four 16-byte keys fill one cache line, and the tree is half as deep
+/// as a binary heap's, which is what matters once the queue outgrows the caches.
+const ARITY: usize = 4;
+
+/// A 4-ary min-heap kept as two parallel arrays, so that comparisons only touch keys and a
+/// payload moves once per level.
+struct Heap<T> {
+    keys: Vec<u128>,
+    payloads: Vec<T>,
 }
 
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+impl<T> Heap<T> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            keys: Vec::with_capacity(capacity),
+            payloads: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn min_key(&self) -> Option<u128> {
+        self.keys.first().copied()
+    }
+
+    fn push(&mut self, key: u128, payload: T) {
+        self.keys.push(key);
+        self.payloads.push(payload);
+        let mut i = self.keys.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if self.keys[parent] < key {
+                break;
+            }
+            self.keys[i] = self.keys[parent];
+            self.payloads.swap(i, parent);
+            i = parent;
+        }
+        self.keys[i] = key;
+    }
+
+    fn pop(&mut self) -> Option<(u128, T)> {
+        let last = self.keys.len().checked_sub(1)?;
+        self.keys.swap(0, last);
+        self.payloads.swap(0, last);
+        let popped = (self.keys.pop()?, self.payloads.pop()?);
+        if !self.keys.is_empty() {
+            self.sift_down();
+        }
+        Some(popped)
+    }
+
+    /// Move the root down to its place; keys are unique, so strict comparisons suffice.
+    fn sift_down(&mut self) {
+        let n = self.keys.len();
+        let key = self.keys[0];
+        let mut i = 0;
+        loop {
+            let first = ARITY * i + 1;
+            if first >= n {
+                break;
+            }
+            let mut child = first;
+            let mut child_key = self.keys[first];
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.keys[c] < child_key {
+                    child = c;
+                    child_key = self.keys[c];
+                }
+            }
+            if key < child_key {
+                break;
+            }
+            self.keys[i] = child_key;
+            self.payloads.swap(i, child);
+            i = child;
+        }
+        self.keys[i] = key;
     }
 }
 
-impl<T> Eq for Entry<T> {}
-
-impl<T> PartialOrd for Entry<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T> Ord for Entry<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.cmp(&self.key)
-    }
+fn unpack(key: u128) -> (Cycle, Phase) {
+    (
+        Cycle((key >> 64) as u64),
+        Phase::from_bits((key >> SEQ_BITS) as u8),
+    )
 }
 
 /// An event taken off the queue.
@@ -81,7 +143,7 @@ pub struct Event<T> {
 /// The queue's clock is the (cycle, phase) of the last popped event; scheduling before it is an
 /// error, which keeps the order causal and the results independent of how events were created.
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: Heap<T>,
     now: Cycle,
     phase: Phase,
     next_seq: u64,
@@ -102,7 +164,7 @@ impl<T> EventQueue<T> {
     /// An empty queue with room for `capacity` pending events, so the hot path never reallocates.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            heap: BinaryHeap::with_capacity(capacity),
+            heap: Heap::with_capacity(capacity),
             now: Cycle::ZERO,
             phase: Phase::Issue,
             next_seq: 0,
@@ -126,7 +188,7 @@ impl<T> EventQueue<T> {
 
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.len() == 0
     }
 
     /// Add `payload` to fire at cycle `at` in `phase`, after everything already scheduled for the
@@ -145,7 +207,7 @@ impl<T> EventQueue<T> {
         }
         let key = pack(at, phase, self.next_seq);
         self.next_seq += 1;
-        self.heap.push(Entry { key, payload });
+        self.heap.push(key, payload);
         Ok(())
     }
 
@@ -156,9 +218,8 @@ impl<T> EventQueue<T> {
 
     /// Take the earliest event and advance the queue's clock to it.
     pub fn pop(&mut self) -> Option<Event<T>> {
-        let Entry { key, payload } = self.heap.pop()?;
-        let at = Cycle((key >> 64) as u64);
-        let phase = Phase::from_bits((key >> SEQ_BITS) as u8);
+        let (key, payload) = self.heap.pop()?;
+        let (at, phase) = unpack(key);
         self.now = at;
         self.phase = phase;
         Some(Event { at, phase, payload })
@@ -166,12 +227,7 @@ impl<T> EventQueue<T> {
 
     /// When the earliest event fires, without taking it.
     pub fn peek_time(&self) -> Option<(Cycle, Phase)> {
-        self.heap.peek().map(|e| {
-            (
-                Cycle((e.key >> 64) as u64),
-                Phase::from_bits((e.key >> SEQ_BITS) as u8),
-            )
-        })
+        self.heap.min_key().map(unpack)
     }
 }
 
