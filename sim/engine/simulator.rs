@@ -8,8 +8,9 @@ use super::queue::{EventQueue, Phase};
 use super::time::{Clock, Cycle};
 use super::trace::{Trace, TrackId};
 
-/// Default limit on events one simulator may handle over its life: about a minute of running,
-/// far beyond a correct model of one inference step yet a quick stop for a runaway loop.
+/// Default limit on events one simulator may handle over its life [events]: far more than a
+/// correct model of one inference step needs, yet a runaway loop stops within minutes. Models
+/// of longer runs raise it with [`SimBuilder::event_budget`].
 pub const DEFAULT_EVENT_BUDGET: u64 = 1 << 32;
 
 /// Why a run ended normally.
@@ -347,6 +348,18 @@ mod tests {
             .collect();
         assert_eq!(threads, ["a", "b"]);
         assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 6);
+    }
+
+    #[test]
+    fn repeated_runs_are_byte_identical() {
+        let json = || {
+            let mut sim = ping_pong(true);
+            assert_eq!(sim.run(), Ok(Stop::Drained));
+            let mut bytes = Vec::new();
+            sim.trace().unwrap().write_chrome_json(&mut bytes).unwrap();
+            bytes
+        };
+        assert_eq!(json(), json());
     }
 
     /// Sends to itself forever without time passing: the hang the budget exists for.

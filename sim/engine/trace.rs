@@ -5,6 +5,7 @@ use super::error::EngineError;
 use super::time::{Clock, Cycle};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 /// A timeline row: one unit of one chip.
@@ -38,6 +39,10 @@ pub struct Trace {
     chips: Vec<String>,
     tracks: Vec<Track>,
     spans: Vec<Span>,
+    /// Chip name → chip index, so that a wafer's worth of tracks is found in log time.
+    chip_index: BTreeMap<String, u32>,
+    /// (chip index, unit name) → track.
+    track_index: BTreeMap<(u32, String), TrackId>,
 }
 
 #[derive(Serialize)]
@@ -74,34 +79,34 @@ impl Trace {
             chips: Vec::new(),
             tracks: Vec::new(),
             spans: Vec::new(),
+            chip_index: BTreeMap::new(),
+            track_index: BTreeMap::new(),
         }
     }
 
     /// The track of `unit` on `chip`, created on first use; chips and units keep the order in
     /// which they were first named.
     pub fn track(&mut self, chip: &str, unit: &str) -> TrackId {
-        let chip = match self.chips.iter().position(|c| c == chip) {
-            Some(i) => i,
+        let chip = match self.chip_index.get(chip) {
+            Some(&i) => i,
             None => {
+                let i = self.chips.len() as u32;
                 self.chips.push(chip.to_owned());
-                self.chips.len() - 1
-            }
-        } as u32;
-        let index = match self
-            .tracks
-            .iter()
-            .position(|t| t.chip == chip && t.unit == unit)
-        {
-            Some(i) => i,
-            None => {
-                self.tracks.push(Track {
-                    chip,
-                    unit: unit.to_owned(),
-                });
-                self.tracks.len() - 1
+                self.chip_index.insert(chip.to_owned(), i);
+                i
             }
         };
-        TrackId(index as u32)
+        let key = (chip, unit.to_owned());
+        if let Some(&track) = self.track_index.get(&key) {
+            return track;
+        }
+        let track = TrackId(self.tracks.len() as u32);
+        self.tracks.push(Track {
+            chip,
+            unit: key.1.clone(),
+        });
+        self.track_index.insert(key, track);
+        track
     }
 
     /// Record that `track` spent `duration` [cycles] from `start` on `name`.
