@@ -8,6 +8,7 @@
 pub mod component;
 pub mod counters;
 pub mod error;
+mod heap;
 pub mod queue;
 pub mod simulator;
 pub mod time;
