@@ -6,6 +6,7 @@
 
 pub mod arch;
 pub mod describe;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod model;
