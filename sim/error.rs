@@ -33,6 +33,10 @@ pub enum Error {
     /// A binary data file (model checkpoint, tokenizer) is truncated, corrupt or unsupported.
     #[error("{path}: {reason}")]
     Data { path: PathBuf, reason: String },
+    /// The machine model rejected the compiled program or ran out of its budget; the message names
+    /// the cycle, unit and instruction.
+    #[error("simulation: {0}")]
+    Simulation(#[from] crate::engine::EngineError),
     /// A command-line value is unusable.
     #[error("{flag}: {reason}")]
     Usage { flag: String, reason: String },

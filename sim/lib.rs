@@ -2,7 +2,8 @@
 //! running from the on-chip SRAM of dataflow accelerators (Groq TSP, Cerebras WSE).
 //!
 //! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
-//! → placement and memory fit ([`fit`]) → compiled program → simulation → report.
+//! → placement and memory fit ([`fit`]) → compiled program and simulation ([`target`], [`run`])
+//! → report.
 
 pub mod arch;
 pub mod describe;
@@ -12,6 +13,7 @@ pub mod fit;
 pub mod model;
 pub mod quant;
 pub mod report;
+pub mod run;
 pub mod target;
 pub mod workload;
 

@@ -1,8 +1,7 @@
 //! `accsim fit`: memory footprint, placement and claim verdicts.
 
-use accsim::Error;
-use accsim::arch::{self, Arch, Unit};
-use accsim::describe::Described;
+use super::select::{self, UnitFlags, descriptions};
+use accsim::arch;
 use accsim::fit::{self, FitRecord};
 use accsim::quant::Format;
 use accsim::report::{self, Table};
@@ -27,15 +26,9 @@ pub struct FitArgs {
     /// Store every weight matrix in this format (default: every format of the catalogue).
     #[arg(long, value_name = "NAME")]
     format: Option<String>,
-    /// Check the fit on exactly this many TSP chips.
-    #[arg(long, value_name = "N", group = "units")]
-    chips: Option<u64>,
-    /// Check the fit on exactly this many WSE wafers.
-    #[arg(long, value_name = "N", group = "units")]
-    wafers: Option<u64>,
-    /// Check the fit on exactly this many GPUs.
-    #[arg(long, value_name = "N", group = "units")]
-    gpus: Option<u64>,
+    /// Check the fit on exactly this many units (default: find the fewest that hold it).
+    #[command(flatten)]
+    units: UnitFlags,
     /// KV-cache context per sequence [tokens] (default: the workload's scenario).
     #[arg(long, value_name = "T")]
     context: Option<u64>,
@@ -47,18 +40,6 @@ pub struct FitArgs {
     json: bool,
 }
 
-/// Load the named description, or every shipped one.
-fn descriptions<T>(
-    path: &Option<PathBuf>,
-    load: fn(&std::path::Path) -> Result<T, Error>,
-    presets: fn() -> Result<Described<T>, Error>,
-) -> Result<Described<T>, Error> {
-    match path {
-        Some(p) => Ok(vec![(p.clone(), load(p)?)]),
-        None => presets(),
-    }
-}
-
 impl FitArgs {
     /// What `accsim` with no command runs: every shipped pair in the source documents' format.
     pub fn default_study() -> Self {
@@ -67,53 +48,19 @@ impl FitArgs {
             ..FitArgs::default()
         }
     }
-
-    /// The unit count the user gave, checked against the architecture's family.
-    fn units_for(&self, arch: &Arch) -> Result<Option<u64>, Error> {
-        let given = [
-            (Unit::Chip, "--chips", self.chips),
-            (Unit::Wafer, "--wafers", self.wafers),
-            (Unit::Gpu, "--gpus", self.gpus),
-        ];
-        for (unit, flag, value) in given {
-            let Some(n) = value else { continue };
-            if unit != arch.machine.unit() {
-                return Err(Error::Usage {
-                    flag: flag.to_owned(),
-                    reason: format!(
-                        "architecture `{}` is counted in {}s; use --{}s",
-                        arch.name,
-                        arch.machine.unit().name(),
-                        arch.machine.unit().name()
-                    ),
-                });
-            }
-            if n == 0 {
-                return Err(Error::Usage {
-                    flag: flag.to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                });
-            }
-            return Ok(Some(n));
-        }
-        Ok(None)
-    }
 }
 
 /// Run `accsim fit`.
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let formats = match &args.format {
-        Some(name) => vec![name.parse::<Format>().map_err(|e| Error::Usage {
-            flag: "--format".to_owned(),
-            reason: e.to_string(),
-        })?],
+        Some(name) => vec![select::format(name)?],
         None => Format::ALL.to_vec(),
     };
     let archs = descriptions(&args.arch, arch::load, arch::presets)?;
     let workloads = descriptions(&args.workload, workload::load, workload::presets)?;
     let mut records = Vec::new();
     for (_, a) in &archs {
-        let units = args.units_for(a)?;
+        let units = args.units.for_arch(a)?;
         for (path, w) in &workloads {
             let w: Workload = w
                 .with_scenario(args.batch, args.context)

@@ -4,6 +4,8 @@ mod accuracy;
 mod fit;
 mod generate;
 mod quant;
+mod run;
+mod select;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,8 @@ enum Command {
     Accuracy(accuracy::AccuracyArgs),
     /// Greedy text from a real checkpoint in a chosen weight format.
     Generate(generate::GenerateArgs),
+    /// Compile a workload for a machine and time it: tokens/s, first-token latency, utilization.
+    Run(run::RunArgs),
     /// Compare weight formats: exact size, reconstruction error, GEMV speed.
     Quant(quant::Args),
 }
@@ -35,6 +39,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Accuracy(args)) => accuracy::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Quant(args)) => quant::run(args),
+        Some(Command::Run(args)) => run::run(args),
         None => fit::run(fit::FitArgs::default_study()),
     }
 }

@@ -7,6 +7,7 @@ pub mod tsp;
 pub mod wse;
 
 use crate::arch::{Machine, Unit};
+use crate::run::{RunOptions, Timing};
 use crate::workload::Workload;
 use serde::Serialize;
 
@@ -60,6 +61,21 @@ pub fn place(machine: &Machine, w: &Workload, units: Option<u64>) -> Placement {
         Machine::GroqTsp(m) => tsp::place(m, w, units),
         Machine::CerebrasWse(m) => wse::place(m, w, units),
         Machine::Gpu(m) => gpu::place(m, w, units),
+    }
+}
+
+/// Compile `w` for `units` units of `machine` (laid out as `placement`) and time it.
+pub fn simulate(
+    machine: &Machine,
+    w: &Workload,
+    placement: &Placement,
+    units: u64,
+    opts: &RunOptions,
+) -> crate::Result<Timing> {
+    match machine {
+        Machine::GroqTsp(m) => tsp::simulate(m, w, placement, opts),
+        Machine::CerebrasWse(m) => wse::simulate(m, w, placement, opts),
+        Machine::Gpu(m) => Ok(gpu::simulate(m, w, units)),
     }
 }
 

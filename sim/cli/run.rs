@@ -1,0 +1,223 @@
+//! `accsim run`: compile a workload for a machine, execute it, and report speed, utilization,
+//! energy and the numerics of the same weights.
+
+use super::select::{self, UnitFlags};
+use accsim::report::Table;
+use accsim::run::{self, Fidelity, NumericsMode, RunOptions, RunRecord};
+use accsim::{Error, arch, workload};
+use clap::{Args, ValueEnum};
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+/// Numerics switch on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NumericsFlag {
+    /// Every layer computes values (slow on 70B-class models: minutes per layer set).
+    Full,
+    /// `--sample-layers` layers compute values; all layers are timed.
+    Sampled,
+    /// Timing only.
+    Off,
+}
+
+/// Time a workload on a machine: tokens per second, time to first token, utilization, energy.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  accsim run --arch arch/groq-tsp.ron --workload workloads/llama2-70b.ron
+  accsim run --arch arch/groq-tsp.ron --workload workloads/llama2-70b.ron --format int8 --chips 576
+  accsim run --arch arch/cerebras-wse3.ron --workload workloads/llama3.1-405b.ron --wafers 6 --json
+  accsim run --arch arch/nvidia-h100.ron --workload workloads/llama3-70b.ron --format f16 --gpus 8
+  accsim run --arch arch/groq-tsp.ron --workload workloads/stories260k.ron --fidelity detailed --trace run.json
+
+Without a unit count the run uses the fewest units that hold the workload (see `accsim fit`).
+A workload that does not fit the units given is reported with the bytes short, not timed.")]
+pub struct RunArgs {
+    /// Architecture description.
+    #[arg(long, value_name = "FILE")]
+    arch: PathBuf,
+    /// Workload description.
+    #[arg(long, value_name = "FILE")]
+    workload: PathBuf,
+    /// Format of every weight matrix.
+    #[arg(long, value_name = "NAME", default_value = "q3.5")]
+    format: String,
+    #[command(flatten)]
+    units: UnitFlags,
+    /// Sequences decoded together (default: the workload's scenario).
+    #[arg(long, value_name = "B")]
+    batch: Option<u64>,
+    /// KV-cache context per sequence [tokens] (default: the workload's scenario).
+    #[arg(long, value_name = "T")]
+    context: Option<u64>,
+    /// Execution fidelity: every event, or aggregated with the same cycle counts.
+    #[arg(long, value_enum, default_value_t = Fidelity::Fast)]
+    fidelity: Fidelity,
+    /// How much of the model computes real values next to the timing.
+    #[arg(long, value_enum, default_value = "sampled")]
+    numerics: NumericsFlag,
+    /// Decoder layers that compute values with `--numerics sampled`.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    sample_layers: u64,
+    /// Seed of synthetic weights (workloads without a checkpoint).
+    #[arg(long, default_value_t = run::numerics::DEFAULT_SEED)]
+    seed: u64,
+    /// Print the JSON record instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Write a Chrome trace of the decode step (open in https://ui.perfetto.dev).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+/// Run `accsim run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let a = arch::load(&args.arch)?;
+    let w = workload::load(&args.workload)?
+        .with_scenario(args.batch, args.context)
+        .map_err(|e| e.in_file(&args.workload))?;
+    if args.sample_layers == 0 {
+        return Err(Error::Usage {
+            flag: "--sample-layers".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        }
+        .into());
+    }
+    let opts = RunOptions {
+        format: select::format(&args.format)?,
+        units: args.units.for_arch(&a)?,
+        fidelity: args.fidelity,
+        numerics: match args.numerics {
+            NumericsFlag::Full => NumericsMode::Full,
+            NumericsFlag::Sampled => NumericsMode::Sampled(args.sample_layers),
+            NumericsFlag::Off => NumericsMode::Off,
+        },
+        seed: args.seed,
+        trace: args.trace.is_some(),
+    };
+    let out = run::run(&a, &w, &opts)?;
+    if let (Some(path), Some(trace)) = (&args.trace, &out.trace) {
+        let file = std::fs::File::create(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        trace.write_chrome_json(BufWriter::new(file))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out.record)?);
+    } else {
+        print!("{}", summary(&out.record));
+    }
+    Ok(())
+}
+
+/// A value or a dash when the run was not timed.
+fn or_dash<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| "-".to_owned(), show)
+}
+
+/// The one-screen view of a run.
+fn summary(r: &RunRecord) -> String {
+    let mut out = format!(
+        "{} on {} {} {}(s), matrices in {}, batch {}, context {}, prompt {}, {} fidelity\n",
+        r.workload,
+        r.units,
+        r.arch,
+        r.unit.name(),
+        r.format,
+        r.batch,
+        r.context,
+        r.prompt_tokens,
+        r.fidelity.name()
+    );
+    out += &format!("mapping      {}\n", r.mapping);
+    if !r.fits {
+        out += &format!(
+            "fits         NO: {} bytes short; not timed (see `accsim fit`)\n",
+            r.bytes_short
+        );
+    }
+    out += &format!(
+        "decode       {} tokens/s per user, {} tokens/s aggregate, {} cycles per step\n",
+        or_dash(r.decode_tokens_per_s, |v| format!("{v:.1}")),
+        or_dash(r.aggregate_tokens_per_s, |v| format!("{v:.1}")),
+        or_dash(r.cycles_per_token, |v| v.to_string()),
+    );
+    out += &format!(
+        "first token  {}\n",
+        or_dash(r.ttft_s, |v| format!("{:.3} ms", v * 1e3))
+    );
+    if let Some(u) = r.utilization {
+        out += &format!(
+            "utilization  compute {:.1}%, memory bandwidth {:.1}%, network {:.1}%\n",
+            100.0 * u.compute,
+            100.0 * u.memory,
+            100.0 * u.network
+        );
+    }
+    out += &format!(
+        "energy       {} per step at {:.0} W\n",
+        or_dash(r.energy_j_per_token, |v| format!("{v:.3} J")),
+        r.power_w
+    );
+    let n = &r.numerics;
+    out += &format!(
+        "numerics     {} ({} layer(s), {} weights): {}{}\n",
+        n.mode,
+        n.layers_computed,
+        n.weights,
+        n.measure,
+        or_dash(n.rel_error, |v| format!(" = {v:.3e}"))
+    );
+    if !r.unit_busy.is_empty() {
+        let mut t = Table::new(["unit", "instances", "busy cycles", "utilization"]);
+        for u in &r.unit_busy {
+            t.row([
+                u.unit.clone(),
+                u.instances.to_string(),
+                u.busy_cycles.to_string(),
+                format!("{:.1}%", 100.0 * u.utilization),
+            ]);
+        }
+        out += &format!("\n{t}");
+    }
+    if !r.parts.is_empty() {
+        let mut t = Table::new([
+            "part",
+            "cycles",
+            "bytes",
+            "ops",
+            "memory bound",
+            "compute bound",
+        ]);
+        // Identical layers are shown once with their count.
+        let mut i = 0;
+        while i < r.parts.len() {
+            let p = &r.parts[i];
+            let same = r.parts[i..]
+                .iter()
+                .take_while(|q| (q.cycles, q.bytes, q.ops) == (p.cycles, p.bytes, p.ops))
+                .count();
+            let name = if same > 1 {
+                format!("{} (x{same}, each)", p.name)
+            } else {
+                p.name.clone()
+            };
+            t.row([
+                name,
+                p.cycles.to_string(),
+                p.bytes.to_string(),
+                p.ops.to_string(),
+                p.memory_bound_cycles.to_string(),
+                p.compute_bound_cycles.to_string(),
+            ]);
+            i += same;
+        }
+        out += &format!("\n{t}");
+    }
+    out += &format!(
+        "\nEstimated inputs of {}: {}\n",
+        r.arch,
+        r.estimated_inputs.join(", ")
+    );
+    out
+}

@@ -1,0 +1,269 @@
+//! Performance runs: a workload compiled for a machine and executed on its model, timing one
+//! decode step and the prefill, with the numerics of the same weights checked beside it.
+//!
+//! Each target family returns a [`Timing`]; everything derived from it (tokens per second,
+//! utilization, energy) and the numerics check are computed here once for all families, so a
+//! new accelerator only has to produce cycles.
+
+pub mod numerics;
+pub mod work;
+
+use crate::arch::{Arch, Machine, Unit};
+use crate::engine::Trace;
+use crate::fit;
+use crate::quant::Format;
+use crate::target;
+use crate::workload::Workload;
+use serde::Serialize;
+
+pub use numerics::{Numerics, NumericsMode};
+
+/// How finely the machine model is executed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Fidelity {
+    /// Every instruction and every vector or wavelet is an event.
+    Detailed,
+    /// Instruction groups and messages are aggregated with their exact pipelined latency and
+    /// occupancy; gives the same cycle counts as `detailed` (tested on small cases).
+    #[default]
+    Fast,
+}
+
+impl Fidelity {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fidelity::Detailed => "detailed",
+            Fidelity::Fast => "fast",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOptions {
+    /// Format of every weight matrix.
+    pub format: Format,
+    /// Units (chips, wafers, GPUs) to run on; `None` means the fewest that hold the workload.
+    pub units: Option<u64>,
+    /// Execution fidelity.
+    pub fidelity: Fidelity,
+    /// How much of the model computes real values.
+    pub numerics: NumericsMode,
+    /// Seed of synthetic weights when the workload ships no checkpoint.
+    pub seed: u64,
+    /// Record a trace (Chrome trace event format).
+    pub trace: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            format: Format::Q35,
+            units: None,
+            fidelity: Fidelity::Fast,
+            numerics: NumericsMode::Sampled(1),
+            seed: numerics::DEFAULT_SEED,
+            trace: false,
+        }
+    }
+}
+
+/// Time spent in one part of a step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartTime {
+    /// Name, e.g. `layer 12` or `classifier`.
+    pub name: String,
+    /// Cycles from the part's first issue to its last result (on the critical path).
+    pub cycles: u64,
+    /// Bytes it read from memory over all units.
+    pub bytes: u64,
+    /// Arithmetic operations over all units.
+    pub ops: u64,
+    /// Lower bound from memory bandwidth: `bytes` over the units' peak bandwidth [cycles].
+    pub memory_bound_cycles: u64,
+    /// Lower bound from compute: `ops` over the units' peak rate [cycles].
+    pub compute_bound_cycles: u64,
+}
+
+/// How busy one kind of functional unit was over a step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UnitBusy {
+    /// Kind of unit, e.g. `mxm`, `c2c`, `pe`, `router`.
+    pub unit: String,
+    /// Instances of it over the whole system.
+    pub instances: u64,
+    /// Busy cycles summed over instances.
+    pub busy_cycles: u64,
+    /// `busy_cycles / (instances × step cycles)`.
+    pub utilization: f64,
+}
+
+/// What a target's simulation of one workload measured.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// The cycles below are of this clock [Hz].
+    pub clock_hz: f64,
+    /// One decode step for the whole batch [cycles].
+    pub decode_cycles: u64,
+    /// Prefill of the prompt for the whole batch [cycles].
+    pub prefill_cycles: u64,
+    /// The decode step part by part (layers, head).
+    pub parts: Vec<PartTime>,
+    /// The decode step unit kind by unit kind.
+    pub units: Vec<UnitBusy>,
+    /// Bytes crossing chip or wafer boundaries in one decode step.
+    pub network_bytes: u64,
+    /// Whole-system peaks: memory bandwidth [bytes/s], arithmetic [ops/s], network [bytes/s].
+    pub peak_bytes_per_s: f64,
+    pub peak_ops_per_s: f64,
+    pub peak_network_bytes_per_s: f64,
+    /// How the workload was mapped, in words.
+    pub mapping: String,
+    /// Trace of the decode step, when asked for.
+    pub trace: Option<Trace>,
+}
+
+/// Fractions of the system's peaks achieved over one decode step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Utilization {
+    /// Arithmetic done over peak arithmetic.
+    pub compute: f64,
+    /// Bytes read over peak memory bandwidth.
+    pub memory: f64,
+    /// Bytes across chips or wafers over peak network bandwidth.
+    pub network: f64,
+}
+
+/// One run: the record `accsim run --json` prints. Timing fields are `null` when the workload
+/// does not fit the units given (the run does not spill; the fit verdict says why).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub arch: String,
+    pub workload: String,
+    pub format: Format,
+    /// Unit the system is counted in.
+    pub unit: Unit,
+    /// Units the run used.
+    pub units: u64,
+    /// Sequences decoded together.
+    pub batch: u64,
+    /// KV-cache length per sequence [tokens].
+    pub context: u64,
+    /// Prompt length per sequence [tokens].
+    pub prompt_tokens: u64,
+    pub fidelity: Fidelity,
+    /// Whether the weights, KV cache and buffers fit the units.
+    pub fits: bool,
+    /// Bytes that do not fit (zero when it fits).
+    pub bytes_short: u64,
+    /// How the workload was mapped.
+    pub mapping: String,
+    /// Clock the cycle counts are in [Hz].
+    pub clock_hz: Option<f64>,
+    /// One decode step of the whole batch [cycles].
+    pub cycles_per_token: Option<u64>,
+    /// Decode tokens per second seen by each user.
+    pub decode_tokens_per_s: Option<f64>,
+    /// Decode tokens per second over the whole batch.
+    pub aggregate_tokens_per_s: Option<f64>,
+    /// Time to first token: prefill of the prompt plus one decode step [s].
+    pub ttft_s: Option<f64>,
+    pub utilization: Option<Utilization>,
+    /// Decode step part by part.
+    pub parts: Vec<PartTime>,
+    /// Decode step unit kind by unit kind.
+    pub unit_busy: Vec<UnitBusy>,
+    /// Bytes crossing chip or wafer boundaries per decode step.
+    pub network_bytes_per_token: Option<u64>,
+    /// Power of the units the run used, from the architecture's figures [W].
+    pub power_w: f64,
+    /// Energy of one decode step for the whole batch [J].
+    pub energy_j_per_token: Option<f64>,
+    /// The numerics check of the same weights.
+    pub numerics: Numerics,
+    /// Inputs of the architecture that are estimates, not published figures.
+    pub estimated_inputs: Vec<String>,
+}
+
+/// What a run produced: the record and, if asked for, the trace.
+pub struct RunOutput {
+    pub record: RunRecord,
+    pub trace: Option<Trace>,
+}
+
+/// Board or system power of one unit [W].
+fn unit_power_w(machine: &Machine) -> f64 {
+    match machine {
+        Machine::GroqTsp(m) => m.chip.power_w,
+        Machine::CerebrasWse(m) => m.system.power_w,
+        Machine::Gpu(m) => m.gpu.power_w,
+    }
+}
+
+/// Compile `w` for `arch` with every matrix in `opts.format`, execute it, and check numerics.
+pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
+    let mut w = w.clone();
+    w.quant = w.quant.with_matrices_as(opts.format);
+    let fit = fit::fit(arch, &w, opts.format, opts.units);
+    let units = opts.units.or(fit.units_needed).unwrap_or(0);
+    let power_w = unit_power_w(&arch.machine) * units as f64;
+    let timing = if fit.fits {
+        Some(target::simulate(
+            &arch.machine,
+            &w,
+            &fit.placement,
+            units,
+            opts,
+        )?)
+    } else {
+        None
+    };
+    let numerics = numerics::check(&w, opts.format, opts.numerics, opts.seed)?;
+    let t = timing.as_ref();
+    let seconds = |cycles: u64| cycles as f64 / t.map_or(1.0, |t| t.clock_hz);
+    let step_s = t.map(|t| seconds(t.decode_cycles));
+    let record = RunRecord {
+        arch: arch.name.clone(),
+        workload: w.name.clone(),
+        format: opts.format,
+        unit: fit.unit,
+        units,
+        batch: w.scenario.batch,
+        context: w.scenario.context,
+        prompt_tokens: w.scenario.prompt_tokens,
+        fidelity: opts.fidelity,
+        fits: fit.fits,
+        bytes_short: fit.placement.bytes_short,
+        mapping: t.map_or_else(|| fit.placement.split.clone(), |t| t.mapping.clone()),
+        clock_hz: t.map(|t| t.clock_hz),
+        cycles_per_token: t.map(|t| t.decode_cycles),
+        decode_tokens_per_s: step_s.map(|s| 1.0 / s),
+        aggregate_tokens_per_s: step_s.map(|s| w.scenario.batch as f64 / s),
+        ttft_s: t.map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
+        utilization: t.map(|t| {
+            let s = seconds(t.decode_cycles);
+            let (bytes, ops) = t
+                .parts
+                .iter()
+                .fold((0, 0), |(b, o), p| (b + p.bytes, o + p.ops));
+            Utilization {
+                compute: ops as f64 / (t.peak_ops_per_s * s),
+                memory: bytes as f64 / (t.peak_bytes_per_s * s),
+                network: t.network_bytes as f64 / (t.peak_network_bytes_per_s * s),
+            }
+        }),
+        parts: t.map(|t| t.parts.clone()).unwrap_or_default(),
+        unit_busy: t.map(|t| t.units.clone()).unwrap_or_default(),
+        network_bytes_per_token: t.map(|t| t.network_bytes),
+        power_w,
+        energy_j_per_token: step_s.map(|s| s * power_w),
+        numerics,
+        estimated_inputs: arch.estimated.clone(),
+    };
+    Ok(RunOutput {
+        record,
+        trace: timing.and_then(|t| t.trace),
+    })
+}
