@@ -1,6 +1,7 @@
-//! Turning results into things people read: aligned text tables now; JSON comes from serde on
-//! the result types themselves.
+//! Turning results into things people read: aligned text tables and figures; JSON comes from
+//! serde on the result types themselves.
 
+pub mod plot;
 mod table;
 
 pub use table::Table;
