@@ -1,0 +1,173 @@
+//! `accsim run` end to end on the GPU baseline, and the checks every family shares: the record's
+//! keys, the fit verdict instead of a timing when the workload does not fit, and bad flags.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn accsim() -> Command {
+    Command::cargo_bin("accsim").unwrap()
+}
+
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = accsim()
+        .arg("run")
+        .args(args)
+        .args(["--numerics", "off", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const H100: &str = "arch/nvidia-h100.ron";
+const LLAMA2: &str = "workloads/llama2-70b.ron";
+
+#[test]
+fn gpu_run_has_the_documented_keys_and_respects_the_roofline() {
+    let r = run_json(&[
+        "--arch",
+        H100,
+        "--workload",
+        LLAMA2,
+        "--format",
+        "f16",
+        "--gpus",
+        "8",
+    ]);
+    for key in [
+        "arch",
+        "workload",
+        "format",
+        "units",
+        "decode_tokens_per_s",
+        "ttft_s",
+        "cycles_per_token",
+        "utilization",
+        "fits",
+        "numerics",
+    ] {
+        assert!(r.get(key).is_some(), "missing {key}: {r}");
+    }
+    assert_eq!(r["units"], 8);
+    assert_eq!(r["fits"], true);
+    assert_eq!(r["numerics"]["mode"], "off");
+    let parts = r["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 81, "80 layers and the head");
+    for p in parts {
+        let cycles = p["cycles"].as_u64().unwrap();
+        assert!(cycles >= p["memory_bound_cycles"].as_u64().unwrap(), "{p}");
+        assert!(cycles >= p["compute_bound_cycles"].as_u64().unwrap(), "{p}");
+    }
+    // Batch-1 decode of a 70B model is bound by HBM: 138 GB of f16 weights over 8 x 3.35 TB/s
+    // is 5.2 ms, so no more than about 190 tokens/s whatever the overheads.
+    let tps = r["decode_tokens_per_s"].as_f64().unwrap();
+    assert!(tps > 0.0 && tps < 8.0 * 3.35e12 / 138e9, "{tps}");
+    let u = &r["utilization"];
+    for k in ["compute", "memory", "network"] {
+        let v = u[k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+}
+
+#[test]
+fn more_gpus_and_fewer_bits_are_faster_per_user() {
+    let tps = |format: &str, gpus: &str| {
+        run_json(&[
+            "--arch",
+            H100,
+            "--workload",
+            LLAMA2,
+            "--format",
+            format,
+            "--gpus",
+            gpus,
+        ])["decode_tokens_per_s"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(tps("f16", "8") > tps("f16", "4"));
+    assert!(tps("q3.5", "4") > tps("f16", "4"));
+}
+
+#[test]
+fn batching_raises_aggregate_throughput() {
+    let at = |batch: &str| {
+        run_json(&[
+            "--arch",
+            H100,
+            "--workload",
+            LLAMA2,
+            "--format",
+            "int8",
+            "--gpus",
+            "4",
+            "--batch",
+            batch,
+        ])
+    };
+    let (one, many) = (at("1"), at("16"));
+    let agg = |r: &serde_json::Value| r["aggregate_tokens_per_s"].as_f64().unwrap();
+    assert!(agg(&many) > 4.0 * agg(&one));
+    assert!(
+        many["decode_tokens_per_s"].as_f64().unwrap()
+            <= one["decode_tokens_per_s"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn a_workload_that_does_not_fit_is_reported_not_timed() {
+    let r = run_json(&[
+        "--arch",
+        H100,
+        "--workload",
+        LLAMA2,
+        "--format",
+        "f16",
+        "--gpus",
+        "1",
+    ]);
+    assert_eq!(r["fits"], false);
+    assert!(r["bytes_short"].as_u64().unwrap() > 0);
+    assert!(r["decode_tokens_per_s"].is_null());
+    accsim()
+        .args([
+            "run",
+            "--arch",
+            H100,
+            "--workload",
+            LLAMA2,
+            "--format",
+            "f16",
+        ])
+        .args(["--gpus", "1", "--numerics", "off"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fits         NO"));
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for (args, needle) in [
+        (vec!["--chips", "4"], "--chips"),
+        (vec!["--gpus", "0"], "at least 1"),
+        (vec!["--format", "q9"], "--format"),
+        (vec!["--sample-layers", "0"], "--sample-layers"),
+        (vec!["--batch", "0"], "batch"),
+    ] {
+        accsim()
+            .args(["run", "--arch", H100, "--workload", LLAMA2])
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle));
+    }
+    accsim()
+        .args(["run", "--arch", "arch/missing.ron", "--workload", LLAMA2])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("arch/missing.ron"));
+}
