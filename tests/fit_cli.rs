@@ -1,6 +1,8 @@
 //! `accsim fit` end to end: every shipped file, the claims, and every kind of bad input.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{accsim, stdout_json};
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -17,18 +19,8 @@ const WORKLOADS: [&str; 4] = [
     "workloads/stories260k.ron",
 ];
 
-fn accsim() -> Command {
-    Command::cargo_bin("accsim").unwrap()
-}
-
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = accsim().args(args).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    stdout_json(accsim().args(args).arg("--json"))
 }
 
 #[test]

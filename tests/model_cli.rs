@@ -1,13 +1,11 @@
 //! End-to-end checks of `accsim accuracy` and `accsim generate` on the shipped stories260K.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{accsim, stdout_json};
 use predicates::prelude::*;
 
 const WORKLOAD: &str = "workloads/stories260k.ron";
-
-fn accsim() -> Command {
-    Command::cargo_bin("accsim").unwrap()
-}
 
 /// A short text so the test stays quick.
 fn short_text(dir: &std::path::Path) -> std::path::PathBuf {
@@ -36,27 +34,21 @@ fn accuracy_json_has_the_documented_fields() {
     let dir = tempfile::tempdir().unwrap();
     let text = short_text(dir.path());
     let csv = dir.path().join("out.csv");
-    let out = accsim()
-        .args([
-            "accuracy",
-            "--workload",
-            WORKLOAD,
-            "--formats",
-            "f32",
-            "--json",
-            "--text",
-        ])
-        .arg(&text)
-        .arg("--csv")
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = stdout_json(
+        accsim()
+            .args([
+                "accuracy",
+                "--workload",
+                WORKLOAD,
+                "--formats",
+                "f32",
+                "--json",
+                "--text",
+            ])
+            .arg(&text)
+            .arg("--csv")
+            .arg(&csv),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["model"], "stories260k");
     assert!(v["tokens_scored"].as_u64().unwrap() > 10);
     let r = &v["results"][0];

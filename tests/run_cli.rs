@@ -1,43 +1,35 @@
 //! `accsim run` end to end on the GPU baseline, and the checks every family shares: the record's
 //! keys, the fit verdict instead of a timing when the workload does not fit, and bad flags.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{accsim, stdout_json};
 use predicates::prelude::*;
-
-fn accsim() -> Command {
-    Command::cargo_bin("accsim").unwrap()
-}
-
-fn run_json(args: &[&str]) -> serde_json::Value {
-    let out = accsim()
-        .arg("run")
-        .args(args)
-        .args(["--numerics", "off", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 const H100: &str = "arch/nvidia-h100.ron";
 const LLAMA2: &str = "workloads/llama2-70b.ron";
 
+/// LLaMA-2-70B on H100s, timing only, as JSON.
+fn llama2_on_h100(format: &str, gpus: &str, extra: &[&str]) -> serde_json::Value {
+    stdout_json(
+        accsim()
+            .args(["run", "--arch", H100, "--workload", LLAMA2])
+            .args([
+                "--format",
+                format,
+                "--gpus",
+                gpus,
+                "--numerics",
+                "off",
+                "--json",
+            ])
+            .args(extra),
+    )
+}
+
 #[test]
 fn gpu_run_has_the_documented_keys_and_respects_the_roofline() {
-    let r = run_json(&[
-        "--arch",
-        H100,
-        "--workload",
-        LLAMA2,
-        "--format",
-        "f16",
-        "--gpus",
-        "8",
-    ]);
+    let r = llama2_on_h100("f16", "8", &[]);
     for key in [
         "arch",
         "workload",
@@ -76,16 +68,7 @@ fn gpu_run_has_the_documented_keys_and_respects_the_roofline() {
 #[test]
 fn more_gpus_and_fewer_bits_are_faster_per_user() {
     let tps = |format: &str, gpus: &str| {
-        run_json(&[
-            "--arch",
-            H100,
-            "--workload",
-            LLAMA2,
-            "--format",
-            format,
-            "--gpus",
-            gpus,
-        ])["decode_tokens_per_s"]
+        llama2_on_h100(format, gpus, &[])["decode_tokens_per_s"]
             .as_f64()
             .unwrap()
     };
@@ -95,20 +78,7 @@ fn more_gpus_and_fewer_bits_are_faster_per_user() {
 
 #[test]
 fn batching_raises_aggregate_throughput() {
-    let at = |batch: &str| {
-        run_json(&[
-            "--arch",
-            H100,
-            "--workload",
-            LLAMA2,
-            "--format",
-            "int8",
-            "--gpus",
-            "4",
-            "--batch",
-            batch,
-        ])
-    };
+    let at = |batch: &str| llama2_on_h100("int8", "4", &["--batch", batch]);
     let (one, many) = (at("1"), at("16"));
     let agg = |r: &serde_json::Value| r["aggregate_tokens_per_s"].as_f64().unwrap();
     assert!(agg(&many) > 4.0 * agg(&one));
@@ -120,16 +90,7 @@ fn batching_raises_aggregate_throughput() {
 
 #[test]
 fn a_workload_that_does_not_fit_is_reported_not_timed() {
-    let r = run_json(&[
-        "--arch",
-        H100,
-        "--workload",
-        LLAMA2,
-        "--format",
-        "f16",
-        "--gpus",
-        "1",
-    ]);
+    let r = llama2_on_h100("f16", "1", &[]);
     assert_eq!(r["fits"], false);
     assert!(r["bytes_short"].as_u64().unwrap() > 0);
     assert!(r["decode_tokens_per_s"].is_null());
