@@ -37,7 +37,7 @@ fn hold<M: Measurement>(c: &mut Criterion<M>, group: &str) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(STEPS));
-    for pending in [1_000usize, 100_000] {
+    for pending in [1_000usize, 10_000, 100_000] {
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let mut q = filled(pending, &mut rng);
         group.bench_function(BenchmarkId::from_parameter(pending), |b| {

@@ -3,7 +3,8 @@
 //! weight bytes/s; a summary table then gives weight GB/s, GFLOP/s and the fraction of read
 //! bandwidth for 1 thread and all threads.
 //!
-//! Run: `cargo bench --bench quant` (a few minutes).
+//! Run: `cargo bench --bench quant` (a few minutes); `cargo bench --bench quant -- q3.5` measures
+//! (and quantizes) only the formats whose benchmark id `gemv/SHAPE/FORMAT` contains the filter.
 
 use accsim::quant::{Format, PackedMatrix, weights};
 use criterion::{Criterion, Throughput};
@@ -45,6 +46,11 @@ fn read_bandwidth_gbps(buf: &[u64]) -> f64 {
     (buf.len() * 8) as f64 / t.as_secs_f64() / 1e9
 }
 
+/// The benchmark filter given after `--`, if any (the first argument that is not a flag).
+fn filter() -> Option<String> {
+    std::env::args().skip(1).find(|a| !a.starts_with('-'))
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -66,12 +72,17 @@ fn main() {
     drop(buf);
     println!("read bandwidth: {bw1:.2} GB/s (1 thread), {bwn:.2} GB/s ({all} threads)");
     let mut summary = Vec::new();
+    let wanted = filter();
     for (name, rows, cols) in SHAPES {
         let w = weights::gaussian(rows, cols, 1);
         let x = weights::activations(cols, 2);
         let mut y = vec![0.0; rows];
         let mut group = c.benchmark_group(format!("gemv/{name}"));
         for f in Format::ALL {
+            let id = format!("gemv/{name}/{f}");
+            if wanted.as_ref().is_some_and(|w| !id.contains(w.as_str())) {
+                continue;
+            }
             let m = match PackedMatrix::quantize(f, rows, cols, &w) {
                 Ok(m) => m,
                 Err(e) => panic!("{f}: {e}"),
