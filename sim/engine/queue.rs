@@ -309,7 +309,10 @@ mod tests {
                 }
             }
             prop_assert_eq!(q.len(), reference.len());
-            prop_assert_eq!(q.peek_time(), reference.keys().next().map(|&(c, p, _)| (c, p)));
+            prop_assert_eq!(
+                q.peek_time(),
+                reference.keys().next().map(|&(c, p, _)| (c, p))
+            );
             prop_assert_eq!((q.now(), q.phase()), now);
         }
         Ok(())

@@ -50,7 +50,9 @@ impl RowCodes<'_> {
         for (k, p) in out.iter_mut().take(n).enumerate() {
             *p = match self {
                 RowCodes::Bytes(bytes) => bytes[8 * g + k],
-                RowCodes::Bits(bytes, first) => (window(bytes, first + 56 * g) >> (7 * k)) as u8 & 127,
+                RowCodes::Bits(bytes, first) => {
+                    (window(bytes, first + 56 * g) >> (7 * k)) as u8 & 127
+                }
             };
         }
         out
@@ -78,7 +80,11 @@ pub(super) fn accumulate(codes: RowCodes, x: &SplitActivations, acc: &mut [[f32;
         // One activation vector: the accumulators stay in registers.
         let (xe, xo) = x.block(0, 0, pairs);
         let (mut e, mut o) = (load(even), load(odd));
-        for (g, (xe, xo)) in xe.chunks_exact(LANES).zip(xo.chunks_exact(LANES)).enumerate() {
+        for (g, (xe, xo)) in xe
+            .chunks_exact(LANES)
+            .zip(xo.chunks_exact(LANES))
+            .enumerate()
+        {
             let (u4, u3) = codes_f32(g);
             e = _mm256_add_ps(e, _mm256_mul_ps(load(xe), u4));
             o = _mm256_add_ps(o, _mm256_mul_ps(load(xo), u3));
