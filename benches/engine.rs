@@ -1,12 +1,18 @@
 //! Event-queue throughput on the classic hold model: N events pending; each step pops the
 //! earliest and schedules one at now + a random delay, so the queue size stays N.
 //!
+//! `hold/N` drives the bare [`EventQueue`]; `sim_hold/N` runs the same model through a
+//! [`Simulator`] (one component rescheduling its own events), so the run loop's per-event cost
+//! (dispatch, counters, the trace-off path) is included.
+//!
 //! Measured twice: wall time (criterion's default) and this thread's CPU time, which stays
 //! meaningful on a host shared with other jobs ("events/s on one core").
 
-use accsim::engine::{Cycle, EventQueue, Phase};
+use accsim::engine::{
+    Clock, Component, Context, Cycle, EngineError, EventQueue, Label, Phase, SimBuilder, Simulator,
+};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -37,7 +43,7 @@ fn hold<M: Measurement>(c: &mut Criterion<M>, group: &str) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(STEPS));
-    for pending in [1_000usize, 100_000] {
+    for pending in [1_000usize, 10_000, 100_000] {
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let mut q = filled(pending, &mut rng);
         group.bench_function(BenchmarkId::from_parameter(pending), |b| {
@@ -50,6 +56,60 @@ fn hold<M: Measurement>(c: &mut Criterion<M>, group: &str) {
                         .expect("a future delay is never in the past");
                 }
             })
+        });
+    }
+    group.finish();
+}
+
+/// Reschedules every event it gets to itself at now + a random delay, in the phase the event
+/// carries.
+struct Hold {
+    rng: ChaCha8Rng,
+}
+
+impl Component<u64> for Hold {
+    fn handle(&mut self, ev: u64, ctx: &mut Context<'_, u64>) -> Result<(), EngineError> {
+        let delay = self.rng.random_range(1..=MAX_DELAY);
+        ctx.send(ctx.id(), delay, Phase::ALL[(ev & 3) as usize], ev)
+    }
+}
+
+/// A simulator holding `pending` events, whose budget ends the run after [`STEPS`] events.
+fn hold_sim(pending: usize) -> Simulator<u64> {
+    let mut b = SimBuilder::new(Clock::new(1_000_000_000).expect("1 GHz is a valid clock"))
+        .event_budget(STEPS);
+    let rng = ChaCha8Rng::seed_from_u64(7);
+    let id = b
+        .add(Label::new("chip", "hold"), Hold { rng })
+        .expect("one component fits");
+    let mut sim = b.build().expect("the only component is installed");
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    for i in 0..pending as u64 {
+        let at = Cycle(rng.random_range(1..=MAX_DELAY));
+        sim.schedule(id, at, Phase::ALL[rng.random_range(0..4)], i)
+            .expect("filling an empty queue cannot fail");
+    }
+    sim
+}
+
+fn sim_hold<M: Measurement>(c: &mut Criterion<M>, group: &str) {
+    let mut group = c.benchmark_group(group);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(STEPS));
+    for pending in [1_000usize, 10_000, 100_000] {
+        group.bench_function(BenchmarkId::from_parameter(pending), |b| {
+            b.iter_batched(
+                || hold_sim(pending),
+                |mut sim| {
+                    let stop = sim.run();
+                    assert!(matches!(stop, Err(EngineError::EventBudget { .. })));
+                    sim
+                },
+                BatchSize::PerIteration,
+            )
         });
     }
     group.finish();
@@ -116,11 +176,13 @@ impl ValueFormatter for CpuFormatter {
 
 fn wall(c: &mut Criterion<WallTime>) {
     hold(c, "hold");
+    sim_hold(c, "sim_hold");
 }
 
 fn cpu(c: &mut Criterion<CpuTime>) {
     if cpu_ns() > 0 {
         hold(c, "hold_cpu");
+        sim_hold(c, "sim_hold_cpu");
     }
 }
 

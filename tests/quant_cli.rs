@@ -62,6 +62,17 @@ fn json_records_have_the_promised_keys() {
 }
 
 #[test]
+fn exact_format_reports_null_sqnr() {
+    let out = quant()
+        .args(["--format", "f32", "--rows", "4", "--cols", "64", "--json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v[0]["sqnr_db"].is_null(), "{v}");
+    assert!(v[0]["gemv_gbps"].as_f64().unwrap() > 0.0, "{v}");
+}
+
+#[test]
 fn reads_a_checkpoint_tensor() {
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),

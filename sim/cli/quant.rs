@@ -54,8 +54,9 @@ struct Record {
     rel_error: f64,
     max_abs_error: f64,
     cosine: f64,
-    /// Infinite (JSON null) for an exact format.
-    sqnr_db: f64,
+    /// `None` (JSON `null`, "exact" in the table) when the format reproduces the weights
+    /// exactly (f32): the ratio is infinite, which JSON cannot express.
+    sqnr_db: Option<f64>,
     gemv_gbps: f64,
     gemv_gflops: f64,
 }
@@ -141,7 +142,7 @@ fn measure(f: Format, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> Result<
         rel_error: e.rel_error,
         max_abs_error: e.max_abs_error,
         cosine: e.cosine,
-        sqnr_db: e.sqnr_db,
+        sqnr_db: e.sqnr_db.is_finite().then_some(e.sqnr_db),
         gemv_gbps: bytes as f64 / per_run_s / 1e9,
         gemv_gflops: 2.0 * (rows * cols) as f64 / per_run_s / 1e9,
     })
@@ -164,15 +165,16 @@ fn print_table(dist: &str, records: &[Record]) {
         "GFLOP/s"
     );
     for r in records {
+        let sqnr = r.sqnr_db.map_or("exact".into(), |db| format!("{db:.2}"));
         println!(
-            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8.2} {:>9.2} {:>8.2}",
+            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>8.2}",
             r.format.name(),
             r.bits_per_weight,
             r.bytes,
             r.rel_error,
             r.max_abs_error,
             r.cosine,
-            r.sqnr_db,
+            sqnr,
             r.gemv_gbps,
             r.gemv_gflops
         );

@@ -5,6 +5,7 @@
 //! Machine models are [`Component`]s wired into a [`Simulator`] by a [`SimBuilder`]; they count
 //! work in [`Counters`] and may draw a [`Trace`] that opens in Perfetto. See `docs/engine.md`.
 
+mod calendar;
 pub mod component;
 pub mod counters;
 pub mod error;

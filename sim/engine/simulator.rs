@@ -208,6 +208,7 @@ impl<E> Simulator<E> {
         }
     }
 
+    #[inline]
     fn dispatch(&mut self, delivery: Delivery<E>) -> Result<(), EngineError> {
         let Delivery { to, event } = delivery;
         let i = to.index();
@@ -216,7 +217,7 @@ impl<E> Simulator<E> {
         else {
             return Err(EngineError::UnknownComponent(to));
         };
-        counters.add_event()?;
+        counters.add_event();
         let trace = match (&mut self.trace, self.tracks.get(i)) {
             (Some(trace), Some(&track)) => Some((trace, track)),
             _ => None,

@@ -30,7 +30,7 @@ pub(crate) fn pack(format: Format, cols: usize, w: &[f32]) -> Result<Vec<u8>, Qu
 }
 
 /// Decode columns `col0..col0 + out.len()` of `row`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mut [f32]) {
     let start = row * v.cols + col0;
     match format {

@@ -80,7 +80,7 @@ impl Grouped {
     }
 
     /// The (scale, zero) of the group holding column `col` of `row`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn grid(self, v: &View, row: usize, col: usize) -> (f32, f32) {
         let g = row * v.cols.div_ceil(self.group) + col / self.group;
         (meta::read(v.meta(), 2 * g), meta::read(v.meta(), 2 * g + 1))
@@ -88,17 +88,20 @@ impl Grouped {
 
     /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of the block size,
     /// so the block lies in one group.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode(self, v: &View, row: usize, col0: usize, out: &mut [f32]) {
         let (s, z) = self.grid(v, row, col0);
         if self.bits == 4 {
             let start = row * v.cols.div_ceil(2) + col0 / 2;
             let bytes = &v.bytes[start..start + out.len().div_ceil(2)];
-            for (pair, &b) in out.chunks_mut(2).zip(bytes) {
+            // Whole pairs first, with fixed-size bodies that vectorize; then an odd last column.
+            let mut pairs = out.chunks_exact_mut(2);
+            for (pair, &b) in (&mut pairs).zip(bytes) {
                 pair[0] = z + s * f32::from(b & 15);
-                if let Some(o) = pair.get_mut(1) {
-                    *o = z + s * f32::from(b >> 4);
-                }
+                pair[1] = z + s * f32::from(b >> 4);
+            }
+            if let ([last], Some(&b)) = (pairs.into_remainder(), bytes.last()) {
+                *last = z + s * f32::from(b & 15);
             }
         } else {
             let mut at = 3 * (row * v.cols + col0);

@@ -35,13 +35,13 @@ pub(crate) fn code(v: f32, s: f32) -> i8 {
 }
 
 /// The scale of `row`.
-#[inline]
+#[inline(always)]
 pub(crate) fn scale(v: &View, row: usize) -> f32 {
     meta::read(v.meta(), row)
 }
 
 /// Decode columns `col0..col0 + out.len()` of `row`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode(v: &View, row: usize, col0: usize, out: &mut [f32]) {
     let s = scale(v, row);
     let start = row * v.cols + col0;

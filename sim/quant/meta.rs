@@ -21,7 +21,7 @@ pub(crate) fn push(out: &mut Vec<u8>, h: f16) {
 }
 
 /// The `index`-th f16 of a metadata section, as f32.
-#[inline]
+#[inline(always)]
 pub(crate) fn read(meta: &[u8], index: usize) -> f32 {
     f16::from_le_bytes([meta[2 * index], meta[2 * index + 1]]).to_f32()
 }

@@ -13,9 +13,12 @@ mod bitstream;
 mod float;
 mod group;
 mod int8;
+mod isa;
 mod kernel;
 mod kernel_i8;
 mod meta;
+#[cfg(target_arch = "x86_64")]
+mod pairs_avx2;
 mod q35;
 mod q35_search;
 mod view;

@@ -133,7 +133,7 @@ impl PackedMatrix {
 
     /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of [`BLOCK`] and
     /// `out` at most [`BLOCK`] long.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode_block(&self, row: usize, col0: usize, out: &mut [f32]) {
         let v = self.view();
         match self.format {

@@ -217,7 +217,7 @@ fn unpack8(w: u64, out: &mut [u8]) {
 }
 
 /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of [`BLOCK`].
-#[inline]
+#[inline(always)]
 pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mut [f32]) {
     let grid = grid(format, v, row);
     let mut buf = [0u8; BLOCK / 2];

@@ -2,6 +2,7 @@
 //! kernels against the f64 reference, thread-count independence and refusal of bad input.
 
 use super::group::{Grouped, INT3, INT4};
+use super::isa::Isa;
 use super::q35::{PairGrid, grid};
 use super::{Format, PackedMatrix, QuantError, int8, weights};
 use proptest::prelude::*;
@@ -138,6 +139,25 @@ proptest! {
                 prop_assert!((f64::from(a) - b).abs() <= 1e-5 * scale, "{f} gemm[{i}] {a} vs {b}");
             }
             prop_assert_eq!(&y1[..], &y[..rows], "{}: gemv is the first gemm row", f);
+        }
+    }
+
+    /// The kernels this CPU dispatches to compute exactly the portable kernels' arithmetic.
+    #[test]
+    fn dispatched_kernels_equal_the_portable_ones_bit_for_bit(
+        (rows, cols, w) in random_matrix(),
+        batch in 1usize..4,
+        seed in any::<u64>(),
+    ) {
+        let x = weights::activations(batch * cols, seed);
+        for f in Format::ALL {
+            let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+            let run = |isa| {
+                let mut y = vec![0.0f32; batch * rows];
+                m.gemm_on(isa, &x, batch, &mut y);
+                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(run(Isa::detect()), run(Isa::Portable), "{}", f);
         }
     }
 }
