@@ -6,6 +6,7 @@ mod generate;
 mod quant;
 mod run;
 mod select;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ enum Command {
     Run(run::RunArgs),
     /// Compare weight formats: exact size, reconstruction error, GEMV speed.
     Quant(quant::Args),
+    /// Run a grid or list of machine and workload parameters; CSV, JSON and the Pareto front.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Parse the command line and run the chosen command.
@@ -40,6 +43,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Quant(args)) => quant::run(args),
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Sweep(args)) => sweep::run(args),
         None => fit::run(fit::FitArgs::default_study()),
     }
 }
