@@ -4,6 +4,7 @@ mod accuracy;
 mod fit;
 mod generate;
 mod quant;
+mod report;
 mod run;
 mod select;
 mod sweep;
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// Compare weight formats: exact size, reconstruction error, GEMV speed.
     Quant(quant::Args),
+    /// Run the default study and write figures, tables and JSON.
+    Report(report::ReportArgs),
     /// Run a grid or list of machine and workload parameters; CSV, JSON and the Pareto front.
     Sweep(sweep::SweepArgs),
 }
@@ -44,6 +47,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Quant(args)) => quant::run(args),
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Sweep(args)) => sweep::run(args),
-        None => fit::run(fit::FitArgs::default_study()),
+        Some(Command::Report(args)) => report::run(args),
+        None => report::default_study(),
     }
 }

@@ -241,7 +241,7 @@ fn plot_on<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Plot) -> Drawn
         let color = if s.style == Style::Highlight {
             RED.to_rgba()
         } else {
-            Palette99::pick(k).to_rgba()
+            Palette99::pick(k + 1).to_rgba()
         };
         let pts = s.points.clone();
         let drawn = match s.style {
