@@ -103,7 +103,7 @@ fn summary(claims: &[Claim]) -> String {
     for (c, archs) in &merged {
         t.row([
             c.claim.clone(),
-            if archs.len() > 1 {
+            if archs.len() > 1 || archs[0] == "-" {
                 format!("{} (any machine)", c.workload)
             } else {
                 format!("{} on {}", c.workload, archs[0])
