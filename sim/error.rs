@@ -14,6 +14,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An output file or directory could not be written.
+    #[error("{path}: cannot write")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The text is not valid RON, or does not match the schema (unknown, missing or mistyped field).
     #[error("{path}:{line}:{column}: {field}: {reason}")]
     Syntax {

@@ -14,6 +14,8 @@ pub mod model;
 pub mod quant;
 pub mod report;
 pub mod run;
+pub mod study;
+pub mod sweep;
 pub mod target;
 pub mod workload;
 

@@ -2,12 +2,13 @@
 //! against f32, on a workload's real checkpoint and a text.
 
 use accsim::Error;
-use accsim::model::eval::{self, Score};
-use accsim::model::open::{Opened, open_workload};
-use accsim::model::{Checkpoint, Model, synthetic};
+use accsim::model::accuracy::{self, FormatResult};
+use accsim::model::eval;
+use accsim::model::open::open_workload;
+use accsim::model::{Checkpoint, synthetic};
 use accsim::quant::Format;
 use accsim::report::Table;
-use accsim::workload::{self, TensorClass, Workload};
+use accsim::workload::{self, Workload};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -47,20 +48,6 @@ pub struct AccuracyArgs {
     csv: Option<PathBuf>,
 }
 
-/// One format's results, as printed in JSON and CSV.
-#[derive(Serialize)]
-struct FormatResult {
-    format: String,
-    bits_per_weight: f64,
-    ppl: f64,
-    mean_nll: f64,
-    kl_mean: f64,
-    kl_p99: f64,
-    top1_agreement: f64,
-    top1_accuracy: f64,
-    layer_rel_error: Vec<f64>,
-}
-
 /// The whole run.
 #[derive(Serialize)]
 struct Report {
@@ -83,25 +70,6 @@ pub fn parse_formats(flag: &str, names: &[String]) -> Result<Vec<Format>, Error>
             })
         })
         .collect()
-}
-
-/// Build the workload's model with every matrix in `format`.
-pub fn build(opened: &Opened, w: &Workload, format: Format) -> accsim::Result<Model> {
-    let policy = w.quant.with_matrices_as(format);
-    Model::load(opened, &|t| policy.format(t.class()))
-}
-
-/// Exact bits per weight of the model's matrices (embedding and classifier included) in `format`.
-fn bits_per_weight(w: &Workload, format: Format) -> f64 {
-    let groups = w.model.tensor_groups();
-    let matrices = groups.iter().filter(|g| g.class != TensorClass::Norm);
-    let (bits, params) = matrices.fold((0u64, 0u64), |(b, p), g| {
-        (
-            b + 8 * g.count * format.packed_bytes(g.rows, g.cols),
-            p + g.params(),
-        )
-    });
-    bits as f64 / params as f64
 }
 
 /// Read the text to score.
@@ -131,13 +99,6 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
     });
     let opened = open_workload(workload_path, &w)?;
     let text = read_text(&text_path)?;
-    let reference = build(&opened, &w, Format::F32)?;
-    // f32 is the reference itself; every other format gets its own model.
-    let models = formats
-        .iter()
-        .filter(|&&f| f != Format::F32)
-        .map(|&f| build(&opened, &w, f).map(|m| (f, m)))
-        .collect::<Result<Vec<_>, _>>()?;
     let seqs = eval::sequences(&opened.tokenizer, &text);
     if seqs.is_empty() {
         return Err(Error::Data {
@@ -150,28 +111,15 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         "{msg} [{bar:30}] {pos}/{len} paragraphs, {eta} left",
     )?);
     bar.set_message(format!("scoring {} formats", formats.len()));
-    let candidates: Vec<&Model> = formats
-        .iter()
-        .map(|f| {
-            models
-                .iter()
-                .find(|(g, _)| g == f)
-                .map_or(&reference, |(_, m)| m)
-        })
-        .collect();
-    let scores = eval::evaluate(&reference, &candidates, &seqs, &|| bar.inc(1));
+    let results = accuracy::score(&opened, &w, &formats, &seqs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let report = Report {
         model: w.name.clone(),
         synthetic: false,
         text: text_path.display().to_string(),
         paragraphs: seqs.len(),
-        tokens_scored: scores.first().map_or(0, |s| s.tokens),
-        results: formats
-            .iter()
-            .zip(scores)
-            .map(|(&f, s)| result(&w, f, s))
-            .collect(),
+        tokens_scored: accuracy::tokens_scored(&seqs),
+        results,
     };
     if let Some(csv) = &args.csv {
         std::fs::write(csv, to_csv(&report)).map_err(|e| Error::Usage {
@@ -185,20 +133,6 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         print_table(&report, opened.path());
     }
     Ok(())
-}
-
-fn result(w: &Workload, format: Format, s: Score) -> FormatResult {
-    FormatResult {
-        format: format.name().into(),
-        bits_per_weight: bits_per_weight(w, format),
-        ppl: s.ppl,
-        mean_nll: s.mean_nll,
-        kl_mean: s.kl_mean,
-        kl_p99: s.kl_p99,
-        top1_agreement: s.top1_agreement,
-        top1_accuracy: s.top1_accuracy,
-        layer_rel_error: s.layer_rel_error,
-    }
 }
 
 fn to_csv(r: &Report) -> String {

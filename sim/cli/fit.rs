@@ -10,7 +10,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 /// Does a workload fit a machine's memory, on how many units, and do the claims hold?
-#[derive(Args, Default)]
+#[derive(Args)]
 #[command(after_help = "Examples:
   accsim fit                                             all shipped architectures, workloads and formats
   accsim fit --arch arch/groq-tsp.ron --workload workloads/llama2-70b.ron --format q3.5
@@ -38,16 +38,6 @@ pub struct FitArgs {
     /// Print one JSON record per (arch, workload, format) instead of tables.
     #[arg(long)]
     json: bool,
-}
-
-impl FitArgs {
-    /// What `accsim` with no command runs: every shipped pair in the source documents' format.
-    pub fn default_study() -> Self {
-        FitArgs {
-            format: Some(Format::Q35.name().to_owned()),
-            ..FitArgs::default()
-        }
-    }
 }
 
 /// Run `accsim fit`.

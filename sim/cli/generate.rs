@@ -1,8 +1,8 @@
 //! `accsim generate`: greedy text from a workload's checkpoint in any weight format, the
 //! quickest check that a format still yields a working model.
 
-use super::accuracy::build;
 use accsim::Error;
+use accsim::model::accuracy::build;
 use accsim::model::decoder::greedy;
 use accsim::model::open::open_workload;
 use accsim::quant::Format;

@@ -4,8 +4,10 @@ mod accuracy;
 mod fit;
 mod generate;
 mod quant;
+mod report;
 mod run;
 mod select;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,10 @@ enum Command {
     Run(run::RunArgs),
     /// Compare weight formats: exact size, reconstruction error, GEMV speed.
     Quant(quant::Args),
+    /// Run the default study and write figures, tables and JSON.
+    Report(report::ReportArgs),
+    /// Run a grid or list of machine and workload parameters; CSV, JSON and the Pareto front.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Parse the command line and run the chosen command.
@@ -40,6 +46,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Quant(args)) => quant::run(args),
         Some(Command::Run(args)) => run::run(args),
-        None => fit::run(fit::FitArgs::default_study()),
+        Some(Command::Sweep(args)) => sweep::run(args),
+        Some(Command::Report(args)) => report::run(args),
+        None => report::default_study(),
     }
 }

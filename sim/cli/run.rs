@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 /// Numerics switch on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum NumericsFlag {
+pub enum NumericsFlag {
     /// Every layer computes values (slow on 70B-class models: minutes per layer set).
     Full,
     /// `--sample-layers` layers compute values; all layers are timed.

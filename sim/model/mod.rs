@@ -5,6 +5,7 @@
 //! memory map ([`Checkpoint`]); [`decoder::Model::load`] converts or quantizes them as it goes, so
 //! peak memory is the built model plus one tensor. [`eval`] scores formats against f32.
 
+pub mod accuracy;
 pub mod config;
 pub mod decoder;
 pub mod eval;

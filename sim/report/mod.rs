@@ -1,7 +1,10 @@
 //! Turning results into things people read: aligned text tables and figures; JSON comes from
 //! serde on the result types themselves.
 
+pub mod doc;
+pub mod figures;
 pub mod plot;
+mod svg;
 mod table;
 
 pub use table::Table;

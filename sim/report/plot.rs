@@ -5,10 +5,11 @@ use plotters::style::{FontStyle, register_font};
 use std::sync::Once;
 
 /// DejaVu Sans (Bitstream Vera license, see `fonts/LICENSE-DejaVu`), compiled into the binary.
-const SANS: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+pub(super) const SANS: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
-/// Font family name every figure uses.
-pub const FONT: &str = "sans-serif";
+/// Font family name every figure uses: the embedded font's own name, so that an SVG viewer
+/// picks the copy embedded in the file (see `svg`).
+pub const FONT: &str = "DejaVu Sans";
 
 /// Register the embedded font with plotters once per process; every plotting function calls
 /// this before drawing text.

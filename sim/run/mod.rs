@@ -19,7 +19,9 @@ use serde::Serialize;
 pub use numerics::{Numerics, NumericsMode};
 
 /// How finely the machine model is executed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Fidelity {
     /// Every instruction and every vector or wavelet is an event.
@@ -171,6 +173,9 @@ pub struct RunRecord {
     /// Time to first token: prefill of the prompt plus one decode step [s].
     pub ttft_s: Option<f64>,
     pub utilization: Option<Utilization>,
+    /// Whole-system peak memory bandwidth [bytes/s] and arithmetic rate [ops/s] (rooflines).
+    pub peak_bytes_per_s: Option<f64>,
+    pub peak_ops_per_s: Option<f64>,
     /// Decode step part by part.
     pub parts: Vec<PartTime>,
     /// Decode step unit kind by unit kind.
@@ -254,6 +259,8 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
                 network: t.network_bytes as f64 / (t.peak_network_bytes_per_s * s),
             }
         }),
+        peak_bytes_per_s: t.map(|t| t.peak_bytes_per_s),
+        peak_ops_per_s: t.map(|t| t.peak_ops_per_s),
         parts: t.map(|t| t.parts.clone()).unwrap_or_default(),
         unit_busy: t.map(|t| t.units.clone()).unwrap_or_default(),
         network_bytes_per_token: t.map(|t| t.network_bytes),

@@ -1,0 +1,190 @@
+//! The default study: every shipped architecture and workload through `fit`, the speed runs and
+//! the shipped sweeps through `run`, the accuracy of every format on the real stories260K model,
+//! and a verdict on every claim of the source documents. A run that fails (a machine model not
+//! built yet) is kept as a recorded failure, so the study works whatever state the targets are in.
+
+pub mod claims;
+pub mod tables;
+pub mod write;
+
+use crate::arch::{self, Arch};
+use crate::fit::{self, FitRecord};
+use crate::model::accuracy::{self, FormatResult};
+use crate::model::eval;
+use crate::model::open::open_workload;
+use crate::quant::Format;
+use crate::run::{self, NumericsMode, RunOptions, RunRecord};
+use crate::sweep::{self, Row};
+use crate::workload::{self, Workload};
+use crate::{Error, Result};
+use claims::Claim;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The workload the accuracy claim is measured on (the one real checkpoint shipped).
+pub const ACCURACY_WORKLOAD: &str = "workloads/stories260k.ron";
+/// The text it is scored on.
+pub const ACCURACY_TEXT: &str = "workloads/text/tinystories_valid_excerpt64k.txt";
+
+/// One speed run of the study: the record, or why there is none.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunEntry {
+    pub arch: String,
+    pub workload: String,
+    pub format: Format,
+    /// The run's record (`null` when the run failed).
+    pub record: Option<RunRecord>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// One shipped sweep and its rows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepResult {
+    /// The spec's repository path.
+    pub spec: String,
+    pub rows: Vec<Row>,
+}
+
+/// Accuracy of every format on the real model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccuracyResult {
+    pub model: String,
+    pub text: String,
+    /// Paragraphs scored, and how many the text has (fewer when shortened for time).
+    pub paragraphs: usize,
+    pub paragraphs_in_text: usize,
+    pub tokens_scored: usize,
+    pub results: Vec<FormatResult>,
+}
+
+/// Everything the report shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Study {
+    pub fits: Vec<FitRecord>,
+    pub runs: Vec<RunEntry>,
+    pub sweeps: Vec<SweepResult>,
+    /// `null` when the model or text could not be read (see `accuracy_error`).
+    pub accuracy: Option<AccuracyResult>,
+    pub accuracy_error: Option<String>,
+    pub claims: Vec<Claim>,
+}
+
+/// Paragraphs of the accuracy text the study scores by default: a quarter of the shipped text,
+/// which keeps the whole study under two minutes on two busy cores (all 314 take about four
+/// times as long); the table captions and figure notes say how many were scored.
+pub const DEFAULT_ACCURACY_PARAGRAPHS: usize = 80;
+
+/// What to include.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Paragraphs of the accuracy text to score (at most all of them).
+    pub accuracy_paragraphs: usize,
+}
+
+/// A shipped file: under the current directory if it is there, else in the source tree the
+/// binary was built from.
+pub fn shipped(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
+}
+
+/// The large workloads the claims are about (every shipped one with no checkpoint).
+fn claim_workloads(all: &[(PathBuf, Workload)]) -> Vec<&Workload> {
+    all.iter()
+        .map(|(_, w)| w)
+        .filter(|w| w.checkpoint.is_none())
+        .collect()
+}
+
+/// Speed run of `w` on `a` in `q3.5` on the fewest units, timing only.
+fn speed_run(a: &Arch, w: &Workload) -> RunEntry {
+    let opts = RunOptions {
+        numerics: NumericsMode::Off,
+        ..RunOptions::default()
+    };
+    let out = run::run(a, w, &opts);
+    RunEntry {
+        arch: a.name.clone(),
+        workload: w.name.clone(),
+        format: opts.format,
+        error: out.as_ref().err().map(ToString::to_string),
+        record: out.ok().map(|o| o.record),
+    }
+}
+
+/// Score every format on the shipped model and text.
+fn accuracy_study(opts: Options) -> Result<AccuracyResult> {
+    let path = shipped(ACCURACY_WORKLOAD);
+    let w = workload::load(&path)?;
+    let opened = open_workload(&path, &w)?;
+    let text_path = shipped(ACCURACY_TEXT);
+    let bytes = std::fs::read(&text_path).map_err(|source| Error::Read {
+        path: text_path.clone(),
+        source,
+    })?;
+    let all = eval::sequences(&opened.tokenizer, &String::from_utf8_lossy(&bytes));
+    let seqs = &all[..opts.accuracy_paragraphs.min(all.len())];
+    Ok(AccuracyResult {
+        model: w.name.clone(),
+        text: ACCURACY_TEXT.to_owned(),
+        paragraphs: seqs.len(),
+        paragraphs_in_text: all.len(),
+        tokens_scored: accuracy::tokens_scored(seqs),
+        results: accuracy::score(&opened, &w, &Format::ALL, seqs, &|| ())?,
+    })
+}
+
+/// Run the whole study. `progress` is told the name of each stage as it starts.
+pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
+    let archs = arch::presets()?;
+    let workloads = workload::presets()?;
+    progress("fit");
+    let fits: Vec<FitRecord> = archs
+        .par_iter()
+        .flat_map(|(_, a)| {
+            workloads.par_iter().flat_map(move |(_, w)| {
+                Format::ALL
+                    .par_iter()
+                    .map(move |&f| fit::fit(a, w, f, None))
+            })
+        })
+        .collect();
+    progress("speed runs");
+    let big = claim_workloads(&workloads);
+    let pairs: Vec<(&Arch, &Workload)> = archs
+        .iter()
+        .flat_map(|(_, a)| big.iter().map(move |w| (a, *w)))
+        .collect();
+    let runs: Vec<RunEntry> = pairs.par_iter().map(|(a, w)| speed_run(a, w)).collect();
+    progress("sweeps");
+    let sweeps = sweep::presets()?
+        .into_iter()
+        .map(|(path, spec)| {
+            let prepared = sweep::prepare(&path, &spec, None)?;
+            Ok(SweepResult {
+                spec: path.display().to_string(),
+                rows: sweep::run(&prepared, &|| ()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    progress("accuracy");
+    let (accuracy, accuracy_error) = match accuracy_study(opts) {
+        Ok(a) => (Some(a), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let claims = claims::all(&fits, &runs, accuracy.as_ref(), accuracy_error.as_deref());
+    Ok(Study {
+        fits,
+        runs,
+        sweeps,
+        accuracy,
+        accuracy_error,
+        claims,
+    })
+}
