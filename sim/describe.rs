@@ -63,6 +63,16 @@ macro_rules! presets {
     };
 }
 
+/// A shipped file by repository path: under the current directory if it is there, else in the
+/// source tree the binary was built from.
+pub fn shipped(relative: &Path) -> PathBuf {
+    if relative.exists() {
+        relative.to_owned()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
+}
+
 /// Descriptions with the path each was read from (for error messages and reports).
 pub type Described<T> = Vec<(PathBuf, T)>;
 

@@ -132,3 +132,35 @@ fn bad_flags_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("arch/missing.ron"));
 }
+
+#[test]
+fn numerics_compare_the_run_format_with_f32_on_the_real_checkpoint() {
+    let run = |format: &str, numerics: &str| {
+        stdout_json(accsim().args([
+            "run",
+            "--arch",
+            H100,
+            "--workload",
+            "workloads/stories260k.ron",
+            "--format",
+            format,
+            "--numerics",
+            numerics,
+            "--json",
+        ]))["numerics"]
+            .clone()
+    };
+    let sampled = run("q3.5", "sampled");
+    assert_eq!(sampled["weights"], "checkpoint");
+    assert_eq!(sampled["layers_computed"], 1);
+    let full = run("q3.5", "full");
+    assert_eq!(full["layers_computed"], 5);
+    assert!(full["measure"].as_str().unwrap().contains("logits"));
+    let e = |n: &serde_json::Value| n["rel_error"].as_f64().unwrap();
+    let f16 = run("f16", "full");
+    assert!(
+        0.0 < e(&f16) && e(&f16) < 1e-2 && e(&f16) < e(&full),
+        "{f16} {full}"
+    );
+    assert_eq!(run("q3.5", "full"), full, "deterministic");
+}

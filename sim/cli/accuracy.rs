@@ -217,8 +217,8 @@ struct SyntheticRecord {
 fn run_synthetic(formats: &[Format], json: bool) -> anyhow::Result<()> {
     if !json {
         println!(
-            "SYNTHETIC: one decoder layer at true widths, weights N(0, {}^2), {} tokens; error of the layer's update to the residual stream vs f32",
-            synthetic::WEIGHT_STD,
+            "SYNTHETIC: one decoder layer at true widths, LLaMA-like weights (Student-t, std {}, 0.5% outlier channels x8), {} tokens; error of the layer's update to the residual stream vs f32",
+            accsim::quant::weights::WEIGHT_STD,
             SYNTHETIC_TOKENS
         );
     }

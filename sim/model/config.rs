@@ -39,6 +39,28 @@ pub struct Llama3Scaling {
 }
 
 impl Config {
+    /// The shape a workload file declares (its longest context as the sequence limit).
+    pub fn from_shape(m: &crate::workload::ModelShape) -> Self {
+        Config {
+            dim: m.hidden as usize,
+            hidden: m.ffn as usize,
+            layers: m.layers as usize,
+            heads: m.heads as usize,
+            kv_heads: m.kv_heads as usize,
+            head_dim: m.head_dim as usize,
+            vocab: m.vocab as usize,
+            max_seq: m.max_context as usize,
+            norm_eps: m.norm_eps as f32,
+            rope_theta: m.rope.theta,
+            llama3_scaling: m.rope.llama3_scaling.as_ref().map(|s| Llama3Scaling {
+                factor: s.factor,
+                low_freq_factor: s.low_freq_factor,
+                high_freq_factor: s.high_freq_factor,
+                original_context: s.original_context as f64,
+            }),
+        }
+    }
+
     /// Width of the key and value projections.
     pub fn kv_dim(&self) -> usize {
         self.kv_heads * self.head_dim

@@ -2,12 +2,12 @@
 //! grouped-query attention with a KV cache, SwiGLU FFN, and a tied or separate classifier.
 
 use super::linear::{Linear, dot};
-use super::tensor::{Checkpoint, Tensor, required};
+use super::tensor::{Checkpoint, Tensor, check_len, required};
 use super::{Config, data_error};
 use crate::quant::Format;
 
 /// One decoder layer's weights.
-struct Layer {
+pub(crate) struct Layer {
     attn_norm: Vec<f32>,
     q: Box<dyn Linear>,
     k: Box<dyn Linear>,
@@ -29,20 +29,24 @@ pub struct Model {
     rope: Vec<f64>,
 }
 
+/// Keys and values of one layer for the positions seen so far (positions × kv_dim each).
+#[derive(Clone, Default)]
+pub(crate) struct LayerCache {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
 /// Keys and values of the positions seen so far, per layer.
 pub struct KvCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    layers: Vec<LayerCache>,
     len: usize,
 }
 
 impl KvCache {
     /// An empty cache for `model`.
     pub fn new(model: &Model) -> Self {
-        let layers = model.layers.len();
         Self {
-            k: vec![Vec::new(); layers],
-            v: vec![Vec::new(); layers],
+            layers: vec![LayerCache::default(); model.layers.len()],
             len: 0,
         }
     }
@@ -58,58 +62,149 @@ impl KvCache {
     }
 }
 
+/// RoPE cosines and sines of positions `start..start + n`, one row of head_dim/2 per position.
+pub(crate) struct RopeTable {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl RopeTable {
+    /// The table for `n` positions from `start`, with the per-pair frequencies `freqs`.
+    pub(crate) fn new(freqs: &[f64], start: usize, n: usize) -> Self {
+        let angles = (start..start + n).flat_map(|p| freqs.iter().map(move |f| p as f64 * f));
+        let (cos, sin) = angles.map(|a| (a.cos() as f32, a.sin() as f32)).unzip();
+        Self { cos, sin }
+    }
+}
+
+/// A vector tensor (norm gain, embedding table) with `format`'s rounding: it is looked up or
+/// scaled elementwise rather than multiplied.
+pub(crate) fn vector(ck: &dyn Checkpoint, t: Tensor, format: Format) -> crate::Result<Vec<f32>> {
+    let w = required(ck, t)?;
+    check_len(ck.path(), ck.config(), t, &w)?;
+    let (rows, cols) = t.shape(ck.config());
+    super::linear::round_trip(format, rows, cols, w)
+        .map_err(|r| data_error(ck.path(), format!("tensor {t:?}: {r}")))
+}
+
+impl Layer {
+    /// Layer `l` of `ck`, each tensor stored in the format `format_of` picks.
+    pub(crate) fn load(
+        ck: &dyn Checkpoint,
+        l: usize,
+        format_of: &dyn Fn(Tensor) -> Format,
+    ) -> crate::Result<Self> {
+        let lin = |t: Tensor| ck.linear(t, format_of(t));
+        let vec = |t: Tensor| vector(ck, t, format_of(t));
+        Ok(Layer {
+            attn_norm: vec(Tensor::AttnNorm(l))?,
+            q: lin(Tensor::Q(l))?,
+            k: lin(Tensor::K(l))?,
+            v: lin(Tensor::V(l))?,
+            o: lin(Tensor::O(l))?,
+            ffn_norm: vec(Tensor::FfnNorm(l))?,
+            gate: lin(Tensor::Gate(l))?,
+            up: lin(Tensor::Up(l))?,
+            down: lin(Tensor::Down(l))?,
+        })
+    }
+
+    /// Run `n` positions of the residual stream `x` (n × dim) through the layer, in place,
+    /// attending to the positions already in `cache` and appending the new ones.
+    pub(crate) fn forward(
+        &self,
+        c: &Config,
+        x: &mut [f32],
+        n: usize,
+        rope: &RopeTable,
+        cache: &mut LayerCache,
+    ) {
+        let (d, hd, kv_dim) = (c.dim, c.head_dim, c.kv_dim());
+        let past = cache.k.len() / kv_dim;
+        let mut xn = vec![0.0; n * d];
+        let mut q = vec![0.0; n * c.q_dim()];
+        let mut k = vec![0.0; n * kv_dim];
+        let mut v = vec![0.0; n * kv_dim];
+        let mut att = vec![0.0; n * c.q_dim()];
+        let mut out = vec![0.0; n * d];
+        let mut g = vec![0.0; n * c.hidden];
+        let mut u = vec![0.0; n * c.hidden];
+        let mut scores = Vec::with_capacity(past + n);
+        let group = c.heads / c.kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        rms_norm(x, &self.attn_norm, c.norm_eps, &mut xn);
+        self.q.forward(&xn, n, &mut q);
+        self.k.forward(&xn, n, &mut k);
+        self.v.forward(&xn, n, &mut v);
+        rotate(&mut q, hd, &rope.cos, &rope.sin);
+        rotate(&mut k, hd, &rope.cos, &rope.sin);
+        cache.k.extend_from_slice(&k);
+        cache.v.extend_from_slice(&v);
+        let (keys, values) = (&cache.k, &cache.v);
+        for t in 0..n {
+            let seen = past + t + 1;
+            for h in 0..c.heads {
+                let qh = &q[(t * c.heads + h) * hd..][..hd];
+                let kv_off = (h / group) * hd;
+                scores.clear();
+                scores
+                    .extend((0..seen).map(|s| dot(qh, &keys[s * kv_dim + kv_off..][..hd]) * scale));
+                softmax(&mut scores);
+                let oh = &mut att[(t * c.heads + h) * hd..][..hd];
+                oh.fill(0.0);
+                for (s, &w) in scores.iter().enumerate() {
+                    let vs = &values[s * kv_dim + kv_off..][..hd];
+                    for (o, &vi) in oh.iter_mut().zip(vs) {
+                        *o += w * vi;
+                    }
+                }
+            }
+        }
+        self.o.forward(&att, n, &mut out);
+        add(x, &out);
+        rms_norm(x, &self.ffn_norm, c.norm_eps, &mut xn);
+        self.gate.forward(&xn, n, &mut g);
+        self.up.forward(&xn, n, &mut u);
+        for (gi, &ui) in g.iter_mut().zip(&u) {
+            *gi = *gi / (1.0 + (-*gi).exp()) * ui;
+        }
+        self.down.forward(&g, n, &mut out);
+        add(x, &out);
+    }
+}
+
+/// Final RMSNorm and classifier of `n` positions of the residual stream: logits (n × vocab).
+pub(crate) fn head(
+    c: &Config,
+    final_norm: &[f32],
+    classifier: &dyn Linear,
+    x: &[f32],
+    n: usize,
+) -> Vec<f32> {
+    let mut xn = vec![0.0; n * c.dim];
+    rms_norm(x, final_norm, c.norm_eps, &mut xn);
+    let mut logits = vec![0.0; n * c.vocab];
+    classifier.forward(&xn, n, &mut logits);
+    logits
+}
+
 impl Model {
     /// Build a model from `ck` one tensor at a time, storing each tensor in the format
     /// `format_of` picks, so only one tensor is ever held in f32 besides the built model.
+    /// Tensors that are not multiplied (norm gains, the embedding table) get their format's
+    /// rounding; a tied classifier is built from the embedding's f32 values.
     pub fn load(ck: &dyn Checkpoint, format_of: &dyn Fn(Tensor) -> Format) -> crate::Result<Self> {
         let c = ck.config().clone();
         c.check().map_err(|r| data_error(ck.path(), r))?;
-        let raw = |t: Tensor| -> crate::Result<Vec<f32>> {
-            let w = required(ck, t)?;
-            check_len(ck, t, &w)?;
-            Ok(w)
-        };
-        // Tensors that are not multiplied (norm gains, the embedding table) get their format's
-        // rounding; the embedding's f32 values still feed a tied classifier.
-        let fetch = |t: Tensor| -> crate::Result<Vec<f32>> {
-            let (rows, cols) = t.shape(&c);
-            super::linear::round_trip(format_of(t), rows, cols, raw(t)?)
-                .map_err(|r| data_error(ck.path(), format!("tensor {t:?}: {r}")))
-        };
-        let linear = |t: Tensor, w: Vec<f32>| -> crate::Result<Box<dyn Linear>> {
-            let (rows, cols) = t.shape(&c);
-            super::linear::build(format_of(t), rows, cols, w)
-                .map_err(|r| data_error(ck.path(), format!("tensor {t:?}: {r}")))
-        };
-        let mut layers = Vec::with_capacity(c.layers);
-        for l in 0..c.layers {
-            let lin = |t: Tensor| raw(t).and_then(|w| linear(t, w));
-            layers.push(Layer {
-                attn_norm: fetch(Tensor::AttnNorm(l))?,
-                q: lin(Tensor::Q(l))?,
-                k: lin(Tensor::K(l))?,
-                v: lin(Tensor::V(l))?,
-                o: lin(Tensor::O(l))?,
-                ffn_norm: fetch(Tensor::FfnNorm(l))?,
-                gate: lin(Tensor::Gate(l))?,
-                up: lin(Tensor::Up(l))?,
-                down: lin(Tensor::Down(l))?,
-            });
-        }
-        let classifier = match ck.tensor(Tensor::Classifier)? {
-            Some(w) => {
-                check_len(ck, Tensor::Classifier, &w)?;
-                linear(Tensor::Classifier, w)?
-            }
-            None => linear(Tensor::Classifier, raw(Tensor::Embedding)?)?,
-        };
-        let embedding = fetch(Tensor::Embedding)?;
+        let layers = (0..c.layers)
+            .map(|l| Layer::load(ck, l, format_of))
+            .collect::<crate::Result<_>>()?;
         Ok(Self {
             rope: c.rope_frequencies(),
-            final_norm: fetch(Tensor::FinalNorm)?,
-            embedding,
+            classifier: ck.linear(Tensor::Classifier, format_of(Tensor::Classifier))?,
+            embedding: vector(ck, Tensor::Embedding, format_of(Tensor::Embedding))?,
+            final_norm: vector(ck, Tensor::FinalNorm, format_of(Tensor::FinalNorm))?,
             layers,
-            classifier,
             config: c,
         })
     }
@@ -129,92 +224,20 @@ impl Model {
         mut trace: Option<&mut Vec<Vec<f32>>>,
     ) -> Vec<f32> {
         let c = &self.config;
-        let (n, d, hd) = (tokens.len(), c.dim, c.head_dim);
+        let (n, d) = (tokens.len(), c.dim);
         let mut x = Vec::with_capacity(n * d);
         for &t in tokens {
             x.extend_from_slice(&self.embedding[t as usize * d..(t as usize + 1) * d]);
         }
-        let (cos, sin) = self.rope_table(cache.len, n);
-        let mut xn = vec![0.0; n * d];
-        let mut q = vec![0.0; n * c.q_dim()];
-        let mut k = vec![0.0; n * c.kv_dim()];
-        let mut v = vec![0.0; n * c.kv_dim()];
-        let mut att = vec![0.0; n * c.q_dim()];
-        let mut out = vec![0.0; n * d];
-        let mut g = vec![0.0; n * c.hidden];
-        let mut u = vec![0.0; n * c.hidden];
-        let mut scores = Vec::with_capacity(cache.len + n);
-        let group = c.heads / c.kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-        for (l, layer) in self.layers.iter().enumerate() {
-            rms_norm(&x, &layer.attn_norm, c.norm_eps, &mut xn);
-            layer.q.forward(&xn, n, &mut q);
-            layer.k.forward(&xn, n, &mut k);
-            layer.v.forward(&xn, n, &mut v);
-            rotate(&mut q, hd, &cos, &sin);
-            rotate(&mut k, hd, &cos, &sin);
-            cache.k[l].extend_from_slice(&k);
-            cache.v[l].extend_from_slice(&v);
-            let (keys, values) = (&cache.k[l], &cache.v[l]);
-            let kv_dim = c.kv_dim();
-            for t in 0..n {
-                let seen = cache.len + t + 1;
-                for h in 0..c.heads {
-                    let qh = &q[(t * c.heads + h) * hd..][..hd];
-                    let kv_off = (h / group) * hd;
-                    scores.clear();
-                    scores.extend(
-                        (0..seen).map(|s| dot(qh, &keys[s * kv_dim + kv_off..][..hd]) * scale),
-                    );
-                    softmax(&mut scores);
-                    let oh = &mut att[(t * c.heads + h) * hd..][..hd];
-                    oh.fill(0.0);
-                    for (s, &w) in scores.iter().enumerate() {
-                        let vs = &values[s * kv_dim + kv_off..][..hd];
-                        for (o, &vi) in oh.iter_mut().zip(vs) {
-                            *o += w * vi;
-                        }
-                    }
-                }
-            }
-            layer.o.forward(&att, n, &mut out);
-            add(&mut x, &out);
-            rms_norm(&x, &layer.ffn_norm, c.norm_eps, &mut xn);
-            layer.gate.forward(&xn, n, &mut g);
-            layer.up.forward(&xn, n, &mut u);
-            for (gi, &ui) in g.iter_mut().zip(&u) {
-                *gi = *gi / (1.0 + (-*gi).exp()) * ui;
-            }
-            layer.down.forward(&g, n, &mut out);
-            add(&mut x, &out);
+        let rope = RopeTable::new(&self.rope, cache.len, n);
+        for (layer, lc) in self.layers.iter().zip(&mut cache.layers) {
+            layer.forward(c, &mut x, n, &rope, lc);
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(x.clone());
             }
         }
         cache.len += n;
-        rms_norm(&x, &self.final_norm, c.norm_eps, &mut xn);
-        let mut logits = vec![0.0; n * c.vocab];
-        self.classifier.forward(&xn, n, &mut logits);
-        logits
-    }
-
-    /// Cosines and sines of every rotated pair at positions `start..start + n`.
-    fn rope_table(&self, start: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
-        let angles = (start..start + n).flat_map(|p| self.rope.iter().map(move |f| p as f64 * f));
-        angles.map(|a| (a.cos() as f32, a.sin() as f32)).unzip()
-    }
-}
-
-/// Check a tensor has the element count its shape requires.
-fn check_len(ck: &dyn Checkpoint, t: Tensor, w: &[f32]) -> crate::Result<()> {
-    let want = t.len(ck.config());
-    if w.len() == want {
-        Ok(())
-    } else {
-        Err(data_error(
-            ck.path(),
-            format!("tensor {t:?} has {} values, expected {want}", w.len()),
-        ))
+        head(c, &self.final_norm, self.classifier.as_ref(), &x, n)
     }
 }
 

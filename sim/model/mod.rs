@@ -12,6 +12,7 @@ pub mod eval;
 pub mod gguf;
 pub mod linear;
 pub mod llama2c;
+pub mod lockstep;
 pub mod open;
 pub mod safetensors;
 pub mod synthetic;

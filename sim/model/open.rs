@@ -6,7 +6,7 @@ use super::gguf::Gguf;
 use super::llama2c::Llama2c;
 use super::safetensors::HfSafetensors;
 use super::tensor::{Checkpoint, Tensor};
-use super::{Config, Llama3Scaling, Tokenizer, data_error};
+use super::{Config, Tokenizer, data_error};
 use crate::Error;
 use crate::workload::Workload;
 use std::path::{Path, PathBuf};
@@ -107,16 +107,10 @@ fn reconcile(file: &Config, w: &Workload) -> Result<Config, String> {
             ));
         }
     }
+    // The sizes agree; the workload's position and norm settings win.
     let config = Config {
-        norm_eps: m.norm_eps as f32,
-        rope_theta: m.rope.theta,
-        llama3_scaling: m.rope.llama3_scaling.as_ref().map(|s| Llama3Scaling {
-            factor: s.factor,
-            low_freq_factor: s.low_freq_factor,
-            high_freq_factor: s.high_freq_factor,
-            original_context: s.original_context as f64,
-        }),
-        ..file.clone()
+        max_seq: file.max_seq,
+        ..Config::from_shape(m)
     };
     config.check()?;
     Ok(config)

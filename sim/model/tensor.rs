@@ -2,6 +2,8 @@
 //! same questions and the decoder is built the same way from each.
 
 use super::Config;
+use super::linear::Linear;
+use crate::quant::Format;
 use std::path::Path;
 
 /// One weight tensor of a LLaMA decoder; layer-indexed variants carry the layer.
@@ -85,6 +87,51 @@ pub trait Checkpoint: Send + Sync {
     fn path(&self) -> &Path;
     /// The tensor's values; `Ok(None)` only for a classifier tied to the embedding.
     fn tensor(&self, t: Tensor) -> crate::Result<Option<Vec<f32>>>;
+
+    /// Matrix `t` as a linear layer stored in `format` (a tied classifier is the embedding).
+    /// Checkpoints that can remake rows on demand override the f32 case, so a reference layer
+    /// of a 400B-class model is never held in memory.
+    fn linear(&self, t: Tensor, format: Format) -> crate::Result<Box<dyn Linear>> {
+        stored_linear(self, t, format)
+    }
+}
+
+/// Matrix `t` of `ck` read in full and stored in `format`: what [`Checkpoint::linear`] does
+/// unless a checkpoint knows better.
+pub(crate) fn stored_linear<C: Checkpoint + ?Sized>(
+    ck: &C,
+    t: Tensor,
+    format: Format,
+) -> crate::Result<Box<dyn Linear>> {
+    let w = match ck.tensor(t)? {
+        Some(w) => w,
+        None if t == Tensor::Classifier => ck
+            .tensor(Tensor::Embedding)?
+            .ok_or_else(|| super::data_error(ck.path(), "tensor Embedding is missing"))?,
+        None => {
+            return Err(super::data_error(
+                ck.path(),
+                format!("tensor {t:?} is missing"),
+            ));
+        }
+    };
+    check_len(ck.path(), ck.config(), t, &w)?;
+    let (rows, cols) = t.shape(ck.config());
+    super::linear::build(format, rows, cols, w)
+        .map_err(|r| super::data_error(ck.path(), format!("tensor {t:?}: {r}")))
+}
+
+/// Check a tensor has the element count its shape requires.
+pub(crate) fn check_len(path: &Path, c: &Config, t: Tensor, w: &[f32]) -> crate::Result<()> {
+    let want = t.len(c);
+    if w.len() == want {
+        Ok(())
+    } else {
+        Err(super::data_error(
+            path,
+            format!("tensor {t:?} has {} values, expected {want}", w.len()),
+        ))
+    }
 }
 
 /// Fetch a tensor that must exist (everything but the classifier).

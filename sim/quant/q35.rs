@@ -14,6 +14,7 @@ use super::view::{BLOCK, View};
 use super::{QuantError, meta, q35_search};
 use crate::quant::Format;
 use half::f16;
+use rayon::prelude::*;
 
 /// How one row's weights map to codes and back.
 #[derive(Clone, Copy, Debug)]
@@ -140,18 +141,29 @@ pub(crate) fn pack(
 ) -> Result<Vec<u8>, QuantError> {
     let pairs_per_row = cols.div_ceil(2);
     let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
+    // Rows are independent: their grids and codes are found in parallel, then packed in order.
+    let mut pairs = vec![0u32; rows * pairs_per_row];
+    let grids = pairs
+        .par_chunks_mut(pairs_per_row.max(1))
+        .zip(w.par_chunks_exact(cols))
+        .enumerate()
+        .map(|(r, (codes, row))| {
+            let (s, o, grid) = if format == Format::Q35Opt {
+                q35_search::best_grid(row, r)?
+            } else {
+                let (lo, hi) = min_max(row);
+                PairGrid::for_range(format, lo, hi, r)?
+            };
+            for (c, p) in codes.iter_mut().zip(row.chunks(2)) {
+                *c = grid.pair(p[0], p.get(1).copied());
+            }
+            Ok((s, o))
+        })
+        .collect::<Result<Vec<_>, QuantError>>()?;
     let mut metadata = Vec::with_capacity(4 * rows);
-    let mut pairs = Vec::with_capacity(rows * pairs_per_row);
-    for (r, row) in w.chunks_exact(cols).enumerate() {
-        let (s, o, grid) = if format == Format::Q35Opt {
-            q35_search::best_grid(row, r)?
-        } else {
-            let (lo, hi) = min_max(row);
-            PairGrid::for_range(format, lo, hi, r)?
-        };
+    for (s, o) in grids {
         meta::push(&mut metadata, s);
         meta::push(&mut metadata, o);
-        pairs.extend(row.chunks(2).map(|p| grid.pair(p[0], p.get(1).copied())));
     }
     let mut out = if format == Format::Q35Byte {
         pairs.into_iter().map(|p| p as u8).collect()

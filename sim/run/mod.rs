@@ -225,7 +225,7 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
     } else {
         None
     };
-    let numerics = numerics::check(&w, opts.format, opts.numerics, opts.seed)?;
+    let numerics = numerics::check(&w, opts.numerics, opts.seed)?;
     let t = timing.as_ref();
     let seconds = |cycles: u64| cycles as f64 / t.map_or(1.0, |t| t.clock_hz);
     let step_s = t.map(|t| seconds(t.decode_cycles));

@@ -1,8 +1,15 @@
 //! Numerics in the loop: the run's weights, in the run's format, compute real values through
 //! the packed-weight kernels, and the output is compared with the f32 reference.
 
-use crate::quant::Format;
+use crate::Error;
+use crate::model::config::Config;
+use crate::model::lockstep;
+use crate::model::open::open_workload;
+use crate::model::synthetic::Synthetic;
+use crate::model::tensor::{Checkpoint, Tensor};
+use crate::model::tokenizer::BOS;
 use crate::workload::Workload;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Seed of synthetic weights unless the user picks one (fixed so runs are comparable).
@@ -30,6 +37,12 @@ impl NumericsMode {
     }
 }
 
+/// Positions run through synthetic layers: enough for attention to mix several positions.
+const SYNTHETIC_POSITIONS: usize = 4;
+
+/// Prompt run through a real checkpoint (BOS is prepended).
+const PROMPT: &str = "Once upon a time, there was a little girl who liked to read books.";
+
 /// The numerics check of one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Numerics {
@@ -37,7 +50,10 @@ pub struct Numerics {
     pub mode: &'static str,
     /// Decoder layers that computed values.
     pub layers_computed: u64,
-    /// Where the weights came from: `checkpoint` or `synthetic`.
+    /// Positions (tokens) that went through them.
+    pub positions: u64,
+    /// Where the weights came from: `checkpoint` or `synthetic` (LLaMA-like statistics, see
+    /// `model::synthetic`).
     pub weights: &'static str,
     /// What `rel_error` measures.
     pub measure: String,
@@ -45,23 +61,106 @@ pub struct Numerics {
     pub rel_error: Option<f64>,
 }
 
-/// Run the numerics of `w` in `format` as `mode` asks.
-pub fn check(
-    w: &Workload,
-    format: Format,
-    mode: NumericsMode,
-    seed: u64,
-) -> crate::Result<Numerics> {
-    let _ = (w, format, seed);
+/// Run the numerics of `w` (every tensor in the format its policy names) as `mode` asks: the
+/// same packed bitstreams the machine's memories hold go through the packed-weight kernels,
+/// next to an f32 reference, layer by layer.
+pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numerics> {
+    let total = w.model.layers;
+    let layers = match mode {
+        NumericsMode::Full => total,
+        NumericsMode::Sampled(k) => k.min(total),
+        NumericsMode::Off => 0,
+    };
+    let weights = if w.checkpoint.is_some() {
+        "checkpoint"
+    } else {
+        "synthetic"
+    };
+    if layers == 0 {
+        return Ok(Numerics {
+            mode: mode.name(),
+            layers_computed: 0,
+            positions: 0,
+            weights,
+            measure: "not computed".to_owned(),
+            rel_error: None,
+        });
+    }
+    let with_head = mode == NumericsMode::Full;
+    let format_of = |t: Tensor| w.quant.format(t.class());
+    let bar = progress_bar(layers);
+    let mut progress = |done: usize| bar.set_position(done as u64);
+    let lanes = match &w.checkpoint {
+        Some(_) => {
+            let origin = w.origin.as_deref().ok_or_else(|| Error::Usage {
+                flag: "--workload".to_owned(),
+                reason: format!("workload {} was not read from a file", w.name),
+            })?;
+            let ck = open_workload(origin, w)?;
+            let tokens: Vec<u32> = std::iter::once(BOS)
+                .chain(ck.tokenizer.encode(PROMPT))
+                .take(ck.config().max_seq)
+                .collect();
+            let table = ck.tensor(Tensor::Embedding)?.unwrap_or_default();
+            let d = ck.config().dim;
+            let input: Vec<f32> = tokens
+                .iter()
+                .flat_map(|&t| table[t as usize * d..][..d].iter().copied())
+                .collect();
+            lockstep::compare(
+                &ck,
+                &format_of,
+                &input,
+                layers as usize,
+                with_head,
+                &mut progress,
+            )?
+        }
+        None => {
+            let ck = Synthetic::new(Config::from_shape(&w.model), seed);
+            let input = ck.tensor(Tensor::Embedding)?.unwrap_or_default();
+            let input = &input[..SYNTHETIC_POSITIONS * w.model.hidden as usize];
+            lockstep::compare(
+                &ck,
+                &format_of,
+                input,
+                layers as usize,
+                with_head,
+                &mut progress,
+            )?
+        }
+    };
+    bar.finish_and_clear();
+    let (measure, rel_error) = match lanes.logits_rel_error {
+        Some(e) => (
+            format!(
+                "logits after all {layers} layers and the classifier: relative error against f32"
+            ),
+            e,
+        ),
+        None => (
+            format!(
+                "residual-stream update of the first {layers} of {total} layers: relative error \
+                 against f32"
+            ),
+            lanes.update_rel_error,
+        ),
+    };
     Ok(Numerics {
         mode: mode.name(),
-        layers_computed: 0,
-        weights: if w.checkpoint.is_some() {
-            "checkpoint"
-        } else {
-            "synthetic"
-        },
-        measure: String::new(),
-        rel_error: None,
+        layers_computed: layers,
+        positions: lanes.positions as u64,
+        weights,
+        measure,
+        rel_error: Some(rel_error),
     })
+}
+
+/// A layer counter on stderr (a 70B-class layer takes seconds, a full run minutes); hidden when
+/// stderr is not a terminal.
+fn progress_bar(layers: u64) -> ProgressBar {
+    ProgressBar::new(layers).with_style(
+        ProgressStyle::with_template("numerics {bar:30} {pos}/{len} layers, {elapsed} elapsed")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
 }

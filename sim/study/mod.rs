@@ -8,6 +8,7 @@ pub mod tables;
 pub mod write;
 
 use crate::arch::{self, Arch};
+use crate::describe;
 use crate::fit::{self, FitRecord};
 use crate::model::accuracy::{self, FormatResult};
 use crate::model::eval;
@@ -83,15 +84,9 @@ pub struct Options {
     pub accuracy_paragraphs: usize,
 }
 
-/// A shipped file: under the current directory if it is there, else in the source tree the
-/// binary was built from.
+/// A shipped file by repository path (see [`describe::shipped`]).
 pub fn shipped(relative: &str) -> PathBuf {
-    let here = PathBuf::from(relative);
-    if here.exists() {
-        here
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-    }
+    describe::shipped(Path::new(relative))
 }
 
 /// The large workloads the claims are about (every shipped one with no checkpoint).

@@ -29,6 +29,9 @@ pub struct Workload {
     pub scenario: Scenario,
     /// Real weights for this shape, relative to the workload file; `None` means synthetic weights.
     pub checkpoint: Option<Checkpoint>,
+    /// The file this workload was read from, which its checkpoint paths are relative to.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 /// Files holding real weights.
@@ -236,12 +239,23 @@ pub const PRESETS: [Preset; 4] = crate::presets![
 
 /// Load a workload file.
 pub fn load(path: &Path) -> Result<Workload, Error> {
-    describe::load(path)
+    let w: Workload = describe::load(path)?;
+    Ok(Workload {
+        origin: Some(path.to_owned()),
+        ..w
+    })
 }
 
 /// Parse every shipped workload.
 pub fn presets() -> Result<Described<Workload>, Error> {
-    describe::parse_presets(&PRESETS)
+    let all: Described<Workload> = describe::parse_presets(&PRESETS)?;
+    Ok(all
+        .into_iter()
+        .map(|(path, w)| {
+            let origin = Some(describe::shipped(&path));
+            (path, Workload { origin, ..w })
+        })
+        .collect())
 }
 
 #[cfg(test)]

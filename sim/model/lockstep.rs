@@ -1,0 +1,178 @@
+//! Two lanes through the same layers in lockstep: the f32 reference and the formats under test.
+//! Only one layer of each lane exists at a time, so a model far larger than memory (a 405B
+//! checkpoint, real or synthetic) is compared layer by layer at its true widths.
+
+use super::Config;
+use super::data_error;
+use super::decoder::{Layer, LayerCache, RopeTable, head, vector};
+use super::tensor::{Checkpoint, Tensor};
+use crate::quant::Format;
+
+/// How far the lane under test ended from the reference.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneError {
+    /// Decoder layers both lanes ran.
+    pub layers: usize,
+    /// Positions of the input.
+    pub positions: usize,
+    /// ‖x_test − x_ref‖ / ‖x_ref − x_in‖: the error of what the layers added to the residual
+    /// stream, relative to what they added (the input itself carries no error).
+    pub update_rel_error: f64,
+    /// ‖logits_test − logits_ref‖ / ‖logits_ref‖, when the head ran.
+    pub logits_rel_error: Option<f64>,
+}
+
+/// Run the residual stream `input` (positions × dim) through the first `layers` layers of `ck`
+/// (and the final norm and classifier if `head`) in f32 and with each tensor in the format
+/// `format_of` picks; `progress` hears each finished layer.
+pub fn compare(
+    ck: &dyn Checkpoint,
+    format_of: &dyn Fn(Tensor) -> Format,
+    input: &[f32],
+    layers: usize,
+    with_head: bool,
+    progress: &mut dyn FnMut(usize),
+) -> crate::Result<LaneError> {
+    let c: &Config = ck.config();
+    c.check().map_err(|r| data_error(ck.path(), r))?;
+    if layers > c.layers || input.is_empty() || input.len() % c.dim != 0 {
+        return Err(data_error(
+            ck.path(),
+            format!(
+                "cannot run {layers} of {} layers on {} inputs of width {}",
+                c.layers,
+                input.len(),
+                c.dim
+            ),
+        ));
+    }
+    let n = input.len() / c.dim;
+    let rope = RopeTable::new(&c.rope_frequencies(), 0, n);
+    let reference = |_: Tensor| Format::F32;
+    let (mut x_ref, mut x_test) = (input.to_vec(), input.to_vec());
+    for l in 0..layers {
+        for (x, format_of) in [
+            (&mut x_ref, &reference as &dyn Fn(Tensor) -> Format),
+            (&mut x_test, format_of),
+        ] {
+            Layer::load(ck, l, format_of)?.forward(c, x, n, &rope, &mut LayerCache::default());
+        }
+        progress(l + 1);
+    }
+    let added: Vec<f32> = x_ref.iter().zip(input).map(|(r, i)| r - i).collect();
+    let update_rel_error = rel_error(&x_test, &x_ref, &added);
+    let logits_rel_error = if with_head {
+        let logits = |x: &[f32], format_of: &dyn Fn(Tensor) -> Format| -> crate::Result<Vec<f32>> {
+            let norm = vector(ck, Tensor::FinalNorm, format_of(Tensor::FinalNorm))?;
+            let classifier = ck.linear(Tensor::Classifier, format_of(Tensor::Classifier))?;
+            Ok(head(c, &norm, classifier.as_ref(), x, n))
+        };
+        let l_ref = logits(&x_ref, &reference)?;
+        let l_test = logits(&x_test, format_of)?;
+        Some(rel_error(&l_test, &l_ref, &l_ref))
+    } else {
+        None
+    };
+    Ok(LaneError {
+        layers,
+        positions: n,
+        update_rel_error,
+        logits_rel_error,
+    })
+}
+
+/// ‖a − b‖ / ‖scale‖ in f64 (0 when both are equal, even if `scale` is zero).
+fn rel_error(a: &[f32], b: &[f32], scale: &[f32]) -> f64 {
+    let sq = |v: f64| v * v;
+    let err: f64 = a.iter().zip(b).map(|(x, y)| sq(f64::from(x - y))).sum();
+    let norm: f64 = scale.iter().map(|&v| sq(f64::from(v))).sum();
+    if err == 0.0 { 0.0 } else { (err / norm).sqrt() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decoder::{KvCache, Model};
+    use crate::model::llama2c::Llama2c;
+    use crate::model::synthetic::Synthetic;
+    use crate::model::testdata::STORIES_BIN;
+    use std::path::Path;
+
+    fn small() -> Synthetic {
+        let config = Config {
+            dim: 64,
+            hidden: 160,
+            layers: 3,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+            vocab: 50,
+            max_seq: 50,
+            norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            llama3_scaling: None,
+        };
+        Synthetic::new(config, 3)
+    }
+
+    #[test]
+    fn the_reference_against_itself_has_no_error() {
+        let ck = small();
+        let input = ck.tensor(Tensor::Embedding).unwrap().unwrap();
+        let e = compare(
+            &ck,
+            &|_| Format::F32,
+            &input[..5 * 64],
+            3,
+            true,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!((e.update_rel_error, e.logits_rel_error), (0.0, Some(0.0)));
+        assert_eq!((e.layers, e.positions), (3, 5));
+    }
+
+    #[test]
+    fn lanes_match_the_whole_model_on_the_real_checkpoint() {
+        // The lockstep reference lane is the decoder's forward pass, layer by layer: a format's
+        // error measured either way is the same.
+        let ck = Llama2c::open(Path::new(STORIES_BIN)).unwrap();
+        let tokens = [1u32, 400, 30, 100, 7, 260];
+        let table = ck.tensor(Tensor::Embedding).unwrap().unwrap();
+        let d = ck.config().dim;
+        let input: Vec<f32> = tokens
+            .iter()
+            .flat_map(|&t| table[t as usize * d..][..d].to_vec())
+            .collect();
+        let format_of = |t: Tensor| {
+            if t.is_linear() {
+                Format::Q35
+            } else {
+                Format::F32
+            }
+        };
+        let e = compare(&ck, &format_of, &input, 5, true, &mut |_| {}).unwrap();
+        let logits = |f: &dyn Fn(Tensor) -> Format| {
+            let m = Model::load(&ck, f).unwrap();
+            m.forward(&tokens, &mut KvCache::new(&m), None)
+        };
+        let (r, q) = (logits(&|_| Format::F32), logits(&format_of));
+        assert_eq!(e.logits_rel_error, Some(rel_error(&q, &r, &r)));
+        assert!(e.update_rel_error > 0.0 && e.update_rel_error < 1.0);
+    }
+
+    #[test]
+    fn finer_formats_err_less_and_bad_requests_are_errors() {
+        let ck = small();
+        let input = ck.tensor(Tensor::Embedding).unwrap().unwrap();
+        let err = |f: Format| {
+            compare(&ck, &|_| f, &input[..4 * 64], 2, false, &mut |_| {})
+                .unwrap()
+                .update_rel_error
+        };
+        let (f16, int8, q35) = (err(Format::F16), err(Format::Int8), err(Format::Q35));
+        assert!(0.0 < f16 && f16 < int8 && int8 < q35, "{f16} {int8} {q35}");
+        assert!(compare(&ck, &|_| Format::F32, &input[..64], 4, false, &mut |_| {}).is_err());
+        assert!(compare(&ck, &|_| Format::F32, &input[..63], 1, false, &mut |_| {}).is_err());
+    }
+}
