@@ -23,16 +23,17 @@ pub struct LaneError {
 }
 
 /// Run the residual stream `input` (positions × dim) through the first `layers` layers of `ck`
-/// (and the final norm and classifier if `head`) in f32 and with each tensor in the format
-/// `format_of` picks; `progress` hears each finished layer.
+/// (and the final norm and classifier if `with_head`) in f32 and once per lane under test, each
+/// lane storing every tensor in the format it picks; `progress` hears each finished layer.
+/// The reference lane runs once however many lanes are compared.
 pub fn compare(
     ck: &dyn Checkpoint,
-    format_of: &dyn Fn(Tensor) -> Format,
+    lanes: &[&dyn Fn(Tensor) -> Format],
     input: &[f32],
     layers: usize,
     with_head: bool,
     progress: &mut dyn FnMut(usize),
-) -> crate::Result<LaneError> {
+) -> crate::Result<Vec<LaneError>> {
     let c: &Config = ck.config();
     c.check().map_err(|r| data_error(ck.path(), r))?;
     if layers > c.layers || input.is_empty() || input.len() % c.dim != 0 {
@@ -49,36 +50,42 @@ pub fn compare(
     let n = input.len() / c.dim;
     let rope = RopeTable::new(&c.rope_frequencies(), 0, n);
     let reference = |_: Tensor| Format::F32;
-    let (mut x_ref, mut x_test) = (input.to_vec(), input.to_vec());
+    let all: Vec<&dyn Fn(Tensor) -> Format> =
+        std::iter::once(&reference as &dyn Fn(Tensor) -> Format)
+            .chain(lanes.iter().copied())
+            .collect();
+    let mut xs = vec![input.to_vec(); all.len()];
     for l in 0..layers {
-        for (x, format_of) in [
-            (&mut x_ref, &reference as &dyn Fn(Tensor) -> Format),
-            (&mut x_test, format_of),
-        ] {
-            Layer::load(ck, l, format_of)?.forward(c, x, n, &rope, &mut LayerCache::default());
+        for (x, format_of) in xs.iter_mut().zip(&all) {
+            Layer::load(ck, l, *format_of)?.forward(c, x, n, &rope, &mut LayerCache::default());
         }
         progress(l + 1);
     }
-    let added: Vec<f32> = x_ref.iter().zip(input).map(|(r, i)| r - i).collect();
-    let update_rel_error = rel_error(&x_test, &x_ref, &added);
-    let logits_rel_error = if with_head {
-        let logits = |x: &[f32], format_of: &dyn Fn(Tensor) -> Format| -> crate::Result<Vec<f32>> {
+    let logits = if with_head {
+        let one = |x: &[f32], format_of: &dyn Fn(Tensor) -> Format| -> crate::Result<Vec<f32>> {
             let norm = vector(ck, Tensor::FinalNorm, format_of(Tensor::FinalNorm))?;
             let classifier = ck.linear(Tensor::Classifier, format_of(Tensor::Classifier))?;
             Ok(head(c, &norm, classifier.as_ref(), x, n))
         };
-        let l_ref = logits(&x_ref, &reference)?;
-        let l_test = logits(&x_test, format_of)?;
-        Some(rel_error(&l_test, &l_ref, &l_ref))
+        Some(
+            xs.iter()
+                .zip(&all)
+                .map(|(x, f)| one(x, *f))
+                .collect::<crate::Result<Vec<_>>>()?,
+        )
     } else {
         None
     };
-    Ok(LaneError {
-        layers,
-        positions: n,
-        update_rel_error,
-        logits_rel_error,
-    })
+    let x_ref = &xs[0];
+    let added: Vec<f32> = x_ref.iter().zip(input).map(|(r, i)| r - i).collect();
+    Ok((1..all.len())
+        .map(|i| LaneError {
+            layers,
+            positions: n,
+            update_rel_error: rel_error(&xs[i], x_ref, &added),
+            logits_rel_error: logits.as_ref().map(|l| rel_error(&l[i], &l[0], &l[0])),
+        })
+        .collect())
 }
 
 /// ‖a − b‖ / ‖scale‖ in f64 (0 when both are equal, even if `scale` is zero).
@@ -121,13 +128,13 @@ mod tests {
         let input = ck.tensor(Tensor::Embedding).unwrap().unwrap();
         let e = compare(
             &ck,
-            &|_| Format::F32,
+            &[&|_| Format::F32],
             &input[..5 * 64],
             3,
             true,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()[0];
         assert_eq!((e.update_rel_error, e.logits_rel_error), (0.0, Some(0.0)));
         assert_eq!((e.layers, e.positions), (3, 5));
     }
@@ -151,7 +158,7 @@ mod tests {
                 Format::F32
             }
         };
-        let e = compare(&ck, &format_of, &input, 5, true, &mut |_| {}).unwrap();
+        let e = compare(&ck, &[&format_of], &input, 5, true, &mut |_| {}).unwrap()[0];
         let logits = |f: &dyn Fn(Tensor) -> Format| {
             let m = Model::load(&ck, f).unwrap();
             m.forward(&tokens, &mut KvCache::new(&m), None)
@@ -165,14 +172,29 @@ mod tests {
     fn finer_formats_err_less_and_bad_requests_are_errors() {
         let ck = small();
         let input = ck.tensor(Tensor::Embedding).unwrap().unwrap();
-        let err = |f: Format| {
-            compare(&ck, &|_| f, &input[..4 * 64], 2, false, &mut |_| {})
-                .unwrap()
-                .update_rel_error
+        let lane = |f: Format| move |_: Tensor| f;
+        let (f16, int8, q35) = (lane(Format::F16), lane(Format::Int8), lane(Format::Q35));
+        let all = compare(
+            &ck,
+            &[&f16, &int8, &q35],
+            &input[..4 * 64],
+            2,
+            false,
+            &mut |_| {},
+        );
+        let one = |f: Format| {
+            compare(&ck, &[&lane(f)], &input[..4 * 64], 2, false, &mut |_| {}).unwrap()[0]
         };
-        let (f16, int8, q35) = (err(Format::F16), err(Format::Int8), err(Format::Q35));
+        let e: Vec<f64> = all.unwrap().iter().map(|e| e.update_rel_error).collect();
+        assert_eq!(
+            one(Format::Int8).update_rel_error,
+            e[1],
+            "lanes are independent"
+        );
+        let (f16, int8, q35) = (e[0], e[1], e[2]);
         assert!(0.0 < f16 && f16 < int8 && int8 < q35, "{f16} {int8} {q35}");
-        assert!(compare(&ck, &|_| Format::F32, &input[..64], 4, false, &mut |_| {}).is_err());
-        assert!(compare(&ck, &|_| Format::F32, &input[..63], 1, false, &mut |_| {}).is_err());
+        let f32_lane = lane(Format::F32);
+        assert!(compare(&ck, &[&f32_lane], &input[..64], 4, false, &mut |_| {}).is_err());
+        assert!(compare(&ck, &[&f32_lane], &input[..63], 1, false, &mut |_| {}).is_err());
     }
 }

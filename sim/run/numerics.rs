@@ -109,12 +109,12 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
                 .collect();
             lockstep::compare(
                 &ck,
-                &format_of,
+                &[&format_of],
                 &input,
                 layers as usize,
                 with_head,
                 &mut progress,
-            )?
+            )?[0]
         }
         None => {
             let ck = Synthetic::new(Config::from_shape(&w.model), seed);
@@ -122,12 +122,12 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
             let input = &input[..SYNTHETIC_POSITIONS * w.model.hidden as usize];
             lockstep::compare(
                 &ck,
-                &format_of,
+                &[&format_of],
                 input,
                 layers as usize,
                 with_head,
                 &mut progress,
-            )?
+            )?[0]
         }
     };
     bar.finish_and_clear();
