@@ -161,9 +161,10 @@ fn summary(r: &RunRecord) -> String {
     );
     let n = &r.numerics;
     out += &format!(
-        "numerics     {} ({} layer(s), {} weights): {}{}\n",
+        "numerics     {} ({} layer(s) x {} positions, {} weights): {}{}\n",
         n.mode,
         n.layers_computed,
+        n.positions,
         n.weights,
         n.measure,
         or_dash(n.rel_error, |v| format!(" = {v:.3e}"))
