@@ -1,0 +1,116 @@
+//! The fast fidelity: the program is evaluated as the mapper emits it, one message or task at a
+//! time, in max-plus closed form ([`Train`]). Each link and PE keeps only the cycle it is free
+//! from, which is exact because both serve strictly in program order.
+
+use super::geometry::{Geometry, Pe, RAMP_IN, Route};
+use super::program::Sink;
+use super::train::Train;
+use crate::engine::EngineError;
+
+/// What the evaluation measured.
+pub struct Fast {
+    g: Geometry,
+    pe_free: Vec<u64>,
+    link_free: Vec<u64>,
+    /// Wavelets over each link in the step.
+    pub link_load: Vec<u32>,
+    part: usize,
+    /// Last completion of each part's tasks [cycles].
+    pub part_end: Vec<u64>,
+    /// Wavelets over the fabric (router ports and ramps) per part and wafer.
+    pub part_wavelets: Vec<Vec<u64>>,
+    /// Busy cycles of each PE.
+    pub pe_busy: Vec<u64>,
+    /// Wavelets sent over I/O lanes.
+    pub io_wavelets: u64,
+    /// Last completion of any task [cycles].
+    pub end: u64,
+}
+
+impl Fast {
+    /// An idle system of `g`'s shape with `parts` parts.
+    pub fn new(g: Geometry, parts: usize) -> Fast {
+        Fast {
+            pe_free: vec![0; g.pes()],
+            link_free: vec![0; g.links()],
+            link_load: vec![0; g.links()],
+            part: 0,
+            part_end: vec![0; parts],
+            part_wavelets: vec![vec![0; g.wafers as usize]; parts],
+            pe_busy: vec![0; g.pes()],
+            io_wavelets: 0,
+            end: 0,
+            g,
+        }
+    }
+
+    /// Pass `train` (times at the link's router) over `link`; its times at the far end.
+    fn traverse(&mut self, link: u32, latency: u64, train: &Train) -> Result<Train, EngineError> {
+        let i = link as usize;
+        let done = train.serve(self.link_free[i], 1)?;
+        self.link_free[i] = done.last();
+        self.link_load[i] = self.link_load[i].saturating_add(train.items() as u32);
+        match self.g.link_port(link) {
+            Some((pe, _)) => {
+                let wafer = self.g.coords(pe).0 as usize;
+                self.part_wavelets[self.part][wafer] += train.items();
+            }
+            None => self.io_wavelets += train.items(),
+        }
+        Ok(done.delay(latency - 1))
+    }
+}
+
+impl Sink for Fast {
+    type Task = Train;
+    type Delivery = Train;
+
+    fn geometry(&self) -> &Geometry {
+        &self.g
+    }
+
+    fn task(
+        &mut self,
+        pe: Pe,
+        input: Option<Train>,
+        items: u64,
+        service: u64,
+    ) -> Result<Train, EngineError> {
+        let free = &mut self.pe_free[pe.0 as usize];
+        let input = input.unwrap_or_else(|| Train::at(*free, items));
+        let done = input.serve(*free, service)?;
+        *free = done.last();
+        self.pe_busy[pe.0 as usize] += input.items() * service;
+        let end = &mut self.part_end[self.part];
+        *end = (*end).max(done.last());
+        self.end = self.end.max(done.last());
+        Ok(done)
+    }
+
+    fn message(
+        &mut self,
+        src: Train,
+        route: &Route,
+        deliveries: &mut Vec<Train>,
+    ) -> Result<(), EngineError> {
+        deliveries.clear();
+        let mut train = src;
+        let mut drops = route.drops.iter().peekable();
+        for (p, &(link, latency)) in route.links.iter().enumerate() {
+            while let Some(&(_, pe)) = drops.next_if(|d| d.0 as usize == p) {
+                let ramp = self.g.link(pe, RAMP_IN);
+                deliveries.push(self.traverse(ramp, self.g.hop, &train)?);
+            }
+            train = self.traverse(link, latency, &train)?;
+        }
+        for &(_, pe) in drops {
+            let ramp = self.g.link(pe, RAMP_IN);
+            deliveries.push(self.traverse(ramp, self.g.hop, &train)?);
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, index: usize) {
+        self.part = index;
+    }
+}

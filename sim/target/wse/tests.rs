@@ -1,0 +1,1 @@
+//! Golden cycle counts and fidelity agreement of the WSE model.
