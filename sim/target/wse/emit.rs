@@ -16,7 +16,7 @@
 
 use super::datapath::Datapath;
 use super::geometry::{Pe, Route};
-use super::layout::{Block, KvLine, Matrix, Plan};
+use super::layout::{KvLine, Matrix, Plan};
 use super::program::Sink;
 use crate::engine::EngineError;
 use crate::quant::Format;
@@ -72,11 +72,6 @@ struct Emitter<'a, S: Sink> {
 impl<S: Sink> Emitter<'_, S> {
     fn wavelets(&self, elements: u64) -> u64 {
         elements.div_ceil(self.per_wavelet)
-    }
-
-    /// The PE `a` rows below the top of `block`.
-    fn pe(&self, block: &Block, a: u64) -> Pe {
-        Pe(block.top.0 + a as u32 * self.plan.geometry.cols)
     }
 
     /// Send `items` wavelets from `task` to `to` (one drop); the task receiving them there.
@@ -150,7 +145,7 @@ impl<S: Sink> Emitter<'_, S> {
     fn gemv_inputs(&mut self, m: &Matrix, srcs: &[Src]) -> Result<(), EngineError> {
         for a in 0..m.tiles.in_blocks {
             let (lo, hi) = m.input(a);
-            let entry = self.pe(&m.blocks[0], a);
+            let entry = m.pe(a, 0);
             self.gather(srcs, lo, hi, entry)?;
         }
         Ok(())
@@ -159,15 +154,15 @@ impl<S: Sink> Emitter<'_, S> {
     /// The row multicasts of `m`, each PE multiplying its tile by what arrives.
     fn gemv_casts(&self, m: &Matrix) -> Vec<Cast> {
         let costs: Vec<u64> = m
-            .blocks
+            .outputs
             .iter()
-            .map(|b| self.axpy(m.format, b.hi - b.lo))
+            .map(|&(lo, hi)| self.axpy(m.format, hi - lo))
             .collect();
         (0..m.tiles.in_blocks)
             .map(|a| {
                 let (lo, hi) = m.input(a);
                 Cast {
-                    stops: m.blocks.iter().map(|b| self.pe(b, a)).collect(),
+                    stops: (0..m.outputs.len()).map(|j| m.pe(a, j)).collect(),
                     lo,
                     hi,
                     chunk: m.chunk,
@@ -183,12 +178,12 @@ impl<S: Sink> Emitter<'_, S> {
             return Ok(());
         }
         let g = self.sink.geometry().clone();
-        for b in &m.blocks {
+        for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
             // The block's partial sums and the sum of squares for the folded norm.
-            let n = self.wavelets(b.hi - b.lo) + 1;
-            let mut task = self.sink.task(b.top, None, n, 1)?;
+            let n = self.wavelets(hi - lo) + 1;
+            let mut task = self.sink.task(m.pe(0, j), None, n, 1)?;
             for a in 1..m.tiles.in_blocks {
-                let (from, to) = (self.pe(b, a - 1), self.pe(b, a));
+                let (from, to) = (m.pe(a - 1, j), m.pe(a, j));
                 self.route.through(&g, from, [to]);
                 self.sink.message(task, &self.route, &mut self.deliveries)?;
                 let d = self.deliveries[0];
@@ -214,12 +209,12 @@ impl<S: Sink> Emitter<'_, S> {
     /// The last PE of each tile column of `m`, with the output elements it holds.
     fn outputs(&self, m: &Matrix, blocks: impl Iterator<Item = usize>) -> Vec<Src> {
         blocks
-            .map(|i| {
-                let b = &m.blocks[i];
+            .map(|j| {
+                let (lo, hi) = m.outputs[j];
                 Src {
-                    pe: self.pe(b, m.tiles.in_blocks - 1),
-                    lo: b.lo,
-                    hi: b.hi,
+                    pe: m.pe(m.tiles.in_blocks - 1, j),
+                    lo,
+                    hi,
                 }
             })
             .collect()
@@ -330,7 +325,7 @@ impl<S: Sink> Emitter<'_, S> {
     ) -> Result<Vec<Src>, EngineError> {
         let plan = self.plan;
         let layer = &plan.layers[l];
-        let all = |m: &Matrix| 0..m.blocks.len();
+        let all = |m: &Matrix| 0..m.outputs.len();
         let o_out = self.outputs(&layer.o, all(&layer.o));
         let down_out = self.outputs(&layer.down, all(&layer.down));
         self.gemv(&[&layer.q, &layer.k, &layer.v], x)?;
@@ -347,8 +342,8 @@ impl<S: Sink> Emitter<'_, S> {
         self.scatter(&o_out, &down_out)?;
         let gu = &layer.gate_up;
         self.gemv(&[gu], &o_out)?;
-        let gate = self.outputs(gu, (0..gu.blocks.len()).step_by(2));
-        let up = self.outputs(gu, (1..gu.blocks.len()).step_by(2));
+        let gate = self.outputs(gu, (0..gu.outputs.len()).step_by(2));
+        let up = self.outputs(gu, (1..gu.outputs.len()).step_by(2));
         self.tail(&gate, ops::NORM)?;
         for (g, u) in gate.iter().zip(&up) {
             self.gather(std::slice::from_ref(g), g.lo, g.hi, u.pe)?;
@@ -370,7 +365,7 @@ impl<S: Sink> Emitter<'_, S> {
                     .map(|a| {
                         let (lo, hi) = e.input(a);
                         Src {
-                            pe: self.pe(&e.blocks[0], a),
+                            pe: e.pe(a, 0),
                             lo,
                             hi,
                         }
@@ -388,7 +383,7 @@ impl<S: Sink> Emitter<'_, S> {
         let c = plan.classifier.as_ref().unwrap_or(e);
         for x in &xs {
             self.gemv(&[c], x)?;
-            let logits = self.outputs(c, 0..c.blocks.len());
+            let logits = self.outputs(c, 0..c.outputs.len());
             self.tail(&logits, ops::ARGMAX)?;
             // Arg-max (value and index) along the output blocks, then the token goes home.
             let mut task = self.sink.task(logits[0].pe, None, 2, 1)?;
@@ -401,7 +396,7 @@ impl<S: Sink> Emitter<'_, S> {
             }
             let last = logits[logits.len() - 1].pe;
             let send = self.sink.task(last, None, 1, 1)?;
-            self.unicast(send, last, e.blocks[0].top, 0)?;
+            self.unicast(send, last, e.pe(0, 0), 0)?;
         }
         Ok(())
     }

@@ -44,20 +44,29 @@ impl Fast {
         }
     }
 
-    /// Pass `train` (times at the link's router) over `link`; its times at the far end.
-    fn traverse(&mut self, link: u32, latency: u64, train: &Train) -> Result<Train, EngineError> {
+    /// Pass `train` (times at the link's router) over `link`; it becomes the times at the far
+    /// end.
+    fn traverse(&mut self, link: u32, latency: u64, train: &mut Train) -> Result<(), EngineError> {
         let i = link as usize;
-        let done = train.serve(self.link_free[i], 1)?;
-        self.link_free[i] = done.last();
+        train.serve(self.link_free[i], 1)?;
+        self.link_free[i] = train.last();
         self.link_load[i] = self.link_load[i].saturating_add(train.items() as u32);
         match self.g.link_port(link) {
             Some((pe, _)) => {
-                let wafer = self.g.coords(pe).0 as usize;
+                let wafer = (pe.0 / self.g.wafer_pes()) as usize;
                 self.part_wavelets[self.part][wafer] += train.items();
             }
             None => self.io_wavelets += train.items(),
         }
-        Ok(done.delay(latency - 1))
+        train.delay(latency - 1);
+        Ok(())
+    }
+
+    /// Deliver `train` (times at `pe`'s router) over its ramp into the PE.
+    fn deliver(&mut self, pe: Pe, train: &Train) -> Result<Train, EngineError> {
+        let mut t = *train;
+        self.traverse(self.g.link(pe, RAMP_IN), self.g.hop, &mut t)?;
+        Ok(t)
     }
 }
 
@@ -77,13 +86,13 @@ impl Sink for Fast {
         service: u64,
     ) -> Result<Train, EngineError> {
         let free = &mut self.pe_free[pe.0 as usize];
-        let input = input.unwrap_or_else(|| Train::at(*free, items));
-        let done = input.serve(*free, service)?;
+        let mut done = input.unwrap_or_else(|| Train::at(*free, items));
+        self.pe_busy[pe.0 as usize] += done.items() * service;
+        done.serve(*free, service)?;
         *free = done.last();
-        self.pe_busy[pe.0 as usize] += input.items() * service;
         let end = &mut self.part_end[self.part];
-        *end = (*end).max(done.last());
-        self.end = self.end.max(done.last());
+        *end = (*end).max(*free);
+        self.end = self.end.max(*free);
         Ok(done)
     }
 
@@ -98,14 +107,12 @@ impl Sink for Fast {
         let mut drops = route.drops.iter().peekable();
         for (p, &(link, latency)) in route.links.iter().enumerate() {
             while let Some(&(_, pe)) = drops.next_if(|d| d.0 as usize == p) {
-                let ramp = self.g.link(pe, RAMP_IN);
-                deliveries.push(self.traverse(ramp, self.g.hop, &train)?);
+                deliveries.push(self.deliver(pe, &train)?);
             }
-            train = self.traverse(link, latency, &train)?;
+            self.traverse(link, latency, &mut train)?;
         }
         for &(_, pe) in drops {
-            let ramp = self.g.link(pe, RAMP_IN);
-            deliveries.push(self.traverse(ramp, self.g.hop, &train)?);
+            deliveries.push(self.deliver(pe, &train)?);
         }
         Ok(())
     }

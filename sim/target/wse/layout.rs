@@ -18,17 +18,11 @@ use crate::arch::WseSystem;
 use crate::quant::Format;
 use crate::workload::{TensorClass, Workload};
 
-/// One tile column of a matrix region: the PEs holding output block `lo..hi`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Block {
-    /// Top PE of the run; the run goes down from it.
-    pub top: Pe,
-    /// Output elements the block produces.
-    pub lo: u64,
-    pub hi: u64,
-}
-
-/// A matrix on PEs.
+/// A matrix on PEs: tile `(a, j)` (input block `a`, output block `j`) sits in a vertical run of
+/// PEs. Runs hold one output block each (`a` down the run; partial sums reduce down it, inputs
+/// multicast across runs), or, when a matrix has more input than output blocks, one input block
+/// each (`j` down the run; inputs multicast down it, partial sums reduce across runs), so runs
+/// stay short whichever way the tiles were cut.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
     pub name: &'static str,
@@ -36,12 +30,18 @@ pub struct Matrix {
     pub tiles: Tiles,
     /// Input length.
     pub cols: u64,
-    /// Tile columns in sweep order.
-    pub blocks: Vec<Block>,
+    /// Output elements of each output block, in run order (gate and up alternate when fused).
+    pub outputs: Vec<(u64, u64)>,
+    /// Top PE of each run, in sweep order.
+    pub runs: Vec<Pe>,
+    /// Runs hold input blocks rather than output blocks.
+    pub transposed: bool,
     /// Input elements per multicast chunk.
     pub chunk: u64,
     /// SRAM in use on each of its PEs [bytes].
     pub pe_bytes: u64,
+    /// Columns of the wafer, to step down a run.
+    cols_per_row: u32,
 }
 
 impl Matrix {
@@ -49,6 +49,21 @@ impl Matrix {
     pub fn input(&self, a: u64) -> (u64, u64) {
         let lo = a * self.tiles.tile_cols;
         (lo, (lo + self.tiles.tile_cols).min(self.cols))
+    }
+
+    /// The PE of tile (input block `a`, output block `j`).
+    pub fn pe(&self, a: u64, j: usize) -> Pe {
+        let (run, down) = if self.transposed {
+            (a as usize, j as u64)
+        } else {
+            (j, a)
+        };
+        Pe(self.runs[run].0 + down as u32 * self.cols_per_row)
+    }
+
+    /// PEs it occupies.
+    pub fn pes(&self) -> u64 {
+        self.outputs.len() as u64 * self.tiles.in_blocks
     }
 }
 
@@ -131,6 +146,10 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn sweep_used(&self) -> u64 {
+        self.sweep.used()
+    }
+
     fn check(&self, pe: Pe, what: impl FnOnce() -> String, needs: u64) -> Result<(), Misfit> {
         let has = self.m.wafer.pe.sram_bytes;
         if needs > has {
@@ -190,37 +209,46 @@ impl Builder<'_> {
         let room = pe.sram_bytes.saturating_sub(fixed) / 4;
         let chunk = t.tile_cols.min(room);
         let needs = fixed + 4 * chunk.max(1);
-        let mut blocks = Vec::new();
+        let mut outputs = Vec::new();
         for b in 0..t.out_blocks {
             for &(rows, _) in shapes {
-                let top = match (spill, self.run(t.in_blocks)) {
-                    (_, Some(pe)) => pe,
-                    (true, None) => self.run_spilling(t.in_blocks)?,
-                    (false, None) => return Ok(None),
-                };
-                if chunk == 0 {
-                    self.check(
-                        top,
-                        || format!("a {}x{} {name} tile", t.tile_rows, t.tile_cols),
-                        needs,
-                    )?;
-                }
                 let lo = b * t.tile_rows;
-                blocks.push(Block {
-                    top,
-                    lo,
-                    hi: (lo + t.tile_rows).min(rows),
-                });
+                outputs.push((lo, (lo + t.tile_rows).min(rows)));
             }
+        }
+        let transposed = t.in_blocks > outputs.len() as u64;
+        let (runs, height) = if transposed {
+            (t.in_blocks, outputs.len() as u64)
+        } else {
+            (outputs.len() as u64, t.in_blocks)
+        };
+        let mut tops = Vec::new();
+        for _ in 0..runs {
+            let top = match (spill, self.run(height)) {
+                (_, Some(pe)) => pe,
+                (true, None) => self.run_spilling(height)?,
+                (false, None) => return Ok(None),
+            };
+            if chunk == 0 {
+                self.check(
+                    top,
+                    || format!("a {}x{} {name} tile", t.tile_rows, t.tile_cols),
+                    needs,
+                )?;
+            }
+            tops.push(top);
         }
         Ok(Some(Matrix {
             name,
             format,
             tiles: t,
             cols,
-            blocks,
+            outputs,
+            runs: tops,
+            transposed,
             chunk,
             pe_bytes: needs,
+            cols_per_row: self.g.cols,
         }))
     }
 
@@ -229,12 +257,12 @@ impl Builder<'_> {
         let tokens = w.scenario.context * w.scenario.batch;
         let pes = tokens.div_ceil(per_pe);
         let pe = &self.m.wafer.pe;
-        let group = m.heads / m.kv_heads;
         let vector = m.head_dim * w.scenario.kv_cache.bytes();
-        // Beside its vectors, a PE keeps the group's queries (K) or partial output (V), f16,
-        // and one head's scores over its tokens; scores stream to V head by head.
+        // Beside its vectors, a PE works on one query head at a time as the heads stream in:
+        // that head's query (K) or partial output (V) and its incoming copy, f16, and the
+        // head's scores over its tokens.
         let held = per_pe.min(tokens);
-        let needs = pe.code_reserve_bytes + held * vector + 2 * group * m.head_dim + 2 * held;
+        let needs = pe.code_reserve_bytes + held * vector + 4 * m.head_dim + 2 * held;
         let mut lines = Vec::new();
         for _ in 0..m.kv_heads {
             let mut pairs = Vec::new();
@@ -325,6 +353,13 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
             Some(layer) => layer,
             None => {
                 b.sweep = sweep;
+                if std::env::var_os("WSE_DEBUG").is_some() {
+                    let used: u64 = b.sweep_used();
+                    eprintln!(
+                        "wafer {} full at layer {l}: {used} PEs used",
+                        b.sweep.wafer()
+                    );
+                }
                 b.sweep.next_wafer();
                 if b.sweep.wafer() >= wafers {
                     return Err(too_many(format!(
@@ -384,9 +419,9 @@ impl Plan {
         let g = &self.geometry;
         let mut memory = vec![0; g.pes()];
         for m in self.matrices() {
-            for b in &m.blocks {
+            for j in 0..m.outputs.len() {
                 for a in 0..m.tiles.in_blocks {
-                    memory[(b.top.0 + a as u32 * g.cols) as usize] = m.pe_bytes as u32;
+                    memory[m.pe(a, j).0 as usize] = m.pe_bytes as u32;
                 }
             }
         }

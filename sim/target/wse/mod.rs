@@ -212,7 +212,7 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
     let layer_pes = plan.layers.first().map_or(0, |l| {
         [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]
             .iter()
-            .map(|m| m.blocks.len() as u64 * m.tiles.in_blocks)
+            .map(|m| m.pes())
             .sum::<u64>()
             + l.kv.iter().map(|k| 2 * k.pairs.len() as u64).sum::<u64>()
     });
@@ -221,12 +221,13 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
             .iter()
             .map(|m| {
                 format!(
-                    "{} {}x{} tiles on {}x{} PEs",
+                    "{} {}x{} tiles on {}x{} PEs{}",
                     m.name,
                     m.tiles.tile_rows,
                     m.tiles.tile_cols,
                     m.tiles.in_blocks,
-                    m.blocks.len()
+                    m.outputs.len(),
+                    if m.transposed { " (transposed)" } else { "" }
                 )
             })
             .collect()

@@ -46,28 +46,24 @@ impl Train {
     }
 
     /// Every time `d` later.
-    pub fn delay(mut self, d: u64) -> Train {
+    pub fn delay(&mut self, d: u64) {
         for p in &mut self.pieces[..self.len] {
             p.0 += d;
         }
-        self
     }
 
-    /// Completion times of a server that starts no earlier than `ready`, takes the items in
-    /// order and spends `service` cycles on each: `f(k) = max(a(k), f(k-1)) + service` with
-    /// `f(-1) = ready`, which unrolls to
+    /// Replace the times by the completion times of a server that starts no earlier than
+    /// `ready`, takes the items in order and spends `service` cycles on each:
+    /// `f(k) = max(a(k), f(k-1)) + service` with `f(-1) = ready`, which unrolls to
     /// `f(k) = max(ready + (k+1) s, max_i (a_i + s + k max(b_i, s)))`.
-    pub fn serve(&self, ready: u64, service: u64) -> Result<Train, EngineError> {
-        let mut out = Train {
-            n: self.n,
-            len: 0,
-            pieces: [(0, 0); PIECES],
-        };
-        out.push(ready + service, service)?;
-        for &(a, b) in &self.pieces[..self.len] {
-            out.push(a + service, b.max(service))?;
+    pub fn serve(&mut self, ready: u64, service: u64) -> Result<(), EngineError> {
+        let (len, pieces) = (self.len, self.pieces);
+        self.len = 0;
+        self.push(ready + service, service)?;
+        for &(a, b) in &pieces[..len] {
+            self.push(a + service, b.max(service))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Add a piece, keeping one per slope and dropping pieces below another at both ends.
@@ -127,7 +123,8 @@ mod tests {
             let mut train = Train::at(start, n);
             let mut times: Vec<u64> = vec![start; n as usize];
             for (ready, service, delay) in stages {
-                train = train.serve(ready, service).unwrap().delay(delay);
+                train.serve(ready, service).unwrap();
+                train.delay(delay);
                 times = reference(&times, ready, service).into_iter().map(|t| t + delay).collect();
                 for (k, &t) in times.iter().enumerate() {
                     prop_assert_eq!(train.time(k as u64), t);
