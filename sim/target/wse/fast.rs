@@ -17,8 +17,8 @@ pub struct Fast {
     part: usize,
     /// Last completion of each part's tasks [cycles].
     pub part_end: Vec<u64>,
-    /// Wavelets over the fabric (router ports and ramps) per part and wafer.
-    pub part_wavelets: Vec<Vec<u64>>,
+    /// Wavelets over the fabric (router ports and ramps) per part.
+    pub part_wavelets: Vec<u64>,
     /// Busy cycles of each PE.
     pub pe_busy: Vec<u64>,
     /// Wavelets sent over I/O lanes.
@@ -36,7 +36,7 @@ impl Fast {
             link_load: vec![0; g.links()],
             part: 0,
             part_end: vec![0; parts],
-            part_wavelets: vec![vec![0; g.wafers as usize]; parts],
+            part_wavelets: vec![0; parts],
             pe_busy: vec![0; g.pes()],
             io_wavelets: 0,
             end: 0,
@@ -51,12 +51,10 @@ impl Fast {
         train.serve(self.link_free[i], 1)?;
         self.link_free[i] = train.last();
         self.link_load[i] = self.link_load[i].saturating_add(train.items() as u32);
-        match self.g.link_port(link) {
-            Some((pe, _)) => {
-                let wafer = (pe.0 / self.g.wafer_pes()) as usize;
-                self.part_wavelets[self.part][wafer] += train.items();
-            }
-            None => self.io_wavelets += train.items(),
+        if self.g.is_io(link) {
+            self.io_wavelets += train.items();
+        } else {
+            self.part_wavelets[self.part] += train.items();
         }
         train.delay(latency - 1);
         Ok(())

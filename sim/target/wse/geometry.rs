@@ -98,7 +98,7 @@ impl Geometry {
 
     /// Whether `link` is an I/O lane.
     pub fn is_io(&self, link: LinkId) -> bool {
-        self.link_port(link).is_none()
+        link as usize >= self.pes() * PORTS as usize
     }
 
     fn io_link(&self, wafer: u32, lane: u32) -> LinkId {
@@ -134,11 +134,6 @@ impl Route {
         self.nodes.last().copied().unwrap_or(Pe(0))
     }
 
-    fn step(&mut self, g: &Geometry, port: u32, to: Pe) {
-        self.links.push((g.link(self.head(), port), g.hop));
-        self.nodes.push(to);
-    }
-
     /// Extend the route to `to`'s router: rows first, then columns; across wafers through the
     /// east edge of the current row, an I/O lane, and the west edge of the same row.
     pub fn walk(&mut self, g: &Geometry, to: Pe) {
@@ -150,20 +145,32 @@ impl Route {
             self.links.push((g.io_link(w, lane), g.io_latency));
             self.nodes.push(g.pe(tw, r, 0));
         }
-        loop {
-            let (_, r, c) = g.coords(self.head());
-            let w = tw;
-            if r < tr {
-                self.step(g, SOUTH, g.pe(w, r + 1, c));
-            } else if r > tr {
-                self.step(g, NORTH, g.pe(w, r - 1, c));
-            } else if c < tc {
-                self.step(g, EAST, g.pe(w, r, c + 1));
-            } else if c > tc {
-                self.step(g, WEST, g.pe(w, r, c - 1));
+        let (_, mut r, mut c) = g.coords(self.head());
+        let mut pe = self.head().0;
+        let cols = g.cols;
+        while r != tr {
+            let (port, next) = if r < tr {
+                r += 1;
+                (SOUTH, pe + cols)
             } else {
-                return;
-            }
+                r -= 1;
+                (NORTH, pe - cols)
+            };
+            self.links.push((pe * PORTS + port, g.hop));
+            self.nodes.push(Pe(next));
+            pe = next;
+        }
+        while c != tc {
+            let (port, next) = if c < tc {
+                c += 1;
+                (EAST, pe + 1)
+            } else {
+                c -= 1;
+                (WEST, pe - 1)
+            };
+            self.links.push((pe * PORTS + port, g.hop));
+            self.nodes.push(Pe(next));
+            pe = next;
         }
     }
 

@@ -128,7 +128,6 @@ fn draw(
 pub fn heatmaps(
     m: &WseSystem,
     w: &Workload,
-    placement: &crate::target::Placement,
     opts: &RunOptions,
     dir: &Path,
 ) -> crate::Result<Vec<WaferMaps>> {
@@ -139,7 +138,8 @@ pub fn heatmaps(
     })?;
     let mut w = w.clone();
     w.quant = w.quant.with_matrices_as(opts.format);
-    let wafers = super::wafers(placement, opts)?;
+    let placement = super::place(m, &w, opts.units);
+    let wafers = super::wafers(&placement, opts)?;
     let plan = super::plan(m, &w, wafers)?;
     let f = super::run_fast(m, &w, &plan)?;
     let g = &plan.geometry;

@@ -404,6 +404,15 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
 }
 
 impl Plan {
+    /// The wafer part `i` of the step (a layer, or the classifier) runs on.
+    pub fn part_wafer(&self, i: usize) -> u32 {
+        let m = match self.layers.get(i) {
+            Some(l) => &l.q,
+            None => self.classifier.as_ref().unwrap_or(&self.embedding),
+        };
+        self.geometry.coords(m.pe(0, 0)).0
+    }
+
     /// Every matrix region, in model order.
     pub fn matrices(&self) -> impl Iterator<Item = &Matrix> {
         let layers = self

@@ -78,7 +78,7 @@ fn run_fast(m: &WseSystem, w: &Workload, plan: &Plan) -> crate::Result<fast::Fas
 
 fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
     let f = run_fast(m, w, plan)?;
-    let fabric_wavelets = f.part_wavelets.iter().flatten().sum();
+    let fabric_wavelets = f.part_wavelets.iter().sum();
     let trace = trace.then(|| fast_trace(m, plan, &f)).transpose()?;
     Ok(Measured {
         end: f.end,
@@ -91,7 +91,7 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
     })
 }
 
-/// The fast fidelity's trace: per wafer, the parts it ran and the wavelets its fabric carried
+/// The fast fidelity's trace: per wafer, the parts it ran and the wavelets the fabric carried
 /// in each (link load over time).
 fn fast_trace(m: &WseSystem, plan: &Plan, f: &fast::Fast) -> crate::Result<Trace> {
     let mut t = Trace::new(clock(m)?);
@@ -102,17 +102,14 @@ fn fast_trace(m: &WseSystem, plan: &Plan, f: &fast::Fast) -> crate::Result<Trace
         } else {
             "classifier".to_owned()
         };
-        for (wafer, &wavelets) in f.part_wavelets[i].iter().enumerate() {
-            if wavelets == 0 {
-                continue;
-            }
-            let chip = format!("wafer{wafer}");
-            let step = t.track(&chip, "step");
-            t.span(step, name.clone(), Cycle(start), end.saturating_sub(start))?;
-            let fabric = t.track(&chip, "fabric");
-            let load = format!("{name}: {wavelets} wavelets");
-            t.span(fabric, load, Cycle(start), end.saturating_sub(start))?;
-        }
+        let wavelets = f.part_wavelets[i];
+        let wafer = plan.part_wafer(i);
+        let chip = format!("wafer{wafer}");
+        let step = t.track(&chip, "step");
+        t.span(step, name.clone(), Cycle(start), end.saturating_sub(start))?;
+        let fabric = t.track(&chip, "fabric");
+        let load = format!("{name}: {wavelets} wavelets");
+        t.span(fabric, load, Cycle(start), end.saturating_sub(start))?;
         start = start.max(end);
     }
     Ok(t)

@@ -57,13 +57,23 @@ impl Train {
     /// `f(k) = max(a(k), f(k-1)) + service` with `f(-1) = ready`, which unrolls to
     /// `f(k) = max(ready + (k+1) s, max_i (a_i + s + k max(b_i, s)))`.
     pub fn serve(&mut self, ready: u64, service: u64) -> Result<(), EngineError> {
-        let (len, pieces) = (self.len, self.pieces);
-        self.len = 0;
-        self.push(ready + service, service)?;
-        for &(a, b) in &pieces[..len] {
-            self.push(a + service, b.max(service))?;
+        let mut slower = false;
+        for p in &mut self.pieces[..self.len] {
+            p.0 += service;
+            if p.1 < service {
+                p.1 = service;
+                slower = true;
+            }
         }
-        Ok(())
+        if slower {
+            // Pieces that took the service's slope may now be dominated; rebuild them.
+            let (len, pieces) = (self.len, self.pieces);
+            self.len = 0;
+            for &(a, b) in &pieces[..len] {
+                self.push(a, b)?;
+            }
+        }
+        self.push(ready + service, service)
     }
 
     /// Add a piece, keeping one per slope and dropping pieces below another at both ends.
