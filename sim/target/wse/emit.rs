@@ -61,8 +61,6 @@ struct Cast {
 
 struct Emitter<'a, S: Sink> {
     sink: &'a mut S,
-    plan: &'a Plan,
-    w: &'a Workload,
     dp: Datapath,
     per_wavelet: u64,
     route: Route,
@@ -240,15 +238,16 @@ impl<S: Sink> Emitter<'_, S> {
     /// Attention of sequence `seq` for every KV head; the output blocks of each head.
     fn attention(
         &mut self,
+        (plan, w): (&Plan, &Workload),
         kv: &[KvLine],
         step: Step,
         seq: u64,
         (q, k, v): (&[Src], &[Src], &[Src]),
     ) -> Result<Vec<Src>, EngineError> {
-        let m = &self.w.model;
+        let m = &w.model;
         let (hd, group) = (m.head_dim, m.heads / m.kv_heads);
-        let per_pe = self.plan.kv_per_pe;
-        let first = seq * self.w.scenario.context;
+        let per_pe = plan.kv_per_pe;
+        let first = seq * w.scenario.context;
         let attended = step.past + step.tokens;
         let (j0, j1) = (first / per_pe, (first + attended - 1) / per_pe);
         let owner = ((first + step.past) / per_pe) as usize;
@@ -318,12 +317,12 @@ impl<S: Sink> Emitter<'_, S> {
     /// One decoder layer for sequence `seq`; the layer's output blocks.
     fn layer(
         &mut self,
+        (plan, w): (&Plan, &Workload),
         l: usize,
         step: Step,
         seq: u64,
         x: &[Src],
     ) -> Result<Vec<Src>, EngineError> {
-        let plan = self.plan;
         let layer = &plan.layers[l];
         let all = |m: &Matrix| 0..m.outputs.len();
         let o_out = self.outputs(&layer.o, all(&layer.o));
@@ -336,7 +335,7 @@ impl<S: Sink> Emitter<'_, S> {
         self.tail(&q, ops::NORM_ROPE)?;
         self.tail(&k, ops::NORM_ROPE)?;
         self.tail(&v, ops::NORM)?;
-        let attn = self.attention(&layer.kv, step, seq, (&q, &k, &v))?;
+        let attn = self.attention((plan, w), &layer.kv, step, seq, (&q, &k, &v))?;
         self.gemv(&[&layer.o], &attn)?;
         self.tail(&o_out, ops::RESIDUAL)?;
         self.scatter(&o_out, &down_out)?;
@@ -355,8 +354,7 @@ impl<S: Sink> Emitter<'_, S> {
     }
 
     /// The whole decode step.
-    fn step(&mut self, step: Step) -> Result<(), EngineError> {
-        let plan = self.plan;
+    fn step(&mut self, plan: &Plan, w: &Workload, step: Step) -> Result<(), EngineError> {
         let e = &plan.embedding;
         // The token's row: tile row 0 of the embedding, one input block per PE.
         let mut xs: Vec<Vec<Src>> = (0..step.sequences)
@@ -376,7 +374,7 @@ impl<S: Sink> Emitter<'_, S> {
         for l in 0..plan.layers.len() {
             self.sink.part(l);
             for (seq, x) in xs.iter_mut().enumerate() {
-                *x = self.layer(l, step, seq as u64, x)?;
+                *x = self.layer((plan, w), l, step, seq as u64, x)?;
             }
         }
         self.sink.part(plan.layers.len());
@@ -413,12 +411,43 @@ pub fn decode_step<S: Sink>(
 ) -> Result<(), EngineError> {
     let mut e = Emitter {
         sink,
-        plan,
-        w,
         dp,
         per_wavelet,
         route: Route::default(),
         deliveries: Vec::new(),
     };
-    e.step(step)
+    e.step(plan, w, step)
+}
+
+#[cfg(test)]
+/// Write `y = W x` for matrix `m` alone into `sink`, with `x[a]` held by the first PE of input
+/// row `a`; the PE of each output block once reduced.
+pub fn gemv<S: Sink>(
+    sink: &mut S,
+    m: &Matrix,
+    dp: Datapath,
+    per_wavelet: u64,
+) -> Result<Vec<Pe>, EngineError> {
+    let mut e = Emitter {
+        sink,
+        dp,
+        per_wavelet,
+        route: Route::default(),
+        deliveries: Vec::new(),
+    };
+    let x: Vec<Src> = (0..m.tiles.in_blocks)
+        .map(|a| {
+            let (lo, hi) = m.input(a);
+            Src {
+                pe: m.pe(a, 0),
+                lo,
+                hi,
+            }
+        })
+        .collect();
+    e.gemv(&[m], &x)?;
+    Ok(e.outputs(m, 0..m.outputs.len())
+        .iter()
+        .map(|o| o.pe)
+        .collect())
 }

@@ -44,6 +44,12 @@ impl Fast {
         }
     }
 
+    /// The cycle `pe` is free from.
+    #[cfg(test)]
+    pub fn pe_free(&self, pe: Pe) -> u64 {
+        self.pe_free[pe.0 as usize]
+    }
+
     /// Pass `train` (times at the link's router) over `link`; it becomes the times at the far
     /// end.
     fn traverse(&mut self, link: u32, latency: u64, train: &mut Train) -> Result<(), EngineError> {

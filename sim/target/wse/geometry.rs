@@ -222,11 +222,6 @@ impl Sweep {
         self.wafer
     }
 
-    /// PEs handed out on the current wafer.
-    pub fn used(&self) -> u64 {
-        self.skyline.iter().map(|&s| s as u64).sum()
-    }
-
     /// Move on to an empty next wafer.
     pub fn next_wafer(&mut self) {
         self.wafer += 1;

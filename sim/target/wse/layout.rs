@@ -41,7 +41,7 @@ pub struct Matrix {
     /// SRAM in use on each of its PEs [bytes].
     pub pe_bytes: u64,
     /// Columns of the wafer, to step down a run.
-    cols_per_row: u32,
+    pub(super) cols_per_row: u32,
 }
 
 impl Matrix {
@@ -146,10 +146,6 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn sweep_used(&self) -> u64 {
-        self.sweep.used()
-    }
-
     fn check(&self, pe: Pe, what: impl FnOnce() -> String, needs: u64) -> Result<(), Misfit> {
         let has = self.m.wafer.pe.sram_bytes;
         if needs > has {
@@ -353,13 +349,6 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
             Some(layer) => layer,
             None => {
                 b.sweep = sweep;
-                if std::env::var_os("WSE_DEBUG").is_some() {
-                    let used: u64 = b.sweep_used();
-                    eprintln!(
-                        "wafer {} full at layer {l}: {used} PEs used",
-                        b.sweep.wafer()
-                    );
-                }
                 b.sweep.next_wafer();
                 if b.sweep.wafer() >= wafers {
                     return Err(too_many(format!(
