@@ -28,6 +28,7 @@ pub enum NumericsFlag {
   accsim run --arch arch/cerebras-wse3.ron --workload workloads/llama3.1-405b.ron --wafers 6 --json
   accsim run --arch arch/nvidia-h100.ron --workload workloads/llama3-70b.ron --format f16 --gpus 8
   accsim run --arch arch/groq-tsp.ron --workload workloads/stories260k.ron --fidelity detailed --trace run.json
+  accsim run --arch arch/cerebras-wse3.ron --workload workloads/llama3-70b.ron --heatmap maps/
 
 Without a unit count the run uses the fewest units that hold the workload (see `accsim fit`).
 A workload that does not fit the units given is reported with the bytes short, not timed.")]
@@ -67,6 +68,9 @@ pub struct RunArgs {
     /// Write a Chrome trace of the decode step (open in https://ui.perfetto.dev).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write heat maps of PE memory and link load per wafer into DIR (WSE only).
+    #[arg(long, value_name = "DIR")]
+    heatmap: Option<PathBuf>,
 }
 
 /// Run `accsim run`.
@@ -94,7 +98,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seed: args.seed,
         trace: args.trace.is_some(),
     };
+    let wse = match (&args.heatmap, &a.machine) {
+        (Some(_), arch::Machine::CerebrasWse(m)) => Some(m),
+        (Some(_), _) => {
+            return Err(Error::Usage {
+                flag: "--heatmap".to_owned(),
+                reason: "heat maps are drawn for WSE architectures only".to_owned(),
+            }
+            .into());
+        }
+        (None, _) => None,
+    };
     let out = run::run(&a, &w, &opts)?;
+    if let (Some(dir), Some(m)) = (&args.heatmap, wse) {
+        if out.record.fits {
+            for maps in accsim::target::wse::heatmaps(m, &w, &opts, dir)? {
+                eprintln!("{}\n{}", maps.memory.display(), maps.links.display());
+            }
+        } else {
+            eprintln!("--heatmap: the workload does not fit; no heat maps drawn");
+        }
+    }
     if let (Some(path), Some(trace)) = (&args.trace, &out.trace) {
         let file = std::fs::File::create(path).map_err(|source| Error::Read {
             path: path.clone(),

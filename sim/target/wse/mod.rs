@@ -1,22 +1,255 @@
-//! Cerebras WSE target.
+//! Cerebras WSE target: placement (`place`), the layout of regions on the wafers (`layout`), the
+//! wafer program of a decode step (`emit`), and its execution at two fidelities that agree to
+//! the cycle: `fast` (messages in max-plus closed form) and `detailed` (wavelets on the event
+//! engine). See `docs/wse.md`.
 
+mod datapath;
+mod detailed;
+mod emit;
+mod fast;
+mod geometry;
+mod heatmap;
+mod layout;
 mod place;
+mod program;
+#[cfg(test)]
+mod tests;
+mod train;
 
+pub use heatmap::{WaferMaps, heatmaps};
 pub use place::place;
 
 use crate::arch::WseSystem;
-use crate::run::{RunOptions, Timing};
+use crate::engine::{Clock, Cycle, Trace};
+use crate::run::work::{self, Op, Step};
+use crate::run::{Fidelity, PartTime, RunOptions, Timing, UnitBusy};
 use crate::workload::Workload;
+use datapath::Datapath;
+use layout::Plan;
+
+/// Events a detailed run may handle before it is stopped as too large for wavelet-level
+/// simulation (about a minute of host time).
+const DETAILED_EVENT_BUDGET: u64 = 1 << 31;
+
+/// What one simulated decode step measured, whichever the fidelity.
+struct Measured {
+    end: u64,
+    part_end: Vec<u64>,
+    pe_busy: u64,
+    pe_busy_max: u64,
+    fabric_wavelets: u64,
+    io_wavelets: u64,
+    trace: Option<Trace>,
+}
+
+/// Wafers the run uses: as asked, or as many as the placement needs.
+fn wafers(placement: &super::Placement, opts: &RunOptions) -> crate::Result<u32> {
+    let n = opts.units.or(placement.units_needed).unwrap_or(1);
+    u32::try_from(n).map_err(|_| crate::Error::Usage {
+        flag: "--wafers".to_owned(),
+        reason: format!("{n} wafers is more than the model addresses"),
+    })
+}
+
+/// Lay `w` out on `wafers` wafers; a misfit is a usage error naming the PE or wafer count.
+fn plan(m: &WseSystem, w: &Workload, wafers: u32) -> crate::Result<Plan> {
+    layout::layout(m, w, wafers).map_err(|e| crate::Error::Usage {
+        flag: "--wafers".to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Wavelet payload in f16 elements.
+fn per_wavelet(m: &WseSystem) -> u64 {
+    (m.wafer.router.wavelet_bits / 16).max(1)
+}
+
+fn clock(m: &WseSystem) -> crate::Result<Clock> {
+    Ok(Clock::new(m.wafer.clock_hz.round() as u64)?)
+}
+
+/// Evaluate the decode step of `plan` at the fast fidelity.
+fn run_fast(m: &WseSystem, w: &Workload, plan: &Plan) -> crate::Result<fast::Fast> {
+    let mut sink = fast::Fast::new(plan.geometry.clone(), plan.layers.len() + 1);
+    let dp = Datapath::new(&m.wafer.pe);
+    emit::decode_step(&mut sink, plan, w, dp, per_wavelet(m), Step::decode(w))?;
+    Ok(sink)
+}
+
+fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
+    let f = run_fast(m, w, plan)?;
+    let fabric_wavelets = f.part_wavelets.iter().sum();
+    let trace = trace.then(|| fast_trace(m, plan, &f)).transpose()?;
+    Ok(Measured {
+        end: f.end,
+        pe_busy: f.pe_busy.iter().sum(),
+        pe_busy_max: f.pe_busy.iter().copied().max().unwrap_or(0),
+        fabric_wavelets,
+        io_wavelets: f.io_wavelets,
+        part_end: f.part_end,
+        trace,
+    })
+}
+
+/// The fast fidelity's trace: per wafer, the parts it ran and the wavelets the fabric carried
+/// in each (link load over time).
+fn fast_trace(m: &WseSystem, plan: &Plan, f: &fast::Fast) -> crate::Result<Trace> {
+    let mut t = Trace::new(clock(m)?);
+    let mut start = 0;
+    for (i, &end) in f.part_end.iter().enumerate() {
+        let name = if i < plan.layers.len() {
+            format!("layer {i}")
+        } else {
+            "classifier".to_owned()
+        };
+        let wavelets = f.part_wavelets[i];
+        let wafer = plan.part_wafer(i);
+        let chip = format!("wafer{wafer}");
+        let step = t.track(&chip, "step");
+        t.span(step, name.clone(), Cycle(start), end.saturating_sub(start))?;
+        let fabric = t.track(&chip, "fabric");
+        let load = format!("{name}: {wavelets} wavelets");
+        t.span(fabric, load, Cycle(start), end.saturating_sub(start))?;
+        start = start.max(end);
+    }
+    Ok(t)
+}
+
+fn measure_detailed(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    trace: bool,
+) -> crate::Result<Measured> {
+    let mut prog = program::Program::new(plan.geometry.clone());
+    let dp = Datapath::new(&m.wafer.pe);
+    emit::decode_step(&mut prog, plan, w, dp, per_wavelet(m), Step::decode(w))?;
+    let parts: Vec<usize> = prog.tasks.iter().map(|t| t.part).collect();
+    let g = prog.geometry.clone();
+    let d = detailed::run(prog, clock(m)?, trace, DETAILED_EVENT_BUDGET)?;
+    let mut part_end = vec![0; plan.layers.len() + 1];
+    for (&part, &done) in parts.iter().zip(&d.task_done) {
+        part_end[part] = part_end[part].max(done);
+    }
+    let (io, fabric): (Vec<_>, Vec<_>) = d.link_load.iter().partition(|(l, _)| g.is_io(**l));
+    Ok(Measured {
+        end: d.task_done.iter().copied().max().unwrap_or(0),
+        part_end,
+        pe_busy: d.pe_busy.iter().sum(),
+        pe_busy_max: d.pe_busy.iter().copied().max().unwrap_or(0),
+        fabric_wavelets: fabric.iter().map(|(_, n)| **n).sum(),
+        io_wavelets: io.iter().map(|(_, n)| **n).sum(),
+        trace: d.trace,
+    })
+}
 
 /// Compile and time `w` on the placement's units.
 pub fn simulate(
-    _m: &WseSystem,
-    _w: &Workload,
-    _placement: &super::Placement,
-    _opts: &RunOptions,
+    m: &WseSystem,
+    w: &Workload,
+    placement: &super::Placement,
+    opts: &RunOptions,
 ) -> crate::Result<Timing> {
-    Err(crate::Error::Usage {
-        flag: "--arch".to_owned(),
-        reason: "the wse machine model is being built".to_owned(),
-    })
+    let wafers = wafers(placement, opts)?;
+    let plan = plan(m, w, wafers)?;
+    let r = match opts.fidelity {
+        Fidelity::Fast => measure_fast(m, w, &plan, opts.trace)?,
+        Fidelity::Detailed => measure_detailed(m, w, &plan, opts.trace)?,
+    };
+    Ok(timing(m, w, &plan, wafers, &r))
+}
+
+fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -> Timing {
+    let wafer = &m.wafer;
+    let clock_hz = wafer.clock_hz;
+    let units = wafers as f64;
+    let pes = wafers as u64 * wafer.fabric_pes();
+    let bytes_per_cycle = (pes * wafer.pe.sram_read_ports * wafer.pe.sram_port_bits / 8) as f64;
+    let ops_per_cycle = units * wafer.peak_fp16_ops_per_s() / clock_hz;
+    let step = Step::decode(w);
+    let part = |name: String, ops: &[Op], cycles: u64| {
+        let bytes: u64 = ops.iter().map(Op::bytes).sum();
+        let count: u64 = ops.iter().map(|o| o.ops).sum();
+        PartTime {
+            name,
+            cycles,
+            bytes,
+            ops: count,
+            memory_bound_cycles: (bytes as f64 / bytes_per_cycle).ceil() as u64,
+            compute_bound_cycles: (count as f64 / ops_per_cycle).ceil() as u64,
+        }
+    };
+    let layer_ops = work::layer_ops(w, step);
+    let mut start = 0;
+    let mut parts = Vec::new();
+    for (i, &end) in r.part_end.iter().enumerate() {
+        let cycles = end.saturating_sub(start);
+        start = start.max(end);
+        parts.push(if i < plan.layers.len() {
+            part(format!("layer {i}"), &layer_ops, cycles)
+        } else {
+            part("classifier".to_owned(), &work::head_ops(w, step), cycles)
+        });
+    }
+    let decode = r.end.max(1);
+    let ports = wafer.router.ports;
+    let io_lanes = (plan.geometry.io_lanes * wafers) as u64;
+    let busy = |unit: &str, instances: u64, busy: u64| UnitBusy {
+        unit: unit.to_owned(),
+        instances,
+        busy_cycles: busy,
+        utilization: busy as f64 / (instances * decode) as f64,
+    };
+    // Prefill streams the prompt's positions through the same pipeline: the first one takes a
+    // decode step, each further one the busiest PE's share of a step (an upper bound: every
+    // position is charged attention over the full context).
+    let positions = step.sequences * w.scenario.prompt_tokens;
+    let interval = r.pe_busy_max.div_ceil(step.sequences.max(1));
+    let prefill = decode + positions.saturating_sub(1) * interval;
+    let layer_pes = plan.layers.first().map_or(0, |l| {
+        [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]
+            .iter()
+            .map(|m| m.pes())
+            .sum::<u64>()
+            + l.kv.iter().map(|k| 2 * k.pairs.len() as u64).sum::<u64>()
+    });
+    let shapes: Vec<String> = plan.layers.first().map_or(Vec::new(), |l| {
+        [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}x{} tiles on {}x{} PEs{}",
+                    m.name,
+                    m.tiles.tile_rows,
+                    m.tiles.tile_cols,
+                    m.tiles.in_blocks,
+                    m.outputs.len(),
+                    if m.transposed { " (transposed)" } else { "" }
+                )
+            })
+            .collect()
+    });
+    Timing {
+        clock_hz,
+        decode_cycles: decode,
+        prefill_cycles: prefill,
+        parts,
+        units: vec![
+            busy("pe", pes, r.pe_busy),
+            busy("router", pes * ports, r.fabric_wavelets),
+            busy("io", io_lanes, r.io_wavelets),
+        ],
+        network_bytes: r.io_wavelets * wafer.router.wavelet_bits / 8,
+        peak_bytes_per_s: bytes_per_cycle * clock_hz,
+        peak_ops_per_s: ops_per_cycle * clock_hz,
+        peak_network_bytes_per_s: units * m.system.io_bytes_per_s,
+        mapping: format!(
+            "weight-stationary MeshGEMV on {} of {wafers} wafer(s), {layer_pes} PEs per layer ({}); \
+             KV cache in lines of {} tokens per PE; links and PEs serve in program order",
+            plan.wafers_used,
+            shapes.join(", "),
+            plan.kv_per_pe,
+        ),
+        trace: r.trace.clone(),
+    }
 }

@@ -31,12 +31,32 @@ impl Region {
     }
 }
 
+/// How one matrix is cut: tiles of `tile_rows` x `tile_cols`, a grid of `out_blocks` (tile rows)
+/// by `in_blocks` (tile columns), one tile per PE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiles {
+    pub tile_rows: u64,
+    pub tile_cols: u64,
+    pub out_blocks: u64,
+    pub in_blocks: u64,
+}
+
+/// The tiling [`place`] uses for a `rows` x `cols` matrix in `format` with at most `cap` bytes
+/// per PE, so that the machine model runs exactly the mapping the fit verdict counted.
+pub fn tiles(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Tiles> {
+    search(format, rows, cols, cap).map(|(t, _)| t)
+}
+
 /// Fewest PEs holding a `rows` x `cols` matrix in `format` with at most `cap` bytes per PE,
 /// over tile grids of `ceil(rows / tile_rows)` x `ceil(cols / tile_cols)`; `None` if not even a
 /// single weight fits a PE.
 fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
+    search(format, rows, cols, cap).map(|(_, r)| r)
+}
+
+fn search(format: Format, rows: u64, cols: u64, cap: u64) -> Option<(Tiles, Region)> {
     let fits = |tr: u64, tc: u64| format.packed_bytes(tr, tc) <= cap;
-    let mut best: Option<Region> = None;
+    let mut best: Option<(Tiles, Region)> = None;
     // Every distinct tile width ceil(cols / pc), from whole rows down to one column.
     let mut tc = cols;
     loop {
@@ -52,12 +72,19 @@ fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
                 }
             }
             let tiles = rows.div_ceil(lo) * cols.div_ceil(tc);
-            if best.is_none_or(|b| tiles < b.pes) {
-                best = Some(Region {
+            if best.is_none_or(|(_, b)| tiles < b.pes) {
+                let shape = Tiles {
+                    tile_rows: lo,
+                    tile_cols: tc,
+                    out_blocks: rows.div_ceil(lo),
+                    in_blocks: cols.div_ceil(tc),
+                };
+                let region = Region {
                     pes: tiles,
                     weight_bytes: tiles * format.packed_bytes(lo, tc),
                     kv_bytes: 0,
-                });
+                };
+                best = Some((shape, region));
             }
         }
         if tc == 1 {
@@ -69,14 +96,17 @@ fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
     best
 }
 
+/// Tokens of one KV head's K (or V) vectors one PE holds; `None` if not even one fits.
+pub fn kv_tokens_per_pe(w: &Workload, cap: u64) -> Option<u64> {
+    let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
+    Some(cap / vector).filter(|&n| n > 0)
+}
+
 /// PEs of one layer's KV cache: each PE holds whole head vectors of K or V for some tokens.
 fn kv_cache(w: &Workload, cap: u64) -> Option<Region> {
     let m = &w.model;
     let vector = m.head_dim * w.scenario.kv_cache.bytes();
-    let per_pe = cap / vector;
-    if per_pe == 0 {
-        return None;
-    }
+    let per_pe = kv_tokens_per_pe(w, cap)?;
     let tokens = w.scenario.context * w.scenario.batch;
     let pes = 2 * m.kv_heads * tokens.div_ceil(per_pe);
     Some(Region {

@@ -1,0 +1,437 @@
+//! The detailed fidelity: a recorded [`Program`] run wavelet by wavelet on the event engine.
+//! Every router is a component with one queue per port (link); every PE is a component running
+//! its tasks item by item, each activated by the arrival of the wavelet it consumes; wafers'
+//! I/O lanes are a component per wafer. Ports pass the messages routed over them in program
+//! order, one wavelet per cycle; queued wavelets wait in the port's buffer for their turn.
+
+use super::geometry::{Pe, RAMP_IN};
+use super::program::Program;
+use crate::engine::{
+    Component, ComponentId, Context, Cycle, EngineError, Label, Phase, SimBuilder, Simulator, Trace,
+};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Events of the wafer model.
+#[derive(Clone, Copy, Debug)]
+pub enum Ev {
+    /// Wavelet `k` of message `msg` is at position `pos` of its route.
+    At { msg: u32, k: u32, pos: u32 },
+    /// The port on `link` may send again.
+    Wake { link: u32 },
+    /// A wavelet of message `msg` reached the PE at its drop `drop`.
+    Deliver { msg: u32, drop: u32 },
+    /// The PE's current item is done.
+    Done,
+}
+
+/// What the run measured, shared with the components while it runs.
+#[derive(Default)]
+struct Results {
+    task_done: Vec<u64>,
+    link_load: BTreeMap<u32, u64>,
+}
+
+type Shared = Rc<RefCell<Results>>;
+
+/// One link's queue: the (message, position) pairs it serves, in program order.
+struct Port {
+    order: Vec<(u32, u32)>,
+    arrived: Vec<u32>,
+    head: usize,
+    sent: u32,
+    free: u64,
+    wake: Option<u64>,
+    latency: u64,
+    /// Where wavelets go: the component at the far end (`None`: the PE's ramp in).
+    deliver_to: Option<ComponentId>,
+}
+
+/// The components a position of a route is handled by.
+struct Wiring {
+    prog: Rc<Program>,
+    /// Router component of each PE in use.
+    router: BTreeMap<Pe, ComponentId>,
+    /// PE component of each PE in use.
+    pe: BTreeMap<Pe, ComponentId>,
+    /// I/O component of each wafer.
+    io: Vec<ComponentId>,
+}
+
+impl Wiring {
+    fn router(&self, pe: Pe) -> Result<ComponentId, EngineError> {
+        self.router.get(&pe).copied().ok_or(EngineError::Overflow {
+            what: "router outside the program",
+        })
+    }
+}
+
+/// A set of ports (a router's, or a wafer's I/O lanes).
+struct Switch {
+    wiring: Rc<Wiring>,
+    ports: BTreeMap<u32, Port>,
+    results: Shared,
+    /// For routers: the PE whose drops this router serves.
+    pe: Option<Pe>,
+}
+
+impl Switch {
+    fn total(&self, msg: u32) -> u32 {
+        let prog = &self.wiring.prog;
+        prog.tasks[prog.messages[msg as usize].src as usize].items as u32
+    }
+
+    fn arrive(
+        &mut self,
+        link: u32,
+        key: (u32, u32),
+        ctx: &mut Context<'_, Ev>,
+    ) -> Result<(), EngineError> {
+        let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
+            what: "port outside the program",
+        })?;
+        let i = port
+            .order
+            .binary_search(&key)
+            .map_err(|_| EngineError::Overflow {
+                what: "wavelet on an unrouted port",
+            })?;
+        port.arrived[i] += 1;
+        self.serve(link, ctx)
+    }
+
+    fn serve(&mut self, link: u32, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
+        let now = ctx.now().get();
+        loop {
+            let port = &self.ports[&link];
+            if port.head >= port.order.len() {
+                return Ok(());
+            }
+            if port.free > now {
+                let at = port.free;
+                if port.wake != Some(at) {
+                    self.ports.get_mut(&link).map(|p| p.wake = Some(at));
+                    ctx.send_at(ctx.id(), Cycle(at), Phase::Transfer, Ev::Wake { link })?;
+                }
+                return Ok(());
+            }
+            if port.arrived[port.head] <= port.sent {
+                return Ok(());
+            }
+            let (msg, pos) = port.order[port.head];
+            let total = self.total(msg);
+            let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
+                what: "port outside the program",
+            })?;
+            let k = port.sent;
+            port.sent += 1;
+            port.free = now + 1;
+            let (latency, deliver_to) = (port.latency, port.deliver_to);
+            if port.sent == total {
+                port.head += 1;
+                port.sent = 0;
+            }
+            ctx.busy(1)?;
+            *self.results.borrow_mut().link_load.entry(link).or_insert(0) += 1;
+            let ev = match deliver_to {
+                None => Ev::Deliver { msg, drop: pos },
+                Some(_) => Ev::At {
+                    msg,
+                    k,
+                    pos: pos + 1,
+                },
+            };
+            let to = match deliver_to {
+                Some(c) => c,
+                None => {
+                    let pe = self.pe.ok_or(EngineError::Overflow {
+                        what: "ramp without a PE",
+                    })?;
+                    self.wiring.pe[&pe]
+                }
+            };
+            ctx.send(to, latency, Phase::Transfer, ev)?;
+        }
+    }
+}
+
+impl Component<Ev> for Switch {
+    fn handle(&mut self, ev: Ev, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
+        match ev {
+            Ev::Wake { link } => {
+                if let Some(p) = self.ports.get_mut(&link) {
+                    p.wake = None;
+                }
+                self.serve(link, ctx)
+            }
+            Ev::At { msg, k, pos } => {
+                let wiring = Rc::clone(&self.wiring);
+                let g = &wiring.prog.geometry;
+                let route = &wiring.prog.messages[msg as usize].route;
+                let at_router = self.pe.is_some();
+                if let (true, Ok(d)) = (at_router, route.drops.binary_search_by_key(&pos, |d| d.0))
+                {
+                    let ramp = g.link(route.drops[d].1, RAMP_IN);
+                    self.arrive(ramp, (msg, d as u32), ctx)?;
+                }
+                if let Some(&(link, _)) = route.links.get(pos as usize) {
+                    if at_router && g.is_io(link) {
+                        let io = wiring.io[g.io_wafer(link) as usize];
+                        ctx.send(io, 0, Phase::Transfer, Ev::At { msg, k, pos })?;
+                    } else {
+                        self.arrive(link, (msg, pos), ctx)?;
+                    }
+                }
+                Ok(())
+            }
+            Ev::Deliver { .. } | Ev::Done => Ok(()),
+        }
+    }
+}
+
+/// A PE running its tasks in program order.
+struct PeModel {
+    wiring: Rc<Wiring>,
+    results: Shared,
+    pe: Pe,
+    tasks: Vec<u32>,
+    /// Messages each task sends, by task id.
+    sends: BTreeMap<u32, Vec<u32>>,
+    cur: usize,
+    done: u64,
+    busy_until: u64,
+    started: u64,
+    done_event: Option<u64>,
+    /// Wavelets delivered per (message, drop).
+    arrived: BTreeMap<(u32, u32), u64>,
+}
+
+impl PeModel {
+    fn run(&mut self, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
+        let now = ctx.now().get();
+        let wiring = Rc::clone(&self.wiring);
+        let prog = &wiring.prog;
+        while let Some(&id) = self.tasks.get(self.cur) {
+            if self.busy_until > now {
+                if self.done_event != Some(self.busy_until) {
+                    self.done_event = Some(self.busy_until);
+                    ctx.send_at(ctx.id(), Cycle(self.busy_until), Phase::Transfer, Ev::Done)?;
+                }
+                return Ok(());
+            }
+            let task = &prog.tasks[id as usize];
+            if self.done == task.items {
+                self.results.borrow_mut().task_done[id as usize] = self.busy_until;
+                if ctx.tracing() {
+                    let name = format!("task {id}");
+                    ctx.span(name, Cycle(self.started), self.busy_until - self.started)?;
+                }
+                self.cur += 1;
+                self.done = 0;
+                continue;
+            }
+            let available = task
+                .input
+                .is_none_or(|key| self.arrived.get(&key).copied().unwrap_or(0) > self.done);
+            if !available {
+                return Ok(());
+            }
+            if self.done == 0 {
+                self.started = now;
+            }
+            let k = self.done as u32;
+            self.done += 1;
+            self.busy_until = now + task.service;
+            ctx.busy(task.service)?;
+            if let Some(msgs) = self.sends.get(&id) {
+                let router = wiring.router(self.pe)?;
+                for &msg in msgs {
+                    let ev = Ev::At { msg, k, pos: 0 };
+                    ctx.send_at(router, Cycle(self.busy_until), Phase::Transfer, ev)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Component<Ev> for PeModel {
+    fn handle(&mut self, ev: Ev, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
+        match ev {
+            Ev::Deliver { msg, drop } => *self.arrived.entry((msg, drop)).or_insert(0) += 1,
+            Ev::Done => self.done_event = None,
+            Ev::At { .. } | Ev::Wake { .. } => {}
+        }
+        self.run(ctx)
+    }
+}
+
+/// What a detailed run measured.
+pub struct Detailed {
+    /// Completion of every task [cycles].
+    pub task_done: Vec<u64>,
+    /// Wavelets over each link used.
+    pub link_load: BTreeMap<u32, u64>,
+    /// Busy cycles of each PE in use.
+    pub pe_busy: Vec<u64>,
+    pub trace: Option<Trace>,
+}
+
+/// Run `prog` wavelet by wavelet; `budget` bounds the events handled.
+pub fn run(
+    prog: Program,
+    clock: crate::engine::Clock,
+    trace: bool,
+    budget: u64,
+) -> Result<Detailed, EngineError> {
+    let g = prog.geometry.clone();
+    let mut used: BTreeMap<Pe, ()> = BTreeMap::new();
+    for t in &prog.tasks {
+        used.insert(t.pe, ());
+    }
+    for m in &prog.messages {
+        for &pe in &m.route.nodes {
+            used.insert(pe, ());
+        }
+    }
+    let mut b = SimBuilder::<Ev>::new(clock)
+        .trace(trace)
+        .event_budget(budget);
+    let mut router = BTreeMap::new();
+    let mut pe_ids = BTreeMap::new();
+    for &pe in used.keys() {
+        router.insert(pe, b.reserve()?);
+        pe_ids.insert(pe, b.reserve()?);
+    }
+    let io: Vec<ComponentId> = (0..g.wafers)
+        .map(|_| b.reserve())
+        .collect::<Result<_, _>>()?;
+    // Ports: the (message, position) pairs over each link in program order.
+    let mut ports: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+    for (i, m) in prog.messages.iter().enumerate() {
+        for (p, &(link, _)) in m.route.links.iter().enumerate() {
+            ports.entry(link).or_default().push((i as u32, p as u32));
+        }
+        for (d, &(_, pe)) in m.route.drops.iter().enumerate() {
+            ports
+                .entry(g.link(pe, RAMP_IN))
+                .or_default()
+                .push((i as u32, d as u32));
+        }
+    }
+    let mut latency: BTreeMap<u32, (u64, Pe)> = BTreeMap::new();
+    for m in &prog.messages {
+        for (p, &(link, lat)) in m.route.links.iter().enumerate() {
+            latency.insert(link, (lat, m.route.nodes[p + 1]));
+        }
+    }
+    let mut sends: BTreeMap<Pe, BTreeMap<u32, Vec<u32>>> = BTreeMap::new();
+    for (i, m) in prog.messages.iter().enumerate() {
+        let pe = prog.tasks[m.src as usize].pe;
+        sends
+            .entry(pe)
+            .or_default()
+            .entry(m.src)
+            .or_default()
+            .push(i as u32);
+    }
+    let mut tasks: BTreeMap<Pe, Vec<u32>> = BTreeMap::new();
+    for (i, t) in prog.tasks.iter().enumerate() {
+        tasks.entry(t.pe).or_default().push(i as u32);
+    }
+    let results: Shared = Rc::new(RefCell::new(Results {
+        task_done: vec![0; prog.tasks.len()],
+        link_load: BTreeMap::new(),
+    }));
+    let wiring = Rc::new(Wiring {
+        prog: Rc::new(prog),
+        router: router.clone(),
+        pe: pe_ids.clone(),
+        io: io.clone(),
+    });
+    // Router ports by their router; I/O lanes by their wafer.
+    let mut switches: BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>> = BTreeMap::new();
+    for (link, order) in ports {
+        let owner = g.link_port(link).map(|(pe, _)| pe).ok_or(g.io_wafer(link));
+        let (lat, to) = match latency.get(&link) {
+            Some(&(lat, to)) => (lat, Some(router[&to])),
+            None => (g.hop, None),
+        };
+        let port = Port {
+            arrived: vec![0; order.len()],
+            order,
+            head: 0,
+            sent: 0,
+            free: 0,
+            wake: None,
+            latency: lat,
+            deliver_to: to,
+        };
+        switches.entry(owner).or_default().insert(link, port);
+    }
+    for (&pe, &id) in &router {
+        let (w, r, c) = g.coords(pe);
+        let sw = Switch {
+            wiring: Rc::clone(&wiring),
+            ports: switches.remove(&Ok(pe)).unwrap_or_default(),
+            results: Rc::clone(&results),
+            pe: Some(pe),
+        };
+        b.install(
+            id,
+            Label::new(format!("wafer{w}"), format!("router({r},{c})")),
+            sw,
+        )?;
+        let model = PeModel {
+            wiring: Rc::clone(&wiring),
+            results: Rc::clone(&results),
+            pe,
+            tasks: tasks.remove(&pe).unwrap_or_default(),
+            sends: sends.remove(&pe).unwrap_or_default(),
+            cur: 0,
+            done: 0,
+            busy_until: 0,
+            started: 0,
+            done_event: None,
+            arrived: BTreeMap::new(),
+        };
+        b.install(
+            pe_ids[&pe],
+            Label::new(format!("wafer{w}"), format!("pe({r},{c})")),
+            model,
+        )?;
+    }
+    for (w, &id) in io.iter().enumerate() {
+        let sw = Switch {
+            wiring: Rc::clone(&wiring),
+            ports: switches.remove(&Err(w as u32)).unwrap_or_default(),
+            results: Rc::clone(&results),
+            pe: None,
+        };
+        b.install(id, Label::new(format!("wafer{w}"), "io"), sw)?;
+    }
+    let mut sim: Simulator<Ev> = b.build()?;
+    for &id in pe_ids.values() {
+        sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
+    }
+    let _ = sim.run()?;
+    let pe_busy = sim
+        .counters()
+        .filter(|(_, l, _)| l.unit.starts_with("pe("))
+        .map(|(_, _, c)| c.busy())
+        .collect();
+    let trace = sim.trace().cloned();
+    drop(sim);
+    let r = Rc::try_unwrap(results)
+        .map_err(|_| EngineError::Overflow {
+            what: "results still shared",
+        })?
+        .into_inner();
+    Ok(Detailed {
+        task_done: r.task_done,
+        link_load: r.link_load,
+        pe_busy,
+        trace,
+    })
+}

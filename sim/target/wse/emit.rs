@@ -1,0 +1,453 @@
+//! The wafer program of one decode step, written into a [`Sink`] in program order.
+//!
+//! Data moves only as messages between PEs (see `layout.rs` for where regions sit):
+//! - **GEMV** (MeshGEMV-like): each input block is gathered into the first PE of its row, which
+//!   multicasts it along the row in chunks; every PE multiplies its tile by each arriving
+//!   wavelet (`y += w x`, tasks activated by wavelet arrival); partial sums are reduced down each
+//!   run of PEs, the run's last PE applying the element-wise tail (norm scale, residual, SwiGLU).
+//!   The RMSNorm of an input is linear after the matmul, so its gains are folded into the
+//!   weights and its sum of squares rides along the reduction as one more wavelet.
+//! - **Attention**: per KV head, the query heads are multicast along the head's line of K PEs,
+//!   each computes its tokens' scores and a local softmax and hands them to its V neighbour,
+//!   which weights its values; the partial outputs merge down the line of V PEs (rescaled as in
+//!   flash decoding). The new key and value are written to the PE owning their position.
+//! - The embedding row of the token is read where it is stored; the classifier's arg-max is
+//!   reduced along its output blocks and the chosen token returns to the embedding.
+
+use super::datapath::Datapath;
+use super::geometry::{Pe, Route};
+use super::layout::{KvLine, Matrix, Plan};
+use super::program::Sink;
+use crate::engine::EngineError;
+use crate::quant::Format;
+use crate::run::work::Step;
+use crate::workload::Workload;
+
+/// Element-wise operations per element of the GEMV tails.
+mod ops {
+    /// Norm scale (the folded RMSNorm's 1/rms) and the rotary embedding of Q and K.
+    pub const NORM_ROPE: u64 = 5;
+    /// Norm scale alone (V).
+    pub const NORM: u64 = 1;
+    /// Residual addition.
+    pub const RESIDUAL: u64 = 1;
+    /// Norm scale of gate and up, then SwiGLU: exp, add, divide, multiply, multiply.
+    pub const SWIGLU: u64 = 6;
+    /// Norm scale and the running arg-max of the classifier.
+    pub const ARGMAX: u64 = 2;
+    /// Softmax per score: subtract the max, exp, sum, and the rescale.
+    pub const SOFTMAX: u64 = 5;
+    /// Merging two flash-decoding partial outputs: two rescales and an add per element.
+    pub const MERGE: u64 = 3;
+}
+
+/// Elements of the vector a PE holds after a task: output `lo..hi` of some vector.
+#[derive(Clone, Copy, Debug)]
+struct Src {
+    pe: Pe,
+    lo: u64,
+    hi: u64,
+}
+
+/// A multicast of input elements `lo..hi`, held by `stops[0]`, to the other stops, which
+/// consume it at `costs[i]` cycles per wavelet; `chunk` elements at a time.
+struct Cast {
+    stops: Vec<Pe>,
+    lo: u64,
+    hi: u64,
+    chunk: u64,
+    costs: Vec<u64>,
+}
+
+struct Emitter<'a, S: Sink> {
+    sink: &'a mut S,
+    dp: Datapath,
+    per_wavelet: u64,
+    route: Route,
+    deliveries: Vec<S::Delivery>,
+}
+
+impl<S: Sink> Emitter<'_, S> {
+    fn wavelets(&self, elements: u64) -> u64 {
+        elements.div_ceil(self.per_wavelet)
+    }
+
+    /// Send `items` wavelets from `task` to `to` (one drop); the task receiving them there.
+    fn unicast(
+        &mut self,
+        task: S::Task,
+        from: Pe,
+        to: Pe,
+        service: u64,
+    ) -> Result<(), EngineError> {
+        let g = self.sink.geometry().clone();
+        self.route.through(&g, from, [to]);
+        self.sink.message(task, &self.route, &mut self.deliveries)?;
+        let d = self.deliveries[0];
+        self.sink.task(to, Some(d), 0, service)?;
+        Ok(())
+    }
+
+    /// Move elements `lo..hi` of a vector held by `srcs` into `to`'s memory.
+    fn gather(&mut self, srcs: &[Src], lo: u64, hi: u64, to: Pe) -> Result<(), EngineError> {
+        for s in srcs {
+            let (a, b) = (s.lo.max(lo), s.hi.min(hi));
+            if a >= b || s.pe == to {
+                continue;
+            }
+            let n = self.wavelets(b - a);
+            let t = self.sink.task(s.pe, None, n, 1)?;
+            self.unicast(t, s.pe, to, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Multicast every cast, chunk by chunk: the first chunk of every row, then the second, so
+    /// that messages enter the links they share in the order they become ready. Each entry
+    /// consumes its own copy of a chunk behind the send of the next one (two chunks in flight).
+    fn multicast(&mut self, casts: &[Cast]) -> Result<(), EngineError> {
+        let g = self.sink.geometry().clone();
+        let chunks = |c: &Cast| (c.hi - c.lo).div_ceil(c.chunk);
+        let rounds = casts.iter().map(chunks).max().unwrap_or(0);
+        for i in 0..=rounds {
+            for c in casts {
+                let entry = c.stops[0];
+                let per = self.per_wavelet;
+                let len = |i: u64| c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
+                if i < chunks(c) {
+                    let t = self.sink.task(entry, None, len(i), 1)?;
+                    if c.stops.len() > 1 {
+                        self.route.through(&g, entry, c.stops[1..].iter().copied());
+                        self.sink.message(t, &self.route, &mut self.deliveries)?;
+                        let deliveries = std::mem::take(&mut self.deliveries);
+                        for (j, &d) in deliveries.iter().enumerate() {
+                            self.sink.task(c.stops[j + 1], Some(d), 0, c.costs[j + 1])?;
+                        }
+                        self.deliveries = deliveries;
+                    }
+                }
+                if i >= 1 && i - 1 < chunks(c) {
+                    self.sink.task(entry, None, len(i - 1), c.costs[0])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cycles per input wavelet of `y += W x` for a tile with `rows` rows.
+    fn axpy(&self, format: Format, rows: u64) -> u64 {
+        self.per_wavelet * rows.div_ceil(self.dp.axpy_lanes(format))
+    }
+
+    /// Gather each input block of `m` into the first PE of its row.
+    fn gemv_inputs(&mut self, m: &Matrix, srcs: &[Src]) -> Result<(), EngineError> {
+        for a in 0..m.tiles.in_blocks {
+            let (lo, hi) = m.input(a);
+            let entry = m.pe(a, 0);
+            self.gather(srcs, lo, hi, entry)?;
+        }
+        Ok(())
+    }
+
+    /// The row multicasts of `m`, each PE multiplying its tile by what arrives.
+    fn gemv_casts(&self, m: &Matrix) -> Vec<Cast> {
+        let costs: Vec<u64> = m
+            .outputs
+            .iter()
+            .map(|&(lo, hi)| self.axpy(m.format, hi - lo))
+            .collect();
+        (0..m.tiles.in_blocks)
+            .map(|a| {
+                let (lo, hi) = m.input(a);
+                Cast {
+                    stops: (0..m.outputs.len()).map(|j| m.pe(a, j)).collect(),
+                    lo,
+                    hi,
+                    chunk: m.chunk,
+                    costs: costs.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Reduce the partial sums of `m` down each tile column into its last PE.
+    fn gemv_reduce(&mut self, m: &Matrix) -> Result<(), EngineError> {
+        if m.tiles.in_blocks < 2 {
+            return Ok(());
+        }
+        let g = self.sink.geometry().clone();
+        for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
+            // The block's partial sums and the sum of squares for the folded norm.
+            let n = self.wavelets(hi - lo) + 1;
+            let mut task = self.sink.task(m.pe(0, j), None, n, 1)?;
+            for a in 1..m.tiles.in_blocks {
+                let (from, to) = (m.pe(a - 1, j), m.pe(a, j));
+                self.route.through(&g, from, [to]);
+                self.sink.message(task, &self.route, &mut self.deliveries)?;
+                let d = self.deliveries[0];
+                task = self.sink.task(to, Some(d), 0, 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `y = W x` for each matrix of `ms` side by side, `x` held by `srcs`.
+    fn gemv(&mut self, ms: &[&Matrix], srcs: &[Src]) -> Result<(), EngineError> {
+        for m in ms {
+            self.gemv_inputs(m, srcs)?;
+        }
+        let casts: Vec<Cast> = ms.iter().flat_map(|m| self.gemv_casts(m)).collect();
+        self.multicast(&casts)?;
+        for m in ms {
+            self.gemv_reduce(m)?;
+        }
+        Ok(())
+    }
+
+    /// The last PE of each tile column of `m`, with the output elements it holds.
+    fn outputs(&self, m: &Matrix, blocks: impl Iterator<Item = usize>) -> Vec<Src> {
+        blocks
+            .map(|j| {
+                let (lo, hi) = m.outputs[j];
+                Src {
+                    pe: m.pe(m.tiles.in_blocks - 1, j),
+                    lo,
+                    hi,
+                }
+            })
+            .collect()
+    }
+
+    /// The element-wise tail on every output block: `ops` per element.
+    fn tail(&mut self, outs: &[Src], ops: u64) -> Result<(), EngineError> {
+        for o in outs {
+            let cycles = self.dp.elementwise(o.hi - o.lo, ops);
+            self.sink.task(o.pe, None, 1, cycles)?;
+        }
+        Ok(())
+    }
+
+    /// Bring elements of `srcs` to every output block of `outs` (residuals, gate values).
+    fn scatter(&mut self, srcs: &[Src], outs: &[Src]) -> Result<(), EngineError> {
+        for o in outs {
+            self.gather(srcs, o.lo, o.hi, o.pe)?;
+        }
+        Ok(())
+    }
+
+    /// Attention of sequence `seq` for every KV head; the output blocks of each head.
+    fn attention(
+        &mut self,
+        (plan, w): (&Plan, &Workload),
+        kv: &[KvLine],
+        step: Step,
+        seq: u64,
+        (q, k, v): (&[Src], &[Src], &[Src]),
+    ) -> Result<Vec<Src>, EngineError> {
+        let m = &w.model;
+        let (hd, group) = (m.head_dim, m.heads / m.kv_heads);
+        let per_pe = plan.kv_per_pe;
+        let first = seq * w.scenario.context;
+        let attended = step.past + step.tokens;
+        let (j0, j1) = (first / per_pe, (first + attended - 1) / per_pe);
+        let owner = ((first + step.past) / per_pe) as usize;
+        let tokens = |j: u64| ((j + 1) * per_pe).min(first + attended) - (j * per_pe).max(first);
+        // The new key and value of every head to the PEs owning their position.
+        for (h, line) in kv.iter().enumerate() {
+            let (kp, vp) = line.pairs[owner];
+            let (lo, hi) = (h as u64 * hd, (h as u64 + 1) * hd);
+            self.gather(k, lo, hi, kp)?;
+            self.gather(v, lo, hi, vp)?;
+        }
+        let heads: Vec<(&[(Pe, Pe)], u64, u64)> = kv
+            .iter()
+            .enumerate()
+            .map(|(h, line)| {
+                let pairs = &line.pairs[j0 as usize..=j1 as usize];
+                (pairs, h as u64 * group * hd, (h as u64 + 1) * group * hd)
+            })
+            .collect();
+        // Each head's queries to its first K PE, then along its K PEs.
+        let mut casts = Vec::new();
+        for &(pairs, lo, hi) in &heads {
+            self.gather(q, lo, hi, pairs[0].0)?;
+            casts.push(Cast {
+                stops: pairs.iter().map(|p| p.0).collect(),
+                lo,
+                hi,
+                chunk: hi - lo,
+                costs: vec![0; pairs.len()],
+            });
+        }
+        self.multicast(&casts)?;
+        for &(pairs, _, _) in &heads {
+            for (i, &(kp, vp)) in pairs.iter().enumerate() {
+                let n = tokens(j0 + i as u64);
+                let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
+                    + self.dp.elementwise(n * group, ops::SOFTMAX);
+                self.sink.task(kp, None, 1, scores)?;
+                let p = self
+                    .sink
+                    .task(kp, None, self.wavelets(n * group) + group, 1)?;
+                self.unicast(p, kp, vp, 0)?;
+                let weighted = (n * group * hd).div_ceil(self.dp.axpy_lanes(Format::F16));
+                self.sink.task(vp, None, 1, weighted)?;
+            }
+        }
+        // Partial outputs with each head's running max and sum, merged down the V line.
+        let g = self.sink.geometry().clone();
+        let n = self.wavelets(group * hd) + group;
+        let merge = self.dp.elementwise(self.per_wavelet, ops::MERGE);
+        let mut outs = Vec::new();
+        for &(pairs, lo, hi) in &heads {
+            let mut task = self.sink.task(pairs[0].1, None, n, 1)?;
+            for w in pairs.windows(2) {
+                self.route.through(&g, w[0].1, [w[1].1]);
+                self.sink.message(task, &self.route, &mut self.deliveries)?;
+                let d = self.deliveries[0];
+                task = self.sink.task(w[1].1, Some(d), 0, merge)?;
+            }
+            let last = pairs[pairs.len() - 1].1;
+            outs.push(Src { pe: last, lo, hi });
+        }
+        self.tail(&outs, 1)?;
+        Ok(outs)
+    }
+
+    /// One decoder layer for sequence `seq`; the layer's output blocks.
+    fn layer(
+        &mut self,
+        (plan, w): (&Plan, &Workload),
+        l: usize,
+        step: Step,
+        seq: u64,
+        x: &[Src],
+    ) -> Result<Vec<Src>, EngineError> {
+        let layer = &plan.layers[l];
+        let all = |m: &Matrix| 0..m.outputs.len();
+        let o_out = self.outputs(&layer.o, all(&layer.o));
+        let down_out = self.outputs(&layer.down, all(&layer.down));
+        self.gemv(&[&layer.q, &layer.k, &layer.v], x)?;
+        self.scatter(x, &o_out)?;
+        let q = self.outputs(&layer.q, all(&layer.q));
+        let k = self.outputs(&layer.k, all(&layer.k));
+        let v = self.outputs(&layer.v, all(&layer.v));
+        self.tail(&q, ops::NORM_ROPE)?;
+        self.tail(&k, ops::NORM_ROPE)?;
+        self.tail(&v, ops::NORM)?;
+        let attn = self.attention((plan, w), &layer.kv, step, seq, (&q, &k, &v))?;
+        self.gemv(&[&layer.o], &attn)?;
+        self.tail(&o_out, ops::RESIDUAL)?;
+        self.scatter(&o_out, &down_out)?;
+        let gu = &layer.gate_up;
+        self.gemv(&[gu], &o_out)?;
+        let gate = self.outputs(gu, (0..gu.outputs.len()).step_by(2));
+        let up = self.outputs(gu, (1..gu.outputs.len()).step_by(2));
+        self.tail(&gate, ops::NORM)?;
+        for (g, u) in gate.iter().zip(&up) {
+            self.gather(std::slice::from_ref(g), g.lo, g.hi, u.pe)?;
+        }
+        self.tail(&up, ops::SWIGLU)?;
+        self.gemv(&[&layer.down], &up)?;
+        self.tail(&down_out, ops::RESIDUAL)?;
+        Ok(down_out)
+    }
+
+    /// The whole decode step.
+    fn step(&mut self, plan: &Plan, w: &Workload, step: Step) -> Result<(), EngineError> {
+        let e = &plan.embedding;
+        // The token's row: tile row 0 of the embedding, one input block per PE.
+        let mut xs: Vec<Vec<Src>> = (0..step.sequences)
+            .map(|_| {
+                (0..e.tiles.in_blocks)
+                    .map(|a| {
+                        let (lo, hi) = e.input(a);
+                        Src {
+                            pe: e.pe(a, 0),
+                            lo,
+                            hi,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for l in 0..plan.layers.len() {
+            self.sink.part(l);
+            for (seq, x) in xs.iter_mut().enumerate() {
+                *x = self.layer((plan, w), l, step, seq as u64, x)?;
+            }
+        }
+        self.sink.part(plan.layers.len());
+        let c = plan.classifier.as_ref().unwrap_or(e);
+        for x in &xs {
+            self.gemv(&[c], x)?;
+            let logits = self.outputs(c, 0..c.outputs.len());
+            self.tail(&logits, ops::ARGMAX)?;
+            // Arg-max (value and index) along the output blocks, then the token goes home.
+            let mut task = self.sink.task(logits[0].pe, None, 2, 1)?;
+            for w in logits.windows(2) {
+                let g = self.sink.geometry().clone();
+                self.route.through(&g, w[0].pe, [w[1].pe]);
+                self.sink.message(task, &self.route, &mut self.deliveries)?;
+                let d = self.deliveries[0];
+                task = self.sink.task(w[1].pe, Some(d), 0, 1)?;
+            }
+            let last = logits[logits.len() - 1].pe;
+            let send = self.sink.task(last, None, 1, 1)?;
+            self.unicast(send, last, e.pe(0, 0), 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Write the program of one decode step of `w`, mapped as `plan`, into `sink`.
+pub fn decode_step<S: Sink>(
+    sink: &mut S,
+    plan: &Plan,
+    w: &Workload,
+    dp: Datapath,
+    per_wavelet: u64,
+    step: Step,
+) -> Result<(), EngineError> {
+    let mut e = Emitter {
+        sink,
+        dp,
+        per_wavelet,
+        route: Route::default(),
+        deliveries: Vec::new(),
+    };
+    e.step(plan, w, step)
+}
+
+#[cfg(test)]
+/// Write `y = W x` for matrix `m` alone into `sink`, with `x[a]` held by the first PE of input
+/// row `a`; the PE of each output block once reduced.
+pub fn gemv<S: Sink>(
+    sink: &mut S,
+    m: &Matrix,
+    dp: Datapath,
+    per_wavelet: u64,
+) -> Result<Vec<Pe>, EngineError> {
+    let mut e = Emitter {
+        sink,
+        dp,
+        per_wavelet,
+        route: Route::default(),
+        deliveries: Vec::new(),
+    };
+    let x: Vec<Src> = (0..m.tiles.in_blocks)
+        .map(|a| {
+            let (lo, hi) = m.input(a);
+            Src {
+                pe: m.pe(a, 0),
+                lo,
+                hi,
+            }
+        })
+        .collect();
+    e.gemv(&[m], &x)?;
+    Ok(e.outputs(m, 0..m.outputs.len())
+        .iter()
+        .map(|o| o.pe)
+        .collect())
+}

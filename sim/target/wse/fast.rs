@@ -1,0 +1,127 @@
+//! The fast fidelity: the program is evaluated as the mapper emits it, one message or task at a
+//! time, in max-plus closed form ([`Train`]). Each link and PE keeps only the cycle it is free
+//! from, which is exact because both serve strictly in program order.
+
+use super::geometry::{Geometry, Pe, RAMP_IN, Route};
+use super::program::Sink;
+use super::train::Train;
+use crate::engine::EngineError;
+
+/// What the evaluation measured.
+pub struct Fast {
+    g: Geometry,
+    pe_free: Vec<u64>,
+    link_free: Vec<u64>,
+    /// Wavelets over each link in the step.
+    pub link_load: Vec<u32>,
+    part: usize,
+    /// Last completion of each part's tasks [cycles].
+    pub part_end: Vec<u64>,
+    /// Wavelets over the fabric (router ports and ramps) per part.
+    pub part_wavelets: Vec<u64>,
+    /// Busy cycles of each PE.
+    pub pe_busy: Vec<u64>,
+    /// Wavelets sent over I/O lanes.
+    pub io_wavelets: u64,
+    /// Last completion of any task [cycles].
+    pub end: u64,
+}
+
+impl Fast {
+    /// An idle system of `g`'s shape with `parts` parts.
+    pub fn new(g: Geometry, parts: usize) -> Fast {
+        Fast {
+            pe_free: vec![0; g.pes()],
+            link_free: vec![0; g.links()],
+            link_load: vec![0; g.links()],
+            part: 0,
+            part_end: vec![0; parts],
+            part_wavelets: vec![0; parts],
+            pe_busy: vec![0; g.pes()],
+            io_wavelets: 0,
+            end: 0,
+            g,
+        }
+    }
+
+    /// The cycle `pe` is free from.
+    #[cfg(test)]
+    pub fn pe_free(&self, pe: Pe) -> u64 {
+        self.pe_free[pe.0 as usize]
+    }
+
+    /// Pass `train` (times at the link's router) over `link`; it becomes the times at the far
+    /// end.
+    fn traverse(&mut self, link: u32, latency: u64, train: &mut Train) -> Result<(), EngineError> {
+        let i = link as usize;
+        train.serve(self.link_free[i], 1)?;
+        self.link_free[i] = train.last();
+        self.link_load[i] = self.link_load[i].saturating_add(train.items() as u32);
+        if self.g.is_io(link) {
+            self.io_wavelets += train.items();
+        } else {
+            self.part_wavelets[self.part] += train.items();
+        }
+        train.delay(latency - 1);
+        Ok(())
+    }
+
+    /// Deliver `train` (times at `pe`'s router) over its ramp into the PE.
+    fn deliver(&mut self, pe: Pe, train: &Train) -> Result<Train, EngineError> {
+        let mut t = *train;
+        self.traverse(self.g.link(pe, RAMP_IN), self.g.hop, &mut t)?;
+        Ok(t)
+    }
+}
+
+impl Sink for Fast {
+    type Task = Train;
+    type Delivery = Train;
+
+    fn geometry(&self) -> &Geometry {
+        &self.g
+    }
+
+    fn task(
+        &mut self,
+        pe: Pe,
+        input: Option<Train>,
+        items: u64,
+        service: u64,
+    ) -> Result<Train, EngineError> {
+        let free = &mut self.pe_free[pe.0 as usize];
+        let mut done = input.unwrap_or_else(|| Train::at(*free, items));
+        self.pe_busy[pe.0 as usize] += done.items() * service;
+        done.serve(*free, service)?;
+        *free = done.last();
+        let end = &mut self.part_end[self.part];
+        *end = (*end).max(*free);
+        self.end = self.end.max(*free);
+        Ok(done)
+    }
+
+    fn message(
+        &mut self,
+        src: Train,
+        route: &Route,
+        deliveries: &mut Vec<Train>,
+    ) -> Result<(), EngineError> {
+        deliveries.clear();
+        let mut train = src;
+        let mut drops = route.drops.iter().peekable();
+        for (p, &(link, latency)) in route.links.iter().enumerate() {
+            while let Some(&(_, pe)) = drops.next_if(|d| d.0 as usize == p) {
+                deliveries.push(self.deliver(pe, &train)?);
+            }
+            self.traverse(link, latency, &mut train)?;
+        }
+        for &(_, pe) in drops {
+            deliveries.push(self.deliver(pe, &train)?);
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, index: usize) {
+        self.part = index;
+    }
+}

@@ -1,0 +1,261 @@
+//! Where things are on a system of wafers: PEs, the links between routers, dimension-ordered
+//! routes, and the I/O lanes joining wafers.
+//!
+//! Each router has six links it sends on: north, east, south, west, the ramp into its PE, and
+//! the ramp out of its PE into itself. Wafers are joined by a switched I/O fabric modelled as
+//! `io_lanes` links per wafer, each carrying one wavelet per cycle after `io_latency` cycles
+//! (the lanes together carry the system's I/O bandwidth).
+
+use crate::arch::WseSystem;
+
+/// A PE (and its router) anywhere in the system: `(wafer * rows + row) * cols + col`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pe(pub u32);
+
+/// A link, by index: `pe * 6 + port` for router ports, then the I/O lanes of each wafer.
+pub type LinkId = u32;
+
+/// Router ports a link leaves from.
+pub const NORTH: u32 = 0;
+pub const EAST: u32 = 1;
+pub const SOUTH: u32 = 2;
+pub const WEST: u32 = 3;
+pub const RAMP_IN: u32 = 4;
+pub const RAMP_OUT: u32 = 5;
+const PORTS: u32 = 6;
+
+/// The shape of the system and the latencies of its links.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Geometry {
+    pub wafers: u32,
+    pub rows: u32,
+    pub cols: u32,
+    /// Cycles per router hop (and per ramp).
+    pub hop: u64,
+    /// I/O links leaving each wafer.
+    pub io_lanes: u32,
+    /// Cycles from one wafer's edge to the next one's.
+    pub io_latency: u64,
+}
+
+impl Geometry {
+    /// The geometry of `wafers` wafers of `m`.
+    pub fn new(m: &WseSystem, wafers: u32) -> Geometry {
+        let w = &m.wafer;
+        let wavelet_bytes = w.router.wavelet_bits as f64 / 8.0;
+        let io_lanes = (m.system.io_bytes_per_s / w.clock_hz / wavelet_bytes).floor();
+        Geometry {
+            wafers,
+            rows: w.fabric_rows as u32,
+            cols: w.fabric_cols as u32,
+            hop: w.router.hop_cycles,
+            io_lanes: (io_lanes as u32).max(1),
+            io_latency: (m.system.io_latency_ns * 1e-9 * w.clock_hz).ceil().max(1.0) as u64,
+        }
+    }
+
+    /// PEs per wafer.
+    pub fn wafer_pes(&self) -> u32 {
+        self.rows * self.cols
+    }
+
+    /// PEs in the system.
+    pub fn pes(&self) -> usize {
+        self.wafers as usize * self.wafer_pes() as usize
+    }
+
+    /// Links in the system, I/O lanes included.
+    pub fn links(&self) -> usize {
+        self.pes() * PORTS as usize + (self.wafers * self.io_lanes) as usize
+    }
+
+    /// The PE at `row`, `col` of `wafer`.
+    pub fn pe(&self, wafer: u32, row: u32, col: u32) -> Pe {
+        Pe((wafer * self.rows + row) * self.cols + col)
+    }
+
+    /// `(wafer, row, col)` of a PE.
+    pub fn coords(&self, pe: Pe) -> (u32, u32, u32) {
+        let per = self.wafer_pes();
+        let (w, i) = (pe.0 / per, pe.0 % per);
+        (w, i / self.cols, i % self.cols)
+    }
+
+    /// The link leaving `pe`'s router by `port`.
+    pub fn link(&self, pe: Pe, port: u32) -> LinkId {
+        pe.0 * PORTS + port
+    }
+
+    /// The router a link leaves from and its port, or `None` for an I/O lane.
+    pub fn link_port(&self, link: LinkId) -> Option<(Pe, u32)> {
+        (link < self.pes() as u32 * PORTS).then(|| (Pe(link / PORTS), link % PORTS))
+    }
+
+    /// The wafer an I/O lane leaves from.
+    pub fn io_wafer(&self, link: LinkId) -> u32 {
+        (link - self.pes() as u32 * PORTS) / self.io_lanes
+    }
+
+    /// Whether `link` is an I/O lane.
+    pub fn is_io(&self, link: LinkId) -> bool {
+        link as usize >= self.pes() * PORTS as usize
+    }
+
+    fn io_link(&self, wafer: u32, lane: u32) -> LinkId {
+        self.pes() as u32 * PORTS + wafer * self.io_lanes + lane
+    }
+}
+
+/// The links one message takes and where it is delivered: position `p` is the router reached
+/// after `links[..p]` (position 0 is the sending PE itself, before its ramp out).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Route {
+    /// Links in order, with their latency [cycles].
+    pub links: Vec<(LinkId, u64)>,
+    /// The router at each position (`links.len() + 1` of them).
+    pub nodes: Vec<Pe>,
+    /// Deliveries to PEs, by position, in increasing order.
+    pub drops: Vec<(u32, Pe)>,
+}
+
+impl Route {
+    /// Start a route at `src`'s PE: its ramp out into its own router.
+    pub fn start(&mut self, g: &Geometry, src: Pe) {
+        self.links.clear();
+        self.nodes.clear();
+        self.drops.clear();
+        self.nodes.push(src);
+        self.links.push((g.link(src, RAMP_OUT), g.hop));
+        self.nodes.push(src);
+    }
+
+    /// The router the route has reached.
+    pub fn head(&self) -> Pe {
+        self.nodes.last().copied().unwrap_or(Pe(0))
+    }
+
+    /// Extend the route to `to`'s router: rows first, then columns; across wafers through the
+    /// east edge of the current row, an I/O lane, and the west edge of the same row.
+    pub fn walk(&mut self, g: &Geometry, to: Pe) {
+        let (tw, tr, tc) = g.coords(to);
+        let (w, r, _) = g.coords(self.head());
+        if w != tw {
+            self.walk(g, g.pe(w, r, g.cols - 1));
+            let lane = r % g.io_lanes;
+            self.links.push((g.io_link(w, lane), g.io_latency));
+            self.nodes.push(g.pe(tw, r, 0));
+        }
+        let (_, mut r, mut c) = g.coords(self.head());
+        let mut pe = self.head().0;
+        let cols = g.cols;
+        while r != tr {
+            let (port, next) = if r < tr {
+                r += 1;
+                (SOUTH, pe + cols)
+            } else {
+                r -= 1;
+                (NORTH, pe - cols)
+            };
+            self.links.push((pe * PORTS + port, g.hop));
+            self.nodes.push(Pe(next));
+            pe = next;
+        }
+        while c != tc {
+            let (port, next) = if c < tc {
+                c += 1;
+                (EAST, pe + 1)
+            } else {
+                c -= 1;
+                (WEST, pe - 1)
+            };
+            self.links.push((pe * PORTS + port, g.hop));
+            self.nodes.push(Pe(next));
+            pe = next;
+        }
+    }
+
+    /// Deliver to the PE of the router the route has reached.
+    pub fn drop_here(&mut self) {
+        let pos = (self.nodes.len() - 1) as u32;
+        self.drops.push((pos, self.head()));
+    }
+
+    /// A route from `src` along `stops` in order, delivering at each.
+    pub fn through(&mut self, g: &Geometry, src: Pe, stops: impl IntoIterator<Item = Pe>) {
+        self.start(g, src);
+        for pe in stops {
+            self.walk(g, pe);
+            self.drop_here();
+        }
+    }
+}
+
+/// PE columns handed out by sweeping the wafer's columns back and forth: each call takes a
+/// vertical run of PEs at the top of what is free in the current column, then moves to the next
+/// column (turning at the edges), so consecutive runs are neighbours and runs of one region line
+/// up into rows a multicast can follow.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    rows: u32,
+    cols: u32,
+    wafer: u32,
+    skyline: Vec<u32>,
+    cursor: u32,
+    east: bool,
+}
+
+impl Sweep {
+    /// An empty sweep starting at wafer 0.
+    pub fn new(g: &Geometry) -> Sweep {
+        Sweep {
+            rows: g.rows,
+            cols: g.cols,
+            wafer: 0,
+            skyline: vec![0; g.cols as usize],
+            cursor: 0,
+            east: true,
+        }
+    }
+
+    /// The wafer being filled.
+    pub fn wafer(&self) -> u32 {
+        self.wafer
+    }
+
+    /// Move on to an empty next wafer.
+    pub fn next_wafer(&mut self) {
+        self.wafer += 1;
+        self.skyline.iter_mut().for_each(|s| *s = 0);
+        self.cursor = 0;
+        self.east = true;
+    }
+
+    fn advance(&mut self) {
+        if self.east {
+            if self.cursor + 1 < self.cols {
+                self.cursor += 1
+            } else {
+                self.east = false
+            }
+        } else if self.cursor > 0 {
+            self.cursor -= 1
+        } else {
+            self.east = true
+        }
+    }
+
+    /// `(row, col)` on the current wafer of the top of a free run of `height` PEs, or `None`
+    /// if no column has that much left.
+    pub fn column(&mut self, height: u32) -> Option<(u32, u32)> {
+        for _ in 0..=2 * self.cols {
+            let c = self.cursor;
+            let top = self.skyline[c as usize];
+            self.advance();
+            if top + height <= self.rows {
+                self.skyline[c as usize] = top + height;
+                return Some((top, c));
+            }
+        }
+        None
+    }
+}

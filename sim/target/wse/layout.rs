@@ -1,0 +1,434 @@
+//! Where each region of the model sits on the wafers.
+//!
+//! Regions come in model order along a [`Sweep`]: the embedding, then per layer the Q, K and V
+//! matrices, the KV cache of each KV head, O, the gate and up matrices (their tile columns
+//! interleaved, so each gate block sits next to the up block it multiplies), and down; then the
+//! classifier. A matrix of `out_blocks` x `in_blocks` tiles (as [`super::place`] cut it) takes
+//! one vertical run of `in_blocks` PEs per output block: partial sums are reduced down that run,
+//! and input block `a` is multicast along row `a` of the runs. The KV cache of one head is a line
+//! of PEs, K and V alternating. A layer never straddles two wafers; the embedding and the
+//! classifier may. The final norm's gains are folded into the classifier's weights.
+//!
+//! Every PE's SRAM is checked: code, its tile or cache, and the buffers its tasks need. Input
+//! blocks are streamed in chunks small enough for two to sit in a PE beside its partial sums.
+
+use super::geometry::{Geometry, Pe, Sweep};
+use super::place::{Tiles, kv_tokens_per_pe, tiles};
+use crate::arch::WseSystem;
+use crate::quant::Format;
+use crate::workload::{TensorClass, Workload};
+
+/// A matrix on PEs: tile `(a, j)` (input block `a`, output block `j`) sits in a vertical run of
+/// PEs. Runs hold one output block each (`a` down the run; partial sums reduce down it, inputs
+/// multicast across runs), or, when a matrix has more input than output blocks, one input block
+/// each (`j` down the run; inputs multicast down it, partial sums reduce across runs), so runs
+/// stay short whichever way the tiles were cut.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    pub name: &'static str,
+    pub format: Format,
+    pub tiles: Tiles,
+    /// Input length.
+    pub cols: u64,
+    /// Output elements of each output block, in run order (gate and up alternate when fused).
+    pub outputs: Vec<(u64, u64)>,
+    /// Top PE of each run, in sweep order.
+    pub runs: Vec<Pe>,
+    /// Runs hold input blocks rather than output blocks.
+    pub transposed: bool,
+    /// Input elements per multicast chunk.
+    pub chunk: u64,
+    /// SRAM in use on each of its PEs [bytes].
+    pub pe_bytes: u64,
+    /// Columns of the wafer, to step down a run.
+    pub(super) cols_per_row: u32,
+}
+
+impl Matrix {
+    /// Input elements of input block `a`.
+    pub fn input(&self, a: u64) -> (u64, u64) {
+        let lo = a * self.tiles.tile_cols;
+        (lo, (lo + self.tiles.tile_cols).min(self.cols))
+    }
+
+    /// The PE of tile (input block `a`, output block `j`).
+    pub fn pe(&self, a: u64, j: usize) -> Pe {
+        let (run, down) = if self.transposed {
+            (a as usize, j as u64)
+        } else {
+            (j, a)
+        };
+        Pe(self.runs[run].0 + down as u32 * self.cols_per_row)
+    }
+
+    /// PEs it occupies.
+    pub fn pes(&self) -> u64 {
+        self.outputs.len() as u64 * self.tiles.in_blocks
+    }
+}
+
+/// The KV cache of one KV head: PE pairs (K, V), each holding `per_pe` tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvLine {
+    pub pairs: Vec<(Pe, Pe)>,
+    /// SRAM in use on each of its PEs [bytes].
+    pub pe_bytes: u64,
+}
+
+/// One decoder layer's regions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub q: Matrix,
+    pub k: Matrix,
+    pub v: Matrix,
+    pub kv: Vec<KvLine>,
+    pub o: Matrix,
+    /// Gate and up, tile columns alternating gate, up.
+    pub gate_up: Matrix,
+    pub down: Matrix,
+}
+
+/// The whole mapping.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub geometry: Geometry,
+    pub embedding: Matrix,
+    pub layers: Vec<Layer>,
+    /// `None` when tied to the embedding.
+    pub classifier: Option<Matrix>,
+    /// Tokens per KV PE.
+    pub kv_per_pe: u64,
+    /// SRAM bytes in use per PE.
+    pub memory: Vec<u32>,
+    /// Wafers holding something.
+    pub wafers_used: u32,
+}
+
+/// Why a mapping cannot be built.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Misfit {
+    /// A PE's SRAM overflows.
+    Sram {
+        pe: (u32, u32, u32),
+        what: String,
+        needs: u64,
+        has: u64,
+    },
+    /// The regions need more wafers than given.
+    Wafers { needed: String, given: u32 },
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Misfit::Sram {
+                pe: (w, r, c),
+                what,
+                needs,
+                has,
+            } => write!(
+                f,
+                "SRAM overflow: PE (row {r}, col {c}) of wafer {w} holding {what} needs {needs} bytes, has {has}: {} bytes short",
+                needs - has
+            ),
+            Misfit::Wafers { needed, given } => {
+                write!(f, "the wafer program needs {needed}; {given} given")
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    m: &'a WseSystem,
+    g: Geometry,
+    sweep: Sweep,
+    cap: u64,
+}
+
+impl Builder<'_> {
+    fn check(&self, pe: Pe, what: impl FnOnce() -> String, needs: u64) -> Result<(), Misfit> {
+        let has = self.m.wafer.pe.sram_bytes;
+        if needs > has {
+            return Err(Misfit::Sram {
+                pe: self.g.coords(pe),
+                what: what(),
+                needs,
+                has,
+            });
+        }
+        Ok(())
+    }
+
+    /// A vertical run of `height` PEs; `None` when the current wafer is full.
+    fn run(&mut self, height: u64) -> Option<Pe> {
+        let (r, c) = self.sweep.column(height as u32)?;
+        Some(self.g.pe(self.sweep.wafer(), r, c))
+    }
+
+    /// Next run, spilling to the next wafer when this one is full (regions that may straddle).
+    fn run_spilling(&mut self, height: u64) -> Result<Pe, Misfit> {
+        if let Some(pe) = self.run(height) {
+            return Ok(pe);
+        }
+        let wafers = self.g.wafers;
+        let full = || Misfit::Wafers {
+            needed: format!("more than {wafers} wafer(s)"),
+            given: wafers,
+        };
+        if self.sweep.wafer() + 1 >= self.g.wafers {
+            return Err(full());
+        }
+        self.sweep.next_wafer();
+        self.run(height).ok_or_else(full)
+    }
+
+    fn matrix(
+        &mut self,
+        name: &'static str,
+        format: Format,
+        shapes: &[(u64, u64)],
+        spill: bool,
+    ) -> Result<Option<Matrix>, Misfit> {
+        let (rows, cols) = shapes[0];
+        let Some(t) = tiles(format, rows, cols, self.cap) else {
+            return Err(Misfit::Sram {
+                pe: (0, 0, 0),
+                what: format!("one weight of {name}"),
+                needs: format.packed_bytes(1, 1) + self.m.wafer.pe.code_reserve_bytes,
+                has: self.m.wafer.pe.sram_bytes,
+            });
+        };
+        let pe = &self.m.wafer.pe;
+        let tile_bytes = format.packed_bytes(t.tile_rows, t.tile_cols);
+        // Two input chunks (f16) and two partial-sum blocks (own and incoming) beside the tile.
+        let fixed = pe.code_reserve_bytes + tile_bytes + 4 * t.tile_rows;
+        let room = pe.sram_bytes.saturating_sub(fixed) / 4;
+        let chunk = t.tile_cols.min(room);
+        let needs = fixed + 4 * chunk.max(1);
+        let mut outputs = Vec::new();
+        for b in 0..t.out_blocks {
+            for &(rows, _) in shapes {
+                let lo = b * t.tile_rows;
+                outputs.push((lo, (lo + t.tile_rows).min(rows)));
+            }
+        }
+        let transposed = t.in_blocks > outputs.len() as u64;
+        let (runs, height) = if transposed {
+            (t.in_blocks, outputs.len() as u64)
+        } else {
+            (outputs.len() as u64, t.in_blocks)
+        };
+        let mut tops = Vec::new();
+        for _ in 0..runs {
+            let top = match (spill, self.run(height)) {
+                (_, Some(pe)) => pe,
+                (true, None) => self.run_spilling(height)?,
+                (false, None) => return Ok(None),
+            };
+            if chunk == 0 {
+                self.check(
+                    top,
+                    || format!("a {}x{} {name} tile", t.tile_rows, t.tile_cols),
+                    needs,
+                )?;
+            }
+            tops.push(top);
+        }
+        Ok(Some(Matrix {
+            name,
+            format,
+            tiles: t,
+            cols,
+            outputs,
+            runs: tops,
+            transposed,
+            chunk,
+            pe_bytes: needs,
+            cols_per_row: self.g.cols,
+        }))
+    }
+
+    fn kv(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Vec<KvLine>>, Misfit> {
+        let m = &w.model;
+        let tokens = w.scenario.context * w.scenario.batch;
+        let pes = tokens.div_ceil(per_pe);
+        let pe = &self.m.wafer.pe;
+        let vector = m.head_dim * w.scenario.kv_cache.bytes();
+        // Beside its vectors, a PE works on one query head at a time as the heads stream in:
+        // that head's query (K) or partial output (V) and its incoming copy, f16, and the
+        // head's scores over its tokens.
+        let held = per_pe.min(tokens);
+        let needs = pe.code_reserve_bytes + held * vector + 4 * m.head_dim + 2 * held;
+        let mut lines = Vec::new();
+        for _ in 0..m.kv_heads {
+            let mut pairs = Vec::new();
+            for _ in 0..pes {
+                let (Some(k), Some(v)) = (self.run(1), self.run(1)) else {
+                    return Ok(None);
+                };
+                self.check(k, || "a KV-cache slice".to_owned(), needs)?;
+                pairs.push((k, v));
+            }
+            lines.push(KvLine {
+                pairs,
+                pe_bytes: needs,
+            });
+        }
+        Ok(Some(lines))
+    }
+
+    fn layer(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Layer>, Misfit> {
+        let m = &w.model;
+        let f = |c: TensorClass| w.quant.format(c);
+        let (h, q, kv, ffn) = (m.hidden, m.q_dim(), m.kv_dim(), m.ffn);
+        macro_rules! region {
+            ($e:expr) => {
+                match $e? {
+                    Some(r) => r,
+                    None => return Ok(None),
+                }
+            };
+        }
+        let q_m = region!(self.matrix("attn_q", f(TensorClass::AttnQ), &[(q, h)], false));
+        let k_m = region!(self.matrix("attn_k", f(TensorClass::AttnK), &[(kv, h)], false));
+        let v_m = region!(self.matrix("attn_v", f(TensorClass::AttnV), &[(kv, h)], false));
+        let kv_lines = region!(self.kv(w, per_pe));
+        let o_m = region!(self.matrix("attn_o", f(TensorClass::AttnO), &[(h, q)], false));
+        let gu = region!(self.matrix(
+            "ffn_gate+up",
+            f(TensorClass::FfnGate),
+            &[(ffn, h), (ffn, h)],
+            false
+        ));
+        let down = region!(self.matrix("ffn_down", f(TensorClass::FfnDown), &[(h, ffn)], false));
+        Ok(Some(Layer {
+            q: q_m,
+            k: k_m,
+            v: v_m,
+            kv: kv_lines,
+            o: o_m,
+            gate_up: gu,
+            down,
+        }))
+    }
+}
+
+/// Lay `w` out on `wafers` wafers of `m`.
+pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> {
+    let g = Geometry::new(m, wafers);
+    let cap = m.wafer.pe_data_bytes();
+    let mut b = Builder {
+        m,
+        sweep: Sweep::new(&g),
+        g: g.clone(),
+        cap,
+    };
+    let model = &w.model;
+    let per_pe = kv_tokens_per_pe(w, cap).ok_or_else(|| Misfit::Sram {
+        pe: (0, 0, 0),
+        what: "one cached key vector".to_owned(),
+        needs: model.head_dim * w.scenario.kv_cache.bytes() + m.wafer.pe.code_reserve_bytes,
+        has: m.wafer.pe.sram_bytes,
+    })?;
+    let too_many = |what: String| Misfit::Wafers {
+        needed: what,
+        given: wafers,
+    };
+    let embedding = b
+        .matrix(
+            "embedding",
+            w.quant.format(TensorClass::Embedding),
+            &[(model.vocab, model.hidden)],
+            true,
+        )?
+        .ok_or_else(|| too_many("more wafers for the embedding".to_owned()))?;
+    let mut layers = Vec::new();
+    for l in 0..model.layers {
+        let sweep = b.sweep.clone();
+        let layer = match b.layer(w, per_pe)? {
+            Some(layer) => layer,
+            None => {
+                b.sweep = sweep;
+                b.sweep.next_wafer();
+                if b.sweep.wafer() >= wafers {
+                    return Err(too_many(format!(
+                        "more than {wafers} wafer(s): layer {l} does not fit"
+                    )));
+                }
+                b.layer(w, per_pe)?.ok_or_else(|| {
+                    too_many(format!("a wafer larger than the fabric for layer {l}"))
+                })?
+            }
+        };
+        layers.push(layer);
+    }
+    let classifier = if model.tied_embedding {
+        None
+    } else {
+        Some(
+            b.matrix(
+                "classifier",
+                w.quant.format(TensorClass::Classifier),
+                &[(model.vocab, model.hidden)],
+                true,
+            )?
+            .ok_or_else(|| too_many("more wafers for the classifier".to_owned()))?,
+        )
+    };
+    let wafers_used = b.sweep.wafer() + 1;
+    if wafers_used > wafers {
+        return Err(too_many(format!("{wafers_used} wafers")));
+    }
+    let mut plan = Plan {
+        geometry: g,
+        embedding,
+        layers,
+        classifier,
+        kv_per_pe: per_pe,
+        memory: Vec::new(),
+        wafers_used,
+    };
+    plan.memory = plan.pe_memory();
+    Ok(plan)
+}
+
+impl Plan {
+    /// The wafer part `i` of the step (a layer, or the classifier) runs on.
+    pub fn part_wafer(&self, i: usize) -> u32 {
+        let m = match self.layers.get(i) {
+            Some(l) => &l.q,
+            None => self.classifier.as_ref().unwrap_or(&self.embedding),
+        };
+        self.geometry.coords(m.pe(0, 0)).0
+    }
+
+    /// Every matrix region, in model order.
+    pub fn matrices(&self) -> impl Iterator<Item = &Matrix> {
+        let layers = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]);
+        std::iter::once(&self.embedding)
+            .chain(layers)
+            .chain(self.classifier.iter())
+    }
+
+    fn pe_memory(&self) -> Vec<u32> {
+        let g = &self.geometry;
+        let mut memory = vec![0; g.pes()];
+        for m in self.matrices() {
+            for j in 0..m.outputs.len() {
+                for a in 0..m.tiles.in_blocks {
+                    memory[m.pe(a, j).0 as usize] = m.pe_bytes as u32;
+                }
+            }
+        }
+        for line in self.layers.iter().flat_map(|l| &l.kv) {
+            for &(k, v) in &line.pairs {
+                memory[k.0 as usize] = line.pe_bytes as u32;
+                memory[v.0 as usize] = line.pe_bytes as u32;
+            }
+        }
+        memory
+    }
+}
