@@ -100,6 +100,9 @@ pub struct TspMxm {
 pub struct TspVxm {
     /// ALUs per lane.
     pub alus_per_lane: u64,
+    /// ALUs per lane one element-wise instruction chains (e.g. shift and mask to unpack codes,
+    /// multiply and add to scale): the VXM runs `alus_per_lane / alus_per_op` at once.
+    pub alus_per_op: u64,
     /// Pipeline latency of one element-wise operation [cycles].
     pub latency_cycles: u64,
 }
@@ -212,6 +215,7 @@ impl TspSystem {
                 c.mxm.install_vectors_per_cycle,
             ),
             ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane),
+            ("chip.vxm.alus_per_op", c.vxm.alus_per_op),
             (
                 "chip.sxm.slices_per_hemisphere",
                 c.sxm.slices_per_hemisphere,
@@ -245,6 +249,15 @@ impl TspSystem {
             c.vector_bytes,
             "vector_bytes (a plane consumes one vector per cycle)",
         )?;
+        if c.vxm.alus_per_op > c.vxm.alus_per_lane {
+            return Err(Invalid::new(
+                "chip.vxm.alus_per_op",
+                format!(
+                    "{} exceeds the {} ALUs of a lane",
+                    c.vxm.alus_per_op, c.vxm.alus_per_lane
+                ),
+            ));
+        }
         if c.runtime_reserve_bytes >= c.mem.sram_bytes {
             return Err(Invalid::new(
                 "chip.runtime_reserve_bytes",

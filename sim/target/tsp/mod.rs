@@ -1,6 +1,15 @@
-//! Groq TSP target.
+//! Groq TSP target: placement, the compiler (`lower` + `schedule` into a `program`), and the
+//! machine model that executes and verifies it at two fidelities (`fast`, `detailed`).
 
+mod detailed;
+mod fast;
+mod layout;
+mod lower;
+mod machine;
 mod place;
+mod program;
+mod schedule;
+mod timing;
 
 pub use place::place;
 
@@ -10,13 +19,10 @@ use crate::workload::Workload;
 
 /// Compile and time `w` on the placement's units.
 pub fn simulate(
-    _m: &TspSystem,
-    _w: &Workload,
-    _placement: &super::Placement,
-    _opts: &RunOptions,
+    m: &TspSystem,
+    w: &Workload,
+    placement: &super::Placement,
+    opts: &RunOptions,
 ) -> crate::Result<Timing> {
-    Err(crate::Error::Usage {
-        flag: "--arch".to_owned(),
-        reason: "the tsp machine model is being built".to_owned(),
-    })
+    timing::simulate(m, w, placement, opts)
 }

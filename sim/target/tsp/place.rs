@@ -54,11 +54,27 @@ impl Cost {
     }
 }
 
+/// What a pipeline stage holds, in execution order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// Piece `piece` of `pieces` of the token embedding, split by vocabulary rows.
+    Embedding { piece: u64, pieces: u64 },
+    /// Decoder layer number (from 0).
+    Layer(u64),
+    /// The final RMSNorm.
+    FinalNorm,
+    /// Piece `piece` of `pieces` of the classifier (the embedding when tied).
+    Classifier { piece: u64, pieces: u64 },
+}
+
 /// The mapping at one tensor-parallel degree.
-struct Mapping {
-    tp: u64,
+pub struct Mapping {
+    /// Tensor-parallel degree: chips per pipeline stage.
+    pub tp: u64,
     stages: Vec<Cost>,
     layers_per_stage: Vec<u64>,
+    /// What each stage holds, in order.
+    pub items: Vec<Vec<Item>>,
     buffer_addresses: u64,
 }
 
@@ -132,6 +148,7 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
         kv: 0,
     };
     let classifier = if m.tied_embedding {
+        // The classifier reads the embedding's pieces where they are.
         Vec::new()
     } else {
         vocab_pieces(
@@ -143,19 +160,30 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
             cap,
         )?
     };
+    let (ne, nc) = (embedding.len() as u64, classifier.len() as u64);
     let items = embedding
         .iter()
-        .map(|&cost| (cost, 0))
-        .chain((0..m.layers).map(|_| (layer, 1)))
-        .chain(std::iter::once((final_norm, 0)))
-        .chain(classifier.iter().map(|&cost| (cost, 0)));
+        .enumerate()
+        .map(|(i, &cost)| {
+            let piece = i as u64;
+            (cost, Item::Embedding { piece, pieces: ne })
+        })
+        .chain((0..m.layers).map(|l| (layer, Item::Layer(l))))
+        .chain(std::iter::once((final_norm, Item::FinalNorm)))
+        .chain(classifier.iter().enumerate().map(|(i, &cost)| {
+            let piece = i as u64;
+            (cost, Item::Classifier { piece, pieces: nc })
+        }));
     let mut stages: Vec<Cost> = Vec::new();
     let mut layers_per_stage: Vec<u64> = Vec::new();
-    for (cost, layers) in items {
+    let mut held: Vec<Vec<Item>> = Vec::new();
+    for (cost, item) in items {
+        let layers = u64::from(matches!(item, Item::Layer(_)));
         match stages.last_mut() {
             Some(s) if s.total() + cost.total() <= cap => {
                 *s = s.add(cost);
                 *layers_per_stage.last_mut()? += layers;
+                held.last_mut()?.push(item);
             }
             _ => {
                 if cost.total() > cap {
@@ -163,6 +191,7 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
                 }
                 stages.push(cost);
                 layers_per_stage.push(layers);
+                held.push(vec![item]);
             }
         }
     }
@@ -170,12 +199,13 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
         tp,
         stages,
         layers_per_stage,
+        items: held,
         buffer_addresses,
     })
 }
 
-/// Place `w` on `units` chips, or on as few as hold it.
-pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
+/// The mapping on the fewest chips: the tensor-parallel degree and what each stage holds.
+pub fn mapping(m: &TspSystem, w: &Workload) -> Option<Mapping> {
     let c = Chip { chip: &m.chip };
     let node = m.system.chips_per_node;
     // Tensor-parallel degrees: powers of two up to one node, then whole nodes.
@@ -184,9 +214,16 @@ pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
         .take_while(|&tp| tp <= node)
         .chain((2..=64).map(|n| n * node))
         .take_while(|&tp| tp <= m.system.max_chips);
-    let best = degrees
+    degrees
         .filter_map(|tp| map(&c, w, tp))
-        .min_by_key(|mp| (mp.stages.len() as u64 * mp.tp, mp.tp));
+        .min_by_key(|mp| (mp.stages.len() as u64 * mp.tp, mp.tp))
+}
+
+/// Place `w` on `units` chips, or on as few as hold it.
+pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
+    let c = Chip { chip: &m.chip };
+    let node = m.system.chips_per_node;
+    let best = mapping(m, w);
     let usable = c.bytes(m.chip.mem.addresses_per_slice) - m.chip.runtime_reserve_bytes;
     let Some(mp) = best else {
         let p = Placement {

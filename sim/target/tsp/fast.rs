@@ -1,0 +1,280 @@
+//! The fast fidelity: each instruction is one group of vectors, checked in closed form. A group
+//! consumes and produces at constant intervals, so a stream dependency is met for every vector
+//! when it is met at the first violating one, which is found by solving one linear inequality;
+//! units, streams and MEM banks are busy over intervals (a run of consecutive addresses at one
+//! per cycle stays in one bank class `(address - cycle) mod banks`), so conflicts are interval
+//! overlaps found by sorting.
+
+use super::machine::{Machine, Unit};
+use super::program::{Chip, Dep, Instr, Program};
+use crate::engine::EngineError;
+use std::collections::BTreeMap;
+
+/// What one rank of a stage did.
+#[derive(Clone, Debug, Default)]
+pub struct StageRun {
+    /// First cycle after its last instruction finished.
+    pub done: u64,
+    /// Per report part: first issue and first cycle after the last instruction of the part.
+    pub parts: Vec<(String, u64, u64)>,
+    /// Busy cycles by kind of unit (`mem` counts vectors moved).
+    pub busy: BTreeMap<&'static str, u64>,
+    /// Bytes sent over C2C links.
+    pub c2c_bytes: u64,
+    /// Instructions executed.
+    pub instrs: u64,
+}
+
+/// A verification failure on `chip` at `unit`.
+pub fn error(chip: u64, unit: Unit, cycle: u64, idx: usize, i: &Instr, why: String) -> EngineError {
+    EngineError::Model {
+        component: format!("tsp{chip}/{unit}"),
+        reason: format!("cycle {cycle}: instruction #{idx} {}: {why}", i.label()),
+    }
+}
+
+/// The instruction `dep` points at and the extra hops its data travels.
+pub fn resolve<'a>(
+    m: &Machine,
+    prog: &'a Program,
+    prev: Option<&'a Program>,
+    chip: Chip,
+    idx: u32,
+    to: Unit,
+) -> Option<(&'a Instr, u64)> {
+    let p = match chip {
+        Chip::Same | Chip::Peer(_) => prog.instrs.get(idx as usize)?,
+        Chip::PrevStage => prev?.instrs.get(idx as usize)?,
+    };
+    let hops = if chip == Chip::Same {
+        m.hops(p.unit, to)
+    } else {
+        0
+    };
+    Some((p, hops))
+}
+
+/// Which of a producer's outputs a consumer reads: `count` of them from `first`, as its inputs
+/// from `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Feed {
+    pub first: u64,
+    pub offset: u64,
+    pub count: u64,
+}
+
+/// The first vector `j` of `fed` that `c` reads before it arrives from `p`, `hops` cycles after
+/// leaving it: `(j, read cycle, arrival cycle)`.
+pub fn early_read(p: &Instr, c: &Instr, fed: Feed, hops: u64) -> Option<(u64, u64, u64)> {
+    if fed.count == 0 {
+        return None;
+    }
+    let read = |j: u64| c.consume_at(fed.offset + j);
+    let arrive = |j: u64| p.emit_at(fed.first + j) + hops;
+    // slack(j) = read(j) - arrive(j) = base + j (ii - oi), linear in j.
+    let base = read(0) as i128 - arrive(0) as i128;
+    let step = i128::from(c.ii) - i128::from(p.oi);
+    let j = if base < 0 {
+        0
+    } else if step < 0 {
+        let j = base / -step + 1;
+        if j >= fed.count as i128 {
+            return None;
+        }
+        j as u64
+    } else {
+        return None;
+    };
+    Some((j, read(j), arrive(j)))
+}
+
+/// Check the program of one stage as run by its first rank and measure it.
+pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageRun, EngineError> {
+    let chip = prog.first_chip;
+    let mut units: BTreeMap<Unit, Vec<usize>> = BTreeMap::new();
+    let mut streams: BTreeMap<_, Vec<(u64, u64, usize)>> = BTreeMap::new();
+    let mut banks: BTreeMap<u16, Vec<(u64, u64, u64, usize)>> = BTreeMap::new();
+    let mut run = StageRun {
+        instrs: prog.instrs.len() as u64,
+        ..StageRun::default()
+    };
+    let mut parts: Vec<(u64, u64)> = vec![(u64::MAX, 0); prog.parts.len()];
+    for (idx, c) in prog.instrs.iter().enumerate() {
+        for dep in prog.deps_of(c) {
+            match *dep {
+                Dep::Stream {
+                    from,
+                    first,
+                    offset,
+                    count,
+                } => {
+                    let p = &prog.instrs[from as usize];
+                    let hops = m.hops(p.unit, c.unit);
+                    let passes = p
+                        .stream
+                        .is_some_and(|s| m.downstream(s.dir, p.unit, c.unit));
+                    if !passes
+                        || first + count > p.n_out
+                        || u64::from(offset) + u64::from(count) > u64::from(c.n_in)
+                    {
+                        return Err(error(
+                            chip,
+                            c.unit,
+                            c.issue,
+                            idx,
+                            c,
+                            format!("reads a stream #{from} does not carry to it"),
+                        ));
+                    }
+                    let fed = Feed {
+                        first: u64::from(first),
+                        offset: u64::from(offset),
+                        count: u64::from(count),
+                    };
+                    if let Some((j, read, arrive)) = early_read(p, c, fed, hops) {
+                        return Err(error(
+                            chip,
+                            c.unit,
+                            read,
+                            idx,
+                            c,
+                            format!(
+                                "reads vector {j} of #{from} {} before it arrives at cycle {arrive}",
+                                p.label()
+                            ),
+                        ));
+                    }
+                }
+                Dep::After(r) | Dep::Free(r) => {
+                    let Some((p, hops)) = resolve(m, prog, prev, r.chip, r.idx, c.unit) else {
+                        return Err(error(
+                            chip,
+                            c.unit,
+                            c.issue,
+                            idx,
+                            c,
+                            format!("waits for a missing instruction #{}", r.idx),
+                        ));
+                    };
+                    let (ready, what) = match dep {
+                        Dep::After(_) => (p.done() + hops, "before its producer finishes"),
+                        _ => (p.inputs_done(), "overwrites a buffer still being read"),
+                    };
+                    if c.issue < ready {
+                        return Err(error(
+                            chip,
+                            c.unit,
+                            c.issue,
+                            idx,
+                            c,
+                            format!(
+                                "starts {what}: #{} {} ({:?}) until cycle {ready}",
+                                r.idx,
+                                p.label(),
+                                r.chip
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        match (c.unit, c.mem_run()) {
+            (Unit::Mem(s), Some((t, n, addr))) => {
+                banks.entry(s).or_default().push((t, n, addr, idx));
+                *run.busy.entry("mem").or_default() += n;
+            }
+            (u, _) => {
+                units.entry(u).or_default().push(idx);
+                *run.busy.entry(u.kind()).or_default() += u64::from(c.occ);
+            }
+        }
+        if matches!(c.unit, Unit::Tx(_)) {
+            run.c2c_bytes += u64::from(c.n_in) * m.vector_bytes;
+        }
+        let part = &mut parts[usize::from(c.part)];
+        part.0 = part.0.min(c.issue);
+        part.1 = part.1.max(c.done());
+        run.done = run.done.max(c.done());
+    }
+    for (idx, c) in prog.instrs.iter().enumerate() {
+        if let Some(s) = c.stream {
+            let first = m.diagonal(s.dir, c.unit, c.out_start());
+            let end = first + u64::from(c.n_out);
+            streams.entry(s).or_default().push((first, end, idx));
+        }
+    }
+    for (u, list) in &mut units {
+        list.sort_by_key(|&i| (prog.instrs[i].issue, i));
+        for w in list.windows(2) {
+            let (a, b) = (&prog.instrs[w[0]], &prog.instrs[w[1]]);
+            if b.issue < a.issue + u64::from(a.occ) {
+                return Err(error(
+                    chip,
+                    *u,
+                    b.issue,
+                    w[1],
+                    b,
+                    format!(
+                        "unit conflict: {u} is busy with #{} {} until cycle {}",
+                        w[0],
+                        a.label(),
+                        a.issue + u64::from(a.occ)
+                    ),
+                ));
+            }
+        }
+    }
+    for (s, list) in &mut streams {
+        list.sort();
+        for w in list.windows(2) {
+            let ((_, end_a, a), (start_b, _, b)) = (w[0], w[1]);
+            if start_b < end_a {
+                let i = &prog.instrs[b];
+                return Err(error(
+                    chip,
+                    i.unit,
+                    i.out_start(),
+                    b,
+                    i,
+                    format!(
+                        "stream conflict: its first vector on {s} meets vector {} of #{a} {}",
+                        start_b - (end_a - u64::from(prog.instrs[a].n_out)),
+                        prog.instrs[a].label()
+                    ),
+                ));
+            }
+        }
+    }
+    for (s, list) in &mut banks {
+        list.sort();
+        let mut last: Vec<Option<(u64, usize)>> = vec![None; m.banks as usize];
+        for &(t, n, addr, idx) in list.iter() {
+            let class = ((addr + (m.banks - 1) * t) % m.banks) as usize;
+            if let Some((end, other)) = last[class].filter(|&(end, _)| t < end) {
+                let i = &prog.instrs[idx];
+                let bank = addr % m.banks;
+                return Err(error(
+                    chip,
+                    Unit::Mem(*s),
+                    t,
+                    idx,
+                    i,
+                    format!(
+                        "bank conflict: bank {bank} of mem{s} is accessed by #{other} {} until cycle {end}",
+                        prog.instrs[other].label()
+                    ),
+                ));
+            }
+            let end = last[class].map_or(0, |(e, _)| e).max(t + n);
+            last[class] = Some((end, idx));
+        }
+    }
+    run.parts = prog
+        .parts
+        .iter()
+        .zip(parts)
+        .filter(|(_, (first, _))| *first != u64::MAX)
+        .map(|(name, (first, last))| (name.clone(), first, last))
+        .collect();
+    Ok(run)
+}

@@ -1,0 +1,871 @@
+//! The compiler: one pipeline stage of a LLaMA step lowered to the program its chips run.
+//!
+//! Tensor parallelism inside the stage follows the placement (Megatron split: q, k, v, gate and
+//! up by output rows; o and down by input columns, then an all-reduce over C2C; the KV cache by
+//! KV heads). Weights stream from MEM through the VXM (unpacking packed codes to INT8, or
+//! converting to FP16) into the MXM planes, double-buffered: a plane installs the next tile
+//! while the current one multiplies. Activations live in MEM buffers between operations.
+//! Attention runs on the MXM in FP16 with the KV cache as the matrix; the softmax and norms on
+//! the VXM with lane reductions on the SXM. The residual stream is replicated on every rank.
+
+use super::layout::{Alloc, Matrix, MxmType, Region};
+use super::machine::{Machine, Unit};
+use super::place::Item;
+use super::program::{Chip, Kind, Program, Ref, VecOp};
+use super::schedule::{Input, Member, Pick, Scheduler};
+use crate::quant::Format;
+use crate::run::work::Step;
+use crate::workload::{TensorClass, Workload};
+
+/// An activation in MEM: `k_tiles` vectors per token position, laid out K-tile major.
+#[derive(Clone, Copy, Debug)]
+struct Act {
+    region: Region,
+    k_tiles: u64,
+    n_act: u64,
+    /// The write that finishes last.
+    ready: Option<Ref>,
+}
+
+/// What one stage is asked to lower.
+pub struct StageSpec<'a> {
+    pub items: &'a [Item],
+    pub tp: u64,
+    pub first_chip: u64,
+    pub has_next: bool,
+    pub is_first: bool,
+}
+
+/// The stored tensors of one decoder layer on one rank.
+struct LayerWeights {
+    index: u64,
+    gains: [Region; 2],
+    q: Matrix,
+    k: Matrix,
+    v: Matrix,
+    o: Matrix,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
+    /// Keys (positions x head_dim) and transposed values per sequence and local KV head.
+    kv: Vec<(Matrix, Matrix)>,
+}
+
+/// What a stage stores, item by item.
+enum Stored {
+    /// The embedding piece holding the token's row, or another piece.
+    Embedding(Option<Matrix>),
+    Layer(Box<LayerWeights>),
+    FinalNorm(Region),
+    Classifier(Matrix),
+}
+
+/// Lowers one stage, scheduling as it goes.
+pub struct Lower<'a> {
+    m: &'a Machine,
+    w: &'a Workload,
+    step: Step,
+    tp: u64,
+    sched: Scheduler,
+    alloc: Alloc,
+    prog: Program,
+    prev: Option<&'a Program>,
+    part: u16,
+    /// Per plane: the next weight buffer, and the matvec that last read each buffer.
+    buffers: Vec<(u8, [Option<u32>; 2])>,
+    /// Bytes of a model activation element (the MXM type of the layer weights).
+    act_bytes: u64,
+}
+
+/// Lower stage `spec` of `w`'s `step` on machine `m`, after the previous stage's program.
+pub fn stage(
+    m: &Machine,
+    w: &Workload,
+    step: Step,
+    spec: &StageSpec,
+    prev: Option<&Program>,
+) -> Program {
+    let mut l = Lower {
+        m,
+        w,
+        step,
+        tp: spec.tp,
+        sched: Scheduler::new(m),
+        alloc: Alloc::new(m),
+        prog: Program {
+            tp: spec.tp,
+            first_chip: spec.first_chip,
+            ..Program::default()
+        },
+        prev,
+        part: 0,
+        buffers: vec![(0, [None, None]); m.planes as usize],
+        act_bytes: MxmType::of(w.quant.format(TensorClass::FfnUp)).bytes(),
+    };
+    l.lower(spec);
+    l.prog
+}
+
+impl<'a> Lower<'a> {
+    fn vecs(&self, width: u64, bytes: u64) -> u64 {
+        (width * bytes).div_ceil(self.m.vector_bytes)
+    }
+
+    fn part(&mut self, name: String) {
+        self.part = match self.prog.parts.iter().position(|p| *p == name) {
+            Some(i) => i as u16,
+            None => {
+                self.prog.parts.push(name);
+                (self.prog.parts.len() - 1) as u16
+            }
+        };
+    }
+
+    fn chain(&mut self, members: &[Member], what: &'static str) -> Vec<u32> {
+        self.sched
+            .chain(&mut self.prog, self.prev, members, self.part, what)
+    }
+
+    /// Read members for vectors `from .. to` of `region`, waiting for `ready`.
+    fn reads(region: &Region, from: u64, to: u64, ready: Option<Ref>, m: &Machine) -> Vec<Member> {
+        region
+            .runs(from, to)
+            .into_iter()
+            .map(|(s, addr, n)| {
+                let mut mb = Member::new(
+                    Pick::Fixed(Unit::Mem(s)),
+                    Kind::Read { addr },
+                    0,
+                    n,
+                    m.read_latency as u32,
+                );
+                mb.after.extend(ready);
+                mb
+            })
+            .collect()
+    }
+
+    /// Write members storing the outputs of chain member `src` (n vectors) into `region`
+    /// from vector `from`.
+    fn writes(region: &Region, from: u64, n: u64, src: usize) -> Vec<Member> {
+        let mut done = 0;
+        region
+            .runs(from, from + n)
+            .into_iter()
+            .map(|(s, addr, k)| {
+                let mut mb = Member::new(Pick::Fixed(Unit::Mem(s)), Kind::Write { addr }, k, 0, 0);
+                mb.inputs.push(Input {
+                    from: src,
+                    first: done,
+                    offset: 0,
+                    count: k,
+                });
+                done += k;
+                mb
+            })
+            .collect()
+    }
+
+    /// The write among `ids` that finishes last.
+    fn last_write(&self, ids: &[u32]) -> Option<Ref> {
+        ids.iter()
+            .filter(|&&i| matches!(self.prog.instrs[i as usize].kind, Kind::Write { .. }))
+            .max_by_key(|&&i| self.prog.instrs[i as usize].done())
+            .map(|&i| Ref::here(i))
+    }
+
+    /// Sources (whole activations) streamed into one VXM op whose output goes to a new buffer of
+    /// `out_vectors` with `k_tiles` per position.
+    fn vector_op(
+        &mut self,
+        op: VecOp,
+        sources: &[(&Region, u64, u64, Option<Ref>)],
+        out_vectors: u64,
+        k_tiles: u64,
+        n_act: u64,
+        what: &'static str,
+    ) -> Act {
+        let mut members = Vec::new();
+        let mut feeds = Vec::new();
+        for &(region, from, to, ready) in sources {
+            for r in Self::reads(region, from, to, ready, self.m) {
+                feeds.push((members.len(), r.n_out));
+                members.push(r);
+            }
+        }
+        let n_in: u32 = feeds.iter().map(|f| f.1).sum();
+        let vxm = members.len();
+        members.push(
+            Member::new(
+                Pick::AnyVxm,
+                Kind::Vector(op),
+                n_in,
+                out_vectors as u32,
+                (self.m.vxm_latency + u64::from(n_in).saturating_sub(out_vectors)) as u32,
+            )
+            .fed_by(&feeds),
+        );
+        let region = self.alloc.buffer(out_vectors);
+        members.extend(Self::writes(&region, 0, out_vectors, vxm));
+        let ids = self.chain(&members, what);
+        Act {
+            region,
+            k_tiles,
+            n_act,
+            ready: self.last_write(&ids),
+        }
+    }
+
+    fn whole(a: &Act) -> (&Region, u64, u64, Option<Ref>) {
+        (&a.region, 0, a.region.vectors, a.ready)
+    }
+
+    /// `x · Wᵀ` for a laid-out matrix; returns the output activation.
+    fn gemv(&mut self, mx: &Matrix, x: &Act, what: &'static str) -> Act {
+        let m = self.m;
+        let ab = mx.mxm.bytes();
+        let n_act = x.n_act;
+        let out_k = self.vecs(mx.rows, ab);
+        let out = self.alloc.buffer(out_k * n_act);
+        let ii = match mx.mxm {
+            MxmType::Int8 => 1,
+            MxmType::Fp16 => (m.fp16_divisor * mx.k_width / m.vector_bytes * ab / 2).max(1),
+        } as u32;
+        let direct = matches!(mx.format, Format::Int8 | Format::F16 | Format::Bf16);
+        let mut partials: Vec<(u32, Act)> = Vec::new();
+        let mut writes = Vec::new();
+        // Tiles are emitted round robin over the planes, so that emission follows time and
+        // the planes run side by side.
+        let longest = mx.planes.iter().map(Vec::len).max().unwrap_or(0);
+        let mut job_first_k = vec![0; mx.planes.len()];
+        for i in 0..longest {
+            for p in 0..m.planes as usize {
+                let tiles = &mx.planes[p];
+                let Some(t) = tiles.get(i) else {
+                    continue;
+                };
+                let (buf, last_user) = {
+                    let (next, users) = &self.buffers[p];
+                    (*next, users[*next as usize])
+                };
+                // Weight stream: read the tile's codes, unpack unless already one row per vector.
+                let mut members = Self::reads(&mx.region, t.v0, t.v1, None, m);
+                let packed: u32 = members.iter().map(|r| r.n_out).sum();
+                let feeds: Vec<(usize, u32)> = members
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| (k, r.n_out))
+                    .collect();
+                let mut install = Member::new(
+                    Pick::Fixed(Unit::Install(p as u8)),
+                    Kind::Install { buffer: buf },
+                    t.rows,
+                    0,
+                    0,
+                );
+                install.tile = i as u32;
+                install.free.extend(last_user.map(Ref::here));
+                if direct && packed == t.rows {
+                    install = install.fed_by(&feeds);
+                } else {
+                    let unpack = members.len();
+                    let mut u = Member::new(
+                        Pick::AnyVxm,
+                        Kind::Unpack,
+                        packed,
+                        t.rows,
+                        (m.vxm_latency + u64::from(packed.saturating_sub(t.rows))) as u32,
+                    )
+                    .fed_by(&feeds);
+                    u.tile = i as u32;
+                    members.push(u);
+                    install = install.fed_by(&[(unpack, t.rows)]);
+                }
+                members.push(install);
+                let ids = self.chain(&members, what);
+                let installed = *ids.last().unwrap_or(&0);
+
+                // Activations through the plane; results leave with the job's last K-tile.
+                let last = tiles.get(i + 1).is_none_or(|n| n.row_block != t.row_block);
+                if i == 0 || tiles[i - 1].row_block != t.row_block {
+                    job_first_k[p] = t.k;
+                }
+                let k = u64::from(t.k);
+                let mut members = Self::reads(&x.region, k * n_act, (k + 1) * n_act, x.ready, m);
+                let feeds: Vec<(usize, u32)> = members
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| (k, r.n_out))
+                    .collect();
+                let mv = members.len();
+                let mut matvec = Member::new(
+                    Pick::Fixed(Unit::Compute(p as u8)),
+                    Kind::MatVec { buffer: buf },
+                    n_act as u32,
+                    if last { n_act as u32 } else { 0 },
+                    m.mxm_latency as u32,
+                )
+                .fed_by(&feeds);
+                matvec.ii = ii;
+                matvec.tile = i as u32;
+                matvec.after.push(Ref::here(installed));
+                members.push(matvec);
+                let whole_row_block = job_first_k[p] == 0 && u64::from(t.k) + 1 == mx.k_tiles;
+                if last {
+                    let rb = t.row_block as usize;
+                    let (mv0, mv1) = mx.meta[rb];
+                    let meta = Self::reads(&mx.region, mv0, mv1, None, m);
+                    let mut feeds: Vec<(usize, u32)> = Vec::new();
+                    for r in meta {
+                        feeds.push((members.len(), r.n_out));
+                        members.push(r);
+                    }
+                    feeds.push((mv, n_act as u32));
+                    let rows = (mx.rows - u64::from(t.row_block) * m.rows).min(m.rows);
+                    let cnt = self.vecs(rows, ab) * n_act;
+                    let n_in: u32 = feeds.iter().map(|f| f.1).sum();
+                    let dq = members.len();
+                    members.push(
+                        Member::new(
+                            Pick::AnyVxm,
+                            Kind::Vector(VecOp::Dequant),
+                            n_in,
+                            cnt as u32,
+                            (m.vxm_latency + u64::from(n_in).saturating_sub(cnt)) as u32,
+                        )
+                        .fed_by(&feeds),
+                    );
+                    let from = u64::from(t.row_block) * (m.rows * ab / m.vector_bytes) * n_act;
+                    let ids = if whole_row_block {
+                        members.extend(Self::writes(&out, from, cnt, dq));
+                        let ids = self.chain(&members, what);
+                        writes.extend(&ids);
+                        ids
+                    } else {
+                        let region = self.alloc.buffer(cnt);
+                        members.extend(Self::writes(&region, 0, cnt, dq));
+                        let ids = self.chain(&members, what);
+                        let ready = self.last_write(&ids);
+                        partials.push((
+                            t.row_block,
+                            Act {
+                                region,
+                                k_tiles: cnt / n_act,
+                                n_act,
+                                ready,
+                            },
+                        ));
+                        ids
+                    };
+                    self.note_matvec(p, buf, ids[mv]);
+                } else {
+                    let ids = self.chain(&members, what);
+                    self.note_matvec(p, buf, ids[mv]);
+                }
+            }
+        }
+        // Row blocks split over planes: add their partial sums.
+        partials.sort_by_key(|(rb, _)| *rb);
+        let mut i = 0;
+        while i < partials.len() {
+            let rb = partials[i].0;
+            let group: Vec<Act> = partials[i..]
+                .iter()
+                .take_while(|(r, _)| *r == rb)
+                .map(|(_, a)| *a)
+                .collect();
+            i += group.len();
+            let cnt = group[0].region.vectors;
+            let mut members = Vec::new();
+            let mut feeds = Vec::new();
+            for a in &group {
+                for r in Self::reads(&a.region, 0, cnt, a.ready, m) {
+                    feeds.push((members.len(), r.n_out));
+                    members.push(r);
+                }
+            }
+            let n_in: u32 = feeds.iter().map(|f| f.1).sum();
+            let add = members.len();
+            members.push(
+                Member::new(
+                    Pick::AnyVxm,
+                    Kind::Vector(VecOp::Add),
+                    n_in,
+                    cnt as u32,
+                    (m.vxm_latency + u64::from(n_in).saturating_sub(cnt)) as u32,
+                )
+                .fed_by(&feeds),
+            );
+            let from = u64::from(rb) * (m.rows * ab / m.vector_bytes) * n_act;
+            members.extend(Self::writes(&out, from, cnt, add));
+            let ids = self.chain(&members, what);
+            writes.extend(ids);
+        }
+        Act {
+            region: out,
+            k_tiles: out_k,
+            n_act,
+            ready: self.last_write(&writes),
+        }
+    }
+
+    fn note_matvec(&mut self, plane: usize, buf: u8, idx: u32) {
+        let (next, users) = &mut self.buffers[plane];
+        users[buf as usize] = Some(idx);
+        *next = 1 - *next;
+    }
+
+    /// RMSNorm of `x` with its gain vector stored in `gain`.
+    fn norm(&mut self, x: &Act, gain: &Region, what: &'static str) -> Act {
+        let n = x.n_act;
+        let sums = self.reduce(VecOp::SumSquares, x, what);
+        self.vector_op(
+            VecOp::Scale,
+            &[
+                Self::whole(x),
+                (gain, 0, gain.vectors, None),
+                Self::whole(&sums),
+            ],
+            x.region.vectors,
+            x.k_tiles,
+            n,
+            what,
+        )
+    }
+
+    /// A VXM pass over `x` followed by an SXM lane reduction: one vector per position.
+    fn reduce(&mut self, op: VecOp, x: &Act, what: &'static str) -> Act {
+        let m = self.m;
+        let n = x.n_act;
+        let mut members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
+        let feeds: Vec<(usize, u32)> = members
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (k, r.n_out))
+            .collect();
+        let n_in: u32 = feeds.iter().map(|f| f.1).sum();
+        let v = members.len();
+        members.push(
+            Member::new(
+                Pick::AnyVxm,
+                Kind::Vector(op),
+                n_in,
+                n as u32,
+                (m.vxm_latency + u64::from(n_in).saturating_sub(n)) as u32,
+            )
+            .fed_by(&feeds),
+        );
+        let sxm = members.len();
+        let near = m.sxm_near(Unit::Mem(x.region.first as u16));
+        members.push(
+            Member::new(
+                Pick::Fixed(near),
+                Kind::Reduce,
+                n as u32,
+                n as u32,
+                m.reduce_latency as u32,
+            )
+            .fed_by(&[(v, n as u32)]),
+        );
+        let region = self.alloc.buffer(n);
+        members.extend(Self::writes(&region, 0, n, sxm));
+        let ids = self.chain(&members, what);
+        Act {
+            region,
+            k_tiles: 1,
+            n_act: n,
+            ready: self.last_write(&ids),
+        }
+    }
+
+    /// Send `x` to the chip `link` leads to; returns the send.
+    fn send(&mut self, x: &Act, link: u8, latency: u64, what: &'static str) -> u32 {
+        let m = self.m;
+        let mut members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
+        let feeds: Vec<(usize, u32)> = members
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (k, r.n_out))
+            .collect();
+        let n: u32 = feeds.iter().map(|f| f.1).sum();
+        let ser = m.link_cycles_per_vector as u32;
+        let mut send = Member::new(Pick::Fixed(Unit::Tx(link)), Kind::Send, n, n, 0).fed_by(&feeds);
+        send.ii = ser;
+        send.oi = ser;
+        send.lat = ser + latency as u32;
+        members.push(send);
+        *self.chain(&members, what).last().unwrap_or(&0)
+    }
+
+    /// Receive what `from` sent over `link` into a new buffer shaped like `like`.
+    fn recv(&mut self, from: Ref, link: u8, like: &Act, what: &'static str) -> Act {
+        let n = like.region.vectors;
+        let mut rx = Member::new(Pick::Fixed(Unit::Rx(link)), Kind::Recv, 0, n as u32, 0);
+        rx.after.push(from);
+        let region = self.alloc.buffer(n);
+        let mut members = vec![rx];
+        members.extend(Self::writes(&region, 0, n, 0));
+        let ids = self.chain(&members, what);
+        Act {
+            region,
+            ready: self.last_write(&ids),
+            ..*like
+        }
+    }
+
+    /// `x + Σ partials over the ranks` (an all-reduce of `y` when tensor parallel).
+    fn residual(&mut self, x: &Act, y: &Act, what: &'static str) -> Act {
+        let mut received = Vec::new();
+        for d in 1..self.tp {
+            let (link, latency) = self.m.link_to(0, d);
+            let s = self.send(y, link, latency, what);
+            received.push((s, link, d));
+        }
+        let parts: Vec<Act> = received
+            .into_iter()
+            .map(|(s, link, d)| {
+                let from = Ref {
+                    chip: Chip::Peer(d as u32),
+                    idx: s,
+                };
+                self.recv(from, link, y, what)
+            })
+            .collect();
+        let mut sources = vec![Self::whole(x), Self::whole(y)];
+        sources.extend(parts.iter().map(Self::whole));
+        self.vector_op(
+            VecOp::Add,
+            &sources,
+            x.region.vectors,
+            x.k_tiles,
+            x.n_act,
+            what,
+        )
+    }
+
+    fn matrix(&mut self, class: TensorClass, rows: u64, cols: u64) -> Matrix {
+        Matrix::new(
+            self.m,
+            &mut self.alloc,
+            self.w.quant.format(class),
+            rows,
+            cols,
+        )
+    }
+
+    fn lower(&mut self, spec: &StageSpec) {
+        let (m, w, step, tp) = (self.m, self.w, self.step, self.tp);
+        let model = &w.model;
+        let n_act = step.positions();
+        let h = model.hidden;
+        let ab = self.act_bytes;
+        let hidden_act = |region| Act {
+            region,
+            k_tiles: (h * ab).div_ceil(m.vector_bytes),
+            n_act,
+            ready: None,
+        };
+        // Lay out every stored tensor of the stage first, as the placement counts them.
+        let norm_format = w.quant.format(TensorClass::Norm);
+        let gain_vectors = norm_format.packed_bytes(1, h).div_ceil(m.vector_bytes);
+        let (heads, kv_heads) = (model.heads.div_ceil(tp), model.kv_heads.div_ceil(tp));
+        let d = model.head_dim;
+        let attended = step.past + step.tokens;
+        let mut stored = Vec::new();
+        for &item in spec.items {
+            stored.push(match item {
+                Item::Embedding { piece, pieces } => {
+                    let f = w.quant.format(TensorClass::Embedding);
+                    let rows = model.vocab.div_ceil(tp * pieces);
+                    let mx = Matrix::new(m, &mut self.alloc, f, rows, h);
+                    Stored::Embedding((piece == 0).then_some(mx))
+                }
+                Item::Layer(index) => {
+                    let gains = [
+                        self.alloc.stored(gain_vectors),
+                        self.alloc.stored(gain_vectors),
+                    ];
+                    let (q_rows, kv_rows) = (heads * d, kv_heads * d);
+                    let f = model.ffn.div_ceil(tp);
+                    let q = self.matrix(TensorClass::AttnQ, q_rows, h);
+                    let k = self.matrix(TensorClass::AttnK, kv_rows, h);
+                    let v = self.matrix(TensorClass::AttnV, kv_rows, h);
+                    let o = self.matrix(TensorClass::AttnO, h, q_rows);
+                    let gate = self.matrix(TensorClass::FfnGate, f, h);
+                    let up = self.matrix(TensorClass::FfnUp, f, h);
+                    let down = self.matrix(TensorClass::FfnDown, h, f);
+                    let kv = (0..step.sequences * kv_heads)
+                        .map(|_| {
+                            let keys = Matrix::new(m, &mut self.alloc, Format::F16, attended, d);
+                            let values = Matrix::new(m, &mut self.alloc, Format::F16, d, attended);
+                            (keys, values)
+                        })
+                        .collect();
+                    Stored::Layer(Box::new(LayerWeights {
+                        index,
+                        gains,
+                        q,
+                        k,
+                        v,
+                        o,
+                        gate,
+                        up,
+                        down,
+                        kv,
+                    }))
+                }
+                Item::FinalNorm => Stored::FinalNorm(self.alloc.stored(gain_vectors)),
+                Item::Classifier { pieces, .. } => {
+                    let class = if model.tied_embedding {
+                        TensorClass::Embedding
+                    } else {
+                        TensorClass::Classifier
+                    };
+                    let rows = model.vocab.div_ceil(tp * pieces);
+                    Stored::Classifier(self.matrix(class, rows, h))
+                }
+            });
+        }
+        self.alloc.seal();
+
+        let mut x: Option<Act> = None;
+        if !spec.is_first {
+            if let Some(&first) = spec.items.first() {
+                self.part(part_name(first));
+            }
+            let (link, _) = m.link_to_next_stage();
+            let k_tiles = (h * ab).div_ceil(m.vector_bytes);
+            let like = hidden_act(self.alloc.buffer(k_tiles * n_act));
+            let send = self.prev.and_then(|p| p.handoff).unwrap_or(0);
+            let from = Ref {
+                chip: Chip::PrevStage,
+                idx: send,
+            };
+            x = Some(self.recv(from, link, &like, "stage input"));
+        }
+        let mut handed_off = false;
+        for s in &stored {
+            if matches!(s, Stored::Classifier(_)) && !handed_off {
+                handed_off = true;
+                self.handoff(spec, x.as_ref());
+            }
+            match s {
+                Stored::Embedding(None) => {}
+                Stored::Embedding(Some(table)) => {
+                    self.part(part_name(Item::Embedding {
+                        piece: 0,
+                        pieces: 1,
+                    }));
+                    // The token's row (the first row stands for it), dequantized on the VXM.
+                    let row = table.format.packed_bytes(1, h).div_ceil(m.vector_bytes);
+                    let row_region = Region {
+                        vectors: row.min(table.region.vectors),
+                        ..table.region
+                    };
+                    let k_tiles = (h * ab).div_ceil(m.vector_bytes);
+                    let mut e = self.vector_op(
+                        VecOp::Dequant,
+                        &[(&row_region, 0, row_region.vectors, None)],
+                        k_tiles * n_act,
+                        k_tiles,
+                        n_act,
+                        "embedding",
+                    );
+                    // The rank holding the row broadcasts it: each rank receives it over one link.
+                    if tp > 1 {
+                        let (link, latency) = m.link_to(0, 1);
+                        let s = self.send(&e, link, latency, "embedding");
+                        let from = Ref {
+                            chip: Chip::Peer(1),
+                            idx: s,
+                        };
+                        e = self.recv(from, link, &e, "embedding");
+                    }
+                    x = Some(e);
+                }
+                Stored::Layer(l) => {
+                    self.part(part_name(Item::Layer(l.index)));
+                    let input = x.unwrap_or_else(|| {
+                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
+                    });
+                    x = Some(self.decoder_layer(
+                        &input,
+                        &l.gains,
+                        [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down],
+                        &l.kv,
+                    ));
+                }
+                Stored::FinalNorm(gain) => {
+                    self.part(part_name(Item::FinalNorm));
+                    let input = x.unwrap_or_else(|| {
+                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
+                    });
+                    x = Some(self.norm(&input, gain, "final_norm"));
+                }
+                Stored::Classifier(mx) => {
+                    self.part(part_name(Item::FinalNorm));
+                    let input = x.unwrap_or_else(|| {
+                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
+                    });
+                    let logits = self.gemv(mx, &input, "classifier");
+                    let best = self.reduce(VecOp::Argmax, &logits, "classifier");
+                    if tp > 1 {
+                        let (link, latency) = m.link_to(0, 1);
+                        let s = self.send(&best, link, latency, "classifier");
+                        let from = Ref {
+                            chip: Chip::Peer(1),
+                            idx: s,
+                        };
+                        self.recv(from, link, &best, "classifier");
+                    }
+                }
+            }
+        }
+        if !handed_off {
+            self.handoff(spec, x.as_ref());
+        }
+    }
+
+    /// Send the residual stream to the same rank of the next stage.
+    fn handoff(&mut self, spec: &StageSpec, x: Option<&Act>) {
+        if let (true, Some(x)) = (spec.has_next, x) {
+            let (link, latency) = self.m.link_to_next_stage();
+            let s = self.send(x, link, latency, "stage output");
+            self.prog.handoff = Some(s);
+        }
+    }
+
+    /// One decoder layer: `x` in, the new residual stream out.
+    fn decoder_layer(
+        &mut self,
+        x: &Act,
+        gains: &[Region; 2],
+        [q, k, v, o, gate, up, down]: [&Matrix; 7],
+        kv: &[(Matrix, Matrix)],
+    ) -> Act {
+        let m = self.m;
+        let model = &self.w.model;
+        let step = self.step;
+        let xn = self.norm(x, &gains[0], "attn_norm");
+        let qa = self.gemv(q, &xn, "attn_q");
+        let ka = self.gemv(k, &xn, "attn_k");
+        let va = self.gemv(v, &xn, "attn_v");
+        // Attention per sequence and local KV head, in FP16 on the MXM.
+        let group = model.heads / model.kv_heads.max(1);
+        let q_act = group * step.tokens;
+        let d_vecs = self.vecs(model.head_dim, 2);
+        let mut ctx_ready = Vec::new();
+        let per_head_q = q_act * d_vecs;
+        for (keys, values) in kv {
+            let rot = self.vector_op(
+                VecOp::Rotary,
+                &[
+                    (&qa.region, 0, per_head_q.min(qa.region.vectors), qa.ready),
+                    (&ka.region, 0, d_vecs.min(ka.region.vectors), ka.ready),
+                ],
+                per_head_q,
+                d_vecs,
+                q_act,
+                "attention",
+            );
+            // The step's new keys and values appended to the cache.
+            let mut appended = None;
+            for (new, cache) in [(&ka, keys), (&va, values)] {
+                let n = (step.tokens * d_vecs)
+                    .min(new.region.vectors)
+                    .min(cache.region.vectors);
+                let tail = cache.region.vectors - n;
+                // One chain per hemisphere of the cache's tail: the VXM sends each half its
+                // way. Keys get their rotary embedding on the way.
+                let half = m.slices_per_hemisphere;
+                let runs = cache.region.runs(tail, tail + n);
+                let west: u64 = runs
+                    .iter()
+                    .filter(|r| u64::from(r.0) < half)
+                    .map(|r| u64::from(r.2))
+                    .sum();
+                for (from, count) in [(0, west), (west, n - west)] {
+                    if count == 0 {
+                        continue;
+                    }
+                    let mut members = Self::reads(&new.region, from, from + count, new.ready, m);
+                    let feeds: Vec<(usize, u32)> = members
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| (k, r.n_out))
+                        .collect();
+                    let reads = members.len();
+                    members.push(
+                        Member::new(
+                            Pick::AnyVxm,
+                            Kind::Vector(VecOp::Rotary),
+                            count as u32,
+                            count as u32,
+                            m.vxm_latency as u32,
+                        )
+                        .fed_by(&feeds),
+                    );
+                    members.extend(Self::writes(&cache.region, tail + from, count, reads));
+                    let ids = self.chain(&members, "kv_append");
+                    appended = [appended, self.last_write(&ids)]
+                        .into_iter()
+                        .flatten()
+                        .max_by_key(|r: &Ref| self.prog.instrs[r.idx as usize].done());
+                }
+            }
+            let q_in = Act {
+                ready: [rot.ready, appended]
+                    .into_iter()
+                    .flatten()
+                    .max_by_key(|r| self.prog.instrs[r.idx as usize].done()),
+                ..rot
+            };
+            let scores = self.gemv(keys, &q_in, "attention");
+            let sums = self.reduce(VecOp::Softmax, &scores, "attention");
+            let probs = self.vector_op(
+                VecOp::Scale,
+                &[Self::whole(&scores), Self::whole(&sums)],
+                scores.region.vectors,
+                scores.k_tiles,
+                q_act,
+                "attention",
+            );
+            let ctx = self.gemv(values, &probs, "attention");
+            ctx_ready.extend(ctx.ready);
+        }
+        let o_in = Act {
+            region: self
+                .alloc
+                .buffer(self.vecs(o.cols, self.act_bytes) * x.n_act),
+            k_tiles: self.vecs(o.cols, self.act_bytes),
+            n_act: x.n_act,
+            ready: ctx_ready
+                .into_iter()
+                .max_by_key(|r| self.prog.instrs[r.idx as usize].done()),
+        };
+        let y = self.gemv(o, &o_in, "attn_o");
+        let x = self.residual(x, &y, "attn_residual");
+        let xn = self.norm(&x, &gains[1], "ffn_norm");
+        let g = self.gemv(gate, &xn, "ffn_gate");
+        let u = self.gemv(up, &xn, "ffn_up");
+        let hsw = self.vector_op(
+            VecOp::Swiglu,
+            &[Self::whole(&g), Self::whole(&u)],
+            g.region.vectors,
+            g.k_tiles,
+            x.n_act,
+            "swiglu",
+        );
+        let y = self.gemv(down, &hsw, "ffn_down");
+        self.residual(&x, &y, "ffn_residual")
+    }
+}
+
+/// The report part an item's instructions count towards.
+fn part_name(item: Item) -> String {
+    match item {
+        Item::Embedding { .. } => "embedding".to_owned(),
+        Item::Layer(l) => format!("layer {l}"),
+        Item::FinalNorm | Item::Classifier { .. } => "head".to_owned(),
+    }
+}

@@ -1,0 +1,219 @@
+//! A step compiled stage by stage, executed at the requested fidelity, and summed into the
+//! run's [`Timing`]: per-part spans with their rooflines, per-unit busy time, C2C traffic.
+
+use super::detailed;
+use super::fast::{self, StageRun};
+use super::lower::{self, StageSpec};
+use super::machine::Machine;
+use super::place::{self, Mapping};
+use super::program::Program;
+use crate::arch::TspSystem;
+use crate::engine::{Clock, EngineError, Trace};
+use crate::run::work::{self, Step};
+use crate::run::{Fidelity, PartTime, RunOptions, Timing, UnitBusy};
+use crate::workload::Workload;
+use std::collections::BTreeMap;
+
+/// One step over every stage.
+pub struct StepRun {
+    pub cycles: u64,
+    /// Per part: first issue, end, chips of its stage.
+    pub parts: Vec<(String, u64, u64, u64)>,
+    /// Busy cycles by kind of unit over the whole system.
+    pub busy: BTreeMap<&'static str, u64>,
+    pub c2c_bytes: u64,
+    pub instrs: u64,
+    pub trace: Option<Trace>,
+}
+
+/// The stages' specifications of `mapping`.
+fn specs(mapping: &Mapping) -> Vec<StageSpec<'_>> {
+    let n = mapping.items.len();
+    mapping
+        .items
+        .iter()
+        .enumerate()
+        .map(|(s, items)| StageSpec {
+            items,
+            tp: mapping.tp,
+            first_chip: s as u64 * mapping.tp,
+            has_next: s + 1 < n,
+            is_first: s == 0,
+        })
+        .collect()
+}
+
+/// Compile `step` of `w` for `mapping` and run it at `fidelity`.
+pub fn run_step(
+    m: &Machine,
+    w: &Workload,
+    step: Step,
+    mapping: &Mapping,
+    fidelity: Fidelity,
+    trace: bool,
+) -> Result<StepRun, EngineError> {
+    let specs = specs(mapping);
+    let mut out = StepRun {
+        cycles: 0,
+        parts: Vec::new(),
+        busy: BTreeMap::new(),
+        c2c_bytes: 0,
+        instrs: 0,
+        trace: None,
+    };
+    let mut add = |r: StageRun, tp: u64| {
+        out.cycles = out.cycles.max(r.done);
+        for (k, v) in r.busy {
+            *out.busy.entry(k).or_default() += v * tp;
+        }
+        out.c2c_bytes += r.c2c_bytes * tp;
+        out.instrs += r.instrs * tp;
+        for (name, first, last) in r.parts {
+            match out.parts.iter_mut().find(|p| p.0 == name) {
+                Some(p) => {
+                    p.1 = p.1.min(first);
+                    p.2 = p.2.max(last);
+                }
+                None => out.parts.push((name, first, last, tp)),
+            }
+        }
+    };
+    match fidelity {
+        Fidelity::Fast => {
+            let clock = Clock::new(m.clock_hz as u64)?;
+            let mut tr = trace.then(|| Trace::new(clock));
+            let mut prev: Option<Program> = None;
+            for spec in &specs {
+                let prog = lower::stage(m, w, step, spec, prev.as_ref());
+                let r = fast::run(m, &prog, prev.as_ref())?;
+                if let Some(t) = &mut tr {
+                    spans(t, &prog)?;
+                }
+                add(r, spec.tp);
+                prev = Some(prog);
+            }
+            out.trace = tr;
+        }
+        Fidelity::Detailed => {
+            let mut progs: Vec<Program> = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                let prog = lower::stage(m, w, step, spec, progs.last());
+                progs.push(prog);
+            }
+            let (runs, tr) = detailed::run(m, &progs, trace)?;
+            for (r, p) in runs.into_iter().zip(&progs) {
+                add(r, p.tp);
+            }
+            out.trace = tr;
+        }
+    }
+    Ok(out)
+}
+
+/// Every instruction of the stage's first rank as a span on its unit's track.
+fn spans(t: &mut Trace, prog: &Program) -> Result<(), EngineError> {
+    let chip = format!("tsp{}", prog.first_chip);
+    let mut tracks = BTreeMap::new();
+    for i in &prog.instrs {
+        let track = *tracks
+            .entry(i.unit)
+            .or_insert_with(|| t.track(&chip, &i.unit.to_string()));
+        t.span(
+            track,
+            i.label(),
+            crate::engine::Cycle(i.issue),
+            u64::from(i.occ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Compile and time `w`'s decode step and prefill on the placement's mapping.
+pub fn simulate(
+    sys: &TspSystem,
+    w: &Workload,
+    placement: &crate::target::Placement,
+    opts: &RunOptions,
+) -> crate::Result<Timing> {
+    let mapping = place::mapping(sys, w).ok_or_else(|| crate::Error::Usage {
+        flag: "--workload".to_owned(),
+        reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
+    })?;
+    let m = Machine::new(sys);
+    let decode = run_step(&m, w, Step::decode(w), &mapping, opts.fidelity, opts.trace)?;
+    let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
+    let chips = mapping.tp * mapping.items.len() as u64;
+    let chip = &sys.chip;
+    let mem_bytes_per_cycle = (m.slices * m.vector_bytes) as f64;
+    let ops_per_cycle = chip.peak_int8_ops_per_s() / m.clock_hz;
+    let step = Step::decode(w);
+    let (layer_ops, head_ops) = (work::layer_ops(w, step), work::head_ops(w, step));
+    let sum = |ops: &[work::Op]| {
+        ops.iter()
+            .fold((0, 0), |(b, o), op| (b + op.bytes(), o + op.ops))
+    };
+    let (layer, head) = (sum(&layer_ops), sum(&head_ops));
+    let embedding_row = w
+        .quant
+        .format(crate::workload::TensorClass::Embedding)
+        .packed_bytes(1, w.model.hidden);
+    let parts = decode
+        .parts
+        .iter()
+        .map(|(name, first, last, tp)| {
+            let (bytes, ops) = match name.as_str() {
+                "head" => head,
+                "embedding" => (embedding_row, 0),
+                _ => layer,
+            };
+            let tp = *tp as f64;
+            PartTime {
+                name: name.clone(),
+                cycles: last - first,
+                bytes,
+                ops,
+                memory_bound_cycles: (bytes as f64 / (tp * mem_bytes_per_cycle)).ceil() as u64,
+                compute_bound_cycles: (ops as f64 / (tp * ops_per_cycle)).ceil() as u64,
+            }
+        })
+        .collect();
+    let per_chip = [
+        ("mem", m.slices),
+        ("mxm", m.planes),
+        ("vxm", m.vxm_pipes),
+        ("sxm", 2),
+        ("c2c", m.links),
+    ];
+    let units = per_chip
+        .iter()
+        .map(|&(kind, n)| {
+            let busy = decode.busy.get(kind).copied().unwrap_or(0);
+            let instances = n * chips;
+            UnitBusy {
+                unit: kind.to_owned(),
+                instances,
+                busy_cycles: busy,
+                utilization: busy as f64 / (instances * decode.cycles.max(1)) as f64,
+            }
+        })
+        .collect();
+    let chips_f = chips as f64;
+    Ok(Timing {
+        clock_hz: m.clock_hz,
+        decode_cycles: decode.cycles,
+        prefill_cycles: prefill.cycles,
+        parts,
+        units,
+        network_bytes: decode.c2c_bytes,
+        peak_bytes_per_s: chips_f * mem_bytes_per_cycle * m.clock_hz,
+        peak_ops_per_s: chips_f * chip.peak_int8_ops_per_s(),
+        peak_network_bytes_per_s: chips_f * (m.links as f64) * chip.c2c.link_bytes_per_s,
+        mapping: format!(
+            "{}; statically scheduled, {} instructions per decode step, verified at {} fidelity",
+            placement.split,
+            decode.instrs,
+            opts.fidelity.name()
+        ),
+        trace: decode.trace,
+    })
+}
