@@ -26,6 +26,14 @@ pub enum Ev {
     Done,
 }
 
+/// A recorded program inconsistent with itself (a bug of the mapper, not of the input).
+fn wafer_error(reason: &str) -> EngineError {
+    EngineError::Model {
+        component: "wafer program".to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
 /// What the run measured, shared with the components while it runs.
 #[derive(Default)]
 struct Results {
@@ -61,9 +69,10 @@ struct Wiring {
 
 impl Wiring {
     fn router(&self, pe: Pe) -> Result<ComponentId, EngineError> {
-        self.router.get(&pe).copied().ok_or(EngineError::Overflow {
-            what: "router outside the program",
-        })
+        self.router
+            .get(&pe)
+            .copied()
+            .ok_or_else(|| wafer_error("router outside the program"))
     }
 }
 
@@ -88,15 +97,14 @@ impl Switch {
         key: (u32, u32),
         ctx: &mut Context<'_, Ev>,
     ) -> Result<(), EngineError> {
-        let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
-            what: "port outside the program",
-        })?;
+        let port = self
+            .ports
+            .get_mut(&link)
+            .ok_or_else(|| wafer_error("port outside the program"))?;
         let i = port
             .order
             .binary_search(&key)
-            .map_err(|_| EngineError::Overflow {
-                what: "wavelet on an unrouted port",
-            })?;
+            .map_err(|_| wafer_error("wavelet on an unrouted port"))?;
         port.arrived[i] += 1;
         self.serve(link, ctx)
     }
@@ -111,7 +119,9 @@ impl Switch {
             if port.free > now {
                 let at = port.free;
                 if port.wake != Some(at) {
-                    self.ports.get_mut(&link).map(|p| p.wake = Some(at));
+                    if let Some(p) = self.ports.get_mut(&link) {
+                        p.wake = Some(at);
+                    }
                     ctx.send_at(ctx.id(), Cycle(at), Phase::Transfer, Ev::Wake { link })?;
                 }
                 return Ok(());
@@ -121,9 +131,10 @@ impl Switch {
             }
             let (msg, pos) = port.order[port.head];
             let total = self.total(msg);
-            let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
-                what: "port outside the program",
-            })?;
+            let port = self
+                .ports
+                .get_mut(&link)
+                .ok_or_else(|| wafer_error("port outside the program"))?;
             let k = port.sent;
             port.sent += 1;
             port.free = now + 1;
@@ -145,10 +156,12 @@ impl Switch {
             let to = match deliver_to {
                 Some(c) => c,
                 None => {
-                    let pe = self.pe.ok_or(EngineError::Overflow {
-                        what: "ramp without a PE",
-                    })?;
-                    self.wiring.pe[&pe]
+                    let pe = self.pe.ok_or_else(|| wafer_error("ramp without a PE"))?;
+                    *self
+                        .wiring
+                        .pe
+                        .get(&pe)
+                        .ok_or_else(|| wafer_error("ramp into a PE outside the program"))?
                 }
             };
             ctx.send(to, latency, Phase::Transfer, ev)?;
@@ -424,9 +437,7 @@ pub fn run(
     let trace = sim.trace().cloned();
     drop(sim);
     let r = Rc::try_unwrap(results)
-        .map_err(|_| EngineError::Overflow {
-            what: "results still shared",
-        })?
+        .map_err(|_| wafer_error("results still shared"))?
         .into_inner();
     Ok(Detailed {
         task_done: r.task_done,

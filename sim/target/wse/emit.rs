@@ -41,6 +41,9 @@ mod ops {
     pub const MERGE: u64 = 3;
 }
 
+/// A K PE and its V neighbour.
+type KvPair = (Pe, Pe);
+
 /// Elements of the vector a PE holds after a task: output `lo..hi` of some vector.
 #[derive(Clone, Copy, Debug)]
 struct Src {
@@ -259,7 +262,8 @@ impl<S: Sink> Emitter<'_, S> {
             self.gather(k, lo, hi, kp)?;
             self.gather(v, lo, hi, vp)?;
         }
-        let heads: Vec<(&[(Pe, Pe)], u64, u64)> = kv
+        // Per head: its (K, V) pairs holding the sequence, and its query elements.
+        let heads: Vec<(&[KvPair], u64, u64)> = kv
             .iter()
             .enumerate()
             .map(|(h, line)| {
