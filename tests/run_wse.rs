@@ -20,18 +20,7 @@ fn run_json(workload: &str, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn llama3_70b_runs_on_one_wafer_within_its_rooflines() {
     let r = run_json("workloads/llama3-70b.ron", &[]);
-    for key in [
-        "arch",
-        "workload",
-        "format",
-        "units",
-        "decode_tokens_per_s",
-        "ttft_s",
-        "cycles_per_token",
-        "utilization",
-        "fits",
-        "numerics",
-    ] {
+    for key in common::RUN_KEYS {
         assert!(r.get(key).is_some(), "missing {key}: {r}");
     }
     assert_eq!(r["units"], 1);
