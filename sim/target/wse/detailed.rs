@@ -49,6 +49,8 @@ struct Port {
     arrived: Vec<u32>,
     head: usize,
     sent: u32,
+    /// When the head message's first wavelet left.
+    started: u64,
     free: u64,
     wake: Option<u64>,
     latency: u64,
@@ -136,12 +138,20 @@ impl Switch {
                 .get_mut(&link)
                 .ok_or_else(|| wafer_error("port outside the program"))?;
             let k = port.sent;
+            if k == 0 {
+                port.started = now;
+            }
             port.sent += 1;
             port.free = now + 1;
-            let (latency, deliver_to) = (port.latency, port.deliver_to);
+            let (latency, deliver_to, started) = (port.latency, port.deliver_to, port.started);
             if port.sent == total {
                 port.head += 1;
                 port.sent = 0;
+                // Link load on the router's track: one span per message over the link.
+                if ctx.tracing() {
+                    let name = format!("link {link}: message {msg}, {total} wavelets");
+                    ctx.span(name, Cycle(started), now + 1 - started)?;
+                }
             }
             ctx.busy(1)?;
             *self.results.borrow_mut().link_load.entry(link).or_insert(0) += 1;
@@ -376,6 +386,7 @@ pub fn run(
             order,
             head: 0,
             sent: 0,
+            started: 0,
             free: 0,
             wake: None,
             latency: lat,
