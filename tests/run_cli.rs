@@ -30,18 +30,7 @@ fn llama2_on_h100(format: &str, gpus: &str, extra: &[&str]) -> serde_json::Value
 #[test]
 fn gpu_run_has_the_documented_keys_and_respects_the_roofline() {
     let r = llama2_on_h100("f16", "8", &[]);
-    for key in [
-        "arch",
-        "workload",
-        "format",
-        "units",
-        "decode_tokens_per_s",
-        "ttft_s",
-        "cycles_per_token",
-        "utilization",
-        "fits",
-        "numerics",
-    ] {
+    for key in common::RUN_KEYS {
         assert!(r.get(key).is_some(), "missing {key}: {r}");
     }
     assert_eq!(r["units"], 8);

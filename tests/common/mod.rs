@@ -18,3 +18,17 @@ pub fn stdout_json(cmd: &mut Command) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Keys every `accsim run --json` record has, whatever the family.
+pub const RUN_KEYS: [&str; 10] = [
+    "arch",
+    "workload",
+    "format",
+    "units",
+    "decode_tokens_per_s",
+    "ttft_s",
+    "cycles_per_token",
+    "utilization",
+    "fits",
+    "numerics",
+];

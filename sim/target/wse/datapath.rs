@@ -33,11 +33,7 @@ impl Datapath {
 
     /// Lanes when each one reads `read` bits and writes `write` bits per element.
     fn lanes(&self, read: u64, write: u64) -> u64 {
-        let by_write = if write == 0 {
-            self.simd
-        } else {
-            self.write_bits / write
-        };
+        let by_write = self.write_bits.checked_div(write).unwrap_or(self.simd);
         self.simd.min(self.read_bits / read).min(by_write).max(1)
     }
 

@@ -26,6 +26,14 @@ pub enum Ev {
     Done,
 }
 
+/// A recorded program inconsistent with itself (a bug of the mapper, not of the input).
+fn wafer_error(reason: &str) -> EngineError {
+    EngineError::Model {
+        component: "wafer program".to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
 /// What the run measured, shared with the components while it runs.
 #[derive(Default)]
 struct Results {
@@ -41,6 +49,8 @@ struct Port {
     arrived: Vec<u32>,
     head: usize,
     sent: u32,
+    /// When the head message's first wavelet left.
+    started: u64,
     free: u64,
     wake: Option<u64>,
     latency: u64,
@@ -61,9 +71,10 @@ struct Wiring {
 
 impl Wiring {
     fn router(&self, pe: Pe) -> Result<ComponentId, EngineError> {
-        self.router.get(&pe).copied().ok_or(EngineError::Overflow {
-            what: "router outside the program",
-        })
+        self.router
+            .get(&pe)
+            .copied()
+            .ok_or_else(|| wafer_error("router outside the program"))
     }
 }
 
@@ -88,15 +99,14 @@ impl Switch {
         key: (u32, u32),
         ctx: &mut Context<'_, Ev>,
     ) -> Result<(), EngineError> {
-        let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
-            what: "port outside the program",
-        })?;
+        let port = self
+            .ports
+            .get_mut(&link)
+            .ok_or_else(|| wafer_error("port outside the program"))?;
         let i = port
             .order
             .binary_search(&key)
-            .map_err(|_| EngineError::Overflow {
-                what: "wavelet on an unrouted port",
-            })?;
+            .map_err(|_| wafer_error("wavelet on an unrouted port"))?;
         port.arrived[i] += 1;
         self.serve(link, ctx)
     }
@@ -111,7 +121,9 @@ impl Switch {
             if port.free > now {
                 let at = port.free;
                 if port.wake != Some(at) {
-                    self.ports.get_mut(&link).map(|p| p.wake = Some(at));
+                    if let Some(p) = self.ports.get_mut(&link) {
+                        p.wake = Some(at);
+                    }
                     ctx.send_at(ctx.id(), Cycle(at), Phase::Transfer, Ev::Wake { link })?;
                 }
                 return Ok(());
@@ -121,16 +133,25 @@ impl Switch {
             }
             let (msg, pos) = port.order[port.head];
             let total = self.total(msg);
-            let port = self.ports.get_mut(&link).ok_or(EngineError::Overflow {
-                what: "port outside the program",
-            })?;
+            let port = self
+                .ports
+                .get_mut(&link)
+                .ok_or_else(|| wafer_error("port outside the program"))?;
             let k = port.sent;
+            if k == 0 {
+                port.started = now;
+            }
             port.sent += 1;
             port.free = now + 1;
-            let (latency, deliver_to) = (port.latency, port.deliver_to);
+            let (latency, deliver_to, started) = (port.latency, port.deliver_to, port.started);
             if port.sent == total {
                 port.head += 1;
                 port.sent = 0;
+                // Link load on the router's track: one span per message over the link.
+                if ctx.tracing() {
+                    let name = format!("link {link}: message {msg}, {total} wavelets");
+                    ctx.span(name, Cycle(started), now + 1 - started)?;
+                }
             }
             ctx.busy(1)?;
             *self.results.borrow_mut().link_load.entry(link).or_insert(0) += 1;
@@ -145,10 +166,12 @@ impl Switch {
             let to = match deliver_to {
                 Some(c) => c,
                 None => {
-                    let pe = self.pe.ok_or(EngineError::Overflow {
-                        what: "ramp without a PE",
-                    })?;
-                    self.wiring.pe[&pe]
+                    let pe = self.pe.ok_or_else(|| wafer_error("ramp without a PE"))?;
+                    *self
+                        .wiring
+                        .pe
+                        .get(&pe)
+                        .ok_or_else(|| wafer_error("ramp into a PE outside the program"))?
                 }
             };
             ctx.send(to, latency, Phase::Transfer, ev)?;
@@ -363,6 +386,7 @@ pub fn run(
             order,
             head: 0,
             sent: 0,
+            started: 0,
             free: 0,
             wake: None,
             latency: lat,
@@ -424,9 +448,7 @@ pub fn run(
     let trace = sim.trace().cloned();
     drop(sim);
     let r = Rc::try_unwrap(results)
-        .map_err(|_| EngineError::Overflow {
-            what: "results still shared",
-        })?
+        .map_err(|_| wafer_error("results still shared"))?
         .into_inner();
     Ok(Detailed {
         task_done: r.task_done,

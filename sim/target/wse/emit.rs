@@ -41,6 +41,9 @@ mod ops {
     pub const MERGE: u64 = 3;
 }
 
+/// A K PE and its V neighbour.
+type KvPair = (Pe, Pe);
+
 /// Elements of the vector a PE holds after a task: output `lo..hi` of some vector.
 #[derive(Clone, Copy, Debug)]
 struct Src {
@@ -67,7 +70,17 @@ struct Emitter<'a, S: Sink> {
     deliveries: Vec<S::Delivery>,
 }
 
-impl<S: Sink> Emitter<'_, S> {
+impl<'a, S: Sink> Emitter<'a, S> {
+    fn new(sink: &'a mut S, dp: Datapath, per_wavelet: u64) -> Self {
+        Emitter {
+            sink,
+            dp,
+            per_wavelet,
+            route: Route::default(),
+            deliveries: Vec::new(),
+        }
+    }
+
     fn wavelets(&self, elements: u64) -> u64 {
         elements.div_ceil(self.per_wavelet)
     }
@@ -259,7 +272,8 @@ impl<S: Sink> Emitter<'_, S> {
             self.gather(k, lo, hi, kp)?;
             self.gather(v, lo, hi, vp)?;
         }
-        let heads: Vec<(&[(Pe, Pe)], u64, u64)> = kv
+        // Per head: its (K, V) pairs holding the sequence, and its query elements.
+        let heads: Vec<(&[KvPair], u64, u64)> = kv
             .iter()
             .enumerate()
             .map(|(h, line)| {
@@ -409,13 +423,7 @@ pub fn decode_step<S: Sink>(
     per_wavelet: u64,
     step: Step,
 ) -> Result<(), EngineError> {
-    let mut e = Emitter {
-        sink,
-        dp,
-        per_wavelet,
-        route: Route::default(),
-        deliveries: Vec::new(),
-    };
+    let mut e = Emitter::new(sink, dp, per_wavelet);
     e.step(plan, w, step)
 }
 
@@ -428,13 +436,7 @@ pub fn gemv<S: Sink>(
     dp: Datapath,
     per_wavelet: u64,
 ) -> Result<Vec<Pe>, EngineError> {
-    let mut e = Emitter {
-        sink,
-        dp,
-        per_wavelet,
-        route: Route::default(),
-        deliveries: Vec::new(),
-    };
+    let mut e = Emitter::new(sink, dp, per_wavelet);
     let x: Vec<Src> = (0..m.tiles.in_blocks)
         .map(|a| {
             let (lo, hi) = m.input(a);

@@ -88,7 +88,7 @@ impl Geometry {
 
     /// The router a link leaves from and its port, or `None` for an I/O lane.
     pub fn link_port(&self, link: LinkId) -> Option<(Pe, u32)> {
-        (link < self.pes() as u32 * PORTS).then(|| (Pe(link / PORTS), link % PORTS))
+        (link < self.pes() as u32 * PORTS).then_some((Pe(link / PORTS), link % PORTS))
     }
 
     /// The wafer an I/O lane leaves from.

@@ -200,8 +200,9 @@ impl Builder<'_> {
         };
         let pe = &self.m.wafer.pe;
         let tile_bytes = format.packed_bytes(t.tile_rows, t.tile_cols);
-        // Two input chunks (f16) and two partial-sum blocks (own and incoming) beside the tile.
-        let fixed = pe.code_reserve_bytes + tile_bytes + 4 * t.tile_rows;
+        // Beside the tile: its partial sums and two input chunks, f16. Partial sums arriving
+        // from the PE above are added as each wavelet lands, so they need no block of their own.
+        let fixed = pe.code_reserve_bytes + tile_bytes + 2 * t.tile_rows;
         let room = pe.sram_bytes.saturating_sub(fixed) / 4;
         let chunk = t.tile_cols.min(room);
         let needs = fixed + 4 * chunk.max(1);

@@ -96,8 +96,9 @@ impl Train {
             }
         }
         if kept == PIECES {
-            return Err(EngineError::Overflow {
-                what: "pieces of a wavelet train",
+            return Err(EngineError::Model {
+                component: "wavelet train".to_owned(),
+                reason: format!("more than {PIECES} distinct rates along one route"),
             });
         }
         self.pieces[kept] = (a, b);
