@@ -101,8 +101,9 @@ pub fn run_step(
                 progs.push(prog);
             }
             let (runs, tr) = detailed::run(m, &progs, trace)?;
-            for (r, p) in runs.into_iter().zip(&progs) {
-                add(r, p.tp);
+            // Already summed over every rank.
+            for r in runs {
+                add(r, 1);
             }
             out.trace = tr;
         }
@@ -135,14 +136,14 @@ pub fn simulate(
     placement: &crate::target::Placement,
     opts: &RunOptions,
 ) -> crate::Result<Timing> {
-    let mapping = place::mapping(sys, w).ok_or_else(|| crate::Error::Usage {
+    let mapping = place::mapping_for(sys, w, opts.units).ok_or_else(|| crate::Error::Usage {
         flag: "--workload".to_owned(),
         reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
     })?;
     let m = Machine::new(sys);
     let decode = run_step(&m, w, Step::decode(w), &mapping, opts.fidelity, opts.trace)?;
     let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
-    let chips = mapping.tp * mapping.items.len() as u64;
+    let chips = mapping.chips();
     let chip = &sys.chip;
     let mem_bytes_per_cycle = (m.slices * m.vector_bytes) as f64;
     let ops_per_cycle = chip.peak_int8_ops_per_s() / m.clock_hz;
@@ -210,7 +211,7 @@ pub fn simulate(
         peak_network_bytes_per_s: chips_f * (m.links as f64) * chip.c2c.link_bytes_per_s,
         mapping: format!(
             "{}; statically scheduled, {} instructions per decode step, verified at {} fidelity",
-            placement.split,
+            mapping.describe(),
             decode.instrs,
             opts.fidelity.name()
         ),
