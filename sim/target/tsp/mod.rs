@@ -11,6 +11,9 @@ mod program;
 mod schedule;
 mod timing;
 
+#[cfg(test)]
+mod tests;
+
 pub use place::place;
 
 use crate::arch::TspSystem;

@@ -61,13 +61,14 @@ pub fn run_step(
         instrs: 0,
         trace: None,
     };
-    let mut add = |r: StageRun, tp: u64| {
+    // `copies`: ranks the run stands for (its own when it already sums them).
+    let mut add = |r: StageRun, copies: u64, tp: u64| {
         out.cycles = out.cycles.max(r.done);
         for (k, v) in r.busy {
-            *out.busy.entry(k).or_default() += v * tp;
+            *out.busy.entry(k).or_default() += v * copies;
         }
-        out.c2c_bytes += r.c2c_bytes * tp;
-        out.instrs += r.instrs * tp;
+        out.c2c_bytes += r.c2c_bytes * copies;
+        out.instrs += r.instrs * copies;
         for (name, first, last) in r.parts {
             match out.parts.iter_mut().find(|p| p.0 == name) {
                 Some(p) => {
@@ -89,7 +90,7 @@ pub fn run_step(
                 if let Some(t) = &mut tr {
                     spans(t, &prog)?;
                 }
-                add(r, spec.tp);
+                add(r, spec.tp, spec.tp);
                 prev = Some(prog);
             }
             out.trace = tr;
@@ -102,8 +103,8 @@ pub fn run_step(
             }
             let (runs, tr) = detailed::run(m, &progs, trace)?;
             // Already summed over every rank.
-            for r in runs {
-                add(r, 1);
+            for (r, p) in runs.into_iter().zip(&progs) {
+                add(r, 1, p.tp);
             }
             out.trace = tr;
         }
