@@ -395,15 +395,12 @@ pub fn run(
         for r in 0..p.tp {
             let mut units = BTreeMap::new();
             for i in &p.instrs {
-                if !units.contains_key(&i.unit) {
+                if let std::collections::btree_map::Entry::Vacant(e) = units.entry(i.unit) {
                     let label = Label::new(format!("tsp{}", p.first_chip + r), i.unit.to_string());
-                    let id = b.add(
-                        label,
-                        UnitModel {
-                            world: Rc::clone(&world),
-                        },
-                    )?;
-                    units.insert(i.unit, id);
+                    let model = UnitModel {
+                        world: Rc::clone(&world),
+                    };
+                    e.insert(b.add(label, model)?);
                 }
             }
             ranks.push(units);

@@ -241,8 +241,7 @@ impl<'a> Lower<'a> {
         let longest = mx.planes.iter().map(Vec::len).max().unwrap_or(0);
         let mut job_first_k = vec![0; mx.planes.len()];
         for i in 0..longest {
-            for p in 0..m.planes as usize {
-                let tiles = &mx.planes[p];
+            for (p, tiles) in mx.planes.iter().enumerate() {
                 let Some(t) = tiles.get(i) else {
                     continue;
                 };
