@@ -56,7 +56,9 @@ enum Stored {
     /// The embedding piece holding the token's row, or another piece.
     Embedding(Option<Matrix>),
     Layer(Box<LayerWeights>),
-    FinalNorm(Region),
+    /// The final norm's gain, and the classifier when it is the tied embedding: the token's
+    /// logits are computed here, from a copy of the table's rows the stage serves.
+    FinalNorm(Region, Option<Matrix>),
     Classifier(Matrix),
 }
 
@@ -239,8 +241,7 @@ impl<'a> Lower<'a> {
         let longest = mx.planes.iter().map(Vec::len).max().unwrap_or(0);
         let mut job_first_k = vec![0; mx.planes.len()];
         for i in 0..longest {
-            for p in 0..m.planes as usize {
-                let tiles = &mx.planes[p];
+            for (p, tiles) in mx.planes.iter().enumerate() {
                 let Some(t) = tiles.get(i) else {
                     continue;
                 };
@@ -614,7 +615,14 @@ impl<'a> Lower<'a> {
                         kv,
                     }))
                 }
-                Item::FinalNorm => Stored::FinalNorm(self.alloc.stored(gain_vectors)),
+                Item::FinalNorm => {
+                    let gain = self.alloc.stored(gain_vectors);
+                    let tied = model.tied_embedding.then(|| {
+                        let rows = model.vocab.div_ceil(tp);
+                        self.matrix(TensorClass::Embedding, rows, h)
+                    });
+                    Stored::FinalNorm(gain, tied)
+                }
                 Item::Classifier { pieces, .. } => {
                     let class = if model.tied_embedding {
                         TensorClass::Embedding
@@ -695,34 +703,44 @@ impl<'a> Lower<'a> {
                         &l.kv,
                     ));
                 }
-                Stored::FinalNorm(gain) => {
+                Stored::FinalNorm(gain, tied) => {
                     self.part(part_name(Item::FinalNorm));
                     let input = x.unwrap_or_else(|| {
                         hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
                     });
-                    x = Some(self.norm(&input, gain, "final_norm"));
+                    let normed = self.norm(&input, gain, "final_norm");
+                    if let Some(mx) = tied {
+                        self.classify(mx, &normed);
+                    }
+                    x = Some(normed);
                 }
                 Stored::Classifier(mx) => {
                     self.part(part_name(Item::FinalNorm));
                     let input = x.unwrap_or_else(|| {
                         hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
                     });
-                    let logits = self.gemv(mx, &input, "classifier");
-                    let best = self.reduce(VecOp::Argmax, &logits, "classifier");
-                    if tp > 1 {
-                        let (link, latency) = m.link_to(0, 1);
-                        let s = self.send(&best, link, latency, "classifier");
-                        let from = Ref {
-                            chip: Chip::Peer(1),
-                            idx: s,
-                        };
-                        self.recv(from, link, &best, "classifier");
-                    }
+                    self.classify(mx, &input);
                 }
             }
         }
         if !handed_off {
             self.handoff(spec, x.as_ref());
+        }
+    }
+
+    /// Logits of the rows this rank holds, their best entry, and the exchange that picks the
+    /// winner over the ranks.
+    fn classify(&mut self, mx: &Matrix, x: &Act) {
+        let logits = self.gemv(mx, x, "classifier");
+        let best = self.reduce(VecOp::Argmax, &logits, "classifier");
+        if self.tp > 1 {
+            let (link, latency) = self.m.link_to(0, 1);
+            let s = self.send(&best, link, latency, "classifier");
+            let from = Ref {
+                chip: Chip::Peer(1),
+                idx: s,
+            };
+            self.recv(from, link, &best, "classifier");
         }
     }
 
@@ -868,4 +886,36 @@ fn part_name(item: Item) -> String {
         Item::Layer(l) => format!("layer {l}"),
         Item::FinalNorm | Item::Classifier { .. } => "head".to_owned(),
     }
+}
+
+/// One `rows` x `cols` matrix-vector product of `w`'s FFN format on its own chip, for tests.
+#[cfg(test)]
+pub fn gemv_alone(m: &Machine, w: &Workload, rows: u64, cols: u64) -> Program {
+    let mut l = Lower {
+        m,
+        w,
+        step: Step::decode(w),
+        tp: 1,
+        sched: Scheduler::new(m),
+        alloc: Alloc::new(m),
+        prog: Program {
+            tp: 1,
+            ..Program::default()
+        },
+        prev: None,
+        part: 0,
+        buffers: vec![(0, [None, None]); m.planes as usize],
+        act_bytes: 1,
+    };
+    l.part("gemv".to_owned());
+    let mx = l.matrix(TensorClass::FfnUp, rows, cols);
+    l.alloc.seal();
+    let x = Act {
+        region: l.alloc.buffer(cols.div_ceil(m.vector_bytes)),
+        k_tiles: cols.div_ceil(m.vector_bytes),
+        n_act: 1,
+        ready: None,
+    };
+    l.gemv(&mx, &x, "gemv");
+    l.prog
 }

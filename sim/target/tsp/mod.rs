@@ -11,11 +11,38 @@ mod program;
 mod schedule;
 mod timing;
 
+#[cfg(test)]
+mod tests;
+
 pub use place::place;
 
 use crate::arch::TspSystem;
 use crate::run::{RunOptions, Timing};
 use crate::workload::Workload;
+
+/// Compile and run one decode step of `w` on `units` chips (or the fewest that hold it) at
+/// `fidelity`: its cycles and the instructions executed. What the speed benchmark measures.
+pub fn decode_step(
+    m: &TspSystem,
+    w: &Workload,
+    units: Option<u64>,
+    fidelity: crate::run::Fidelity,
+) -> crate::Result<(u64, u64)> {
+    let mapping = place::mapping_for(m, w, units).ok_or_else(|| crate::Error::Usage {
+        flag: "--workload".to_owned(),
+        reason: format!("{} has no TSP mapping", w.name),
+    })?;
+    let step = crate::run::work::Step::decode(w);
+    let run = timing::run_step(
+        &machine::Machine::new(m),
+        w,
+        step,
+        &mapping,
+        fidelity,
+        false,
+    )?;
+    Ok((run.cycles, run.instrs))
+}
 
 /// Compile and time `w` on the placement's units.
 pub fn simulate(

@@ -204,19 +204,74 @@ fn map(c: &Chip, w: &Workload, tp: u64) -> Option<Mapping> {
     })
 }
 
+/// Tensor-parallel degrees: powers of two up to one node, then whole nodes.
+fn degrees(m: &TspSystem) -> impl Iterator<Item = u64> + '_ {
+    let node = m.system.chips_per_node;
+    (0..)
+        .map(|i| 1u64 << i)
+        .take_while(move |&tp| tp <= node)
+        .chain((2..=64).map(move |n| n * node))
+        .take_while(|&tp| tp <= m.system.max_chips)
+}
+
 /// The mapping on the fewest chips: the tensor-parallel degree and what each stage holds.
 pub fn mapping(m: &TspSystem, w: &Workload) -> Option<Mapping> {
     let c = Chip { chip: &m.chip };
-    let node = m.system.chips_per_node;
-    // Tensor-parallel degrees: powers of two up to one node, then whole nodes.
-    let degrees = (0..)
-        .map(|i| 1u64 << i)
-        .take_while(|&tp| tp <= node)
-        .chain((2..=64).map(|n| n * node))
-        .take_while(|&tp| tp <= m.system.max_chips);
-    degrees
+    degrees(m)
         .filter_map(|tp| map(&c, w, tp))
         .min_by_key(|mp| (mp.stages.len() as u64 * mp.tp, mp.tp))
+}
+
+/// The mapping a run on `units` chips uses: the widest tensor parallelism inside one node that
+/// still fits them (wider splits stream each token's weights through more MXMs at once), or
+/// the fewest-chip mapping.
+pub fn mapping_for(m: &TspSystem, w: &Workload, units: Option<u64>) -> Option<Mapping> {
+    let c = Chip { chip: &m.chip };
+    let fewest = mapping(m, w)?;
+    let Some(units) = units else {
+        return Some(fewest);
+    };
+    degrees(m)
+        .filter(|&tp| tp <= m.system.chips_per_node)
+        .filter_map(|tp| map(&c, w, tp))
+        .filter(|mp| mp.stages.len() as u64 * mp.tp <= units)
+        .max_by_key(|mp| (mp.tp, std::cmp::Reverse(mp.stages.len())))
+        .or(Some(fewest))
+}
+
+impl Mapping {
+    /// Chips the mapping uses.
+    pub fn chips(&self) -> u64 {
+        self.tp * self.items.len() as u64
+    }
+
+    /// The mapping in words.
+    pub fn describe(&self) -> String {
+        let max_layers = self.layers_per_stage.iter().max().copied().unwrap_or(0);
+        format!(
+            "tensor parallel {} x {} pipeline stages on {} chips, up to {max_layers} layers per stage",
+            self.tp,
+            self.items.len(),
+            self.chips()
+        )
+    }
+}
+
+#[cfg(test)]
+impl Mapping {
+    /// A hand-made mapping of `items` per stage at degree `tp`.
+    pub fn by_hand(tp: u64, items: Vec<Vec<Item>>) -> Self {
+        Mapping {
+            tp,
+            stages: vec![Cost::default(); items.len()],
+            layers_per_stage: items
+                .iter()
+                .map(|s| s.iter().filter(|i| matches!(i, Item::Layer(_))).count() as u64)
+                .collect(),
+            items,
+            buffer_addresses: 0,
+        }
+    }
 }
 
 /// Place `w` on `units` chips, or on as few as hold it.

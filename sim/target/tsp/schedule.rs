@@ -166,22 +166,16 @@ impl Scheduler {
                 .max()
                 .unwrap_or(0)
         };
-        let settle = |o: &mut Vec<u64>| {
-            // Work in a frame shifted far enough that no offset goes below zero.
-            let shift = members
-                .iter()
-                .map(|mb| u64::from(mb.lat) + u64::from(mb.n_out) * u64::from(mb.oi) + 256)
-                .sum::<u64>()
-                + members.len() as u64 * 256;
-            for x in o.iter_mut() {
-                *x += shift;
-            }
-            for c in 0..members.len() {
+        // Consumers from member `from` on as early as their inputs allow; then producers without
+        // inputs of their own from `from` on as late as their readers allow (just in time).
+        // Offsets only grow.
+        let settle = |o: &mut Vec<u64>, from: usize| {
+            for c in from..members.len() {
                 for &inp in &members[c].inputs {
                     o[c] = o[c].max(need(o, c, inp).max(0) as u64);
                 }
             }
-            for p in (0..members.len()).rev() {
+            for p in (from..members.len()).rev() {
                 if members[p].inputs.is_empty() && !readers[p].is_empty() {
                     let slack = readers[p]
                         .iter()
@@ -191,15 +185,11 @@ impl Scheduler {
                     o[p] += slack.max(0) as u64;
                 }
             }
-            let min = o.iter().copied().min().unwrap_or(0);
-            for x in o.iter_mut() {
-                *x -= min;
-            }
-            // How far the chain's start moved.
-            min - shift
         };
         let mut o = vec![0u64; members.len()];
-        settle(&mut o);
+        settle(&mut o, 0);
+        let min = o.iter().copied().min().unwrap_or(0);
+        o.iter_mut().for_each(|x| *x -= min);
 
         let mut t0 = 0u64;
         let bound = |t0: &mut u64, at: u64, off: u64| *t0 = (*t0).max(at.saturating_sub(off));
@@ -231,69 +221,59 @@ impl Scheduler {
                 streams[i] = Some((d, idx));
             }
         }
-        // MEM banks: a run of consecutive addresses at one per cycle stays in one bank class.
+        for (i, mb) in members.iter().enumerate() {
+            for &r in &mb.after {
+                if let Some(p) = Self::resolve(prog, prev, r) {
+                    let hops = if r.chip == Chip::Same {
+                        m.hops(p.unit, units[i])
+                    } else {
+                        0
+                    };
+                    bound(&mut t0, p.done() + hops, o[i]);
+                }
+            }
+            for &r in &mb.free {
+                if let Some(p) = Self::resolve(prog, prev, r) {
+                    bound(&mut t0, p.inputs_done(), o[i]);
+                }
+            }
+            if let Some((d, idx)) = streams[i] {
+                let dir = if d == 0 { Dir::East } else { Dir::West };
+                let first = m.diagonal(dir, units[i], o[i] + u64::from(mb.lat));
+                bound(&mut t0, self.stream_free[d][idx], first);
+            }
+        }
+        // MEM banks: a run of consecutive addresses at one per cycle stays in one bank class
+        // `(address - cycle) mod banks`. Each access waits for the first cycle its class is
+        // free, delaying only itself and what it feeds.
         let banks = m.banks;
-        loop {
-            for (i, mb) in members.iter().enumerate() {
-                for &r in &mb.after {
-                    if let Some(p) = Self::resolve(prog, prev, r) {
-                        let hops = if r.chip == Chip::Same {
-                            m.hops(p.unit, units[i])
-                        } else {
-                            0
-                        };
-                        bound(&mut t0, p.done() + hops, o[i]);
-                    }
-                }
-                for &r in &mb.free {
-                    if let Some(p) = Self::resolve(prog, prev, r) {
-                        bound(&mut t0, p.inputs_done(), o[i]);
-                    }
-                }
-                if let Some((d, idx)) = streams[i] {
-                    let dir = if d == 0 { Dir::East } else { Dir::West };
-                    let first = m.diagonal(dir, units[i], o[i] + u64::from(mb.lat));
-                    bound(&mut t0, self.stream_free[d][idx], first);
-                }
+        let mut taken: Vec<(u16, usize, u64)> = Vec::new();
+        for (i, mb) in members.iter().enumerate() {
+            let (Unit::Mem(s), Some(addr)) = (units[i], address(mb.kind)) else {
+                continue;
+            };
+            let class = |t: u64| ((addr + (banks - 1) * t) % banks) as usize;
+            let free = |c: usize| {
+                taken
+                    .iter()
+                    .filter(|&&(ts, tc, _)| ts == s && tc == c)
+                    .map(|&(_, _, end)| end)
+                    .fold(self.bank_free[usize::from(s)][c], u64::max)
+            };
+            let t = t0 + o[i];
+            let u = (0..banks as usize)
+                .map(|c| {
+                    let u = t.max(free(c));
+                    u + (class(u) + banks as usize - c) as u64 % banks
+                })
+                .min()
+                .unwrap_or(t);
+            if u > t {
+                o[i] += u - t;
+                settle(&mut o, i + 1);
             }
-            let mut taken: Vec<(u16, usize, u64)> = Vec::new();
-            let mut moved = false;
-            for (i, mb) in members.iter().enumerate() {
-                let (Unit::Mem(s), Some(addr)) = (units[i], address(mb.kind)) else {
-                    continue;
-                };
-                let class = |t: u64| ((addr + (banks - 1) * t) % banks) as usize;
-                let free = |c: usize| {
-                    taken
-                        .iter()
-                        .filter(|&&(ts, tc, _)| ts == s && tc == c)
-                        .map(|&(_, _, end)| end)
-                        .fold(self.bank_free[usize::from(s)][c], u64::max)
-                };
-                let t = t0 + o[i];
-                if self.bank_free[usize::from(s)][class(t)] <= t && free(class(t)) > t {
-                    // Only this chain's own accesses are in the way: delay this member and
-                    // whatever it feeds; moving the whole chain would keep the clash.
-                    o[i] += 1;
-                    let min = settle(&mut o);
-                    t0 += min;
-                    moved = true;
-                    break;
-                }
-                if free(class(t)) > t {
-                    let later = (t..t + banks)
-                        .find(|&u| free(class(u)) <= u)
-                        .unwrap_or_else(|| (0..banks as usize).map(free).min().unwrap_or(t).max(t));
-                    t0 = later - o[i];
-                    moved = true;
-                    break;
-                }
-                let n = u64::from(mb.n_in.max(mb.n_out));
-                taken.push((s, class(t), t + n));
-            }
-            if !moved {
-                break;
-            }
+            let n = u64::from(mb.n_in.max(mb.n_out));
+            taken.push((s, class(u), u + n));
         }
 
         let base = prog.instrs.len() as u32;

@@ -61,13 +61,14 @@ pub fn run_step(
         instrs: 0,
         trace: None,
     };
-    let mut add = |r: StageRun, tp: u64| {
+    // `copies`: ranks the run stands for (its own when it already sums them).
+    let mut add = |r: StageRun, copies: u64, tp: u64| {
         out.cycles = out.cycles.max(r.done);
         for (k, v) in r.busy {
-            *out.busy.entry(k).or_default() += v * tp;
+            *out.busy.entry(k).or_default() += v * copies;
         }
-        out.c2c_bytes += r.c2c_bytes * tp;
-        out.instrs += r.instrs * tp;
+        out.c2c_bytes += r.c2c_bytes * copies;
+        out.instrs += r.instrs * copies;
         for (name, first, last) in r.parts {
             match out.parts.iter_mut().find(|p| p.0 == name) {
                 Some(p) => {
@@ -89,7 +90,7 @@ pub fn run_step(
                 if let Some(t) = &mut tr {
                     spans(t, &prog)?;
                 }
-                add(r, spec.tp);
+                add(r, spec.tp, spec.tp);
                 prev = Some(prog);
             }
             out.trace = tr;
@@ -101,8 +102,9 @@ pub fn run_step(
                 progs.push(prog);
             }
             let (runs, tr) = detailed::run(m, &progs, trace)?;
+            // Already summed over every rank.
             for (r, p) in runs.into_iter().zip(&progs) {
-                add(r, p.tp);
+                add(r, 1, p.tp);
             }
             out.trace = tr;
         }
@@ -135,14 +137,14 @@ pub fn simulate(
     placement: &crate::target::Placement,
     opts: &RunOptions,
 ) -> crate::Result<Timing> {
-    let mapping = place::mapping(sys, w).ok_or_else(|| crate::Error::Usage {
+    let mapping = place::mapping_for(sys, w, opts.units).ok_or_else(|| crate::Error::Usage {
         flag: "--workload".to_owned(),
         reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
     })?;
     let m = Machine::new(sys);
     let decode = run_step(&m, w, Step::decode(w), &mapping, opts.fidelity, opts.trace)?;
     let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
-    let chips = mapping.tp * mapping.items.len() as u64;
+    let chips = mapping.chips();
     let chip = &sys.chip;
     let mem_bytes_per_cycle = (m.slices * m.vector_bytes) as f64;
     let ops_per_cycle = chip.peak_int8_ops_per_s() / m.clock_hz;
@@ -210,7 +212,7 @@ pub fn simulate(
         peak_network_bytes_per_s: chips_f * (m.links as f64) * chip.c2c.link_bytes_per_s,
         mapping: format!(
             "{}; statically scheduled, {} instructions per decode step, verified at {} fidelity",
-            placement.split,
+            mapping.describe(),
             decode.instrs,
             opts.fidelity.name()
         ),
