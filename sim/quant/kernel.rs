@@ -103,7 +103,7 @@ impl PackedMatrix {
     }
 
     /// True for the 3.5-bit pair formats, whose kernel works on raw codes.
-    fn pair_format(&self) -> bool {
+    pub(super) fn pair_format(&self) -> bool {
         matches!(
             self.format(),
             Format::Q35 | Format::Q35Byte | Format::Q35Opt

@@ -1,0 +1,188 @@
+//! The AVX2 int8-activation kernel of the 3.5-bit pair formats: exact integer sums
+//! `Σ u4[k] · qe[k]` and `Σ u3[k] · qo[k]` over one row, 32 pairs (64 weights) per step.
+//! Integer sums do not depend on the order of the additions, so the results equal the portable
+//! definition (`kernel_i8`) bit for bit by construction.
+//!
+//! Decoding 32 tightly packed 7-bit pairs (28 bytes): the 128-bit halves of one register get
+//! bytes 0..16 and 14..30 of the step (pairs 0..16 and 16..32). Two `vpshufb` give each 16-bit
+//! lane the two bytes its pair spans (pairs 0..8 and 16..24 in one register, 8..16 and 24..32 in
+//! the other), `vpmullw` by `2^(9 − shift)` moves the field to bits 9..15 (AVX2 has no per-lane
+//! 16-bit variable shift), `vpsrlw 9` brings it down, and `vpackuswb` joins both registers into
+//! 32 bytes, byte `j` holding pair `j`. Then `u4 = p & 15`, `u3 = (p >> 4) & 15` and two
+//! `vpmaddubsw` (unsigned codes x signed activations, at most 2·15·127 = 3810 per 16-bit lane,
+//! so eight steps add up in 16 bits without saturating) followed by one `vpmaddwd` by ones per
+//! eight steps into 32-bit lanes. `q3.5-byte` loads its 32 bytes directly.
+//!
+//! A row starts at any bit of the stream: its bit offset mod 8 selects one of eight
+//! shuffle/multiplier tables, constant along the row since a step is exactly 28 bytes.
+
+use super::bitstream::window;
+use super::pairs_avx2::RowCodes;
+use std::arch::x86_64::*;
+
+/// Pairs per step.
+const STEP: usize = 32;
+/// Bytes of a bitstream step.
+const STEP_BYTES: usize = 28;
+/// Bytes a bitstream step reads: 16 from its start and 16 from its start + 14.
+const STEP_READ: usize = 30;
+/// Steps whose 16-bit partial sums add up before widening (8 · 3810 < 32768).
+const WIDEN_EVERY: usize = 8;
+/// Steps whose 32-bit partial sums add up before going to i64 (far below 2^31).
+const FLUSH_EVERY: usize = 4096;
+
+/// For each bit offset `o` of a step's start within its first byte: the `vpshufb` controls of
+/// the two registers (16-bit lane `i` gets the bytes of pair `i` resp. `8 + i` of its half) and
+/// the `vpmullw` multipliers `2^(9 − shift)`.
+struct Tables {
+    shuffle: [[[i8; 32]; 2]; 8],
+    multiply: [[i16; 16]; 8],
+}
+
+const TABLES: Tables = tables();
+
+const fn tables() -> Tables {
+    let mut t = Tables {
+        shuffle: [[[0; 32]; 2]; 8],
+        multiply: [[0; 16]; 8],
+    };
+    let mut o = 0;
+    while o < 8 {
+        let mut reg = 0;
+        while reg < 2 {
+            let mut i = 0;
+            while i < 8 {
+                // Pair j of the 128-bit half: bits o + 7j .. o + 7j + 6 of the half's bytes.
+                let bit = o + 7 * (8 * reg + i);
+                let byte = bit / 8;
+                let mut half = 0;
+                while half < 2 {
+                    let at = 16 * half + 2 * i;
+                    t.shuffle[o][reg][at] = byte as i8;
+                    // The second byte when it exists in the 16 loaded; otherwise the field
+                    // fits in the first (its bits are shifted out anyway).
+                    t.shuffle[o][reg][at + 1] = if byte + 1 < 16 { byte as i8 + 1 } else { -1 };
+                    half += 1;
+                }
+                t.multiply[o][i] = 1 << (9 - bit % 8);
+                t.multiply[o][8 + i] = 1 << (9 - bit % 8);
+                i += 1;
+            }
+            reg += 1;
+        }
+        o += 1;
+    }
+    t
+}
+
+/// `(Σ u4[k] · even[k], Σ u3[k] · odd[k])` over the row's pairs, `even` and `odd` holding one
+/// activation code per pair.
+#[target_feature(enable = "avx2")]
+pub(super) fn row_sums(codes: RowCodes, even: &[i8], odd: &[i8]) -> (i64, i64) {
+    let pairs = even.len().min(odd.len());
+    let mut steps = pairs / STEP;
+    if let RowCodes::Bits(bytes, first) = codes {
+        // Every vector read must stay inside the buffer (the metadata follows the codes).
+        let start = first / 8;
+        let fit = match bytes.len().checked_sub(start + STEP_READ) {
+            Some(room) => room / STEP_BYTES + 1,
+            None => 0,
+        };
+        steps = steps.min(fit);
+    }
+    let (mut s4, mut s3) = (0i64, 0i64);
+    let mut g = 0;
+    while g < steps {
+        let end = steps.min(g + FLUSH_EVERY);
+        // SAFETY: steps `g..end` lie inside the row's codes and activations (checked above).
+        let (a, b) = unsafe { sums(codes, even, odd, g, end) };
+        s4 += a;
+        s3 += b;
+        g = end;
+    }
+    for k in STEP * steps..pairs {
+        let p = match codes {
+            RowCodes::Bytes(bytes) => bytes[k],
+            RowCodes::Bits(bytes, first) => (window(bytes, first + 7 * k) & 127) as u8,
+        };
+        s4 += i64::from(p & 15) * i64::from(even[k]);
+        s3 += i64::from(p >> 4) * i64::from(odd[k]);
+    }
+    (s4, s3)
+}
+
+/// The sums of steps `g0..g1` (at most [`FLUSH_EVERY`] of them).
+///
+/// # Safety
+/// Steps `g0..g1` must be whole: `32 · g1 <= even.len(), odd.len()`, and for a bitstream the
+/// 30 bytes from byte `first / 8 + 28 · g` inside `bytes` for every step `g`.
+#[target_feature(enable = "avx2")]
+unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -> (i64, i64) {
+    let low4 = _mm256_set1_epi8(15);
+    let ones = _mm256_set1_epi16(1);
+    let (bytes, first, tables) = match codes {
+        RowCodes::Bytes(bytes) => (bytes, 0, None),
+        RowCodes::Bits(bytes, first) => {
+            let o = first % 8;
+            // SAFETY: each table row is 32 bytes; unaligned loads are allowed.
+            let t = unsafe {
+                (
+                    _mm256_loadu_si256(TABLES.shuffle[o][0].as_ptr().cast()),
+                    _mm256_loadu_si256(TABLES.shuffle[o][1].as_ptr().cast()),
+                    _mm256_loadu_si256(TABLES.multiply[o].as_ptr().cast()),
+                )
+            };
+            (bytes, first / 8, Some(t))
+        }
+    };
+    let (pb, pe, po) = (bytes.as_ptr(), even.as_ptr(), odd.as_ptr());
+    let (mut t4, mut t3) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut g = g0;
+    while g < g1 {
+        let end = g1.min(g + WIDEN_EVERY);
+        let (mut w4, mut w3) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        while g < end {
+            // SAFETY (all loads): in bounds by the caller's contract.
+            let p = match tables {
+                None => unsafe { _mm256_loadu_si256(pb.add(STEP * g).cast()) },
+                Some((sa, sb, mul)) => {
+                    let at = first + STEP_BYTES * g;
+                    let (lo, hi) = unsafe {
+                        (
+                            _mm_loadu_si128(pb.add(at).cast()),
+                            _mm_loadu_si128(pb.add(at + 14).cast()),
+                        )
+                    };
+                    let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+                    let a = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sa), mul);
+                    let b = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sb), mul);
+                    _mm256_packus_epi16(_mm256_srli_epi16::<9>(a), _mm256_srli_epi16::<9>(b))
+                }
+            };
+            let u4 = _mm256_and_si256(p, low4);
+            let u3 = _mm256_and_si256(_mm256_srli_epi16::<4>(p), low4);
+            let (xe, xo) = unsafe {
+                (
+                    _mm256_loadu_si256(pe.add(STEP * g).cast()),
+                    _mm256_loadu_si256(po.add(STEP * g).cast()),
+                )
+            };
+            w4 = _mm256_add_epi16(w4, _mm256_maddubs_epi16(u4, xe));
+            w3 = _mm256_add_epi16(w3, _mm256_maddubs_epi16(u3, xo));
+            g += 1;
+        }
+        t4 = _mm256_add_epi32(t4, _mm256_madd_epi16(w4, ones));
+        t3 = _mm256_add_epi32(t3, _mm256_madd_epi16(w3, ones));
+    }
+    (hsum(t4), hsum(t3))
+}
+
+/// The sum of eight i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum(v: __m256i) -> i64 {
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` has room for 32 bytes; unaligned stores are allowed.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+    lanes.iter().map(|&l| i64::from(l)).sum()
+}
