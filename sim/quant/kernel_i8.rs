@@ -32,10 +32,15 @@ struct Int8Activations {
 }
 
 impl Int8Activations {
-    fn new(x: &[f32], pairs: bool) -> Self {
+    fn new(isa: Isa, x: &[f32], pairs: bool) -> Self {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = amax / 127.0;
-        let codes: Vec<i8> = x.iter().map(|&v| int8::code(v, scale)).collect();
+        let codes = match isa {
+            Isa::Portable => int8_codes(x, scale),
+            // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { int8_codes_avx2(x, scale) },
+        };
         let (mut even, mut odd) = (Vec::new(), Vec::new());
         if pairs {
             even.extend(codes.iter().step_by(2));
@@ -79,7 +84,7 @@ impl PackedMatrix {
         let (rows, cols) = (self.rows(), self.cols());
         assert_eq!(x.len(), cols, "gemv_i8: x must hold cols values");
         assert_eq!(y.len(), rows, "gemv_i8: y must hold rows values");
-        let qx = Int8Activations::new(x, self.pair_format());
+        let qx = Int8Activations::new(isa, x, self.pair_format());
         y.par_iter_mut().enumerate().for_each(|(r, out)| {
             *out = if self.pair_format() {
                 self.row_pairs_i8(isa, r, &qx)
@@ -143,6 +148,20 @@ impl PackedMatrix {
         }
         (s4, s3)
     }
+}
+
+/// The int8 codes of `x` on the grid of step `scale`.
+#[inline(always)]
+fn int8_codes(x: &[f32], scale: f32) -> Vec<i8> {
+    x.iter().map(|&v| int8::code(v, scale)).collect()
+}
+
+/// [`int8_codes`] compiled for AVX2 (vector rounding instead of a libm call per value; the
+/// same exactly defined results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn int8_codes_avx2(x: &[f32], scale: f32) -> Vec<i8> {
+    int8_codes(x, scale)
 }
 
 /// `Σ w · x` of int8 codes, exact.

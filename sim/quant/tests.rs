@@ -465,3 +465,42 @@ fn from_bytes_checks_length_and_metadata() {
     ));
     assert!(PackedMatrix::from_bytes(Format::Q35Opt, 2, 5, m.bytes()).is_ok());
 }
+
+/// Speed of the GEMV kernels on one thread with the matrix in cache (L3; best of many short
+/// runs, which a shared host disturbs least): `cargo test --release --lib kernel_speed --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "timing, not a check"]
+fn kernel_speed() {
+    let (rows, cols) = (2048, 8192);
+    let w = weights::gaussian(rows, cols, 1);
+    let x = weights::activations(cols, 2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut y = vec![0.0; rows];
+    for f in [Format::Int4G128, Format::Int8, Format::Q35, Format::Q35Byte] {
+        let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        let mut best = |run: &mut (dyn FnMut(&mut [f32]) + Send)| {
+            pool.install(|| {
+                (0..60)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        run(&mut y);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+        };
+        let t = best(&mut |y| m.gemv(&x, y));
+        let gw = (rows * cols) as f64 / t / 1e9;
+        print!("{f:<10} f32 act: {gw:6.2} Gweight/s");
+        if m.has_int8_kernel() {
+            let t = best(&mut |y| m.gemv_i8(&x, y).unwrap());
+            let gw = (rows * cols) as f64 / t / 1e9;
+            print!("   int8 act: {gw:6.2} Gweight/s");
+        }
+        println!();
+    }
+}
