@@ -5,10 +5,11 @@
 //!
 //! Decoding 32 tightly packed 7-bit pairs (28 bytes): the 128-bit halves of one register get
 //! bytes 0..16 and 14..30 of the step (pairs 0..16 and 16..32). Two `vpshufb` give each 16-bit
-//! lane the two bytes its pair spans (pairs 0..8 and 16..24 in one register, 8..16 and 24..32 in
-//! the other), `vpmullw` by `2^(9 − shift)` moves the field to bits 9..15 (AVX2 has no per-lane
-//! 16-bit variable shift), `vpsrlw 9` brings it down, and `vpackuswb` joins both registers into
-//! 32 bytes, byte `j` holding pair `j`. Then `u4 = p & 15`, `u3 = (p >> 4) & 15` and two
+//! lane the two bytes its pair spans (even pairs in one register, odd pairs in the other). AVX2
+//! has no per-lane 16-bit variable shift, so `vpmullw` by a power of two stands in for it: by
+//! `2^(9 − shift)` for even pairs (field at bits 9..15, then `vpsrlw 9` brings it to bits 0..6),
+//! by `2^(8 − shift)` for odd pairs (field at bits 8..14, masked). One `vpor` joins them: byte
+//! `j` of the 32 holds pair `j`. Then `u4 = p & 15`, `u3 = (p >> 4) & 15` and two
 //! `vpmaddubsw` (unsigned codes x signed activations, at most 2·15·127 = 3810 per 16-bit lane,
 //! so eight steps add up in 16 bits without saturating) followed by one `vpmaddwd` by ones per
 //! eight steps into 32-bit lanes. `q3.5-byte` loads its 32 bytes directly.
@@ -32,11 +33,11 @@ const WIDEN_EVERY: usize = 8;
 const FLUSH_EVERY: usize = 4096;
 
 /// For each bit offset `o` of a step's start within its first byte: the `vpshufb` controls of
-/// the two registers (16-bit lane `i` gets the bytes of pair `i` resp. `8 + i` of its half) and
-/// the `vpmullw` multipliers `2^(9 − shift)`.
+/// the two registers (16-bit lane `i` gets the bytes of pair `2i` resp. `2i + 1` of its half)
+/// and their `vpmullw` multipliers (`2^(9 − shift)` resp. `2^(8 − shift)`).
 struct Tables {
     shuffle: [[[i8; 32]; 2]; 8],
-    multiply: [[i16; 16]; 8],
+    multiply: [[[i16; 16]; 2]; 8],
 }
 
 const TABLES: Tables = tables();
@@ -44,7 +45,7 @@ const TABLES: Tables = tables();
 const fn tables() -> Tables {
     let mut t = Tables {
         shuffle: [[[0; 32]; 2]; 8],
-        multiply: [[0; 16]; 8],
+        multiply: [[[0; 16]; 2]; 8],
     };
     let mut o = 0;
     while o < 8 {
@@ -53,7 +54,7 @@ const fn tables() -> Tables {
             let mut i = 0;
             while i < 8 {
                 // Pair j of the 128-bit half: bits o + 7j .. o + 7j + 6 of the half's bytes.
-                let bit = o + 7 * (8 * reg + i);
+                let bit = o + 7 * (2 * i + reg);
                 let byte = bit / 8;
                 let mut half = 0;
                 while half < 2 {
@@ -62,10 +63,9 @@ const fn tables() -> Tables {
                     // The second byte when it exists in the 16 loaded; otherwise the field
                     // fits in the first (its bits are shifted out anyway).
                     t.shuffle[o][reg][at + 1] = if byte + 1 < 16 { byte as i8 + 1 } else { -1 };
+                    t.multiply[o][reg][8 * half + i] = 1 << (9 - reg - bit % 8);
                     half += 1;
                 }
-                t.multiply[o][i] = 1 << (9 - bit % 8);
-                t.multiply[o][8 + i] = 1 << (9 - bit % 8);
                 i += 1;
             }
             reg += 1;
@@ -119,6 +119,7 @@ pub(super) fn row_sums(codes: RowCodes, even: &[i8], odd: &[i8]) -> (i64, i64) {
 #[target_feature(enable = "avx2")]
 unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -> (i64, i64) {
     let low4 = _mm256_set1_epi8(15);
+    let high7 = _mm256_set1_epi16(0x7f00);
     let ones = _mm256_set1_epi16(1);
     let (bytes, first, tables) = match codes {
         RowCodes::Bytes(bytes) => (bytes, 0, None),
@@ -129,7 +130,8 @@ unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -
                 (
                     _mm256_loadu_si256(TABLES.shuffle[o][0].as_ptr().cast()),
                     _mm256_loadu_si256(TABLES.shuffle[o][1].as_ptr().cast()),
-                    _mm256_loadu_si256(TABLES.multiply[o].as_ptr().cast()),
+                    _mm256_loadu_si256(TABLES.multiply[o][0].as_ptr().cast()),
+                    _mm256_loadu_si256(TABLES.multiply[o][1].as_ptr().cast()),
                 )
             };
             (bytes, first / 8, Some(t))
@@ -145,7 +147,7 @@ unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -
             // SAFETY (all loads): in bounds by the caller's contract.
             let p = match tables {
                 None => unsafe { _mm256_loadu_si256(pb.add(STEP * g).cast()) },
-                Some((sa, sb, mul)) => {
+                Some((sa, sb, ma, mb)) => {
                     let at = first + STEP_BYTES * g;
                     let (lo, hi) = unsafe {
                         (
@@ -154,9 +156,9 @@ unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -
                         )
                     };
                     let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
-                    let a = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sa), mul);
-                    let b = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sb), mul);
-                    _mm256_packus_epi16(_mm256_srli_epi16::<9>(a), _mm256_srli_epi16::<9>(b))
+                    let even = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sa), ma);
+                    let odd = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sb), mb);
+                    _mm256_or_si256(_mm256_srli_epi16::<9>(even), _mm256_and_si256(odd, high7))
                 }
             };
             let u4 = _mm256_and_si256(p, low4);
