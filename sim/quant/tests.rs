@@ -233,6 +233,13 @@ fn int8_rounded(x: &[f32]) -> Vec<f64> {
         .collect()
 }
 
+/// The bits of `gemv_i8` on the kernels of `isa`.
+fn i8_bits(m: &PackedMatrix, isa: Isa, x: &[f32]) -> Vec<u32> {
+    let mut y = vec![0.0f32; m.rows()];
+    m.gemv_i8_on(isa, x, &mut y).unwrap();
+    y.iter().map(|v| v.to_bits()).collect()
+}
+
 /// Shapes with long rows too: several 32-pair steps, more than eight of them (16-bit sums
 /// widened), odd K, rows starting at any bit of the stream.
 fn long_matrix() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
@@ -281,12 +288,7 @@ proptest! {
         let x = weights::activations(cols, seed);
         for f in INT8_KERNEL_FORMATS {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
-            let run = |isa| {
-                let mut y = vec![0.0f32; rows];
-                m.gemv_i8_on(isa, &x, &mut y).unwrap();
-                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            prop_assert_eq!(run(Isa::detect()), run(Isa::Portable), "{}", f);
+            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
         }
     }
 
@@ -309,12 +311,7 @@ proptest! {
                 m.copy_from_slice(&[0x00, 0x38]);
             }
             let m = PackedMatrix::from_bytes(f, rows, cols, bytes).unwrap();
-            let run = |isa| {
-                let mut y = vec![0.0f32; rows];
-                m.gemv_i8_on(isa, &x, &mut y).unwrap();
-                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            prop_assert_eq!(run(Isa::detect()), run(Isa::Portable), "{}", f);
+            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
         }
     }
 }
