@@ -4,6 +4,8 @@
 //! Integer sums do not depend on the order of the additions, so every implementation and
 //! every thread count gives the same bits.
 //!
+//! Batches (`gemm_i8`) round each activation vector with its own scale.
+//!
 //! * `int8`: `y = sx · scale · Σ q · qx`.
 //! * the 3.5-bit pair formats: with the row's grids `even = a4 + b4 · u4`,
 //!   `odd = a3 + b3 · u3`, `y = sx · ((a4 · Σqe + b4 · Σ u4 qe) + (a3 · Σqo + b3 · Σ u3 qo))`
@@ -11,11 +13,11 @@
 //!   sums `Σqe`, `Σqo` are computed once per vector.
 
 use super::isa::Isa;
+use super::kernel::by_rows;
 use super::view::BLOCK;
 use super::{Format, PackedMatrix, QuantError, int8, q35};
 #[cfg(target_arch = "x86_64")]
 use super::{pairs_avx2::RowCodes, pairs_i8_avx2};
-use rayon::prelude::*;
 
 /// One activation vector rounded to int8.
 struct Int8Activations {
@@ -60,7 +62,7 @@ impl Int8Activations {
 }
 
 impl PackedMatrix {
-    /// True for the formats [`Self::gemv_i8`] accepts.
+    /// True for the formats [`Self::gemv_i8`] and [`Self::gemm_i8`] accept.
     pub fn has_int8_kernel(&self) -> bool {
         self.format() == Format::Int8 || self.pair_format()
     }
@@ -71,27 +73,57 @@ impl PackedMatrix {
     /// # Panics
     /// If the slice lengths do not match the matrix (a caller bug).
     pub fn gemv_i8(&self, x: &[f32], y: &mut [f32]) -> Result<(), QuantError> {
-        self.gemv_i8_on(Isa::detect(), x, y)
+        self.gemm_i8(x, 1, y)
     }
 
-    /// [`Self::gemv_i8`] on the kernels of `isa`.
-    pub(crate) fn gemv_i8_on(&self, isa: Isa, x: &[f32], y: &mut [f32]) -> Result<(), QuantError> {
+    /// [`Self::gemv_i8`] for a batch (each activation vector rounded with its own scale):
+    /// `x` is `batch` x `cols` row-major, `y` is `batch` x `rows`. Row `b` of `y` is exactly
+    /// `gemv_i8` of row `b` of `x`; a bitstream row is decoded once for the whole batch.
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the matrix and batch (a caller bug).
+    pub fn gemm_i8(&self, x: &[f32], batch: usize, y: &mut [f32]) -> Result<(), QuantError> {
+        self.gemm_i8_on(Isa::detect(), x, batch, y)
+    }
+
+    /// [`Self::gemm_i8`] on the kernels of `isa`.
+    pub(crate) fn gemm_i8_on(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        batch: usize,
+        y: &mut [f32],
+    ) -> Result<(), QuantError> {
         if !self.has_int8_kernel() {
             return Err(QuantError::NoInt8Kernel {
                 format: self.format(),
             });
         }
         let (rows, cols) = (self.rows(), self.cols());
-        assert_eq!(x.len(), cols, "gemv_i8: x must hold cols values");
-        assert_eq!(y.len(), rows, "gemv_i8: y must hold rows values");
-        let qx = Int8Activations::new(isa, x, self.pair_format());
-        y.par_iter_mut().enumerate().for_each(|(r, out)| {
-            *out = if self.pair_format() {
-                self.row_pairs_i8(isa, r, &qx)
+        assert_eq!(
+            x.len(),
+            batch * cols,
+            "gemm_i8: x must hold batch x cols values"
+        );
+        assert_eq!(
+            y.len(),
+            batch * rows,
+            "gemm_i8: y must hold batch x rows values"
+        );
+        let qx: Vec<Int8Activations> = x
+            .chunks(cols)
+            .map(|xb| Int8Activations::new(isa, xb, self.pair_format()))
+            .collect();
+        let row = |buf: &mut Vec<u8>, r: usize, out: &mut [f32]| {
+            if self.pair_format() {
+                self.row_pairs_i8(isa, r, &qx, buf, out);
             } else {
-                self.row_int8_i8(isa, r, &qx)
-            };
-        });
+                for (o, q) in out.iter_mut().zip(&qx) {
+                    *o = self.row_int8_i8(isa, r, q);
+                }
+            }
+        };
+        by_rows(rows, batch, y, row);
         Ok(())
     }
 
@@ -108,28 +140,50 @@ impl PackedMatrix {
         (f64::from(qx.scale) * f64::from(int8::scale(&v, r)) * dot as f64) as f32
     }
 
-    /// One row of a pair format: exact `(Σ u4 qe, Σ u3 qo)`, then the row's grid.
-    fn row_pairs_i8(&self, isa: Isa, r: usize, qx: &Int8Activations) -> f32 {
+    /// One row of a pair format against every vector of `qxs` (`out[b]` gets vector `b`):
+    /// exact `(Σ u4 qe, Σ u3 qo)`, then the row's grid. `buf` is scratch for the decoded row.
+    fn row_pairs_i8(
+        &self,
+        isa: Isa,
+        r: usize,
+        qxs: &[Int8Activations],
+        buf: &mut Vec<u8>,
+        out: &mut [f32],
+    ) {
         let (format, v) = (self.format(), self.view());
-        let (s4, s3) = match isa {
-            Isa::Portable => self.pair_sums(r, qx),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                let pairs = qx.even.len();
-                let first = r * pairs;
-                let codes = if format == Format::Q35Byte {
-                    RowCodes::Bytes(&v.bytes[first..first + pairs])
-                } else {
-                    RowCodes::Bits(v.bytes, 7 * first)
-                };
+        // Where the AVX2 kernel reads the row: a batch decodes a bitstream row once into bytes.
+        #[cfg(target_arch = "x86_64")]
+        let codes = (isa == Isa::Avx2).then(|| {
+            let pairs = self.cols().div_ceil(2);
+            let first = r * pairs;
+            if format == Format::Q35Byte {
+                RowCodes::Bytes(&v.bytes[first..first + pairs])
+            } else if out.len() > 1 {
+                buf.clear();
+                buf.resize(pairs, 0);
                 // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
-                unsafe { pairs_i8_avx2::row_sums(codes, &qx.even, &qx.odd) }
+                unsafe { pairs_i8_avx2::decode_row(RowCodes::Bits(v.bytes, 7 * first), buf) };
+                RowCodes::Bytes(buf)
+            } else {
+                RowCodes::Bits(v.bytes, 7 * first)
             }
-        };
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (isa, buf);
         let (a4, b4, a3, b3) = q35::grid(format, &v, r).affine_f64();
-        let (qe, qo) = qx.sums;
-        let dot = (a4 * qe as f64 + b4 * s4 as f64) + (a3 * qo as f64 + b3 * s3 as f64);
-        (f64::from(qx.scale) * dot) as f32
+        for (o, qx) in out.iter_mut().zip(qxs) {
+            #[cfg(target_arch = "x86_64")]
+            let (s4, s3) = match codes {
+                // SAFETY: `codes` is only set on `Isa::Avx2`, which only exists with AVX2.
+                Some(codes) => unsafe { pairs_i8_avx2::row_sums(codes, &qx.even, &qx.odd) },
+                None => self.pair_sums(r, qx),
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let (s4, s3) = self.pair_sums(r, qx);
+            let (qe, qo) = qx.sums;
+            let dot = (a4 * qe as f64 + b4 * s4 as f64) + (a3 * qo as f64 + b3 * s3 as f64);
+            *o = (f64::from(qx.scale) * dot) as f32;
+        }
     }
 
     /// The portable definition of a pair row's integer sums.

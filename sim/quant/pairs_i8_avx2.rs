@@ -75,21 +75,33 @@ const fn tables() -> Tables {
     t
 }
 
+/// How many whole 32-pair steps of a row of `pairs` pairs the vector code reads: every read
+/// must stay inside the buffer (the metadata follows the codes).
+fn vector_steps(codes: RowCodes, pairs: usize) -> usize {
+    let steps = pairs / STEP;
+    match codes {
+        RowCodes::Bytes(bytes) => steps.min(bytes.len() / STEP),
+        RowCodes::Bits(bytes, first) => match bytes.len().checked_sub(first / 8 + STEP_READ) {
+            Some(room) => steps.min(room / STEP_BYTES + 1),
+            None => 0,
+        },
+    }
+}
+
+/// Pair `k` of the row, one byte (the scalar path for the row's tail).
+fn scalar_pair(codes: RowCodes, k: usize) -> u8 {
+    match codes {
+        RowCodes::Bytes(bytes) => bytes[k],
+        RowCodes::Bits(bytes, first) => (window(bytes, first + 7 * k) & 127) as u8,
+    }
+}
+
 /// `(Σ u4[k] · even[k], Σ u3[k] · odd[k])` over the row's pairs, `even` and `odd` holding one
 /// activation code per pair.
 #[target_feature(enable = "avx2")]
 pub(super) fn row_sums(codes: RowCodes, even: &[i8], odd: &[i8]) -> (i64, i64) {
     let pairs = even.len().min(odd.len());
-    let mut steps = pairs / STEP;
-    if let RowCodes::Bits(bytes, first) = codes {
-        // Every vector read must stay inside the buffer (the metadata follows the codes).
-        let start = first / 8;
-        let fit = match bytes.len().checked_sub(start + STEP_READ) {
-            Some(room) => room / STEP_BYTES + 1,
-            None => 0,
-        };
-        steps = steps.min(fit);
-    }
+    let steps = vector_steps(codes, pairs);
     let (mut s4, mut s3) = (0i64, 0i64);
     let mut g = 0;
     while g < steps {
@@ -101,43 +113,111 @@ pub(super) fn row_sums(codes: RowCodes, even: &[i8], odd: &[i8]) -> (i64, i64) {
         g = end;
     }
     for k in STEP * steps..pairs {
-        let p = match codes {
-            RowCodes::Bytes(bytes) => bytes[k],
-            RowCodes::Bits(bytes, first) => (window(bytes, first + 7 * k) & 127) as u8,
-        };
+        let p = scalar_pair(codes, k);
         s4 += i64::from(p & 15) * i64::from(even[k]);
         s3 += i64::from(p >> 4) * i64::from(odd[k]);
     }
     (s4, s3)
 }
 
+/// The row's pairs one per byte into `out` (`out.len()` pairs; `u4` in bits 0–3, `u3` in
+/// bits 4–6): decoded once, they serve every activation vector of a batch through the byte
+/// path of [`row_sums`], with the same sums.
+#[target_feature(enable = "avx2")]
+pub(super) fn decode_row(codes: RowCodes, out: &mut [u8]) {
+    let steps = vector_steps(codes, out.len());
+    // SAFETY: `vector_steps` keeps every read inside `codes`.
+    let decoder = unsafe { Decoder::new(codes) };
+    for (g, chunk) in out.chunks_exact_mut(STEP).take(steps).enumerate() {
+        // SAFETY: step `g` is whole and inside the codes; `chunk` holds 32 bytes.
+        unsafe { _mm256_storeu_si256(chunk.as_mut_ptr().cast(), decoder.step(g)) };
+    }
+    for (k, p) in out.iter_mut().enumerate().skip(STEP * steps) {
+        *p = scalar_pair(codes, k);
+    }
+}
+
+/// Decodes 32-pair steps of one row into 32 bytes, byte `j` holding pair `j`.
+struct Decoder {
+    bytes: *const u8,
+    /// Byte of the row's first pair.
+    first: usize,
+    /// Bitstream: `vpshufb` controls and `vpmullw` multipliers of even / odd pairs.
+    tables: Option<[__m256i; 4]>,
+    high7: __m256i,
+}
+
+impl Decoder {
+    /// # Safety
+    /// [`Self::step`] reads the codes without bounds checks: callers keep to `vector_steps`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn new(codes: RowCodes) -> Self {
+        let load = |v: *const u8| unsafe { _mm256_loadu_si256(v.cast()) };
+        let (bytes, first, tables) = match codes {
+            RowCodes::Bytes(bytes) => (bytes, 0, None),
+            RowCodes::Bits(bytes, first) => {
+                let o = first % 8;
+                // Each table row is 32 bytes; unaligned loads are allowed.
+                let t = [
+                    load(TABLES.shuffle[o][0].as_ptr().cast()),
+                    load(TABLES.shuffle[o][1].as_ptr().cast()),
+                    load(TABLES.multiply[o][0].as_ptr().cast()),
+                    load(TABLES.multiply[o][1].as_ptr().cast()),
+                ];
+                (bytes, first / 8, Some(t))
+            }
+        };
+        Self {
+            bytes: bytes.as_ptr(),
+            first,
+            tables,
+            high7: _mm256_set1_epi16(0x7f00),
+        }
+    }
+
+    /// The 32 pairs of step `g`.
+    ///
+    /// # Safety
+    /// Step `g` must be below the row's `vector_steps`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step(&self, g: usize) -> __m256i {
+        let pb = self.bytes;
+        match self.tables {
+            None => unsafe { _mm256_loadu_si256(pb.add(STEP * g).cast()) },
+            Some([sa, sb, ma, mb]) => {
+                let at = self.first + STEP_BYTES * g;
+                let (lo, hi) = unsafe {
+                    (
+                        _mm_loadu_si128(pb.add(at).cast()),
+                        _mm_loadu_si128(pb.add(at + 14).cast()),
+                    )
+                };
+                let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+                let even = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sa), ma);
+                let odd = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sb), mb);
+                _mm256_or_si256(
+                    _mm256_srli_epi16::<9>(even),
+                    _mm256_and_si256(odd, self.high7),
+                )
+            }
+        }
+    }
+}
+
 /// The sums of steps `g0..g1` (at most [`FLUSH_EVERY`] of them).
 ///
 /// # Safety
-/// Steps `g0..g1` must be whole: `32 · g1 <= even.len(), odd.len()`, and for a bitstream the
-/// 30 bytes from byte `first / 8 + 28 · g` inside `bytes` for every step `g`.
+/// Steps `g0..g1` must be whole: `32 · g1 <= even.len(), odd.len()`, and below the row's
+/// `vector_steps`.
 #[target_feature(enable = "avx2")]
 unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -> (i64, i64) {
     let low4 = _mm256_set1_epi8(15);
-    let high7 = _mm256_set1_epi16(0x7f00);
     let ones = _mm256_set1_epi16(1);
-    let (bytes, first, tables) = match codes {
-        RowCodes::Bytes(bytes) => (bytes, 0, None),
-        RowCodes::Bits(bytes, first) => {
-            let o = first % 8;
-            // SAFETY: each table row is 32 bytes; unaligned loads are allowed.
-            let t = unsafe {
-                (
-                    _mm256_loadu_si256(TABLES.shuffle[o][0].as_ptr().cast()),
-                    _mm256_loadu_si256(TABLES.shuffle[o][1].as_ptr().cast()),
-                    _mm256_loadu_si256(TABLES.multiply[o][0].as_ptr().cast()),
-                    _mm256_loadu_si256(TABLES.multiply[o][1].as_ptr().cast()),
-                )
-            };
-            (bytes, first / 8, Some(t))
-        }
-    };
-    let (pb, pe, po) = (bytes.as_ptr(), even.as_ptr(), odd.as_ptr());
+    // SAFETY: the caller keeps to the row's vector steps.
+    let decoder = unsafe { Decoder::new(codes) };
+    let (pe, po) = (even.as_ptr(), odd.as_ptr());
     let (mut t4, mut t3) = (_mm256_setzero_si256(), _mm256_setzero_si256());
     let mut g = g0;
     while g < g1 {
@@ -145,22 +225,7 @@ unsafe fn sums(codes: RowCodes, even: &[i8], odd: &[i8], g0: usize, g1: usize) -
         let (mut w4, mut w3) = (_mm256_setzero_si256(), _mm256_setzero_si256());
         while g < end {
             // SAFETY (all loads): in bounds by the caller's contract.
-            let p = match tables {
-                None => unsafe { _mm256_loadu_si256(pb.add(STEP * g).cast()) },
-                Some((sa, sb, ma, mb)) => {
-                    let at = first + STEP_BYTES * g;
-                    let (lo, hi) = unsafe {
-                        (
-                            _mm_loadu_si128(pb.add(at).cast()),
-                            _mm_loadu_si128(pb.add(at + 14).cast()),
-                        )
-                    };
-                    let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
-                    let even = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sa), ma);
-                    let odd = _mm256_mullo_epi16(_mm256_shuffle_epi8(v, sb), mb);
-                    _mm256_or_si256(_mm256_srli_epi16::<9>(even), _mm256_and_si256(odd, high7))
-                }
-            };
+            let p = unsafe { decoder.step(g) };
             let u4 = _mm256_and_si256(p, low4);
             let u3 = _mm256_and_si256(_mm256_srli_epi16::<4>(p), low4);
             let (xe, xo) = unsafe {

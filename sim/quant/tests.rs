@@ -178,9 +178,10 @@ fn kernels_are_bit_identical_for_any_thread_count() {
             let mut z = vec![0.0; 3 * rows];
             m.gemm(&x, 3, &mut z);
             let deq = m.dequantize();
-            let mut yi = vec![0.0; rows];
+            let mut yi = vec![0.0; 4 * rows];
             if m.has_int8_kernel() {
-                m.gemv_i8(&x[..cols], &mut yi).unwrap();
+                m.gemv_i8(&x[..cols], &mut yi[..rows]).unwrap();
+                m.gemm_i8(&x, 3, &mut yi[rows..]).unwrap();
             }
             (y, z, deq, yi)
         })
@@ -233,10 +234,11 @@ fn int8_rounded(x: &[f32]) -> Vec<f64> {
         .collect()
 }
 
-/// The bits of `gemv_i8` on the kernels of `isa`.
+/// The bits of `gemm_i8` on the kernels of `isa` for the `x.len() / cols` vectors of `x`.
 fn i8_bits(m: &PackedMatrix, isa: Isa, x: &[f32]) -> Vec<u32> {
-    let mut y = vec![0.0f32; m.rows()];
-    m.gemv_i8_on(isa, x, &mut y).unwrap();
+    let batch = x.len() / m.cols();
+    let mut y = vec![0.0f32; batch * m.rows()];
+    m.gemm_i8_on(isa, x, batch, &mut y).unwrap();
     y.iter().map(|v| v.to_bits()).collect()
 }
 
@@ -279,16 +281,25 @@ proptest! {
         }
     }
 
-    /// The dispatched int8-activation kernels give exactly the portable definition's bits.
+    /// The dispatched int8-activation kernels give exactly the portable definition's bits,
+    /// and a batch gives exactly the single-vector results.
     #[test]
     fn int8_activation_kernels_equal_the_portable_ones_bit_for_bit(
         (rows, cols, w) in long_matrix(),
+        batch in 1usize..4,
         seed in any::<u64>(),
     ) {
-        let x = weights::activations(cols, seed);
+        let x = weights::activations(batch * cols, seed);
         for f in INT8_KERNEL_FORMATS {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
-            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
+            let fast = i8_bits(&m, Isa::detect(), &x);
+            prop_assert_eq!(&fast, &i8_bits(&m, Isa::Portable, &x), "{}", f);
+            for (b, xb) in x.chunks(cols).enumerate() {
+                let mut y = vec![0.0f32; rows];
+                m.gemv_i8(xb, &mut y).unwrap();
+                let one: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                prop_assert_eq!(&fast[b * rows..(b + 1) * rows], &one[..], "{} batch {}", f, b);
+            }
         }
     }
 
@@ -312,6 +323,9 @@ proptest! {
             }
             let m = PackedMatrix::from_bytes(f, rows, cols, bytes).unwrap();
             prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
+            // Two vectors: the row decoded once into bytes.
+            let x2 = [&x[..], &x[..]].concat();
+            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x2), i8_bits(&m, Isa::Portable, &x2), "{}", f);
         }
     }
 }
@@ -497,6 +511,11 @@ fn kernel_speed() {
             let t = best(&mut |y| m.gemv_i8(&x, y).unwrap());
             let gw = (rows * cols) as f64 / t / 1e9;
             print!("   int8 act: {gw:6.2} Gweight/s");
+            let x4 = x.repeat(4);
+            let mut y4 = vec![0.0; 4 * rows];
+            let t = best(&mut |_| m.gemm_i8(&x4, 4, &mut y4).unwrap());
+            let gw = (rows * cols) as f64 / t / 1e9;
+            print!("   batch of 4: {gw:6.2} Gweight/s");
         }
         println!();
     }
