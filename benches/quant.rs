@@ -2,10 +2,15 @@
 //! format, against this machine's measured memory read bandwidth. Criterion reports time and
 //! weight bytes/s; a summary table then gives weight GB/s, GFLOP/s and the fraction of read
 //! bandwidth for 1 thread and all threads (best wall time), and a second table the 1-thread
-//! figures per second of that thread's CPU time, which stay meaningful on a shared host.
+//! figures per second of that thread's CPU time, which stay meaningful on a shared host. Read
+//! bandwidth is measured before and after the GEMVs and the higher figure is the reference.
+//!
+//! Formats with an int8-activation kernel (`int8`, `q3.5`, `q3.5-byte`, `q3.5-opt`) are measured
+//! twice: `FORMAT` (f32 activations, `gemv`) and `FORMAT/i8` (`gemv_i8`).
 //!
 //! Run: `cargo bench --bench quant` (a few minutes); `cargo bench --bench quant -- q3.5` measures
-//! (and quantizes) only the formats whose benchmark id `gemv/SHAPE/FORMAT` contains the filter.
+//! (and quantizes) only the formats whose benchmark id `gemv/SHAPE/FORMAT` or
+//! `gemv/SHAPE/FORMAT/i8` contains the filter, and of those only the matching kernels.
 
 use accsim::quant::{Format, PackedMatrix, weights};
 use criterion::{Criterion, Throughput};
@@ -65,9 +70,48 @@ fn read_bandwidth_gbps(buf: &[u64]) -> f64 {
     (buf.len() * 8) as f64 / t.as_secs_f64() / 1e9
 }
 
+/// This machine's memory read bandwidth [GB/s].
+struct Bandwidth {
+    /// Best wall time, one thread.
+    one: f64,
+    /// Best wall time, all threads.
+    all: f64,
+    /// One thread, per second of its CPU time.
+    cpu: f64,
+}
+
+impl Bandwidth {
+    /// Sum a buffer far beyond any cache on each pool.
+    fn measure(one: &rayon::ThreadPool, many: &rayon::ThreadPool) -> Self {
+        let buf: Vec<u64> = (0..BANDWIDTH_BYTES as u64 / 8).collect();
+        let sum = |b: &[u64]| b.iter().fold(0u64, |a, &v| a.wrapping_add(v));
+        let cpu = one.install(|| {
+            buf.len() as f64 * 8.0
+                / cpu_secs(REPS, || {
+                    black_box(sum(&buf));
+                })
+                / 1e9
+        });
+        Self {
+            one: one.install(|| read_bandwidth_gbps(&buf)),
+            all: many.install(|| read_bandwidth_gbps(&buf)),
+            cpu,
+        }
+    }
+}
+
 /// The benchmark filter given after `--`, if any (the first argument that is not a flag).
 fn filter() -> Option<String> {
     std::env::args().skip(1).find(|a| !a.starts_with('-'))
+}
+
+/// Which activations a GEMV takes.
+#[derive(Clone, Copy)]
+enum Kernel {
+    /// f32 activations (`gemv`).
+    F32,
+    /// Activations rounded to int8 per vector (`gemv_i8`); the label gets `/i8`.
+    I8,
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -82,24 +126,17 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
+        .without_plots()
         .configure_from_args();
     let all = rayon::current_num_threads();
     let (one, many) = (pool(1), pool(all));
-    let buf: Vec<u64> = (0..BANDWIDTH_BYTES as u64 / 8).collect();
-    let bw1 = one.install(|| read_bandwidth_gbps(&buf));
-    let bwn = many.install(|| read_bandwidth_gbps(&buf));
-    let bw_cpu = one.install(|| {
-        let sum = |b: &[u64]| b.iter().fold(0u64, |a, &v| a.wrapping_add(v));
-        buf.len() as f64 * 8.0
-            / cpu_secs(REPS, || {
-                black_box(sum(&buf));
-            })
-            / 1e9
-    });
-    drop(buf);
-    println!("read bandwidth: {bw1:.2} GB/s (1 thread), {bwn:.2} GB/s ({all} threads)");
-    let mut summary = Vec::new();
-    let mut cpu_summary = Vec::new();
+    let before = Bandwidth::measure(&one, &many);
+    println!(
+        "read bandwidth: {:.2} GB/s (1 thread), {:.2} GB/s ({all} threads)",
+        before.one, before.all
+    );
+    // (shape, kernel, threads or 0 for the per-CPU-second figure, seconds per GEMV, weights).
+    let mut results: Vec<(&str, String, usize, f64, usize)> = Vec::new();
     let wanted = filter();
     for (name, rows, cols) in SHAPES {
         let w = weights::gaussian(rows, cols, 1);
@@ -107,8 +144,11 @@ fn main() {
         let mut y = vec![0.0; rows];
         let mut group = c.benchmark_group(format!("gemv/{name}"));
         for f in Format::ALL {
-            let id = format!("gemv/{name}/{f}");
-            if wanted.as_ref().is_some_and(|w| !id.contains(w.as_str())) {
+            let wants = |label: &str| {
+                let id = format!("gemv/{name}/{label}");
+                wanted.as_ref().is_none_or(|w| id.contains(w.as_str()))
+            };
+            if !wants(f.name()) && !wants(&format!("{f}/i8")) {
                 continue;
             }
             let m = match PackedMatrix::quantize(f, rows, cols, &w) {
@@ -117,46 +157,75 @@ fn main() {
             };
             let bytes = m.bytes().len() as u64;
             group.throughput(Throughput::Bytes(bytes));
-            group.bench_function(f.name(), |b| b.iter(|| m.gemv(black_box(&x), &mut y)));
-            let t = one.install(|| cpu_secs(REPS, || m.gemv(&x, &mut y)));
-            let gbps = bytes as f64 / t / 1e9;
-            cpu_summary.push(format!(
-                "{name:<15} {:<10} {gbps:>8.2} {:>10.2} {:>6.0}%",
-                f.name(),
-                (rows * cols) as f64 / t / 1e9,
-                100.0 * gbps / bw_cpu
-            ));
-            for (threads, p, bw) in [(1, &one, bw1), (all, &many, bwn)] {
-                let t = p
-                    .install(|| best_of(REPS, || m.gemv(&x, &mut y)))
-                    .as_secs_f64();
-                let gbps = bytes as f64 / t / 1e9;
-                let gflops = 2.0 * (rows * cols) as f64 / t / 1e9;
-                let gweights = (rows * cols) as f64 / t / 1e9;
-                summary.push(format!(
-                    "{name:<15} {:<10} {threads:>2} {gbps:>8.2} {gweights:>10.2} {gflops:>8.2} {:>6.0}%",
-                    f.name(),
-                    100.0 * gbps / bw
-                ));
+            // The f32-activation kernel, and the int8-activation one where the format has it.
+            let mut kernels: Vec<(String, Kernel)> = vec![(f.name().to_owned(), Kernel::F32)];
+            if m.has_int8_kernel() {
+                kernels.push((format!("{f}/i8"), Kernel::I8));
+            }
+            for (label, kernel) in kernels.into_iter().filter(|k| wants(&k.0)) {
+                let run = |y: &mut [f32]| match kernel {
+                    Kernel::F32 => m.gemv(black_box(&x), y),
+                    Kernel::I8 => m
+                        .gemv_i8(black_box(&x), y)
+                        .unwrap_or_else(|e| panic!("{label}: {e}")),
+                };
+                group.bench_function(label.as_str(), |b| b.iter(|| run(&mut y)));
+                let t = one.install(|| cpu_secs(REPS, || run(&mut y)));
+                results.push((name, label.clone(), 0, t, bytes as usize));
+                for (threads, p) in [(1, &one), (all, &many)] {
+                    let t = p.install(|| best_of(REPS, || run(&mut y))).as_secs_f64();
+                    results.push((name, label.clone(), threads, t, bytes as usize));
+                }
             }
         }
         group.finish();
     }
-    println!("\nread bandwidth: {bw1:.2} GB/s (1 thread), {bwn:.2} GB/s ({all} threads)");
+    let after = Bandwidth::measure(&one, &many);
+    // The higher of the two measurements: the ratios are, if anything, understated.
+    let bw = Bandwidth {
+        one: before.one.max(after.one),
+        all: before.all.max(after.all),
+        cpu: before.cpu.max(after.cpu),
+    };
+    let weights_of = |shape: &str| {
+        SHAPES
+            .iter()
+            .find(|s| s.0 == shape)
+            .map_or(0.0, |s| (s.1 * s.2) as f64)
+    };
     println!(
-        "{:<15} {:<10} {:>2} {:>8} {:>10} {:>8} {:>7}",
+        "\nread bandwidth (higher of before / after): {:.2} GB/s (1 thread), {:.2} GB/s ({all} threads)",
+        bw.one, bw.all
+    );
+    println!(
+        "{:<15} {:<13} {:>2} {:>8} {:>10} {:>8} {:>7}",
         "shape", "format", "th", "GB/s", "Gweight/s", "GFLOP/s", "of bw"
     );
-    for line in summary {
-        println!("{line}");
+    for (name, label, threads, t, bytes) in results.iter().filter(|r| r.2 > 0) {
+        let gbps = *bytes as f64 / t / 1e9;
+        let gweights = weights_of(name) / t / 1e9;
+        let of_bw = gbps / if *threads == 1 { bw.one } else { bw.all };
+        println!(
+            "{name:<15} {label:<13} {threads:>2} {gbps:>8.2} {gweights:>10.2} {:>8.2} {:>6.0}%",
+            2.0 * gweights,
+            100.0 * of_bw
+        );
     }
-    println!("\n1 thread, per CPU second: read bandwidth {bw_cpu:.2} GB/s");
     println!(
-        "{:<15} {:<10} {:>8} {:>10} {:>7}",
+        "\n1 thread, per CPU second: read bandwidth {:.2} GB/s (higher of {:.2} / {:.2})",
+        bw.cpu, before.cpu, after.cpu
+    );
+    println!(
+        "{:<15} {:<13} {:>8} {:>10} {:>7}",
         "shape", "format", "GB/s", "Gweight/s", "of bw"
     );
-    for line in cpu_summary {
-        println!("{line}");
+    for (name, label, _, t, bytes) in results.iter().filter(|r| r.2 == 0) {
+        let gbps = *bytes as f64 / t / 1e9;
+        println!(
+            "{name:<15} {label:<13} {gbps:>8.2} {:>10.2} {:>6.0}%",
+            weights_of(name) / t / 1e9,
+            100.0 * gbps / bw.cpu
+        );
     }
     c.final_summary();
 }

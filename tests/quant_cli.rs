@@ -62,6 +62,46 @@ fn json_records_have_the_promised_keys() {
 }
 
 #[test]
+fn int8_activation_throughput_for_the_formats_that_have_it() {
+    for (format, has) in [
+        ("q3.5", true),
+        ("q3.5-byte", true),
+        ("q3.5-opt", true),
+        ("int8", true),
+        ("int4-g128", false),
+        ("f32", false),
+    ] {
+        let out = quant()
+            .args([
+                "--format", format, "--rows", "16", "--cols", "130", "--json",
+            ])
+            .assert()
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let g = &v[0]["gemv_i8_gbps"];
+        if has {
+            assert!(g.as_f64().is_some_and(|g| g > 0.0), "{format}: {v}");
+        } else {
+            assert!(g.is_null(), "{format}: {v}");
+        }
+    }
+    let out = quant()
+        .args(["--rows", "8", "--cols", "64"])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("i8_GB/s"), "{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("int4-g128").trim_end().ends_with('-'), "{text}");
+    assert!(!row("q3.5").trim_end().ends_with('-'), "{text}");
+}
+
+#[test]
 fn exact_format_reports_null_sqnr() {
     let out = quant()
         .args(["--format", "f32", "--rows", "4", "--cols", "64", "--json"])

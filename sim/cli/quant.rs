@@ -21,7 +21,8 @@ Distributions: gaussian = N(0, 0.02^2); llama = Student-t (nu = 4) body, std 0.0
 input channels scaled 8x; FILE:TENSOR = a llama2.c checkpoint matrix (tok, wq, wk, wv, wo, w1,
 w2, w3, optionally .LAYER), whose shape replaces --rows/--cols.
 GEMV throughput is packed weight bytes streamed per second by a short timed loop on all cores;
-small matrices run from cache.")]
+small matrices run from cache. i8_GB/s (JSON gemv_i8_gbps) is the same with activations rounded
+to int8 (gemv_i8), for the formats that have that kernel (int8, q3.5, q3.5-byte, q3.5-opt).")]
 pub struct Args {
     /// Format to measure; all formats side by side when omitted.
     #[arg(long, value_name = "NAME")]
@@ -59,6 +60,9 @@ struct Record {
     sqnr_db: Option<f64>,
     gemv_gbps: f64,
     gemv_gflops: f64,
+    /// GEMV with int8-rounded activations; `None` (JSON `null`, "-" in the table) for formats
+    /// without an int8-activation kernel.
+    gemv_i8_gbps: Option<f64>,
 }
 
 /// Least wall time spent timing one format's GEMV.
@@ -124,15 +128,13 @@ fn measure(f: Format, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> Result<
     })?;
     let e = ErrorMetrics::between(w, &m.dequantize());
     let mut y = vec![0.0; rows];
-    m.gemv(x, &mut y);
-    let start = Instant::now();
-    let mut runs = 0u32;
-    while start.elapsed() < TIMING {
-        m.gemv(x, &mut y);
-        runs += 1;
-    }
-    let per_run_s = start.elapsed().as_secs_f64() / f64::from(runs);
+    let per_run_s = time_per_run(|| m.gemv(x, &mut y));
     let bytes = m.bytes().len() as u64;
+    let gemv_i8_gbps = m.has_int8_kernel().then(|| {
+        // Cannot fail: the format has the kernel and the shapes match.
+        let per_run_s = time_per_run(|| m.gemv_i8(x, &mut y).unwrap_or(()));
+        bytes as f64 / per_run_s / 1e9
+    });
     Ok(Record {
         format: f,
         rows,
@@ -145,7 +147,20 @@ fn measure(f: Format, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> Result<
         sqnr_db: e.sqnr_db.is_finite().then_some(e.sqnr_db),
         gemv_gbps: bytes as f64 / per_run_s / 1e9,
         gemv_gflops: 2.0 * (rows * cols) as f64 / per_run_s / 1e9,
+        gemv_i8_gbps,
     })
+}
+
+/// Mean wall time [s] of `run` over a loop of at least [`TIMING`], after one warm-up run.
+fn time_per_run(mut run: impl FnMut()) -> f64 {
+    run();
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed() < TIMING {
+        run();
+        runs += 1;
+    }
+    start.elapsed().as_secs_f64() / f64::from(runs)
 }
 
 fn print_table(dist: &str, records: &[Record]) {
@@ -153,7 +168,7 @@ fn print_table(dist: &str, records: &[Record]) {
         println!("{} x {} weights from {dist}", r.rows, r.cols);
     }
     println!(
-        "{:<10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9} {:>8}",
+        "{:<10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9} {:>8} {:>8}",
         "format",
         "bits/w",
         "bytes",
@@ -162,12 +177,14 @@ fn print_table(dist: &str, records: &[Record]) {
         "cosine",
         "sqnr_dB",
         "gemv_GB/s",
-        "GFLOP/s"
+        "GFLOP/s",
+        "i8_GB/s"
     );
     for r in records {
         let sqnr = r.sqnr_db.map_or("exact".into(), |db| format!("{db:.2}"));
+        let i8 = r.gemv_i8_gbps.map_or("-".into(), |g| format!("{g:.2}"));
         println!(
-            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>8.2}",
+            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>8.2} {:>8}",
             r.format.name(),
             r.bits_per_weight,
             r.bytes,
@@ -176,7 +193,8 @@ fn print_table(dist: &str, records: &[Record]) {
             r.cosine,
             sqnr,
             r.gemv_gbps,
-            r.gemv_gflops
+            r.gemv_gflops,
+            i8
         );
     }
 }

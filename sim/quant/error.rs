@@ -47,7 +47,9 @@ pub enum QuantError {
     /// A packed buffer whose metadata holds NaN or infinity.
     #[error("{format} metadata value {index} is not finite: the buffer is corrupt")]
     CorruptMetadata { format: Format, index: usize },
-    /// The integer-activation kernel needs integer weights on a single per-row scale.
-    #[error("format {format} has no int8-activation kernel (only int8 has)")]
+    /// The integer-activation kernel needs integer codes on one per-row grid.
+    #[error(
+        "format {format} has no int8-activation kernel (only int8, q3.5, q3.5-byte and q3.5-opt have)"
+    )]
     NoInt8Kernel { format: Format },
 }

@@ -54,24 +54,7 @@ impl PackedMatrix {
                 Isa::Avx2 => unsafe { self.row_dot_avx2(r, x, acc, out) },
             },
         };
-        if batch == 1 {
-            y.par_iter_mut()
-                .enumerate()
-                .for_each_init(Vec::new, |acc, (r, out)| {
-                    dot(acc, r, std::slice::from_mut(out))
-                });
-            return;
-        }
-        let mut by_row = vec![0.0; rows * batch];
-        by_row
-            .par_chunks_mut(batch.max(1))
-            .enumerate()
-            .for_each_init(Vec::new, |acc, (r, out)| dot(acc, r, out));
-        for (r, outs) in by_row.chunks(batch.max(1)).enumerate() {
-            for (b, &v) in outs.iter().enumerate() {
-                y[b * rows + r] = v;
-            }
-        }
+        by_rows(rows, batch, y, dot);
     }
 
     /// [`Self::row_dot`] compiled for AVX2: the same code, so the same results, with the
@@ -103,7 +86,7 @@ impl PackedMatrix {
     }
 
     /// True for the 3.5-bit pair formats, whose kernel works on raw codes.
-    fn pair_format(&self) -> bool {
+    pub(super) fn pair_format(&self) -> bool {
         matches!(
             self.format(),
             Format::Q35 | Format::Q35Byte | Format::Q35Opt
@@ -173,6 +156,34 @@ impl PackedMatrix {
             }
         }
         y
+    }
+}
+
+/// Run `row(scratch, r, out)` for every output row `r` in parallel (`out[b]` gets batch element
+/// `b`, `scratch` is per-thread) and place the results in `y` (`batch` x `rows`).
+pub(super) fn by_rows<T: Default + Send>(
+    rows: usize,
+    batch: usize,
+    y: &mut [f32],
+    row: impl Fn(&mut T, usize, &mut [f32]) + Sync + Send,
+) {
+    if batch == 1 {
+        y.par_iter_mut()
+            .enumerate()
+            .for_each_init(T::default, |s, (r, out)| {
+                row(s, r, std::slice::from_mut(out))
+            });
+        return;
+    }
+    let mut by_row = vec![0.0; rows * batch];
+    by_row
+        .par_chunks_mut(batch.max(1))
+        .enumerate()
+        .for_each_init(T::default, |s, (r, out)| row(s, r, out));
+    for (r, outs) in by_row.chunks(batch.max(1)).enumerate() {
+        for (b, &v) in outs.iter().enumerate() {
+            y[b * rows + r] = v;
+        }
     }
 }
 

@@ -1,46 +1,243 @@
-//! The int8-activation path for `int8` weights: activations are quantized symmetrically per
-//! vector, products accumulate exactly in integers, and one multiply by both scales per output
-//! gives the result. Integer sums make it exact and thread-independent by construction.
+//! The int8-activation path: activations are quantized symmetrically per vector
+//! (`sx = max|x| / 127`, `qx = round(x / sx)` in −127..=127), weight codes stay integers,
+//! products accumulate exactly in integers per row, and the row's scales are applied once.
+//! Integer sums do not depend on the order of the additions, so every implementation and
+//! every thread count gives the same bits.
+//!
+//! Batches (`gemm_i8`) round each activation vector with its own scale.
+//!
+//! * `int8`: `y = sx · scale · Σ q · qx`.
+//! * the 3.5-bit pair formats: with the row's grids `even = a4 + b4 · u4`,
+//!   `odd = a3 + b3 · u3`, `y = sx · ((a4 · Σqe + b4 · Σ u4 qe) + (a3 · Σqo + b3 · Σ u3 qo))`
+//!   in f64, where `qe` / `qo` are the activation codes of the even / odd columns and their
+//!   sums `Σqe`, `Σqo` are computed once per vector.
 
+use super::isa::Isa;
+use super::kernel::by_rows;
 use super::view::BLOCK;
-use super::{Format, PackedMatrix, QuantError, int8};
-use rayon::prelude::*;
+use super::{Format, PackedMatrix, QuantError, int8, q35};
+#[cfg(target_arch = "x86_64")]
+use super::{pairs_avx2::RowCodes, pairs_i8_avx2};
+
+/// One activation vector rounded to int8.
+struct Int8Activations {
+    /// `sx`: the value of code 1.
+    scale: f32,
+    /// One code per column.
+    codes: Vec<i8>,
+    /// Codes of the even columns, one per pair.
+    even: Vec<i8>,
+    /// Codes of the odd columns, one per pair (an odd `cols` pads with 0).
+    odd: Vec<i8>,
+    /// `Σ even`, `Σ odd`.
+    sums: (i64, i64),
+}
+
+impl Int8Activations {
+    fn new(isa: Isa, x: &[f32], pairs: bool) -> Self {
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = amax / 127.0;
+        let codes = match isa {
+            Isa::Portable => int8_codes(x, scale),
+            // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { int8_codes_avx2(x, scale) },
+        };
+        let (mut even, mut odd) = (Vec::new(), Vec::new());
+        if pairs {
+            even.extend(codes.iter().step_by(2));
+            odd.extend(codes.iter().skip(1).step_by(2));
+            odd.resize(even.len(), 0);
+        }
+        let sum = |v: &[i8]| v.iter().map(|&c| i64::from(c)).sum::<i64>();
+        let sums = (sum(&even), sum(&odd));
+        Self {
+            scale,
+            codes,
+            even,
+            odd,
+            sums,
+        }
+    }
+}
 
 impl PackedMatrix {
-    /// `y = W x` with `x` rounded to int8 (scale `max|x| / 127`). Only `int8` weights have it.
+    /// True for the formats [`Self::gemv_i8`] and [`Self::gemm_i8`] accept.
+    pub fn has_int8_kernel(&self) -> bool {
+        self.format() == Format::Int8 || self.pair_format()
+    }
+
+    /// `y = W x` with `x` rounded to int8 (scale `max|x| / 127`): for `int8` and the 3.5-bit
+    /// pair formats (`q3.5`, `q3.5-byte`, `q3.5-opt`).
     ///
     /// # Panics
     /// If the slice lengths do not match the matrix (a caller bug).
     pub fn gemv_i8(&self, x: &[f32], y: &mut [f32]) -> Result<(), QuantError> {
-        if self.format() != Format::Int8 {
+        self.gemm_i8(x, 1, y)
+    }
+
+    /// [`Self::gemv_i8`] for a batch (each activation vector rounded with its own scale):
+    /// `x` is `batch` x `cols` row-major, `y` is `batch` x `rows`. Row `b` of `y` is exactly
+    /// `gemv_i8` of row `b` of `x`; a bitstream row is decoded once for the whole batch.
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the matrix and batch (a caller bug).
+    pub fn gemm_i8(&self, x: &[f32], batch: usize, y: &mut [f32]) -> Result<(), QuantError> {
+        self.gemm_i8_on(Isa::detect(), x, batch, y)
+    }
+
+    /// [`Self::gemm_i8`] on the kernels of `isa`.
+    pub(crate) fn gemm_i8_on(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        batch: usize,
+        y: &mut [f32],
+    ) -> Result<(), QuantError> {
+        if !self.has_int8_kernel() {
             return Err(QuantError::NoInt8Kernel {
                 format: self.format(),
             });
         }
         let (rows, cols) = (self.rows(), self.cols());
-        assert_eq!(x.len(), cols, "gemv_i8: x must hold cols values");
-        assert_eq!(y.len(), rows, "gemv_i8: y must hold rows values");
-        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let sx = amax / 127.0;
-        let qx: Vec<i8> = x.iter().map(|&v| int8::code(v, sx)).collect();
-        let v = self.view();
-        y.par_iter_mut().enumerate().for_each(|(r, out)| {
-            let codes = &v.bytes[r * cols..(r + 1) * cols];
-            let dot: i64 = codes
-                .chunks(BLOCK)
-                .zip(qx.chunks(BLOCK))
-                .map(|(w, x)| {
-                    // At most 64 * 127 * 127 per block: no i32 overflow.
-                    let s: i32 = w
-                        .iter()
-                        .zip(x)
-                        .map(|(&a, &b)| i32::from(a as i8) * i32::from(b))
-                        .sum();
-                    i64::from(s)
-                })
-                .sum();
-            *out = (f64::from(sx) * f64::from(int8::scale(&v, r)) * dot as f64) as f32;
-        });
+        assert_eq!(
+            x.len(),
+            batch * cols,
+            "gemm_i8: x must hold batch x cols values"
+        );
+        assert_eq!(
+            y.len(),
+            batch * rows,
+            "gemm_i8: y must hold batch x rows values"
+        );
+        let qx: Vec<Int8Activations> = x
+            .chunks(cols)
+            .map(|xb| Int8Activations::new(isa, xb, self.pair_format()))
+            .collect();
+        let row = |buf: &mut Vec<u8>, r: usize, out: &mut [f32]| {
+            if self.pair_format() {
+                self.row_pairs_i8(isa, r, &qx, buf, out);
+            } else {
+                for (o, q) in out.iter_mut().zip(&qx) {
+                    *o = self.row_int8_i8(isa, r, q);
+                }
+            }
+        };
+        by_rows(rows, batch, y, row);
         Ok(())
     }
+
+    /// One `int8` row.
+    fn row_int8_i8(&self, isa: Isa, r: usize, qx: &Int8Activations) -> f32 {
+        let (cols, v) = (self.cols(), self.view());
+        let codes = &v.bytes[r * cols..(r + 1) * cols];
+        let dot = match isa {
+            Isa::Portable => int8_dot(codes, &qx.codes),
+            // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { int8_dot_avx2(codes, &qx.codes) },
+        };
+        (f64::from(qx.scale) * f64::from(int8::scale(&v, r)) * dot as f64) as f32
+    }
+
+    /// One row of a pair format against every vector of `qxs` (`out[b]` gets vector `b`):
+    /// exact `(Σ u4 qe, Σ u3 qo)`, then the row's grid. `buf` is scratch for the decoded row.
+    fn row_pairs_i8(
+        &self,
+        isa: Isa,
+        r: usize,
+        qxs: &[Int8Activations],
+        buf: &mut Vec<u8>,
+        out: &mut [f32],
+    ) {
+        let (format, v) = (self.format(), self.view());
+        // Where the AVX2 kernel reads the row: a batch decodes a bitstream row once into bytes.
+        #[cfg(target_arch = "x86_64")]
+        let codes = (isa == Isa::Avx2).then(|| {
+            let pairs = self.cols().div_ceil(2);
+            let first = r * pairs;
+            if format == Format::Q35Byte {
+                RowCodes::Bytes(&v.bytes[first..first + pairs])
+            } else if out.len() > 1 {
+                buf.clear();
+                buf.resize(pairs, 0);
+                // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+                unsafe { pairs_i8_avx2::decode_row(RowCodes::Bits(v.bytes, 7 * first), buf) };
+                RowCodes::Bytes(buf)
+            } else {
+                RowCodes::Bits(v.bytes, 7 * first)
+            }
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (isa, buf);
+        let (a4, b4, a3, b3) = q35::grid(format, &v, r).affine_f64();
+        for (o, qx) in out.iter_mut().zip(qxs) {
+            #[cfg(target_arch = "x86_64")]
+            let (s4, s3) = match codes {
+                // SAFETY: `codes` is only set on `Isa::Avx2`, which only exists with AVX2.
+                Some(codes) => unsafe { pairs_i8_avx2::row_sums(codes, &qx.even, &qx.odd) },
+                None => self.pair_sums(r, qx),
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let (s4, s3) = self.pair_sums(r, qx);
+            let (qe, qo) = qx.sums;
+            let dot = (a4 * qe as f64 + b4 * s4 as f64) + (a3 * qo as f64 + b3 * s3 as f64);
+            *o = (f64::from(qx.scale) * dot) as f32;
+        }
+    }
+
+    /// The portable definition of a pair row's integer sums.
+    fn pair_sums(&self, r: usize, qx: &Int8Activations) -> (i64, i64) {
+        let (cols, format, v) = (self.cols(), self.format(), self.view());
+        let mut buf = [0u8; BLOCK / 2];
+        let (mut s4, mut s3) = (0i64, 0i64);
+        for col0 in (0..cols).step_by(BLOCK) {
+            let n = BLOCK.min(cols - col0).div_ceil(2);
+            let pairs = q35::pairs(format, &v, r, col0, &mut buf[..n]);
+            let k0 = col0 / 2;
+            for ((&p, &e), &o) in pairs.iter().zip(&qx.even[k0..]).zip(&qx.odd[k0..]) {
+                s4 += i64::from(p & 15) * i64::from(e);
+                s3 += i64::from(p >> 4) * i64::from(o);
+            }
+        }
+        (s4, s3)
+    }
+}
+
+/// The int8 codes of `x` on the grid of step `scale`.
+#[inline(always)]
+fn int8_codes(x: &[f32], scale: f32) -> Vec<i8> {
+    x.iter().map(|&v| int8::code(v, scale)).collect()
+}
+
+/// [`int8_codes`] compiled for AVX2 (vector rounding instead of a libm call per value; the
+/// same exactly defined results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn int8_codes_avx2(x: &[f32], scale: f32) -> Vec<i8> {
+    int8_codes(x, scale)
+}
+
+/// `Σ w · x` of int8 codes, exact.
+#[inline(always)]
+fn int8_dot(w: &[u8], x: &[i8]) -> i64 {
+    w.chunks(BLOCK)
+        .zip(x.chunks(BLOCK))
+        .map(|(w, x)| {
+            // At most 64 * 127 * 127 per block: no i32 overflow.
+            let s: i32 = w
+                .iter()
+                .zip(x)
+                .map(|(&a, &b)| i32::from(a as i8) * i32::from(b))
+                .sum();
+            i64::from(s)
+        })
+        .sum()
+}
+
+/// [`int8_dot`] compiled for AVX2 (an exact integer sum: the same result).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn int8_dot_avx2(w: &[u8], x: &[i8]) -> i64 {
+    int8_dot(w, x)
 }

@@ -19,6 +19,8 @@ mod kernel_i8;
 mod meta;
 #[cfg(target_arch = "x86_64")]
 mod pairs_avx2;
+#[cfg(target_arch = "x86_64")]
+mod pairs_i8_avx2;
 mod q35;
 mod q35_search;
 mod view;

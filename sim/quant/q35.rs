@@ -99,6 +99,15 @@ impl PairGrid {
         )
     }
 
+    /// [`Self::affine`] in f64 from the stored grid (`a4 = o − 8s` exact): the row constants
+    /// of the int8-activation kernel, which applies them to exact integer sums.
+    #[inline]
+    pub(crate) fn affine_f64(&self) -> (f64, f64, f64, f64) {
+        let (s, o) = (f64::from(self.s), f64::from(self.o));
+        let (s3, o3) = (f64::from(self.s3), f64::from(self.o3));
+        (o - 8.0 * s, s, o3 - f64::from(self.b3) * s3, s3)
+    }
+
     /// Step between neighbouring 4-bit and 3-bit levels.
     #[cfg(test)]
     pub(crate) fn steps(&self) -> (f32, f32) {

@@ -178,7 +178,12 @@ fn kernels_are_bit_identical_for_any_thread_count() {
             let mut z = vec![0.0; 3 * rows];
             m.gemm(&x, 3, &mut z);
             let deq = m.dequantize();
-            (y, z, deq)
+            let mut yi = vec![0.0; 4 * rows];
+            if m.has_int8_kernel() {
+                m.gemv_i8(&x[..cols], &mut yi[..rows]).unwrap();
+                m.gemm_i8(&x, 3, &mut yi[rows..]).unwrap();
+            }
+            (y, z, deq, yi)
         })
     };
     for f in Format::ALL {
@@ -188,6 +193,7 @@ fn kernels_are_bit_identical_for_any_thread_count() {
         assert_eq!(bits(&a.0), bits(&b.0), "{f} gemv");
         assert_eq!(bits(&a.1), bits(&b.1), "{f} gemm");
         assert_eq!(bits(&a.2), bits(&b.2), "{f} dequantize");
+        assert_eq!(bits(&a.3), bits(&b.3), "{f} gemv_i8");
     }
 }
 
@@ -196,18 +202,157 @@ fn int8_activation_kernel_tracks_the_reference() {
     let (rows, cols) = (64, 512);
     let w = weights::gaussian(rows, cols, 5);
     let x = weights::activations(cols, 6);
-    let m = PackedMatrix::quantize(Format::Int8, rows, cols, &w).unwrap();
-    let reference = m.gemm_reference(&x, 1);
     let mut y = vec![0.0; rows];
-    m.gemv_i8(&x, &mut y).unwrap();
-    let r: Vec<f32> = reference.iter().map(|&v| v as f32).collect();
-    let e = super::ErrorMetrics::between(&r, &y);
-    assert!(e.rel_error < 0.02, "{e:?}");
-    let q = PackedMatrix::quantize(Format::Q35, rows, cols, &w).unwrap();
-    assert!(matches!(
-        q.gemv_i8(&x, &mut y),
-        Err(QuantError::NoInt8Kernel { .. })
-    ));
+    for f in INT8_KERNEL_FORMATS {
+        let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        let reference = m.gemm_reference(&x, 1);
+        m.gemv_i8(&x, &mut y).unwrap();
+        let r: Vec<f32> = reference.iter().map(|&v| v as f32).collect();
+        let e = super::ErrorMetrics::between(&r, &y);
+        assert!(e.rel_error < 0.02, "{f}: {e:?}");
+    }
+    for f in Format::ALL {
+        let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        assert_eq!(m.has_int8_kernel(), INT8_KERNEL_FORMATS.contains(&f), "{f}");
+        if !m.has_int8_kernel() {
+            let e = m.gemv_i8(&x, &mut y).unwrap_err();
+            assert!(matches!(e, QuantError::NoInt8Kernel { format } if format == f));
+            assert!(e.to_string().contains("no int8-activation kernel"), "{e}");
+        }
+    }
+}
+
+/// The formats with an int8-activation kernel.
+const INT8_KERNEL_FORMATS: [Format; 4] =
+    [Format::Int8, Format::Q35, Format::Q35Byte, Format::Q35Opt];
+
+/// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.
+fn int8_rounded(x: &[f32]) -> Vec<f64> {
+    let sx = x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+    x.iter()
+        .map(|&v| f64::from(sx) * f64::from(int8::code(v, sx)))
+        .collect()
+}
+
+/// The bits of `gemm_i8` on the kernels of `isa` for the `x.len() / cols` vectors of `x`.
+fn i8_bits(m: &PackedMatrix, isa: Isa, x: &[f32]) -> Vec<u32> {
+    let batch = x.len() / m.cols();
+    let mut y = vec![0.0f32; batch * m.rows()];
+    m.gemm_i8_on(isa, x, batch, &mut y).unwrap();
+    y.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Shapes with long rows too: several 32-pair steps, more than eight of them (16-bit sums
+/// widened), odd K, rows starting at any bit of the stream.
+fn long_matrix() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
+    (1usize..5, 1usize..1200)
+        .prop_flat_map(|(r, c)| (Just(r), Just(c), prop::collection::vec(-4.0f32..4.0, r * c)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The integer path is exact: it equals the f64 product of the dequantized weights and the
+    /// int8-rounded activations up to the f32 rounding of the weights and of the result.
+    #[test]
+    fn int8_activation_kernels_are_exact((rows, cols, w) in long_matrix(), seed in any::<u64>()) {
+        let x = weights::activations(cols, seed);
+        let xr = int8_rounded(&x);
+        for f in INT8_KERNEL_FORMATS {
+            let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+            let mut y = vec![0.0f32; rows];
+            m.gemv_i8(&x, &mut y).unwrap();
+            let mut row = vec![0.0f32; cols];
+            for (r, &got) in y.iter().enumerate() {
+                m.dequantize_row(r, &mut row);
+                // A dequantized weight `o + s q` is rounded to f32 once or twice, each time by
+                // at most half an ulp of terms bounded by the row's largest magnitude.
+                let wmax = row.iter().fold(0f64, |m, &w| m.max(f64::from(w).abs()));
+                let (exact, magnitude) = row.iter().zip(&xr).fold((0.0, 0.0), |(s, a), (&w, &x)| {
+                    let w = f64::from(w);
+                    (s + w * x, a + (w.abs() + 3.0 * wmax) * x.abs())
+                });
+                let tol = 2f64.powi(-22) * magnitude + f64::from(f32::MIN_POSITIVE);
+                prop_assert!(
+                    (f64::from(got) - exact).abs() <= tol,
+                    "{f} row {r}: {got} vs {exact} (tol {tol})"
+                );
+            }
+        }
+    }
+
+    /// The dispatched int8-activation kernels give exactly the portable definition's bits,
+    /// and a batch gives exactly the single-vector results.
+    #[test]
+    fn int8_activation_kernels_equal_the_portable_ones_bit_for_bit(
+        (rows, cols, w) in long_matrix(),
+        batch in 1usize..4,
+        seed in any::<u64>(),
+    ) {
+        let x = weights::activations(batch * cols, seed);
+        for f in INT8_KERNEL_FORMATS {
+            let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+            let fast = i8_bits(&m, Isa::detect(), &x);
+            prop_assert_eq!(&fast, &i8_bits(&m, Isa::Portable, &x), "{}", f);
+            for (b, xb) in x.chunks(cols).enumerate() {
+                let mut y = vec![0.0f32; rows];
+                m.gemv_i8(xb, &mut y).unwrap();
+                let one: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                prop_assert_eq!(&fast[b * rows..(b + 1) * rows], &one[..], "{} batch {}", f, b);
+            }
+        }
+    }
+
+    /// Any bytes, not only what the packer writes (padding bits set, `q3.5-byte` bit 7 set):
+    /// the vector decoder reads exactly the portable decoder's codes.
+    #[test]
+    fn int8_activation_kernels_agree_on_arbitrary_bytes(
+        rows in 1usize..4,
+        cols in 1usize..700,
+        seed in any::<u64>(),
+    ) {
+        let x = weights::activations(cols, seed);
+        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt] {
+            let n = f.packed_bytes(rows as u64, cols as u64) as usize;
+            let code_len = f.code_bytes(rows as u64, cols as u64) as usize;
+            let noise = weights::activations(n, seed ^ 5);
+            let mut bytes: Vec<u8> = noise.iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+            // Finite metadata: every scale and offset 0.5 (f16 0x3800).
+            for m in bytes[code_len..].chunks_exact_mut(2) {
+                m.copy_from_slice(&[0x00, 0x38]);
+            }
+            let m = PackedMatrix::from_bytes(f, rows, cols, bytes).unwrap();
+            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
+            // Two vectors: the row decoded once into bytes.
+            let x2 = [&x[..], &x[..]].concat();
+            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x2), i8_bits(&m, Isa::Portable, &x2), "{}", f);
+        }
+    }
+}
+
+/// Relative error the int8 rounding of the activations adds, against the f32-activation GEMV
+/// on the same packed matrix (the figures quoted in docs/formats.md; run with `--nocapture`).
+#[test]
+fn int8_activation_rounding_error_is_small() {
+    let (rows, cols) = (1024, 4096);
+    let x = weights::activations(cols, 2);
+    for (dist, w) in [
+        ("gaussian", weights::gaussian(rows, cols, 1)),
+        ("llama", weights::llama_like(rows, cols, 1)),
+    ] {
+        for f in INT8_KERNEL_FORMATS {
+            let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+            let (mut y, mut z) = (vec![0.0; rows], vec![0.0; rows]);
+            m.gemv(&x, &mut y);
+            m.gemv_i8(&x, &mut z).unwrap();
+            let e = super::ErrorMetrics::between(&y, &z);
+            println!(
+                "{dist:<9} {f:<10} rel. error of gemv_i8 vs gemv: {:.5}",
+                e.rel_error
+            );
+            assert!(e.rel_error < 0.02, "{dist} {f}: {e:?}");
+        }
+    }
 }
 
 #[test]
@@ -330,4 +475,48 @@ fn from_bytes_checks_length_and_metadata() {
         Err(QuantError::CorruptMetadata { index: 3, .. })
     ));
     assert!(PackedMatrix::from_bytes(Format::Q35Opt, 2, 5, m.bytes()).is_ok());
+}
+
+/// Speed of the GEMV kernels on one thread with the matrix in cache (L3; best of many short
+/// runs, which a shared host disturbs least): `cargo test --release --lib kernel_speed --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "timing, not a check"]
+fn kernel_speed() {
+    let (rows, cols) = (2048, 8192);
+    let w = weights::gaussian(rows, cols, 1);
+    let x = weights::activations(cols, 2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut y = vec![0.0; rows];
+    for f in [Format::Int4G128, Format::Int8, Format::Q35, Format::Q35Byte] {
+        let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        let mut best = |run: &mut (dyn FnMut(&mut [f32]) + Send)| {
+            pool.install(|| {
+                (0..60)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        run(&mut y);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+        };
+        let t = best(&mut |y| m.gemv(&x, y));
+        let gw = (rows * cols) as f64 / t / 1e9;
+        print!("{f:<10} f32 act: {gw:6.2} Gweight/s");
+        if m.has_int8_kernel() {
+            let t = best(&mut |y| m.gemv_i8(&x, y).unwrap());
+            let gw = (rows * cols) as f64 / t / 1e9;
+            print!("   int8 act: {gw:6.2} Gweight/s");
+            let x4 = x.repeat(4);
+            let mut y4 = vec![0.0; 4 * rows];
+            let t = best(&mut |_| m.gemm_i8(&x4, 4, &mut y4).unwrap());
+            let gw = (rows * cols) as f64 / t / 1e9;
+            print!("   batch of 4: {gw:6.2} Gweight/s");
+        }
+        println!();
+    }
 }
