@@ -159,10 +159,16 @@ pub fn simulate(
         .quant
         .format(crate::workload::TensorClass::Embedding)
         .packed_bytes(1, w.model.hidden);
+    // A part's time is what it adds to the step: from the previous part's end (or its own
+    // first issue) to its own end. Weights stream in ahead of their activations, so spans from
+    // first issue would overlap; these add up to the step.
+    let mut prev_end = 0;
     let parts = decode
         .parts
         .iter()
         .map(|(name, first, last, tp)| {
+            let start = (*first).max(prev_end).min(*last);
+            prev_end = *last;
             let (bytes, ops) = match name.as_str() {
                 "head" => head,
                 "embedding" => (embedding_row, 0),
@@ -171,7 +177,7 @@ pub fn simulate(
             let tp = *tp as f64;
             PartTime {
                 name: name.clone(),
-                cycles: last - first,
+                cycles: last - start,
                 bytes,
                 ops,
                 memory_bound_cycles: (bytes as f64 / (tp * mem_bytes_per_cycle)).ceil() as u64,
