@@ -42,8 +42,9 @@ pub enum Error {
     Data { path: PathBuf, reason: String },
     /// The machine model rejected the compiled program or ran out of its budget; the message names
     /// the cycle, unit and instruction.
+    /// (Not a `source`: the message already holds it, so error chains print it once.)
     #[error("simulation: {0}")]
-    Simulation(#[from] crate::engine::EngineError),
+    Simulation(crate::engine::EngineError),
     /// A command-line value is unusable.
     #[error("{flag}: {reason}")]
     Usage { flag: String, reason: String },
@@ -80,3 +81,9 @@ impl Invalid {
 
 /// Shorthand for results whose error is a user input problem.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::engine::EngineError> for Error {
+    fn from(e: crate::engine::EngineError) -> Self {
+        Error::Simulation(e)
+    }
+}

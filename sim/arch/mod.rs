@@ -164,4 +164,18 @@ mod tests {
         };
         assert!((wse3.wafer.peak_fp16_ops_per_s() / 1e15 - 15.7).abs() < 0.1);
     }
+
+    #[test]
+    fn an_install_rate_the_model_ignores_is_refused() {
+        let text = PRESETS[0].text.replace(
+            "install_vectors_per_cycle: 1,",
+            "install_vectors_per_cycle: 2,",
+        );
+        assert_ne!(text, PRESETS[0].text, "the first preset is the TSP");
+        let err = describe::parse::<Arch>(Path::new("x.ron"), &text).unwrap_err();
+        assert!(
+            err.to_string().contains("install_vectors_per_cycle"),
+            "{err}"
+        );
+    }
 }

@@ -192,6 +192,14 @@ impl TspSystem {
         let c = &self.chip;
         check::positive("chip.clock_hz", c.clock_hz)?;
         check::positive("chip.power_w", c.power_w)?;
+        // The machine model streams one weight vector per plane per cycle into the MXM; another
+        // rate would be silently ignored, so it is refused instead.
+        check::equal(
+            "chip.mxm.install_vectors_per_cycle",
+            c.mxm.install_vectors_per_cycle,
+            1,
+            "the TSP machine model (one weight vector per plane per cycle)",
+        )?;
         for (field, v) in [
             ("chip.superlanes", c.superlanes),
             ("chip.lanes_per_superlane", c.lanes_per_superlane),
