@@ -4,7 +4,7 @@
 
 use super::geometry::{Geometry, Pe, RAMP_IN, Route};
 use super::program::Sink;
-use super::train::Train;
+use super::train::{Chain, Train};
 use crate::engine::EngineError;
 
 /// What the evaluation measured.
@@ -15,6 +15,8 @@ pub struct Fast {
     /// Wavelets over each link in the step.
     pub link_load: Vec<u32>,
     part: usize,
+    /// The first I/O lane's link.
+    io_base: u32,
     /// Last completion of each part's tasks [cycles].
     pub part_end: Vec<u64>,
     /// Wavelets over the fabric (router ports and ramps) per part.
@@ -35,6 +37,7 @@ impl Fast {
             link_free: vec![0; g.links()],
             link_load: vec![0; g.links()],
             part: 0,
+            io_base: g.io_base(),
             part_end: vec![0; parts],
             part_wavelets: vec![0; parts],
             pe_busy: vec![0; g.pes()],
@@ -50,27 +53,54 @@ impl Fast {
         self.pe_free[pe.0 as usize]
     }
 
-    /// Pass `train` (times at the link's router) over `link`; it becomes the times at the far
-    /// end.
-    fn traverse(&mut self, link: u32, latency: u64, train: &mut Train) -> Result<(), EngineError> {
+    /// Account `items` wavelets over `link`, free from `free` on.
+    #[inline]
+    fn account(&mut self, link: u32, items: u64, free: u64) {
         let i = link as usize;
-        train.serve(self.link_free[i], 1)?;
-        self.link_free[i] = train.last();
-        self.link_load[i] = self.link_load[i].saturating_add(train.items() as u32);
-        if self.g.is_io(link) {
-            self.io_wavelets += train.items();
+        self.link_free[i] = free;
+        self.link_load[i] = self.link_load[i].saturating_add(items as u32);
+        if link >= self.io_base {
+            self.io_wavelets += items;
         } else {
-            self.part_wavelets[self.part] += train.items();
+            self.part_wavelets[self.part] += items;
         }
-        train.delay(latency - 1);
-        Ok(())
     }
 
-    /// Deliver `train` (times at `pe`'s router) over its ramp into the PE.
-    fn deliver(&mut self, pe: Pe, train: &Train) -> Result<Train, EngineError> {
-        let mut t = *train;
-        self.traverse(self.g.link(pe, RAMP_IN), self.g.hop, &mut t)?;
-        Ok(t)
+    /// Pass `chain` (times at the link's router) over `link`; it becomes the times at the far
+    /// end.
+    #[inline]
+    fn traverse(&mut self, link: u32, latency: u64, chain: &mut Chain) {
+        chain.serve(self.link_free[link as usize]);
+        self.account(link, chain.items(), chain.last());
+        chain.delay(latency - 1);
+    }
+
+    /// Pass `train` over `link` as its first link.
+    fn first(&mut self, link: u32, latency: u64, train: &Train) -> Chain {
+        let mut chain = Chain::serve_from(train, self.link_free[link as usize]);
+        self.account(link, chain.items(), chain.last());
+        chain.delay(latency - 1);
+        chain
+    }
+
+    /// Deliver `chain` (times at `pe`'s router, or the message's own train before its first
+    /// link) over its ramp into the PE.
+    fn deliver(
+        &mut self,
+        pe: Pe,
+        chain: Option<&Chain>,
+        src: &Train,
+    ) -> Result<Train, EngineError> {
+        let (link, hop) = (self.g.link(pe, RAMP_IN), self.g.hop);
+        let c = match chain {
+            Some(&c) => {
+                let mut c = c;
+                self.traverse(link, hop, &mut c);
+                c
+            }
+            None => self.first(link, hop, src),
+        };
+        c.to_train()
     }
 }
 
@@ -107,16 +137,19 @@ impl Sink for Fast {
         deliveries: &mut Vec<Train>,
     ) -> Result<(), EngineError> {
         deliveries.clear();
-        let mut train = src;
+        let mut chain: Option<Chain> = None;
         let mut drops = route.drops.iter().peekable();
         for (p, &(link, latency)) in route.links.iter().enumerate() {
             while let Some(&(_, pe)) = drops.next_if(|d| d.0 as usize == p) {
-                deliveries.push(self.deliver(pe, &train)?);
+                deliveries.push(self.deliver(pe, chain.as_ref(), &src)?);
             }
-            self.traverse(link, latency, &mut train)?;
+            match chain.as_mut() {
+                Some(c) => self.traverse(link, latency, c),
+                None => chain = Some(self.first(link, latency, &src)),
+            }
         }
         for &(_, pe) in drops {
-            deliveries.push(self.deliver(pe, &train)?);
+            deliveries.push(self.deliver(pe, chain.as_ref(), &src)?);
         }
         Ok(())
     }

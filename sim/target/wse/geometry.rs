@@ -96,6 +96,11 @@ impl Geometry {
         (link - self.pes() as u32 * PORTS) / self.io_lanes
     }
 
+    /// The first I/O lane: every link from here on is one.
+    pub fn io_base(&self) -> LinkId {
+        self.pes() as u32 * PORTS
+    }
+
     /// Whether `link` is an I/O lane.
     pub fn is_io(&self, link: LinkId) -> bool {
         link as usize >= self.pes() * PORTS as usize
