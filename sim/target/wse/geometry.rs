@@ -150,33 +150,25 @@ impl Route {
             self.links.push((g.io_link(w, lane), g.io_latency));
             self.nodes.push(g.pe(tw, r, 0));
         }
-        let (_, mut r, mut c) = g.coords(self.head());
-        let mut pe = self.head().0;
-        let cols = g.cols;
-        while r != tr {
-            let (port, next) = if r < tr {
-                r += 1;
-                (SOUTH, pe + cols)
-            } else {
-                r -= 1;
-                (NORTH, pe - cols)
-            };
-            self.links.push((pe * PORTS + port, g.hop));
-            self.nodes.push(Pe(next));
-            pe = next;
-        }
-        while c != tc {
-            let (port, next) = if c < tc {
-                c += 1;
-                (EAST, pe + 1)
-            } else {
-                c -= 1;
-                (WEST, pe - 1)
-            };
-            self.links.push((pe * PORTS + port, g.hop));
-            self.nodes.push(Pe(next));
-            pe = next;
-        }
+        let (_, r, c) = g.coords(self.head());
+        let (pe, cols, hop) = (self.head().0, g.cols, g.hop);
+        // Rows first: one hop per row down (south) or up (north), then along the row.
+        let rows = r.abs_diff(tr);
+        let (port, step) = if r < tr {
+            (SOUTH, cols as i64)
+        } else {
+            (NORTH, -(cols as i64))
+        };
+        let at = |pe: u32, k: u32, step: i64| (pe as i64 + k as i64 * step) as u32;
+        self.links
+            .extend((0..rows).map(|k| (at(pe, k, step) * PORTS + port, hop)));
+        self.nodes.extend((1..=rows).map(|k| Pe(at(pe, k, step))));
+        let pe = at(pe, rows, step);
+        let along = c.abs_diff(tc);
+        let (port, step) = if c < tc { (EAST, 1) } else { (WEST, -1) };
+        self.links
+            .extend((0..along).map(|k| (at(pe, k, step) * PORTS + port, hop)));
+        self.nodes.extend((1..=along).map(|k| Pe(at(pe, k, step))));
     }
 
     /// Deliver to the PE of the router the route has reached.
