@@ -11,9 +11,10 @@ use crate::engine::EngineError;
 pub struct Fast {
     g: Geometry,
     pe_free: Vec<u64>,
+    /// The cycle each link is free from, by [`Fast::slot`].
     link_free: Vec<u64>,
-    /// Wavelets over each link in the step.
-    pub link_load: Vec<u32>,
+    /// Wavelets over each link in the step, by [`Fast::slot`] (kept only when asked for).
+    link_load: Option<Vec<u32>>,
     part: usize,
     /// The first I/O lane's link.
     io_base: u32,
@@ -35,7 +36,7 @@ impl Fast {
         Fast {
             pe_free: vec![0; g.pes()],
             link_free: vec![0; g.links()],
-            link_load: vec![0; g.links()],
+            link_load: None,
             part: 0,
             io_base: g.io_base(),
             part_end: vec![0; parts],
@@ -47,6 +48,25 @@ impl Fast {
         }
     }
 
+    /// Also count the wavelets over each link ([`Fast::link_load`]).
+    pub fn with_link_load(mut self) -> Fast {
+        self.link_load = Some(vec![0; self.g.links()]);
+        self
+    }
+
+    /// Where `link`'s state is stored (its index: a run along a row touches neighbouring
+    /// entries; storing ports port by port measured slower).
+    #[inline(always)]
+    fn slot(&self, link: u32) -> usize {
+        link as usize
+    }
+
+    /// Wavelets over `link` in the step (0 unless made [`Fast::with_link_load`]).
+    pub fn link_load(&self, link: u32) -> u32 {
+        let i = self.slot(link);
+        self.link_load.as_ref().map_or(0, |l| l[i])
+    }
+
     /// The cycle `pe` is free from.
     #[cfg(test)]
     pub fn pe_free(&self, pe: Pe) -> u64 {
@@ -54,11 +74,13 @@ impl Fast {
     }
 
     /// Account `items` wavelets over `link`, free from `free` on.
-    #[inline]
+    #[inline(always)]
     fn account(&mut self, link: u32, items: u64, free: u64) {
-        let i = link as usize;
+        let i = self.slot(link);
         self.link_free[i] = free;
-        self.link_load[i] = self.link_load[i].saturating_add(items as u32);
+        if let Some(load) = self.link_load.as_mut() {
+            load[i] = load[i].saturating_add(items as u32);
+        }
         if link >= self.io_base {
             self.io_wavelets += items;
         } else {
@@ -68,16 +90,16 @@ impl Fast {
 
     /// Pass `chain` (times at the link's router) over `link`; it becomes the times at the far
     /// end.
-    #[inline]
+    #[inline(always)]
     fn traverse(&mut self, link: u32, latency: u64, chain: &mut Chain) {
-        chain.serve(self.link_free[link as usize]);
+        chain.serve(self.link_free[self.slot(link)]);
         self.account(link, chain.items(), chain.last());
         chain.delay(latency - 1);
     }
 
     /// Pass `train` over `link` as its first link.
     fn first(&mut self, link: u32, latency: u64, train: &Train) -> Chain {
-        let mut chain = Chain::serve_from(train, self.link_free[link as usize]);
+        let mut chain = Chain::serve_from(train, self.link_free[self.slot(link)]);
         self.account(link, chain.items(), chain.last());
         chain.delay(latency - 1);
         chain

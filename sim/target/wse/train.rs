@@ -8,7 +8,7 @@ use crate::engine::EngineError;
 /// Most affine pieces a train keeps. Pieces are unique per slope, and slopes come from the
 /// service times along one path (1 for links, a few task costs), so this is never reached by the
 /// mapper's programs; exceeding it is an error, not a wrong answer.
-const PIECES: usize = 8;
+const PIECES: usize = 4;
 
 /// `n` items whose times are `max_i (a_i + k b_i)` [cycles].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
