@@ -159,19 +159,40 @@ impl Sink for Fast {
         deliveries: &mut Vec<Train>,
     ) -> Result<(), EngineError> {
         deliveries.clear();
-        let mut chain: Option<Chain> = None;
+        let links = &route.links;
         let mut drops = route.drops.iter().peekable();
-        for (p, &(link, latency)) in route.links.iter().enumerate() {
-            while let Some(&(_, pe)) = drops.next_if(|d| d.0 as usize == p) {
-                deliveries.push(self.deliver(pe, chain.as_ref(), &src)?);
-            }
-            match chain.as_mut() {
-                Some(c) => self.traverse(link, latency, c),
-                None => chain = Some(self.first(link, latency, &src)),
-            }
+        // Drops before the first link get the source's own times.
+        while let Some(&(_, pe)) = drops.next_if(|d| d.0 == 0) {
+            deliveries.push(self.deliver(pe, None, &src)?);
         }
-        for &(_, pe) in drops {
-            deliveries.push(self.deliver(pe, chain.as_ref(), &src)?);
+        let Some(&(link, latency)) = links.first() else {
+            return Ok(());
+        };
+        let mut chain = self.first(link, latency, &src);
+        // Then the links up to each drop's position in one pass each.
+        let mut p = 1;
+        loop {
+            let next = drops
+                .peek()
+                .map_or(links.len(), |d| (d.0 as usize).min(links.len()));
+            if next > p {
+                let run = &links[p..next];
+                chain.along(run, &mut self.link_free);
+                let items = chain.items();
+                if let Some(load) = self.link_load.as_mut() {
+                    for &(l, _) in run {
+                        load[l as usize] = load[l as usize].saturating_add(items as u32);
+                    }
+                }
+                let io = run.iter().filter(|l| l.0 >= self.io_base).count() as u64;
+                self.io_wavelets += io * items;
+                self.part_wavelets[self.part] += (run.len() as u64 - io) * items;
+                p = next;
+            }
+            match drops.next() {
+                Some(&(_, pe)) => deliveries.push(self.deliver(pe, Some(&chain), &src)?),
+                None => break,
+            }
         }
         Ok(())
     }

@@ -166,6 +166,38 @@ impl Chain {
         self.off += d;
     }
 
+    /// Pass over `links` in turn, each `(link, latency)` served from `free[link]` on, which
+    /// becomes the time of the train's last item there (as [`Chain::serve`], [`Chain::last`]
+    /// and [`Chain::delay`] by `latency - 1` link by link).
+    #[inline]
+    pub fn along(&mut self, links: &[(u32, u64)], free: &mut [u64]) {
+        let (mut unit, mut off) = (self.unit, self.off);
+        let last = self.n.saturating_sub(1);
+        match self.steep_last {
+            None => {
+                for &(link, latency) in links {
+                    let f = &mut free[link as usize];
+                    unit = (unit + 1).max(*f + 1);
+                    *f = unit + last;
+                    unit += latency - 1;
+                }
+                off += links.iter().map(|l| l.1).sum::<u64>();
+            }
+            Some(steep) => {
+                for &(link, latency) in links {
+                    let f = &mut free[link as usize];
+                    unit = (unit + 1).max(*f + 1);
+                    off += 1;
+                    *f = (unit + last).max(steep + off);
+                    unit += latency - 1;
+                    off += latency - 1;
+                }
+            }
+        }
+        self.unit = unit;
+        self.off = off;
+    }
+
     /// Items in the train.
     #[inline]
     pub fn items(&self) -> u64 {
