@@ -215,7 +215,7 @@ impl Chain {
     }
 
     /// The same times as a [`Train`].
-    pub fn to_train(&self) -> Result<Train, EngineError> {
+    pub fn to_train(self) -> Result<Train, EngineError> {
         let mut t = Train {
             n: self.n,
             len: 0,
