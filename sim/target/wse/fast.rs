@@ -197,6 +197,10 @@ impl Sink for Fast {
         Ok(())
     }
 
+    fn route_nodes(&self) -> bool {
+        false
+    }
+
     fn part(&mut self, index: usize) {
         self.part = index;
     }

@@ -9,7 +9,7 @@
 use crate::arch::WseSystem;
 
 /// A PE (and its router) anywhere in the system: `(wafer * rows + row) * cols + col`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pe(pub u32);
 
 /// A link, by index: `pe * 6 + port` for router ports, then the I/O lanes of each wafer.
@@ -117,8 +117,12 @@ impl Geometry {
 pub struct Route {
     /// Links in order, with their latency [cycles].
     pub links: Vec<(LinkId, u64)>,
-    /// The router at each position (`links.len() + 1` of them).
+    /// The router at each position (`links.len() + 1` of them; none when `skip_nodes`).
     pub nodes: Vec<Pe>,
+    /// Leave `nodes` empty (the fast fidelity does not need them).
+    pub skip_nodes: bool,
+    /// The router the route has reached.
+    head: Pe,
     /// Deliveries to PEs, by position, in increasing order.
     pub drops: Vec<(u32, Pe)>,
 }
@@ -129,14 +133,17 @@ impl Route {
         self.links.clear();
         self.nodes.clear();
         self.drops.clear();
-        self.nodes.push(src);
         self.links.push((g.link(src, RAMP_OUT), g.hop));
-        self.nodes.push(src);
+        if !self.skip_nodes {
+            self.nodes.push(src);
+            self.nodes.push(src);
+        }
+        self.head = src;
     }
 
     /// The router the route has reached.
     pub fn head(&self) -> Pe {
-        self.nodes.last().copied().unwrap_or(Pe(0))
+        self.head
     }
 
     /// Extend the route to `to`'s router: rows first, then columns; across wafers through the
@@ -148,7 +155,10 @@ impl Route {
             self.walk(g, g.pe(w, r, g.cols - 1));
             let lane = r % g.io_lanes;
             self.links.push((g.io_link(w, lane), g.io_latency));
-            self.nodes.push(g.pe(tw, r, 0));
+            self.head = g.pe(tw, r, 0);
+            if !self.skip_nodes {
+                self.nodes.push(self.head);
+            }
         }
         let (_, r, c) = g.coords(self.head());
         let (pe, cols, hop) = (self.head().0, g.cols, g.hop);
@@ -162,18 +172,23 @@ impl Route {
         let at = |pe: u32, k: u32, step: i64| (pe as i64 + k as i64 * step) as u32;
         self.links
             .extend((0..rows).map(|k| (at(pe, k, step) * PORTS + port, hop)));
-        self.nodes.extend((1..=rows).map(|k| Pe(at(pe, k, step))));
+        if !self.skip_nodes {
+            self.nodes.extend((1..=rows).map(|k| Pe(at(pe, k, step))));
+        }
         let pe = at(pe, rows, step);
         let along = c.abs_diff(tc);
         let (port, step) = if c < tc { (EAST, 1) } else { (WEST, -1) };
         self.links
             .extend((0..along).map(|k| (at(pe, k, step) * PORTS + port, hop)));
-        self.nodes.extend((1..=along).map(|k| Pe(at(pe, k, step))));
+        if !self.skip_nodes {
+            self.nodes.extend((1..=along).map(|k| Pe(at(pe, k, step))));
+        }
+        self.head = Pe(at(pe, along, step));
     }
 
     /// Deliver to the PE of the router the route has reached.
     pub fn drop_here(&mut self) {
-        let pos = (self.nodes.len() - 1) as u32;
+        let pos = self.links.len() as u32;
         self.drops.push((pos, self.head()));
     }
 
