@@ -72,11 +72,13 @@ struct Emitter<'a, S: Sink> {
 
 impl<'a, S: Sink> Emitter<'a, S> {
     fn new(sink: &'a mut S, dp: Datapath, per_wavelet: u64) -> Self {
+        let mut route = Route::default();
+        route.skip_nodes = !sink.route_nodes();
         Emitter {
             sink,
             dp,
             per_wavelet,
-            route: Route::default(),
+            route,
             deliveries: Vec::new(),
         }
     }

@@ -9,7 +9,7 @@
 use crate::arch::WseSystem;
 
 /// A PE (and its router) anywhere in the system: `(wafer * rows + row) * cols + col`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pe(pub u32);
 
 /// A link, by index: `pe * 6 + port` for router ports, then the I/O lanes of each wafer.
@@ -96,6 +96,11 @@ impl Geometry {
         (link - self.pes() as u32 * PORTS) / self.io_lanes
     }
 
+    /// The first I/O lane: every link from here on is one.
+    pub fn io_base(&self) -> LinkId {
+        self.pes() as u32 * PORTS
+    }
+
     /// Whether `link` is an I/O lane.
     pub fn is_io(&self, link: LinkId) -> bool {
         link as usize >= self.pes() * PORTS as usize
@@ -112,8 +117,12 @@ impl Geometry {
 pub struct Route {
     /// Links in order, with their latency [cycles].
     pub links: Vec<(LinkId, u64)>,
-    /// The router at each position (`links.len() + 1` of them).
+    /// The router at each position (`links.len() + 1` of them; none when `skip_nodes`).
     pub nodes: Vec<Pe>,
+    /// Leave `nodes` empty (the fast fidelity does not need them).
+    pub skip_nodes: bool,
+    /// The router the route has reached.
+    head: Pe,
     /// Deliveries to PEs, by position, in increasing order.
     pub drops: Vec<(u32, Pe)>,
 }
@@ -124,14 +133,17 @@ impl Route {
         self.links.clear();
         self.nodes.clear();
         self.drops.clear();
-        self.nodes.push(src);
         self.links.push((g.link(src, RAMP_OUT), g.hop));
-        self.nodes.push(src);
+        if !self.skip_nodes {
+            self.nodes.push(src);
+            self.nodes.push(src);
+        }
+        self.head = src;
     }
 
     /// The router the route has reached.
     pub fn head(&self) -> Pe {
-        self.nodes.last().copied().unwrap_or(Pe(0))
+        self.head
     }
 
     /// Extend the route to `to`'s router: rows first, then columns; across wafers through the
@@ -143,40 +155,40 @@ impl Route {
             self.walk(g, g.pe(w, r, g.cols - 1));
             let lane = r % g.io_lanes;
             self.links.push((g.io_link(w, lane), g.io_latency));
-            self.nodes.push(g.pe(tw, r, 0));
+            self.head = g.pe(tw, r, 0);
+            if !self.skip_nodes {
+                self.nodes.push(self.head);
+            }
         }
-        let (_, mut r, mut c) = g.coords(self.head());
-        let mut pe = self.head().0;
-        let cols = g.cols;
-        while r != tr {
-            let (port, next) = if r < tr {
-                r += 1;
-                (SOUTH, pe + cols)
-            } else {
-                r -= 1;
-                (NORTH, pe - cols)
-            };
-            self.links.push((pe * PORTS + port, g.hop));
-            self.nodes.push(Pe(next));
-            pe = next;
+        let (_, r, c) = g.coords(self.head());
+        let (pe, cols, hop) = (self.head().0, g.cols, g.hop);
+        // Rows first: one hop per row down (south) or up (north), then along the row.
+        let rows = r.abs_diff(tr);
+        let (port, step) = if r < tr {
+            (SOUTH, cols as i64)
+        } else {
+            (NORTH, -(cols as i64))
+        };
+        let at = |pe: u32, k: u32, step: i64| (pe as i64 + k as i64 * step) as u32;
+        self.links
+            .extend((0..rows).map(|k| (at(pe, k, step) * PORTS + port, hop)));
+        if !self.skip_nodes {
+            self.nodes.extend((1..=rows).map(|k| Pe(at(pe, k, step))));
         }
-        while c != tc {
-            let (port, next) = if c < tc {
-                c += 1;
-                (EAST, pe + 1)
-            } else {
-                c -= 1;
-                (WEST, pe - 1)
-            };
-            self.links.push((pe * PORTS + port, g.hop));
-            self.nodes.push(Pe(next));
-            pe = next;
+        let pe = at(pe, rows, step);
+        let along = c.abs_diff(tc);
+        let (port, step) = if c < tc { (EAST, 1) } else { (WEST, -1) };
+        self.links
+            .extend((0..along).map(|k| (at(pe, k, step) * PORTS + port, hop)));
+        if !self.skip_nodes {
+            self.nodes.extend((1..=along).map(|k| Pe(at(pe, k, step))));
         }
+        self.head = Pe(at(pe, along, step));
     }
 
     /// Deliver to the PE of the router the route has reached.
     pub fn drop_here(&mut self) {
-        let pos = (self.nodes.len() - 1) as u32;
+        let pos = self.links.len() as u32;
         self.drops.push((pos, self.head()));
     }
 

@@ -141,7 +141,7 @@ pub fn heatmaps(
     let placement = super::place(m, &w, opts.units);
     let wafers = super::wafers(&placement, opts)?;
     let plan = super::plan(m, &w, wafers)?;
-    let f = super::run_fast(m, &w, &plan)?;
+    let f = super::run_fast(m, &w, &plan, true)?;
     let g = &plan.geometry;
     let per = g.wafer_pes();
     let mut out = Vec::new();
@@ -160,9 +160,7 @@ pub fn heatmaps(
         );
         draw(&links, g, &title, "wavelets", &|i| {
             let pe = super::geometry::Pe(base + i);
-            (0..6)
-                .map(|p| f.link_load[g.link(pe, p) as usize] as f64)
-                .sum()
+            (0..6).map(|p| f.link_load(g.link(pe, p)) as f64).sum()
         })?;
         out.push(WaferMaps {
             wafer,

@@ -68,16 +68,25 @@ fn clock(m: &WseSystem) -> crate::Result<Clock> {
     Ok(Clock::new(m.wafer.clock_hz.round() as u64)?)
 }
 
-/// Evaluate the decode step of `plan` at the fast fidelity.
-fn run_fast(m: &WseSystem, w: &Workload, plan: &Plan) -> crate::Result<fast::Fast> {
+/// Evaluate the decode step of `plan` at the fast fidelity, counting the wavelets over each link
+/// when `link_load`.
+fn run_fast(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    link_load: bool,
+) -> crate::Result<fast::Fast> {
     let mut sink = fast::Fast::new(plan.geometry.clone(), plan.layers.len() + 1);
+    if link_load {
+        sink = sink.with_link_load();
+    }
     let dp = Datapath::new(&m.wafer.pe);
     emit::decode_step(&mut sink, plan, w, dp, per_wavelet(m), Step::decode(w))?;
     Ok(sink)
 }
 
 fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
-    let f = run_fast(m, w, plan)?;
+    let f = run_fast(m, w, plan, false)?;
     let fabric_wavelets = f.part_wavelets.iter().sum();
     let trace = trace.then(|| fast_trace(m, plan, &f)).transpose()?;
     Ok(Measured {

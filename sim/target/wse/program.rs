@@ -43,6 +43,11 @@ pub trait Sink {
         deliveries: &mut Vec<Self::Delivery>,
     ) -> Result<(), EngineError>;
 
+    /// Whether messages need their routes' `nodes` (the routers they pass).
+    fn route_nodes(&self) -> bool {
+        true
+    }
+
     /// Tasks from now on belong to part `index` of the step (a layer, the classifier).
     fn part(&mut self, index: usize);
 }

@@ -255,3 +255,20 @@ fn layers_respect_their_rooflines() {
         t.parts.iter().map(|p| p.cycles).sum::<u64>()
     );
 }
+
+#[test]
+fn fast_step_of_a_70b_slice_is_pinned() {
+    // Four LLaMA-3-70B layers at batch 2 on a WSE-3: the fast fidelity's numbers as the code
+    // before its speed work (per-link trains) gave them, so that no optimization moves a cycle.
+    let m = wse3();
+    let mut w = workload("llama3-70b");
+    w.model.layers = 4;
+    w.scenario.batch = 2;
+    let t = run(&m, &w, Fidelity::Fast);
+    let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
+    let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
+    assert_eq!(t.decode_cycles, 1_946_411);
+    assert_eq!(parts, [383_895, 461_364, 467_387, 510_594, 123_171]);
+    assert_eq!(units, [4_865_885_740, 330_975_495, 0]);
+    assert_eq!(t.network_bytes, 0);
+}
