@@ -127,10 +127,6 @@ fn tables_print_verdicts_and_estimates() {
         .stdout(predicate::str::contains(
             "Estimated inputs of cerebras-wse3",
         ));
-    accsim()
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("Claims of the source documents"));
 }
 
 /// Write `file` with `from` replaced by `to` into a temporary directory; return its path.

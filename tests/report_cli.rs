@@ -56,7 +56,8 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
         .args(["report", "--accuracy-paragraphs", "2", "--out"])
         .arg(out)
         .assert()
-        .success();
+        .success()
+        .stdout(predicates::str::contains("Claims of the source documents"));
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
     let figures = index["figures"].as_array().unwrap();

@@ -49,7 +49,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let opts = Options {
         accuracy_paragraphs: args.accuracy_paragraphs,
     };
-    let (_, index) = study_to(&args.out, opts)?;
+    let (s, index) = study_to(&args.out, opts)?;
+    print!("{}", summary(&s.claims));
     println!(
         "wrote {} figures (PNG and SVG) and {} tables (Markdown and LaTeX) to {}",
         index.figures.len(),

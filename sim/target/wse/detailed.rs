@@ -376,7 +376,10 @@ pub fn run(
     // Router ports by their router; I/O lanes by their wafer.
     let mut switches: BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>> = BTreeMap::new();
     for (link, order) in ports {
-        let owner = g.link_port(link).map(|(pe, _)| pe).ok_or_else(|| g.io_wafer(link));
+        let owner = g
+            .link_port(link)
+            .map(|(pe, _)| pe)
+            .ok_or_else(|| g.io_wafer(link));
         let (lat, to) = match latency.get(&link) {
             Some(&(lat, to)) => (lat, Some(router[&to])),
             None => (g.hop, None),
