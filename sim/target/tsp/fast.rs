@@ -91,7 +91,27 @@ pub fn early_read(p: &Instr, c: &Instr, fed: Feed, hops: u64) -> Option<(u64, u6
 /// Check the program of one stage as run by its first rank and measure it.
 pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageRun, EngineError> {
     let chip = prog.first_chip;
-    let mut units: BTreeMap<Unit, Vec<usize>> = BTreeMap::new();
+    // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
+    let mem_units = prog
+        .instrs
+        .iter()
+        .filter_map(|i| match i.unit {
+            Unit::Mem(s) => Some(usize::from(s) + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let slot = |u: Unit| match u {
+        Unit::Mem(s) => usize::from(s),
+        Unit::Install(p) => mem_units + usize::from(p),
+        Unit::Compute(p) => mem_units + 256 + usize::from(p),
+        Unit::Vxm(v) => mem_units + 2 * 256 + usize::from(v),
+        Unit::Sxm(h) => mem_units + 3 * 256 + usize::from(h),
+        Unit::Tx(l) => mem_units + 4 * 256 + usize::from(l),
+        Unit::Rx(l) => mem_units + 5 * 256 + usize::from(l),
+    };
+    let mut units: Vec<(Unit, Vec<usize>)> = Vec::new();
+    units.resize_with(mem_units + 6 * 256, || (Unit::Mem(0), Vec::new()));
     let mut streams: BTreeMap<_, Vec<(u64, u64, usize)>> = BTreeMap::new();
     let mut banks: BTreeMap<u16, Vec<(u64, u64, u64, usize)>> = BTreeMap::new();
     let mut run = StageRun {
@@ -184,7 +204,9 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                 *run.busy.entry("mem").or_default() += n;
             }
             (u, _) => {
-                units.entry(u).or_default().push(idx);
+                let e = &mut units[slot(u)];
+                e.0 = u;
+                e.1.push(idx);
                 *run.busy.entry(u.kind()).or_default() += u64::from(c.occ);
             }
         }
