@@ -5,7 +5,7 @@
 //! per cycle stays in one bank class `(address - cycle) mod banks`), so conflicts are interval
 //! overlaps found by sorting.
 
-use super::machine::{Machine, Unit};
+use super::machine::{Dir, Machine, Stream, Unit};
 use super::program::{Chip, Dep, Instr, Program};
 use crate::engine::EngineError;
 use std::collections::BTreeMap;
@@ -24,6 +24,9 @@ pub struct StageRun {
     /// Instructions executed.
     pub instrs: u64,
 }
+
+/// Diagonals `first .. end` an instruction's outputs occupy on a stream, and the instruction.
+type Span = (u64, u64, usize);
 
 /// A verification failure on `chip` at `unit`.
 pub fn error(chip: u64, unit: Unit, cycle: u64, idx: usize, i: &Instr, why: String) -> EngineError {
@@ -91,9 +94,31 @@ pub fn early_read(p: &Instr, c: &Instr, fed: Feed, hops: u64) -> Option<(u64, u6
 /// Check the program of one stage as run by its first rank and measure it.
 pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageRun, EngineError> {
     let chip = prog.first_chip;
-    let mut units: BTreeMap<Unit, Vec<usize>> = BTreeMap::new();
-    let mut streams: BTreeMap<_, Vec<(u64, u64, usize)>> = BTreeMap::new();
-    let mut banks: BTreeMap<u16, Vec<(u64, u64, u64, usize)>> = BTreeMap::new();
+    // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
+    let mem_units = prog
+        .instrs
+        .iter()
+        .filter_map(|i| match i.unit {
+            Unit::Mem(s) => Some(usize::from(s) + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let slot = |u: Unit| match u {
+        Unit::Mem(s) => usize::from(s),
+        Unit::Install(p) => mem_units + usize::from(p),
+        Unit::Compute(p) => mem_units + 256 + usize::from(p),
+        Unit::Vxm(v) => mem_units + 2 * 256 + usize::from(v),
+        Unit::Sxm(h) => mem_units + 3 * 256 + usize::from(h),
+        Unit::Tx(l) => mem_units + 4 * 256 + usize::from(l),
+        Unit::Rx(l) => mem_units + 5 * 256 + usize::from(l),
+    };
+    // Per MEM slice, by number.
+    let mut banks: Vec<Vec<(u64, u64, u64, usize)>> = vec![Vec::new(); mem_units];
+    let mut units: Vec<(Unit, Vec<usize>)> = Vec::new();
+    units.resize_with(mem_units + 6 * 256, || (Unit::Mem(0), Vec::new()));
+    // Per stream, in the order of `Stream` (eastward first, each by index).
+    let mut streams: Vec<(Option<Stream>, Vec<Span>)> = vec![(None, Vec::new()); 2 * 256];
     let mut run = StageRun {
         instrs: prog.instrs.len() as u64,
         ..StageRun::default()
@@ -180,11 +205,13 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
         }
         match (c.unit, c.mem_run()) {
             (Unit::Mem(s), Some((t, n, addr))) => {
-                banks.entry(s).or_default().push((t, n, addr, idx));
+                banks[usize::from(s)].push((t, n, addr, idx));
                 *run.busy.entry("mem").or_default() += n;
             }
             (u, _) => {
-                units.entry(u).or_default().push(idx);
+                let e = &mut units[slot(u)];
+                e.0 = u;
+                e.1.push(idx);
                 *run.busy.entry(u.kind()).or_default() += u64::from(c.occ);
             }
         }
@@ -200,7 +227,9 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
         if let Some(s) = c.stream {
             let first = m.diagonal(s.dir, c.unit, c.out_start());
             let end = first + u64::from(c.n_out);
-            streams.entry(s).or_default().push((first, end, idx));
+            let e = &mut streams[usize::from(s.dir == Dir::West) * 256 + usize::from(s.index)];
+            e.0 = Some(s);
+            e.1.push((first, end, idx));
         }
     }
     for (u, list) in &mut units {
@@ -224,7 +253,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
             }
         }
     }
-    for (s, list) in &mut streams {
+    for (s, list) in streams.iter_mut().filter_map(|(s, l)| Some(((*s)?, l))) {
         list.sort();
         for w in list.windows(2) {
             let ((_, end_a, a), (start_b, _, b)) = (w[0], w[1]);
@@ -245,7 +274,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
             }
         }
     }
-    for (s, list) in &mut banks {
+    for (s, list) in banks.iter_mut().enumerate() {
+        if list.is_empty() {
+            continue;
+        }
+        let s = s as u16;
         list.sort();
         let mut last: Vec<Option<(u64, usize)>> = vec![None; m.banks as usize];
         for &(t, n, addr, idx) in list.iter() {
@@ -255,7 +288,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                 let bank = addr % m.banks;
                 return Err(error(
                     chip,
-                    Unit::Mem(*s),
+                    Unit::Mem(s),
                     t,
                     idx,
                     i,

@@ -79,10 +79,25 @@ pub struct Input {
 /// Reservations made so far on one chip (every rank of a stage makes the same).
 pub struct Scheduler {
     m: Machine,
-    unit_free: std::collections::HashMap<Unit, u64>,
+    /// First free cycle per unit, indexed by [`slot`].
+    unit_free: Vec<u64>,
     stream_free: [Vec<u64>; 2],
     /// Per MEM slice and bank class `(address - cycle) mod banks`: first free cycle.
     bank_free: Vec<Vec<u64>>,
+}
+
+/// Dense index of a unit in `Scheduler::unit_free`: 256 entries per kind of unit with a `u8`
+/// number, MEM slices (never reserved as units, but looked up alike) after them.
+fn slot(u: Unit) -> usize {
+    match u {
+        Unit::Install(p) => usize::from(p),
+        Unit::Compute(p) => 256 + usize::from(p),
+        Unit::Vxm(v) => 2 * 256 + usize::from(v),
+        Unit::Sxm(h) => 3 * 256 + usize::from(h),
+        Unit::Tx(l) => 4 * 256 + usize::from(l),
+        Unit::Rx(l) => 5 * 256 + usize::from(l),
+        Unit::Mem(s) => 6 * 256 + usize::from(s),
+    }
 }
 
 fn dir_index(d: Dir) -> usize {
@@ -96,14 +111,14 @@ impl Scheduler {
     pub fn new(m: &Machine) -> Self {
         Scheduler {
             m: m.clone(),
-            unit_free: Default::default(),
+            unit_free: vec![0; 6 * 256 + m.slices.max(1) as usize],
             stream_free: [vec![0; m.streams as usize], vec![0; m.streams as usize]],
             bank_free: vec![vec![0; m.banks as usize]; m.slices as usize],
         }
     }
 
     fn free(&self, u: Unit) -> u64 {
-        self.unit_free.get(&u).copied().unwrap_or(0)
+        self.unit_free.get(slot(u)).copied().unwrap_or(0)
     }
 
     /// The instruction `r` refers to, resolving peers by symmetry (every rank runs the same
@@ -142,12 +157,18 @@ impl Scheduler {
             })
             .collect();
         // Who reads each member's stream.
-        let mut readers: Vec<Vec<(usize, Input)>> = vec![Vec::new(); members.len()];
-        for (c, mb) in members.iter().enumerate() {
-            for &inp in &mb.inputs {
-                readers[inp.from].push((c, inp));
-            }
-        }
+        // (producer, reader, input), in reader order.
+        let readers: Vec<(usize, usize, Input)> = members
+            .iter()
+            .enumerate()
+            .flat_map(|(c, mb)| mb.inputs.iter().map(move |&inp| (inp.from, c, inp)))
+            .collect();
+        let readers_of = |p: usize| {
+            readers
+                .iter()
+                .filter(move |r| r.0 == p)
+                .map(|&(_, c, inp)| (c, inp))
+        };
         // Offsets from the chain's start: consumers as early as their inputs allow, then
         // producers without inputs of their own as late as their readers allow (just in time).
         let need = |o: &[u64], c: usize, inp: Input| -> i64 {
@@ -176,10 +197,9 @@ impl Scheduler {
                 }
             }
             for p in (from..members.len()).rev() {
-                if members[p].inputs.is_empty() && !readers[p].is_empty() {
-                    let slack = readers[p]
-                        .iter()
-                        .map(|&(c, inp)| o[c] as i64 - need(o, c, inp))
+                if members[p].inputs.is_empty() && readers_of(p).next().is_some() {
+                    let slack = readers_of(p)
+                        .map(|(c, inp)| o[c] as i64 - need(o, c, inp))
                         .min()
                         .unwrap_or(0);
                     o[p] += slack.max(0) as u64;
@@ -204,16 +224,22 @@ impl Scheduler {
         let mut streams: Vec<Option<(usize, usize)>> = vec![None; members.len()];
         let mut groups: Vec<((usize, usize, usize), usize)> = Vec::new();
         for (i, mb) in members.iter().enumerate() {
-            if let Some(&(c, _)) = readers[i].first() {
+            if let Some((c, _)) = readers_of(i).next() {
                 let d = dir_index(m.dir(units[i], units[c]));
                 let key = (c, d, if mb.inputs.is_empty() { usize::MAX } else { i });
                 let idx = match groups.iter().find(|g| g.0 == key) {
                     Some(g) => g.1,
                     None => {
-                        let idx = (0..self.stream_free[d].len())
-                            .filter(|k| !groups.iter().any(|g| g.0.1 == d && g.1 == *k))
-                            .min_by_key(|&k| (self.stream_free[d][k], k))
-                            .unwrap_or(0);
+                        // The first stream free earliest among those this chain has not taken.
+                        let mut best: Option<(u64, usize)> = None;
+                        for (k, &f) in self.stream_free[d].iter().enumerate() {
+                            if best.is_none_or(|(b, _)| f < b)
+                                && !groups.iter().any(|g| g.0.1 == d && g.1 == k)
+                            {
+                                best = Some((f, k));
+                            }
+                        }
+                        let idx = best.map_or(0, |(_, k)| k);
                         groups.push((key, idx));
                         idx
                     }
@@ -316,8 +342,7 @@ impl Scheduler {
         for (i, _) in members.iter().enumerate() {
             let instr = prog.instrs[(base as usize) + i];
             if !matches!(instr.unit, Unit::Mem(_)) {
-                self.unit_free
-                    .insert(instr.unit, instr.issue + u64::from(instr.occ));
+                self.unit_free[slot(instr.unit)] = instr.issue + u64::from(instr.occ);
             }
             if let (Some((d, idx)), Some(dir)) = (streams[i], instr.stream.map(|s| s.dir)) {
                 let end = m.diagonal(dir, instr.unit, instr.out_start()) + u64::from(instr.n_out);
