@@ -23,25 +23,9 @@ fn stories(extra: &[&str]) -> serde_json::Value {
 #[test]
 fn tsp_run_has_the_documented_keys_and_respects_the_roofline() {
     let r = stories(&[]);
-    for key in [
-        "arch",
-        "workload",
-        "format",
-        "units",
-        "decode_tokens_per_s",
-        "ttft_s",
-        "cycles_per_token",
-        "utilization",
-        "fits",
-        "numerics",
-    ] {
-        assert!(r.get(key).is_some(), "missing {key}: {r}");
-    }
+    let (names, units) = common::check_run_record(&r);
     assert_eq!(r["arch"], "groq-tsp");
-    assert_eq!(r["fits"], true);
     assert_eq!(r["numerics"]["mode"], "off");
-    let parts = r["parts"].as_array().unwrap();
-    let names: Vec<&str> = parts.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
         [
@@ -54,17 +38,6 @@ fn tsp_run_has_the_documented_keys_and_respects_the_roofline() {
             "head"
         ]
     );
-    for p in parts {
-        let cycles = p["cycles"].as_u64().unwrap();
-        assert!(cycles >= p["memory_bound_cycles"].as_u64().unwrap(), "{p}");
-        assert!(cycles >= p["compute_bound_cycles"].as_u64().unwrap(), "{p}");
-    }
-    let units: Vec<&str> = r["unit_busy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["unit"].as_str().unwrap())
-        .collect();
     assert_eq!(units, ["mem", "mxm", "vxm", "sxm", "c2c"]);
     for u in r["unit_busy"].as_array().unwrap() {
         let v = u["utilization"].as_f64().unwrap();

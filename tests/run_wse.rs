@@ -20,24 +20,9 @@ fn run_json(workload: &str, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn llama3_70b_runs_on_one_wafer_within_its_rooflines() {
     let r = run_json("workloads/llama3-70b.ron", &[]);
-    for key in common::RUN_KEYS {
-        assert!(r.get(key).is_some(), "missing {key}: {r}");
-    }
+    let (parts, units) = common::check_run_record(&r);
     assert_eq!(r["units"], 1);
-    assert_eq!(r["fits"], true);
-    let parts = r["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 81, "80 layers and the classifier");
-    for p in parts {
-        let cycles = p["cycles"].as_u64().unwrap();
-        assert!(cycles >= p["memory_bound_cycles"].as_u64().unwrap(), "{p}");
-        assert!(cycles >= p["compute_bound_cycles"].as_u64().unwrap(), "{p}");
-    }
-    let units: Vec<&str> = r["unit_busy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["unit"].as_str().unwrap())
-        .collect();
     assert_eq!(units, ["pe", "router", "io"]);
     // One wafer: nothing crosses the system I/O.
     assert_eq!(r["network_bytes_per_token"], 0);

@@ -19,16 +19,37 @@ pub fn stdout_json(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Keys every `accsim run --json` record has, whatever the family.
-pub const RUN_KEYS: [&str; 10] = [
-    "arch",
-    "workload",
-    "format",
-    "units",
-    "decode_tokens_per_s",
-    "ttft_s",
-    "cycles_per_token",
-    "utilization",
-    "fits",
-    "numerics",
-];
+/// Check what every `accsim run --json` record of a fitting run holds, whatever the family:
+/// the documented keys, every part at or above its memory and compute bounds; returns the part
+/// names and the unit kinds in order.
+pub fn check_run_record(r: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    for key in [
+        "arch",
+        "workload",
+        "format",
+        "units",
+        "decode_tokens_per_s",
+        "ttft_s",
+        "cycles_per_token",
+        "utilization",
+        "fits",
+        "numerics",
+    ] {
+        assert!(r.get(key).is_some(), "missing {key}: {r}");
+    }
+    assert_eq!(r["fits"], true);
+    let names = |list: &str, key: &str| -> Vec<String> {
+        r[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for p in r["parts"].as_array().unwrap() {
+        let cycles = p["cycles"].as_u64().unwrap();
+        assert!(cycles >= p["memory_bound_cycles"].as_u64().unwrap(), "{p}");
+        assert!(cycles >= p["compute_bound_cycles"].as_u64().unwrap(), "{p}");
+    }
+    (names("parts", "name"), names("unit_busy", "unit"))
+}

@@ -195,18 +195,8 @@ impl<'a> Lower<'a> {
                 members.push(r);
             }
         }
-        let n_in: u32 = feeds.iter().map(|f| f.1).sum();
         let vxm = members.len();
-        members.push(
-            Member::new(
-                Pick::AnyVxm,
-                Kind::Vector(op),
-                n_in,
-                out_vectors as u32,
-                (self.m.vxm_latency + u64::from(n_in).saturating_sub(out_vectors)) as u32,
-            )
-            .fed_by(&feeds),
-        );
+        members.push(vxm_over(op, &feeds, out_vectors, self.m));
         let region = self.alloc.buffer(out_vectors);
         members.extend(Self::writes(&region, 0, out_vectors, vxm));
         let ids = self.chain(&members, what);
@@ -324,18 +314,8 @@ impl<'a> Lower<'a> {
                     feeds.push((mv, n_act as u32));
                     let rows = (mx.rows - u64::from(t.row_block) * m.rows).min(m.rows);
                     let cnt = self.vecs(rows, ab) * n_act;
-                    let n_in: u32 = feeds.iter().map(|f| f.1).sum();
                     let dq = members.len();
-                    members.push(
-                        Member::new(
-                            Pick::AnyVxm,
-                            Kind::Vector(VecOp::Dequant),
-                            n_in,
-                            cnt as u32,
-                            (m.vxm_latency + u64::from(n_in).saturating_sub(cnt)) as u32,
-                        )
-                        .fed_by(&feeds),
-                    );
+                    members.push(vxm_over(VecOp::Dequant, &feeds, cnt, m));
                     let from = u64::from(t.row_block) * (m.rows * ab / m.vector_bytes) * n_act;
                     let ids = if whole_row_block {
                         members.extend(Self::writes(&out, from, cnt, dq));
@@ -385,18 +365,8 @@ impl<'a> Lower<'a> {
                     members.push(r);
                 }
             }
-            let n_in: u32 = feeds.iter().map(|f| f.1).sum();
             let add = members.len();
-            members.push(
-                Member::new(
-                    Pick::AnyVxm,
-                    Kind::Vector(VecOp::Add),
-                    n_in,
-                    cnt as u32,
-                    (m.vxm_latency + u64::from(n_in).saturating_sub(cnt)) as u32,
-                )
-                .fed_by(&feeds),
-            );
+            members.push(vxm_over(VecOp::Add, &feeds, cnt, m));
             let from = u64::from(rb) * (m.rows * ab / m.vector_bytes) * n_act;
             members.extend(Self::writes(&out, from, cnt, add));
             let ids = self.chain(&members, what);
@@ -444,18 +414,8 @@ impl<'a> Lower<'a> {
             .enumerate()
             .map(|(k, r)| (k, r.n_out))
             .collect();
-        let n_in: u32 = feeds.iter().map(|f| f.1).sum();
         let v = members.len();
-        members.push(
-            Member::new(
-                Pick::AnyVxm,
-                Kind::Vector(op),
-                n_in,
-                n as u32,
-                (m.vxm_latency + u64::from(n_in).saturating_sub(n)) as u32,
-            )
-            .fed_by(&feeds),
-        );
+        members.push(vxm_over(op, &feeds, n, m));
         let sxm = members.len();
         let near = m.sxm_near(Unit::Mem(x.region.first as u16));
         members.push(
@@ -880,6 +840,21 @@ impl<'a> Lower<'a> {
 }
 
 /// The report part an item's instructions count towards.
+/// A VXM operation over everything `feeds` delivers, writing `out` vectors: it streams its
+/// inputs at one per cycle, so its last result leaves after the latency plus the inputs beyond
+/// the outputs.
+fn vxm_over(op: VecOp, feeds: &[(usize, u32)], out: u64, m: &Machine) -> Member {
+    let n_in: u32 = feeds.iter().map(|f| f.1).sum();
+    Member::new(
+        Pick::AnyVxm,
+        Kind::Vector(op),
+        n_in,
+        out as u32,
+        (m.vxm_latency + u64::from(n_in).saturating_sub(out)) as u32,
+    )
+    .fed_by(feeds)
+}
+
 fn part_name(item: Item) -> String {
     match item {
         Item::Embedding { .. } => "embedding".to_owned(),
