@@ -404,16 +404,22 @@ impl<'a> Lower<'a> {
         )
     }
 
-    /// A VXM pass over `x` followed by an SXM lane reduction: one vector per position.
-    fn reduce(&mut self, op: VecOp, x: &Act, what: &'static str) -> Act {
-        let m = self.m;
-        let n = x.n_act;
-        let mut members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
-        let feeds: Vec<(usize, u32)> = members
+    /// Reads of all of `x`, with what each delivers (to feed one consumer).
+    fn read_all(x: &Act, m: &Machine) -> (Vec<Member>, Vec<(usize, u32)>) {
+        let members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
+        let feeds = members
             .iter()
             .enumerate()
             .map(|(k, r)| (k, r.n_out))
             .collect();
+        (members, feeds)
+    }
+
+    /// A VXM pass over `x` followed by an SXM lane reduction: one vector per position.
+    fn reduce(&mut self, op: VecOp, x: &Act, what: &'static str) -> Act {
+        let m = self.m;
+        let n = x.n_act;
+        let (mut members, feeds) = Self::read_all(x, m);
         let v = members.len();
         members.push(vxm_over(op, &feeds, n, m));
         let sxm = members.len();
@@ -442,12 +448,7 @@ impl<'a> Lower<'a> {
     /// Send `x` to the chip `link` leads to; returns the send.
     fn send(&mut self, x: &Act, link: u8, latency: u64, what: &'static str) -> u32 {
         let m = self.m;
-        let mut members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
-        let feeds: Vec<(usize, u32)> = members
-            .iter()
-            .enumerate()
-            .map(|(k, r)| (k, r.n_out))
-            .collect();
+        let (mut members, feeds) = Self::read_all(x, m);
         let n: u32 = feeds.iter().map(|f| f.1).sum();
         let ser = m.link_cycles_per_vector as u32;
         let mut send = Member::new(Pick::Fixed(Unit::Tx(link)), Kind::Send, n, n, 0).fed_by(&feeds);
