@@ -81,15 +81,19 @@ fn claimed_size(params: u64) -> Vec<(f64, String)> {
     }
 }
 
+/// The fit records of one (arch, workload) pair, one per format.
+fn records<'a>(fits: &'a [FitRecord], arch: &str, workload: &str) -> Vec<&'a FitRecord> {
+    fits.iter()
+        .filter(|r| r.arch == arch && r.workload == workload)
+        .collect()
+}
+
 fn memory_figure(fits: &[FitRecord]) -> BarPanels {
     let arch = fits.first().map(|r| r.arch.clone()).unwrap_or_default();
     let panels = workloads(fits)
         .into_iter()
         .map(|w| {
-            let recs: Vec<&FitRecord> = fits
-                .iter()
-                .filter(|r| r.arch == arch && r.workload == w)
-                .collect();
+            let recs = records(fits, &arch, &w);
             Bars {
                 title: w.clone(),
                 x_label: "weights (GB, log)".to_owned(),
@@ -113,10 +117,7 @@ fn units_figure(fits: &[FitRecord], arch: &str) -> BarPanels {
     let panels = workloads(fits)
         .into_iter()
         .map(|w| {
-            let recs: Vec<&FitRecord> = fits
-                .iter()
-                .filter(|r| r.arch == arch && r.workload == w)
-                .collect();
+            let recs = records(fits, arch, &w);
             let unit = recs.first().map_or("unit", |r| r.unit.name());
             Bars {
                 title: w.clone(),

@@ -342,11 +342,12 @@ pub fn place(m: &TspSystem, w: &Workload, units: Option<u64>) -> Placement {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::arch::Machine;
 
-    fn tsp() -> TspSystem {
+    /// The shipped TSP system (shared with the machine-model tests).
+    pub(in crate::target::tsp) fn tsp() -> TspSystem {
         let archs = crate::arch::presets().unwrap();
         match archs
             .into_iter()

@@ -17,17 +17,7 @@ use crate::run::Fidelity;
 use crate::run::work::Step;
 
 fn system() -> TspSystem {
-    let archs = crate::arch::presets().unwrap();
-    match archs
-        .into_iter()
-        .find(|(_, a)| a.name == "groq-tsp")
-        .unwrap()
-        .1
-        .machine
-    {
-        crate::arch::Machine::GroqTsp(m) => m,
-        _ => unreachable!(),
-    }
+    super::place::tests::tsp()
 }
 
 fn read(slice: u16, n: u32) -> Member {
