@@ -67,7 +67,7 @@ struct Emitter<'a, S: Sink> {
     dp: Datapath,
     per_wavelet: u64,
     route: Route,
-    deliveries: Vec<S::Delivery>,
+    consumers: Vec<S::Task>,
 }
 
 impl<'a, S: Sink> Emitter<'a, S> {
@@ -79,7 +79,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
             dp,
             per_wavelet,
             route,
-            deliveries: Vec::new(),
+            consumers: Vec::new(),
         }
     }
 
@@ -87,20 +87,20 @@ impl<'a, S: Sink> Emitter<'a, S> {
         elements.div_ceil(self.per_wavelet)
     }
 
-    /// Send `items` wavelets from `task` to `to` (one drop); the task receiving them there.
+    /// Send the items of `task` from `from` to `to` (one drop), consumed there at `service`
+    /// cycles per wavelet; the consuming task.
     fn unicast(
         &mut self,
         task: S::Task,
         from: Pe,
         to: Pe,
         service: u64,
-    ) -> Result<(), EngineError> {
+    ) -> Result<S::Task, EngineError> {
         let g = self.sink.geometry().clone();
         self.route.through(&g, from, [to]);
-        self.sink.message(task, &self.route, &mut self.deliveries)?;
-        let d = self.deliveries[0];
-        self.sink.task(to, Some(d), 0, service)?;
-        Ok(())
+        self.sink
+            .message(task, &self.route, &[service], &mut self.consumers)?;
+        Ok(self.consumers[0])
     }
 
     /// Move elements `lo..hi` of a vector held by `srcs` into `to`'s memory.
@@ -111,7 +111,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 continue;
             }
             let n = self.wavelets(b - a);
-            let t = self.sink.task(s.pe, None, n, 1)?;
+            let t = self.sink.task(s.pe, n, 1)?;
             self.unicast(t, s.pe, to, 0)?;
         }
         Ok(())
@@ -130,19 +130,16 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let per = self.per_wavelet;
                 let len = |i: u64| c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
                 if i < chunks(c) {
-                    let t = self.sink.task(entry, None, len(i), 1)?;
+                    let t = self.sink.task(entry, len(i), 1)?;
                     if c.stops.len() > 1 {
                         self.route.through(&g, entry, c.stops[1..].iter().copied());
-                        self.sink.message(t, &self.route, &mut self.deliveries)?;
-                        let deliveries = std::mem::take(&mut self.deliveries);
-                        for (j, &d) in deliveries.iter().enumerate() {
-                            self.sink.task(c.stops[j + 1], Some(d), 0, c.costs[j + 1])?;
-                        }
-                        self.deliveries = deliveries;
+                        let services = &c.costs[1..];
+                        self.sink
+                            .message(t, &self.route, services, &mut self.consumers)?;
                     }
                 }
                 if i >= 1 && i - 1 < chunks(c) {
-                    self.sink.task(entry, None, len(i - 1), c.costs[0])?;
+                    self.sink.task(entry, len(i - 1), c.costs[0])?;
                 }
             }
         }
@@ -190,17 +187,12 @@ impl<'a, S: Sink> Emitter<'a, S> {
         if m.tiles.in_blocks < 2 {
             return Ok(());
         }
-        let g = self.sink.geometry().clone();
         for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
             // The block's partial sums and the sum of squares for the folded norm.
             let n = self.wavelets(hi - lo) + 1;
-            let mut task = self.sink.task(m.pe(0, j), None, n, 1)?;
+            let mut task = self.sink.task(m.pe(0, j), n, 1)?;
             for a in 1..m.tiles.in_blocks {
-                let (from, to) = (m.pe(a - 1, j), m.pe(a, j));
-                self.route.through(&g, from, [to]);
-                self.sink.message(task, &self.route, &mut self.deliveries)?;
-                let d = self.deliveries[0];
-                task = self.sink.task(to, Some(d), 0, 1)?;
+                task = self.unicast(task, m.pe(a - 1, j), m.pe(a, j), 1)?;
             }
         }
         Ok(())
@@ -237,7 +229,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
     fn tail(&mut self, outs: &[Src], ops: u64) -> Result<(), EngineError> {
         for o in outs {
             let cycles = self.dp.elementwise(o.hi - o.lo, ops);
-            self.sink.task(o.pe, None, 1, cycles)?;
+            self.sink.task(o.pe, 1, cycles)?;
         }
         Ok(())
     }
@@ -301,27 +293,23 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let n = tokens(j0 + i as u64);
                 let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
                     + self.dp.elementwise(n * group, ops::SOFTMAX);
-                self.sink.task(kp, None, 1, scores)?;
+                self.sink.task(kp, 1, scores)?;
                 let p = self
                     .sink
-                    .task(kp, None, self.wavelets(n * group) + group, 1)?;
+                    .task(kp, self.wavelets(n * group) + group, 1)?;
                 self.unicast(p, kp, vp, 0)?;
                 let weighted = (n * group * hd).div_ceil(self.dp.axpy_lanes(Format::F16));
-                self.sink.task(vp, None, 1, weighted)?;
+                self.sink.task(vp, 1, weighted)?;
             }
         }
         // Partial outputs with each head's running max and sum, merged down the V line.
-        let g = self.sink.geometry().clone();
         let n = self.wavelets(group * hd) + group;
         let merge = self.dp.elementwise(self.per_wavelet, ops::MERGE);
         let mut outs = Vec::new();
         for &(pairs, lo, hi) in &heads {
-            let mut task = self.sink.task(pairs[0].1, None, n, 1)?;
+            let mut task = self.sink.task(pairs[0].1, n, 1)?;
             for w in pairs.windows(2) {
-                self.route.through(&g, w[0].1, [w[1].1]);
-                self.sink.message(task, &self.route, &mut self.deliveries)?;
-                let d = self.deliveries[0];
-                task = self.sink.task(w[1].1, Some(d), 0, merge)?;
+                task = self.unicast(task, w[0].1, w[1].1, merge)?;
             }
             let last = pairs[pairs.len() - 1].1;
             outs.push(Src { pe: last, lo, hi });
@@ -400,16 +388,12 @@ impl<'a, S: Sink> Emitter<'a, S> {
             let logits = self.outputs(c, 0..c.outputs.len());
             self.tail(&logits, ops::ARGMAX)?;
             // Arg-max (value and index) along the output blocks, then the token goes home.
-            let mut task = self.sink.task(logits[0].pe, None, 2, 1)?;
+            let mut task = self.sink.task(logits[0].pe, 2, 1)?;
             for w in logits.windows(2) {
-                let g = self.sink.geometry().clone();
-                self.route.through(&g, w[0].pe, [w[1].pe]);
-                self.sink.message(task, &self.route, &mut self.deliveries)?;
-                let d = self.deliveries[0];
-                task = self.sink.task(w[1].pe, Some(d), 0, 1)?;
+                task = self.unicast(task, w[0].pe, w[1].pe, 1)?;
             }
             let last = logits[logits.len() - 1].pe;
-            let send = self.sink.task(last, None, 1, 1)?;
+            let send = self.sink.task(last, 1, 1)?;
             self.unicast(send, last, e.pe(0, 0), 0)?;
         }
         Ok(())

@@ -36,6 +36,8 @@ pub struct Geometry {
     pub io_lanes: u32,
     /// Cycles from one wafer's edge to the next one's.
     pub io_latency: u64,
+    /// Wavelets each input queue holds, per color (at least 1).
+    pub queue: u64,
 }
 
 impl Geometry {
@@ -51,6 +53,7 @@ impl Geometry {
             hop: w.router.hop_cycles,
             io_lanes: (io_lanes as u32).max(1),
             io_latency: (m.system.io_latency_ns * 1e-9 * w.clock_hz).ceil().max(1.0) as u64,
+            queue: w.router.queue_wavelets,
         }
     }
 
@@ -104,6 +107,13 @@ impl Geometry {
     /// Whether `link` is an I/O lane.
     pub fn is_io(&self, link: LinkId) -> bool {
         link as usize >= self.pes() * PORTS as usize
+    }
+
+    /// Whether a wavelet crossing `link` needs a credit (a free slot in the queue it enters):
+    /// every router port and ramp does; an I/O lane enters the switched I/O fabric, whose
+    /// buffering (not modelled) covers its latency.
+    pub fn credited(&self, link: LinkId) -> bool {
+        !self.is_io(link)
     }
 
     fn io_link(&self, wafer: u32, lane: u32) -> LinkId {
