@@ -29,15 +29,6 @@ pub enum Flow {
     Times { seq: u64, items: u64 },
 }
 
-impl Flow {
-    /// Items of the task.
-    pub fn items(&self) -> u64 {
-        match self {
-            Flow::Train(t) => t.items(),
-            Flow::Times { items, .. } => *items,
-        }
-    }
-}
 
 /// What the evaluation measured.
 pub struct Fast {
@@ -62,6 +53,9 @@ pub struct Fast {
     pub end: u64,
     /// Tasks created so far.
     tasks: u64,
+    /// Completion of every task, in program order.
+    #[cfg(test)]
+    pub task_end: Vec<u64>,
     /// Item completion times of the latest task, when it was evaluated wavelet by wavelet.
     times: Vec<u64>,
     /// Scratch of the wavelet-level evaluation: departures of the last `queue + 1` wavelets
@@ -85,6 +79,8 @@ impl Fast {
             io_wavelets: 0,
             end: 0,
             tasks: 0,
+            #[cfg(test)]
+            task_end: Vec::new(),
             times: Vec::new(),
             dep: Vec::new(),
             start: Vec::new(),
@@ -143,6 +139,8 @@ impl Fast {
     /// Book a task of `items` on `pe` that ends at `end`.
     fn finish(&mut self, pe: Pe, items: u64, service: u64, end: u64) {
         self.tasks += 1;
+        #[cfg(test)]
+        self.task_end.push(end);
         self.pe_busy[pe.0 as usize] += items * service;
         self.pe_free[pe.0 as usize] = end;
         let part_end = &mut self.part_end[self.part];

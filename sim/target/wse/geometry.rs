@@ -89,16 +89,6 @@ impl Geometry {
         pe.0 * PORTS + port
     }
 
-    /// The router a link leaves from and its port, or `None` for an I/O lane.
-    pub fn link_port(&self, link: LinkId) -> Option<(Pe, u32)> {
-        (link < self.pes() as u32 * PORTS).then_some((Pe(link / PORTS), link % PORTS))
-    }
-
-    /// The wafer an I/O lane leaves from.
-    pub fn io_wafer(&self, link: LinkId) -> u32 {
-        (link - self.pes() as u32 * PORTS) / self.io_lanes
-    }
-
     /// The first I/O lane: every link from here on is one.
     pub fn io_base(&self) -> LinkId {
         self.pes() as u32 * PORTS

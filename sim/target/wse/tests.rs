@@ -23,6 +23,7 @@ fn grid() -> Geometry {
         hop: 1,
         io_lanes: 1,
         io_latency: 10,
+        queue: 4,
     }
 }
 
@@ -53,7 +54,8 @@ fn short(batch: u64) -> Workload {
 }
 
 /// A hand-written program for any sink: one task per step, each optionally sending a message
-/// along `stops`; a step with `input` consumes drop `input` of the previous message.
+/// along `stops`; a step with `input` is the consumer of drop `input` of the previous message
+/// (created with it, at its `service`; its `items` are the message's).
 struct Step {
     pe: Pe,
     input: Option<usize>,
@@ -64,14 +66,22 @@ struct Step {
 
 fn emit<S: Sink>(sink: &mut S, steps: &[Step]) -> Vec<S::Task> {
     let mut tasks = Vec::new();
-    let mut last = Vec::new();
-    for s in steps {
-        let input = s.input.map(|d| last[d]);
-        let t = sink.task(s.pe, input, s.items, s.service).unwrap();
+    let mut consumers = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let t = match s.input {
+            Some(d) => consumers[d],
+            None => sink.task(s.pe, s.items, s.service).unwrap(),
+        };
         if !s.stops.is_empty() {
             let mut route = Route::default();
             route.through(&grid(), s.pe, s.stops.iter().copied());
-            sink.message(t, &route, &mut last).unwrap();
+            // The steps after this one consuming its drops, in drop order.
+            let services: Vec<u64> = steps[i + 1..]
+                .iter()
+                .take(s.stops.len())
+                .map(|c| c.service)
+                .collect();
+            sink.message(t, &route, &services, &mut consumers).unwrap();
         }
         tasks.push(t);
     }
@@ -81,7 +91,8 @@ fn emit<S: Sink>(sink: &mut S, steps: &[Step]) -> Vec<S::Task> {
 /// Completion of every task, at the fast fidelity and the detailed one.
 fn both(steps: &[Step]) -> (Vec<u64>, Vec<u64>) {
     let mut fast = Fast::new(grid(), 1);
-    let done = emit(&mut fast, steps).iter().map(|t| t.last()).collect();
+    emit(&mut fast, steps);
+    let done = fast.task_end;
     let mut prog = Program::new(grid());
     emit(&mut prog, steps);
     let d = detailed::run(prog, Clock::new(1_000_000_000).unwrap(), false, 1 << 20).unwrap();
@@ -267,6 +278,7 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     let t = run(&m, &w, Fidelity::Fast);
     let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
     let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
+    eprintln!("PIN {} {:?} {:?} {}", t.decode_cycles, parts, units, t.network_bytes);
     assert_eq!(t.decode_cycles, 1_946_411);
     assert_eq!(parts, [383_895, 461_364, 467_387, 510_594, 123_171]);
     assert_eq!(units, [4_865_885_740, 330_975_495, 0]);

@@ -198,12 +198,6 @@ impl Chain {
         self.off = off;
     }
 
-    /// Items in the train.
-    #[inline]
-    pub fn items(&self) -> u64 {
-        self.n
-    }
-
     /// Time of the last item [cycles] (as [`Train::last`]).
     #[inline]
     pub fn last(&self) -> u64 {
