@@ -406,8 +406,8 @@ fn wire(prog: &Program) -> (Vec<Port>, Vec<Vec<Queue>>) {
     (ports, queues)
 }
 
-/// The deadlock error: the first PE left waiting, the message it waits for and where that
-/// message is held.
+/// The deadlock error: the first PE left waiting, the message it waits for, and the router where
+/// that message is held and why.
 fn deadlock(fab: &Fabric, pe: Pe, task: u32, now: u64) -> EngineError {
     let g = &fab.prog.geometry;
     let name = |pe: Pe| {
@@ -420,7 +420,8 @@ fn deadlock(fab: &Fabric, pe: Pe, task: u32, now: u64) -> EngineError {
     let qs = &fab.queues[msg as usize];
     let route = &fab.prog.messages[msg as usize].route;
     let total = fab.items(msg);
-    let held = qs.iter().position(|q| q.sent < total && q.sent < q.arrived);
+    // The furthest queue holding some of it is where the wait starts.
+    let held = qs.iter().rposition(|q| q.sent < total && q.sent < q.arrived);
     let (at, why) = match held {
         Some(p) => {
             let why = match fab.blocked(msg, p as u32, u64::MAX) {
