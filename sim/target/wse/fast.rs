@@ -16,7 +16,7 @@
 
 use super::geometry::{Geometry, Pe, RAMP_IN, Route};
 use super::program::Sink;
-use super::train::{Chain, Train};
+use super::train::Train;
 use crate::engine::EngineError;
 
 /// Item completion times of a task.
@@ -57,7 +57,11 @@ pub struct Fast {
     #[cfg(test)]
     pub task_end: Vec<u64>,
     /// Item completion times of the latest task, when it was evaluated wavelet by wavelet.
-    times: Vec<u64>,
+    latest: Vec<u64>,
+    /// Evaluate every wavelet of every message that may wait for a slot, without the closed
+    /// form or the steady-state shortcut (to check them against).
+    #[cfg(test)]
+    pub exhaustive: bool,
     /// Scratch of the wavelet-level evaluation: departures of the last `queue + 1` wavelets
     /// from every position, and starts of their consumption at every drop.
     dep: Vec<u64>,
@@ -81,7 +85,9 @@ impl Fast {
             tasks: 0,
             #[cfg(test)]
             task_end: Vec::new(),
-            times: Vec::new(),
+            latest: Vec::new(),
+            #[cfg(test)]
+            exhaustive: false,
             dep: Vec::new(),
             start: Vec::new(),
             g,
@@ -99,6 +105,12 @@ impl Fast {
     #[inline(always)]
     fn slot(&self, link: u32) -> usize {
         link as usize
+    }
+
+    /// The cycle every link is free from.
+    #[cfg(test)]
+    pub fn link_free_mut(&mut self) -> &mut [u64] {
+        &mut self.link_free
     }
 
     /// Wavelets over `link` in the step (0 unless made [`Fast::with_link_load`]).
@@ -168,7 +180,53 @@ impl Fast {
         }
     }
 
-    /// `message` in closed form (no wavelet waits for a queue slot).
+    /// Whether no wavelet of a message sent as `src` along `route` waits for a queue slot, so
+    /// that its unbounded times in closed form are exact. Wavelet `k` needs the slot of wavelet
+    /// `k - queue` behind each credited output. Behind a link, whose times grow by at least
+    /// one per wavelet, that wavelet left when it arrived (`latency + 1 <= queue`) or once the
+    /// link was free, so the check is at `k = queue`: the first wavelet that needs a slot
+    /// leaves after the next position's free cycle + 1. The same holds for a consumer taking
+    /// at most one cycle per wavelet; a slower one is left to the wavelet-level evaluation.
+    fn unhindered(&self, src: &Train, route: &Route, services: &[u64]) -> Result<bool, EngineError> {
+        let (links, hop, queue, n) = (&route.links, self.g.hop, self.g.queue, src.items());
+        #[cfg(test)]
+        if self.exhaustive && n > queue {
+            return Ok(false);
+        }
+        if n <= queue {
+            return Ok(true);
+        }
+        let mut t = *src;
+        let mut d = 0;
+        for p in 0..=links.len() {
+            let here = route.drops[d..].iter().take_while(|x| x.0 as usize == p).count();
+            let drops = &route.drops[d..d + here];
+            t.serve(self.ready(route, p, drops), 1)?;
+            // One cycle after wavelet `queue` leaves.
+            let at = t.time(queue);
+            for (i, &(_, pe)) in drops.iter().enumerate() {
+                let fast = services[d + i] <= 1 && hop < queue;
+                if !fast || at < self.pe_free[pe.0 as usize] + 2 {
+                    return Ok(false);
+                }
+            }
+            d += here;
+            if let Some(&(link, latency)) = links.get(p) {
+                if self.g.credited(link) {
+                    let next = &route.drops[d..];
+                    let here = next.iter().take_while(|x| x.0 as usize == p + 1).count();
+                    let behind = self.ready(route, p + 1, &next[..here]);
+                    if latency >= queue || at < behind + 2 {
+                        return Ok(false);
+                    }
+                }
+                t.delay(latency - 1);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `message` in closed form, where no wavelet waits for a slot ([`Fast::unhindered`]).
     fn closed(
         &mut self,
         src: &Train,
@@ -176,69 +234,41 @@ impl Fast {
         services: &[u64],
         consumers: &mut Vec<Flow>,
     ) -> Result<(), EngineError> {
-        let (links, hop, n) = (&route.links, self.g.hop, src.items());
-        let mut chain: Option<Chain> = None;
-        let (mut p, mut d) = (0, 0);
-        loop {
+        let (hop, n) = (self.g.hop, src.items());
+        // Departures of each position, one cycle after the departure (as `Train::serve`).
+        let mut t = *src;
+        let mut d = 0;
+        for p in 0..=route.links.len() {
             let here = route.drops[d..].iter().take_while(|x| x.0 as usize == p).count();
-            if here == 0 && p < links.len() {
-                if let Some(c) = chain.as_mut() {
-                    // Positions without a drop up to the next one, in one pass.
-                    let next = route.drops.get(d).map_or(links.len(), |x| x.0 as usize);
-                    let run = &links[p..next.min(links.len())];
-                    c.along(run, &mut self.link_free);
-                    if let Some(load) = self.link_load.as_mut() {
-                        for &(l, _) in run {
-                            load[l as usize] = load[l as usize].saturating_add(n as u32);
-                        }
-                    }
-                    let io = run.iter().filter(|l| l.0 >= self.io_base).count() as u64;
-                    self.io_wavelets += io * n;
-                    self.part_wavelets[self.part] += (run.len() as u64 - io) * n;
-                    p += run.len();
-                    continue;
-                }
-            }
             let drops = &route.drops[d..d + here];
-            if here == 0 && p == links.len() {
-                break;
-            }
-            // One departure over every output at once.
-            let ready = self.ready(route, p, drops);
-            let c = match chain.as_mut() {
-                Some(c) => {
-                    c.serve(ready);
-                    c
-                }
-                None => chain.insert(Chain::serve_from(src, ready)),
-            };
-            let (c, last) = (*c, c.last());
-            self.depart(route, p, drops, n, last);
+            t.serve(self.ready(route, p, drops), 1)?;
+            self.depart(route, p, drops, n, t.last());
             for (i, &(_, pe)) in drops.iter().enumerate() {
-                let mut delivered = c;
-                delivered.delay(hop - 1);
-                let task = self.consume(pe, delivered.to_train()?, services[d + i])?;
-                consumers.push(task);
+                let mut arrivals = t;
+                arrivals.delay(hop - 1);
+                consumers.push(self.consume(pe, arrivals, services[d + i])?);
             }
             d += here;
-            match links.get(p) {
-                Some(&(_, latency)) => {
-                    if let Some(c) = chain.as_mut() {
-                        c.delay(latency - 1);
-                    }
-                    p += 1;
-                }
-                None => break,
+            if let Some(&(_, latency)) = route.links.get(p) {
+                t.delay(latency - 1);
             }
         }
         Ok(())
     }
 
-    /// `message` of `n > queue` wavelets, wavelet by wavelet (module docs), `src(k)` the time
-    /// wavelet `k` is sent.
+    /// `message` of `n > queue` wavelets, wavelet by wavelet (module docs): `src(k)` the time
+    /// wavelet `k` is sent, no more than `steep` after wavelet `k - 1`.
+    ///
+    /// Once `queue + 1` successive rows (a wavelet's departures from every position and its
+    /// consumers' starts) each exceed the previous one by the same `λ >= steep`, every value
+    /// coming from the previous rows rather than from a constant (a port's or PE's free cycle)
+    /// or the source, every later row does too: each term of the recurrence then grows by
+    /// exactly `λ` (or, for the source and the constants, by at most `λ`). The rest of the
+    /// message follows without evaluating it.
     fn wavelets(
         &mut self,
         src: impl Fn(u64) -> u64,
+        steep: u64,
         n: u64,
         route: &Route,
         services: &[u64],
@@ -266,14 +296,30 @@ impl Fast {
         start.resize(rows * drops, 0);
         let mut times = Vec::with_capacity(n as usize);
         let last_drop = drops.checked_sub(1);
-        for k in 0..n {
+        // Successive rows grown by `lambda` from the previous ones.
+        let (mut steady, mut lambda) = (0, 0);
+        #[cfg(test)]
+        let shortcut = !self.exhaustive;
+        #[cfg(not(test))]
+        let shortcut = true;
+        let (mut k, mut last) = (0, 0);
+        while k < n {
             let row = (k % (queue + 1)) as usize;
             let prev = (row + rows - 1) % rows;
             // The row of wavelet `k - queue`, whose slot wavelet `k` needs.
             let back = (k >= queue).then(|| (row + 1) % rows);
-            let mut arrive = src(k);
+            // This row grew by one `step` from the previous one, every value from its terms.
+            let mut step: Option<u64> = None;
+            let mut grown = k > 0;
+            let mut grow = |new: u64, old: u64, from_terms: bool| {
+                let d = new.checked_sub(old);
+                grown &= from_terms && d.is_some() && step.is_none_or(|s| Some(s) == d);
+                step = step.or(d);
+            };
+            let mut arrive = None;
             for (p, (ready, credited, ds)) in at.iter().enumerate() {
-                let mut t = arrive.max(*ready);
+                let fixed = arrive.map_or_else(|| src(k), |_| 0).max(*ready);
+                let mut t = arrive.unwrap_or(0);
                 if k > 0 {
                     t = t.max(dep[prev * positions + p] + 1);
                 }
@@ -285,22 +331,49 @@ impl Fast {
                         t = t.max(start[b * drops + i] + 1);
                     }
                 }
+                if k > 0 {
+                    grow(t.max(fixed), dep[prev * positions + p], t >= fixed);
+                }
+                let t = t.max(fixed);
                 dep[row * positions + p] = t;
                 for i in ds.clone() {
                     let s = (t + hop).max(done[i]);
                     start[row * drops + i] = s;
+                    if k > 0 {
+                        grow(s + services[i], done[i], true);
+                    }
                     done[i] = s + services[i];
                     if Some(i) == last_drop {
                         times.push(done[i]);
                     }
                 }
                 if let Some(&(_, latency)) = links.get(p) {
-                    arrive = t + latency;
+                    arrive = Some(t + latency);
                 }
             }
+            k += 1;
+            match step.filter(|&s| grown && s >= steep) {
+                Some(s) if s == lambda => steady += 1,
+                Some(s) => (steady, lambda) = (1, s),
+                None => steady = 0,
+            }
+            if shortcut && steady > queue && k < n {
+                // Rows `k..n` are this one grown by `lambda` per wavelet.
+                let rest = n - k;
+                for t in &mut dep[row * positions..(row + 1) * positions] {
+                    *t += rest * lambda;
+                }
+                if let Some(&last) = times.last() {
+                    times.extend((1..=rest).map(|j| last + j * lambda));
+                }
+                for t in &mut done {
+                    *t += rest * lambda;
+                }
+                last = row;
+                break;
+            }
+            last = row;
         }
-        // `n > queue >= 1`: the last wavelet's row is filled.
-        let last = ((n - 1) % (queue + 1)) as usize;
         for (p, (_, _, ds)) in at.iter().enumerate() {
             let free = self.dep[last * positions + p] + 1;
             self.depart(route, p, &route.drops[ds.clone()], n, free);
@@ -312,7 +385,7 @@ impl Fast {
                 items: n,
             });
         }
-        self.times = times;
+        self.latest = times;
         Ok(())
     }
 }
@@ -344,19 +417,24 @@ impl Sink for Fast {
             });
         }
         match src {
-            Flow::Train(t) if t.items() <= self.g.queue => {
+            Flow::Train(t) if self.unhindered(&t, route, services)? => {
                 self.closed(&t, route, services, consumers)
             }
-            Flow::Train(t) => self.wavelets(|k| t.time(k), t.items(), route, services, consumers),
+            Flow::Train(t) => {
+                let steep = t.steepest();
+                self.wavelets(|k| t.time(k), steep, t.items(), route, services, consumers)
+            }
             Flow::Times { seq, items } => {
-                if seq != self.tasks || self.times.len() as u64 != items {
+                if seq != self.tasks || self.latest.len() as u64 != items {
                     return Err(EngineError::Model {
                         component: "wafer program".to_owned(),
-                        reason: "a message sent from a task that is no longer the latest".to_owned(),
+                        reason: "a message sent from a task that is no longer the latest"
+                            .to_owned(),
                     });
                 }
-                let times = std::mem::take(&mut self.times);
-                self.wavelets(|k| times[k as usize], items, route, services, consumers)
+                let times = std::mem::take(&mut self.latest);
+                let steep = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                self.wavelets(|k| times[k as usize], steep, items, route, services, consumers)
             }
         }
     }

@@ -377,3 +377,63 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     assert_eq!(units, [4_865_885_740, 330_975_495, 0]);
     assert_eq!(t.network_bytes, 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The steady-state shortcut of the wavelet-level evaluation gives the times of every
+    /// wavelet's recurrence: links busy until random cycles, PEs busy, a source at one or two
+    /// rates, stops anywhere.
+    #[test]
+    fn steady_state_shortcut_is_exact(
+        queue in 2u64..6,
+        n in 1u64..80,
+        start in 0u64..20,
+        rate in (0u64..30, 1u64..4),
+        from in (0u32..4, 0u32..4),
+        stops in proptest::collection::vec((0u32..4, 0u32..4, 0u64..12, 0u64..60), 1..4),
+        busy in proptest::collection::vec((0usize..96, 0u64..80), 0..12),
+    ) {
+        let g = Geometry { queue, ..grid() };
+        let src = at(from.0, from.1);
+        let mut ends = Vec::new();
+        let mut frees = Vec::new();
+        for exhaustive in [false, true] {
+            let mut f = Fast::new(g.clone(), 1);
+            f.exhaustive = exhaustive;
+            for &(link, t) in &busy {
+                f.link_free_mut()[link] = t;
+            }
+            let mut pes = vec![src];
+            for &(r, c, _, ready) in &stops {
+                let pe = at(r, c);
+                if !pes.contains(&pe) {
+                    pes.push(pe);
+                    f.task(pe, 1, ready).unwrap();
+                }
+            }
+            f.task(src, 1, start).unwrap();
+            let t = f.task(src, n, rate.1).unwrap();
+            let t = match t {
+                super::fast::Flow::Train(mut t) => {
+                    t.serve(rate.0, rate.1).unwrap();
+                    super::fast::Flow::Train(t)
+                }
+                other => other,
+            };
+            let mut route = Route::default();
+            let targets: Vec<Pe> = pes[1..].to_vec();
+            route.through(&g, src, targets.iter().copied());
+            let services: Vec<u64> = targets
+                .iter()
+                .map(|pe| stops.iter().find(|s| at(s.0, s.1) == *pe).map_or(0, |s| s.2))
+                .collect();
+            let mut consumers = Vec::new();
+            f.message(t, &route, &services, &mut consumers).unwrap();
+            ends.push(f.task_end.clone());
+            frees.push(f.link_free_mut().to_vec());
+        }
+        proptest::prop_assert_eq!(&ends[0], &ends[1]);
+        proptest::prop_assert_eq!(&frees[0], &frees[1]);
+    }
+}
