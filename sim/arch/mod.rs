@@ -168,7 +168,9 @@ mod tests {
     #[test]
     fn an_empty_router_queue_is_refused() {
         let wse3 = &PRESETS[2];
-        let text = wse3.text.replace("queue_wavelets: 4,", "queue_wavelets: 0,");
+        let text = wse3
+            .text
+            .replace("queue_wavelets: 4,", "queue_wavelets: 0,");
         assert_ne!(text, wse3.text, "the third preset is WSE-3");
         let err = describe::parse::<Arch>(Path::new("x.ron"), &text).unwrap_err();
         let msg = err.to_string();

@@ -118,7 +118,10 @@ impl Fabric {
                 return Some(Blocked::Credit);
             }
             let credits = &self.drop_credits[msg as usize];
-            if q.drops.clone().any(|d| credits[d as usize] + self.queue <= k) {
+            if q.drops
+                .clone()
+                .any(|d| credits[d as usize] + self.queue <= k)
+            {
                 return Some(Blocked::PeQueue);
             }
         }
@@ -421,7 +424,9 @@ fn deadlock(fab: &Fabric, pe: Pe, task: u32, now: u64) -> EngineError {
     let route = &fab.prog.messages[msg as usize].route;
     let total = fab.items(msg);
     // The furthest queue holding some of it is where the wait starts.
-    let held = qs.iter().rposition(|q| q.sent < total && q.sent < q.arrived);
+    let held = qs
+        .iter()
+        .rposition(|q| q.sent < total && q.sent < q.arrived);
     let (at, why) = match held {
         Some(p) => {
             let why = match fab.blocked(msg, p as u32, u64::MAX) {
@@ -429,7 +434,10 @@ fn deadlock(fab: &Fabric, pe: Pe, task: u32, now: u64) -> EngineError {
                 Some(Blocked::PeQueue) => "a PE it is dropped at has its queue full".to_owned(),
                 Some(Blocked::Order(port)) => {
                     let (m, _) = fab.ports[port].order[fab.ports[port].head];
-                    format!("link {} still serves message {m} first", fab.ports[port].link)
+                    format!(
+                        "link {} still serves message {m} first",
+                        fab.ports[port].link
+                    )
                 }
                 _ => "nothing".to_owned(),
             };

@@ -294,9 +294,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
                     + self.dp.elementwise(n * group, ops::SOFTMAX);
                 self.sink.task(kp, 1, scores)?;
-                let p = self
-                    .sink
-                    .task(kp, self.wavelets(n * group) + group, 1)?;
+                let p = self.sink.task(kp, self.wavelets(n * group) + group, 1)?;
                 self.unicast(p, kp, vp, 0)?;
                 let weighted = (n * group * hd).div_ceil(self.dp.axpy_lanes(Format::F16));
                 self.sink.task(vp, 1, weighted)?;

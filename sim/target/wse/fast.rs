@@ -29,7 +29,6 @@ pub enum Flow {
     Times { seq: u64, items: u64 },
 }
 
-
 /// What the evaluation measured.
 pub struct Fast {
     g: Geometry,
@@ -163,7 +162,10 @@ impl Fast {
     /// The cycle the outputs of position `p` of `route` are all free from: link `p` and the
     /// ramps into the PEs of `drops`.
     fn ready(&self, route: &Route, p: usize, drops: &[(u32, Pe)]) -> u64 {
-        let link = route.links.get(p).map_or(0, |l| self.link_free[self.slot(l.0)]);
+        let link = route
+            .links
+            .get(p)
+            .map_or(0, |l| self.link_free[self.slot(l.0)]);
         drops
             .iter()
             .map(|d| self.link_free[self.slot(self.g.link(d.1, RAMP_IN))])
@@ -187,7 +189,12 @@ impl Fast {
     /// link was free, so the check is at `k = queue`: the first wavelet that needs a slot
     /// leaves after the next position's free cycle + 1. The same holds for a consumer taking
     /// at most one cycle per wavelet; a slower one is left to the wavelet-level evaluation.
-    fn unhindered(&self, src: &Train, route: &Route, services: &[u64]) -> Result<bool, EngineError> {
+    fn unhindered(
+        &self,
+        src: &Train,
+        route: &Route,
+        services: &[u64],
+    ) -> Result<bool, EngineError> {
         let (links, hop, queue, n) = (&route.links, self.g.hop, self.g.queue, src.items());
         #[cfg(test)]
         if self.exhaustive && n > queue {
@@ -199,7 +206,10 @@ impl Fast {
         let mut t = *src;
         let mut d = 0;
         for p in 0..=links.len() {
-            let here = route.drops[d..].iter().take_while(|x| x.0 as usize == p).count();
+            let here = route.drops[d..]
+                .iter()
+                .take_while(|x| x.0 as usize == p)
+                .count();
             let drops = &route.drops[d..d + here];
             t.serve(self.ready(route, p, drops), 1)?;
             // One cycle after wavelet `queue` leaves.
@@ -239,7 +249,10 @@ impl Fast {
         let mut t = *src;
         let mut d = 0;
         for p in 0..=route.links.len() {
-            let here = route.drops[d..].iter().take_while(|x| x.0 as usize == p).count();
+            let here = route.drops[d..]
+                .iter()
+                .take_while(|x| x.0 as usize == p)
+                .count();
             let drops = &route.drops[d..d + here];
             t.serve(self.ready(route, p, drops), 1)?;
             self.depart(route, p, drops, n, t.last());
@@ -276,19 +289,27 @@ impl Fast {
     ) -> Result<(), EngineError> {
         let (links, hop, queue) = (&route.links, self.g.hop, self.g.queue);
         let (positions, drops) = (links.len() + 1, route.drops.len());
-        let rows = usize::try_from(queue + 1)
-            .map_err(|_| EngineError::Overflow { what: "queue depth" })?;
+        let rows = usize::try_from(queue + 1).map_err(|_| EngineError::Overflow {
+            what: "queue depth",
+        })?;
         // Per position: the outputs' free cycle, whether link `p` needs a credit, and its drops.
         let mut at = Vec::with_capacity(positions);
         let mut d = 0;
         for p in 0..positions {
-            let here = route.drops[d..].iter().take_while(|x| x.0 as usize == p).count();
+            let here = route.drops[d..]
+                .iter()
+                .take_while(|x| x.0 as usize == p)
+                .count();
             let ready = self.ready(route, p, &route.drops[d..d + here]);
             let credited = links.get(p).is_some_and(|l| self.g.credited(l.0));
             at.push((ready, credited, d..d + here));
             d += here;
         }
-        let mut done: Vec<u64> = route.drops.iter().map(|x| self.pe_free[x.1.0 as usize]).collect();
+        let mut done: Vec<u64> = route
+            .drops
+            .iter()
+            .map(|x| self.pe_free[x.1.0 as usize])
+            .collect();
         let (dep, start) = (&mut self.dep, &mut self.start);
         dep.clear();
         dep.resize(rows * positions, 0);
@@ -413,7 +434,11 @@ impl Sink for Fast {
         if services.len() != route.drops.len() {
             return Err(EngineError::Model {
                 component: "wafer program".to_owned(),
-                reason: format!("{} consumers for {} drops", services.len(), route.drops.len()),
+                reason: format!(
+                    "{} consumers for {} drops",
+                    services.len(),
+                    route.drops.len()
+                ),
             });
         }
         match src {
@@ -434,7 +459,14 @@ impl Sink for Fast {
                 }
                 let times = std::mem::take(&mut self.latest);
                 let steep = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-                self.wavelets(|k| times[k as usize], steep, items, route, services, consumers)
+                self.wavelets(
+                    |k| times[k as usize],
+                    steep,
+                    items,
+                    route,
+                    services,
+                    consumers,
+                )
             }
         }
     }

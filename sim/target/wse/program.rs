@@ -102,7 +102,13 @@ fn index(n: usize, what: &'static str) -> Result<u32, EngineError> {
 }
 
 impl Program {
-    fn push(&mut self, pe: Pe, input: Option<(u32, u32)>, items: u64, service: u64) -> Result<u32, EngineError> {
+    fn push(
+        &mut self,
+        pe: Pe,
+        input: Option<(u32, u32)>,
+        items: u64,
+        service: u64,
+    ) -> Result<u32, EngineError> {
         self.tasks.push(Task {
             pe,
             input,
@@ -135,7 +141,11 @@ impl Sink for Program {
         if services.len() != route.drops.len() {
             return Err(EngineError::Model {
                 component: "wafer program".to_owned(),
-                reason: format!("{} consumers for {} drops", services.len(), route.drops.len()),
+                reason: format!(
+                    "{} consumers for {} drops",
+                    services.len(),
+                    route.drops.len()
+                ),
             });
         }
         let id = index(self.messages.len(), "message count")?;

@@ -106,7 +106,13 @@ fn on(g: Geometry, steps: &[Step]) -> (Vec<u64>, Vec<u64>) {
 
 /// The fast fidelity's completions with queues deep enough never to fill.
 fn unbounded(steps: &[Step]) -> Vec<u64> {
-    let mut fast = Fast::new(Geometry { queue: 1 << 20, ..grid() }, 1);
+    let mut fast = Fast::new(
+        Geometry {
+            queue: 1 << 20,
+            ..grid()
+        },
+        1,
+    );
     emit(&mut fast, steps);
     fast.task_end
 }

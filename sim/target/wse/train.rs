@@ -42,7 +42,11 @@ impl Train {
 
     /// The largest gap between two successive items [cycles].
     pub fn steepest(&self) -> u64 {
-        self.pieces[..self.len].iter().map(|p| p.1).max().unwrap_or(0)
+        self.pieces[..self.len]
+            .iter()
+            .map(|p| p.1)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Time of the last item [cycles]; the first item's time for an empty train.
