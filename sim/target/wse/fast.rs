@@ -15,7 +15,7 @@
 //! positions.
 
 use super::geometry::{Geometry, Pe, RAMP_IN, Route};
-use super::program::Sink;
+use super::program::{Sink, one_consumer_per_drop};
 use super::train::Train;
 use crate::engine::EngineError;
 
@@ -206,11 +206,8 @@ impl Fast {
         let mut t = *src;
         let mut d = 0;
         for p in 0..=links.len() {
-            let here = route.drops[d..]
-                .iter()
-                .take_while(|x| x.0 as usize == p)
-                .count();
-            let drops = &route.drops[d..d + here];
+            let drops = route.drops_at(d, p);
+            let here = drops.len();
             t.serve(self.ready(route, p, drops), 1)?;
             // One cycle after wavelet `queue` leaves.
             let at = t.time(queue);
@@ -223,9 +220,7 @@ impl Fast {
             d += here;
             if let Some(&(link, latency)) = links.get(p) {
                 if self.g.credited(link) {
-                    let next = &route.drops[d..];
-                    let here = next.iter().take_while(|x| x.0 as usize == p + 1).count();
-                    let behind = self.ready(route, p + 1, &next[..here]);
+                    let behind = self.ready(route, p + 1, route.drops_at(d, p + 1));
                     if latency >= queue || at < behind + 2 {
                         return Ok(false);
                     }
@@ -249,11 +244,8 @@ impl Fast {
         let mut t = *src;
         let mut d = 0;
         for p in 0..=route.links.len() {
-            let here = route.drops[d..]
-                .iter()
-                .take_while(|x| x.0 as usize == p)
-                .count();
-            let drops = &route.drops[d..d + here];
+            let drops = route.drops_at(d, p);
+            let here = drops.len();
             t.serve(self.ready(route, p, drops), 1)?;
             self.depart(route, p, drops, n, t.last());
             for (i, &(_, pe)) in drops.iter().enumerate() {
@@ -296,11 +288,8 @@ impl Fast {
         let mut at = Vec::with_capacity(positions);
         let mut d = 0;
         for p in 0..positions {
-            let here = route.drops[d..]
-                .iter()
-                .take_while(|x| x.0 as usize == p)
-                .count();
-            let ready = self.ready(route, p, &route.drops[d..d + here]);
+            let here = route.drops_at(d, p).len();
+            let ready = self.ready(route, p, route.drops_at(d, p));
             let credited = links.get(p).is_some_and(|l| self.g.credited(l.0));
             at.push((ready, credited, d..d + here));
             d += here;
@@ -431,16 +420,7 @@ impl Sink for Fast {
         consumers: &mut Vec<Flow>,
     ) -> Result<(), EngineError> {
         consumers.clear();
-        if services.len() != route.drops.len() {
-            return Err(EngineError::Model {
-                component: "wafer program".to_owned(),
-                reason: format!(
-                    "{} consumers for {} drops",
-                    services.len(),
-                    route.drops.len()
-                ),
-            });
-        }
+        one_consumer_per_drop(route, services)?;
         match src {
             Flow::Train(t) if self.unhindered(&t, route, services)? => {
                 self.closed(&t, route, services, consumers)

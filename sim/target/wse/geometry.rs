@@ -192,6 +192,13 @@ impl Route {
         self.drops.push((pos, self.head()));
     }
 
+    /// The drops at position `p`, the first of them `from` (drops are in position order).
+    pub fn drops_at(&self, from: usize, p: usize) -> &[(u32, Pe)] {
+        let rest = &self.drops[from..];
+        let here = rest.iter().take_while(|x| x.0 as usize == p).count();
+        &rest[..here]
+    }
+
     /// A route from `src` along `stops` in order, delivering at each.
     pub fn through(&mut self, g: &Geometry, src: Pe, stops: impl IntoIterator<Item = Pe>) {
         self.start(g, src);

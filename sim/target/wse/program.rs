@@ -97,6 +97,21 @@ impl Program {
     }
 }
 
+/// Refuse a message whose consumers do not match its drops (a bug of the mapper).
+pub fn one_consumer_per_drop(route: &Route, services: &[u64]) -> Result<(), EngineError> {
+    if services.len() == route.drops.len() {
+        return Ok(());
+    }
+    Err(EngineError::Model {
+        component: "wafer program".to_owned(),
+        reason: format!(
+            "{} consumers for {} drops",
+            services.len(),
+            route.drops.len()
+        ),
+    })
+}
+
 fn index(n: usize, what: &'static str) -> Result<u32, EngineError> {
     u32::try_from(n).map_err(|_| EngineError::Overflow { what })
 }
@@ -138,16 +153,7 @@ impl Sink for Program {
         services: &[u64],
         consumers: &mut Vec<u32>,
     ) -> Result<(), EngineError> {
-        if services.len() != route.drops.len() {
-            return Err(EngineError::Model {
-                component: "wafer program".to_owned(),
-                reason: format!(
-                    "{} consumers for {} drops",
-                    services.len(),
-                    route.drops.len()
-                ),
-            });
-        }
+        one_consumer_per_drop(route, services)?;
         let id = index(self.messages.len(), "message count")?;
         self.messages.push(Message {
             src,
