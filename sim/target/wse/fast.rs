@@ -284,14 +284,16 @@ impl Fast {
         let rows = usize::try_from(queue + 1).map_err(|_| EngineError::Overflow {
             what: "queue depth",
         })?;
-        // Per position: the outputs' free cycle, whether link `p` needs a credit, and its drops.
+        // Per position: the outputs' free cycle, the latency of link `p` (0 at the end),
+        // whether it needs a credit, and its drops.
         let mut at = Vec::with_capacity(positions);
         let mut d = 0;
         for p in 0..positions {
             let here = route.drops_at(d, p).len();
             let ready = self.ready(route, p, route.drops_at(d, p));
+            let latency = links.get(p).map_or(0, |l| l.1);
             let credited = links.get(p).is_some_and(|l| self.g.credited(l.0));
-            at.push((ready, credited, d..d + here));
+            at.push((ready, latency, credited, d..d + here));
             d += here;
         }
         let mut done: Vec<u64> = route
@@ -305,7 +307,7 @@ impl Fast {
         start.clear();
         start.resize(rows * drops, 0);
         let mut times = Vec::with_capacity(n as usize);
-        let last_drop = drops.checked_sub(1);
+        let last_drop = drops.wrapping_sub(1);
         // Successive rows grown by `lambda` from the previous ones.
         let (mut steady, mut lambda) = (0, 0);
         #[cfg(test)]
@@ -315,76 +317,81 @@ impl Fast {
         let (mut k, mut last) = (0, 0);
         while k < n {
             let row = (k % (queue + 1)) as usize;
-            let prev = (row + rows - 1) % rows;
+            let (cur, prev) = (row * positions, ((row + rows - 1) % rows) * positions);
             // The row of wavelet `k - queue`, whose slot wavelet `k` needs.
-            let back = (k >= queue).then(|| (row + 1) % rows);
-            // This row grew by one `step` from the previous one, every value from its terms.
-            let mut step: Option<u64> = None;
-            let mut grown = k > 0;
-            let mut grow = |new: u64, old: u64, from_terms: bool| {
-                let d = new.checked_sub(old);
-                grown &= from_terms && d.is_some() && step.is_none_or(|s| Some(s) == d);
-                step = step.or(d);
-            };
-            let mut arrive = None;
-            for (p, (ready, credited, ds)) in at.iter().enumerate() {
-                let fixed = arrive.map_or_else(|| src(k), |_| 0).max(*ready);
-                let mut t = arrive.unwrap_or(0);
-                if k > 0 {
-                    t = t.max(dep[prev * positions + p] + 1);
+            let back = (row + 1) % rows;
+            let (needs, after) = (k >= queue, k > 0);
+            // This row grew by one `step` from the previous one, every value from its terms
+            // (`u64::MAX`: no step yet).
+            let mut step = u64::MAX;
+            let mut grown = after;
+            let mut arrive = src(k);
+            for (p, (ready, latency, credited, ds)) in at.iter().enumerate() {
+                // The source and the free cycles are fixed; the rest comes from earlier rows.
+                let (mut t, fixed) = if p == 0 {
+                    (0, arrive.max(*ready))
+                } else {
+                    (arrive, *ready)
+                };
+                if after {
+                    t = t.max(dep[prev + p] + 1);
                 }
-                if let Some(b) = back {
+                if needs {
                     if *credited {
-                        t = t.max(dep[b * positions + p + 1] + 1);
+                        t = t.max(dep[back * positions + p + 1] + 1);
                     }
                     for i in ds.clone() {
-                        t = t.max(start[b * drops + i] + 1);
+                        t = t.max(start[back * drops + i] + 1);
                     }
                 }
-                if k > 0 {
-                    grow(t.max(fixed), dep[prev * positions + p], t >= fixed);
+                let v = t.max(fixed);
+                if after {
+                    let old = dep[prev + p];
+                    grown &= t >= fixed && v >= old && (step == u64::MAX || step == v - old);
+                    step = step.min(v.wrapping_sub(old));
                 }
-                let t = t.max(fixed);
-                dep[row * positions + p] = t;
+                dep[cur + p] = v;
                 for i in ds.clone() {
-                    let s = (t + hop).max(done[i]);
+                    let s = (v + hop).max(done[i]);
                     start[row * drops + i] = s;
-                    if k > 0 {
-                        grow(s + services[i], done[i], true);
+                    let end = s + services[i];
+                    if after {
+                        grown &= step == u64::MAX || step == end - done[i];
                     }
-                    done[i] = s + services[i];
-                    if Some(i) == last_drop {
-                        times.push(done[i]);
+                    done[i] = end;
+                    if i == last_drop {
+                        times.push(end);
                     }
                 }
-                if let Some(&(_, latency)) = links.get(p) {
-                    arrive = Some(t + latency);
-                }
+                arrive = v + latency;
             }
             k += 1;
-            match step.filter(|&s| grown && s >= steep) {
-                Some(s) if s == lambda => steady += 1,
-                Some(s) => (steady, lambda) = (1, s),
-                None => steady = 0,
+            last = row;
+            if grown && step >= steep {
+                if step == lambda {
+                    steady += 1;
+                } else {
+                    (steady, lambda) = (1, step);
+                }
+            } else {
+                steady = 0;
             }
             if shortcut && steady > queue && k < n {
                 // Rows `k..n` are this one grown by `lambda` per wavelet.
                 let rest = n - k;
-                for t in &mut dep[row * positions..(row + 1) * positions] {
+                for t in &mut dep[cur..cur + positions] {
                     *t += rest * lambda;
                 }
-                if let Some(&last) = times.last() {
-                    times.extend((1..=rest).map(|j| last + j * lambda));
+                if let Some(&end) = times.last() {
+                    times.extend((1..=rest).map(|j| end + j * lambda));
                 }
                 for t in &mut done {
                     *t += rest * lambda;
                 }
-                last = row;
                 break;
             }
-            last = row;
         }
-        for (p, (_, _, ds)) in at.iter().enumerate() {
+        for (p, (_, _, _, ds)) in at.iter().enumerate() {
             let free = self.dep[last * positions + p] + 1;
             self.depart(route, p, &route.drops[ds.clone()], n, free);
         }
