@@ -139,20 +139,28 @@ impl<'a, S: Sink> Emitter<'a, S> {
     /// Multicast every cast, chunk by chunk: the first chunk of every row, then the second, so
     /// that messages enter the links they share in the order they become ready. Each entry
     /// consumes its own copy of a chunk behind the send of the next one (two chunks in flight).
+    /// A cast's route is built once for all its chunks (their number grows with the batch).
     fn multicast(&mut self, casts: &[Cast]) -> Result<(), EngineError> {
         let g = self.sink.geometry().clone();
+        let routes: Vec<Route> = casts
+            .iter()
+            .map(|c| {
+                let mut r = self.route.clone();
+                r.through(&g, c.stops[0], c.stops[1..].iter().copied());
+                r
+            })
+            .collect();
         let chunks = |c: &Cast| (c.hi - c.lo).div_ceil(c.chunk);
         let rounds = casts.iter().map(chunks).max().unwrap_or(0);
         for i in 0..=rounds {
-            for c in casts {
+            for (c, route) in casts.iter().zip(&routes) {
                 let entry = c.stops[0];
                 let per = self.per_wavelet;
                 let len = |i: u64| c.seqs * c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
                 if i < chunks(c) {
                     let t = self.sink.task(entry, None, len(i), 1)?;
                     if c.stops.len() > 1 {
-                        self.route.through(&g, entry, c.stops[1..].iter().copied());
-                        self.sink.message(t, &self.route, &mut self.deliveries)?;
+                        self.sink.message(t, route, &mut self.deliveries)?;
                         let deliveries = std::mem::take(&mut self.deliveries);
                         for (j, &d) in deliveries.iter().enumerate() {
                             self.sink.task(c.stops[j + 1], Some(d), 0, c.costs[j + 1])?;
