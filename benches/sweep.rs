@@ -1,11 +1,18 @@
 //! Speed of `accsim sweep`: a 1,000-point grid (10 unit counts x 5 batches x 5 contexts x 4
-//! formats) of fast-mode runs per family must take well under 60 s on 2 cores. A family whose
-//! machine model is not built yet records its error per point, and is measured as it is.
+//! formats of LLaMA-2-70B) of fast-mode runs per family must take under 60 s on 2 cores.
+//!
+//! One pass per family (a TSP or WSE grid takes too long for criterion's ten samples), on
+//! rayon's default pool, printing wall time, CPU time over all threads, and CPU time per point
+//! that was simulated. `cargo bench --bench sweep [-- FAMILY...]` (e.g. `-- groq-tsp`) runs only
+//! the named families.
 
 use accsim::sweep::{self, Spec};
-use criterion::{Criterion, criterion_group, criterion_main};
-use std::hint::black_box;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The wall-time target of a 1,000-point grid on 2 cores [s].
+const TARGET_S: f64 = 60.0;
 
 /// A 1,000-point spec on `arch` with these unit counts.
 fn spec(arch: &str, units: &str) -> Spec {
@@ -24,7 +31,24 @@ fn spec(arch: &str, units: &str) -> Spec {
     accsim::describe::parse(Path::new("bench.ron"), &text).expect("bench spec is valid")
 }
 
-fn thousand_points(c: &mut Criterion) {
+/// CPU time of every thread of this process so far [s] (the host is shared, so wall time alone
+/// would mislead); rayon's workers live as long as the process, so differences are exact.
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let families = [
         ("nvidia-h100", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"),
         (
@@ -33,24 +57,37 @@ fn thousand_points(c: &mut Criterion) {
         ),
         ("cerebras-wse3", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"),
     ];
-    let mut group = c.benchmark_group("sweep 1000 fast-mode points");
-    group.sample_size(10);
+    println!(
+        "sweep 1000 fast-mode points, {} threads, target {TARGET_S} s wall",
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:<14} {:>6} {:>6} {:>8} {:>8} {:>13}  verdict",
+        "family", "points", "timed", "wall_s", "cpu_s", "cpu_ms/timed"
+    );
     for (arch, units) in families {
-        let s = spec(arch, units);
-        let prepared =
-            sweep::prepare(Path::new("bench.ron"), &s, None).expect("bench spec prepares");
+        if !only.is_empty() && !only.iter().any(|o| o == arch) {
+            continue;
+        }
+        let prepared = sweep::prepare(Path::new("bench.ron"), &spec(arch, units), None)
+            .expect("bench spec prepares");
         assert_eq!(prepared.jobs.len(), 1000);
-        group.bench_function(arch, |b| {
-            b.iter(|| black_box(sweep::run(&prepared, &|| ())).len())
+        let done = AtomicUsize::new(0);
+        let (wall, cpu) = (Instant::now(), process_cpu_seconds());
+        let rows = sweep::run(&prepared, &|| {
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 100 == 0 {
+                eprint!("\r{arch}: {n}/1000 points");
+            }
         });
+        let (wall, cpu) = (wall.elapsed().as_secs_f64(), process_cpu_seconds() - cpu);
+        eprint!("\r");
+        let timed = rows.iter().filter(|r| r.tokens_per_s.is_some()).count();
+        println!(
+            "{arch:<14} {:>6} {timed:>6} {wall:>8.2} {cpu:>8.2} {:>13.1}  {}",
+            rows.len(),
+            1e3 * cpu / timed.max(1) as f64,
+            if wall < TARGET_S { "met" } else { "NOT met" }
+        );
     }
-    group.finish();
 }
-
-criterion_group! {
-    name = benches;
-    // Criterion's own plots ask for a system font, which the embedded-font plotters build lacks.
-    config = Criterion::default().without_plots();
-    targets = thousand_points
-}
-criterion_main!(benches);

@@ -7,10 +7,17 @@
 //!   run of PEs, the run's last PE applying the element-wise tail (norm scale, residual, SwiGLU).
 //!   The RMSNorm of an input is linear after the matmul, so its gains are folded into the
 //!   weights and its sum of squares rides along the reduction as one more wavelet.
-//! - **Attention**: per KV head, the query heads are multicast along the head's line of K PEs,
-//!   each computes its tokens' scores and a local softmax and hands them to its V neighbour,
-//!   which weights its values; the partial outputs merge down the line of V PEs (rescaled as in
-//!   flash decoding). The new key and value are written to the PE owning their position.
+//! - **Batch**: the weights are stationary, so a step's sequences share every GEMV (a GEMM):
+//!   each message of a GEMV (input chunk, partial sums, residual) carries all sequences,
+//!   sequence-major (each sequence's elements padded to whole wavelets, so a wavelet's two
+//!   values feed one sequence's accumulators and costs what it costs at batch 1), and the tails
+//!   process one item per sequence.
+//! - **Attention**: per sequence (each has its own KV PEs) and KV head, the query heads are
+//!   multicast along the head's line of K PEs, each computes its tokens' scores and a local
+//!   softmax and hands them to its V neighbour, which weights its values; the partial outputs
+//!   merge down the line of V PEs (rescaled as in flash decoding). The new key and value are
+//!   written to the PE owning their position. Each phase is emitted for every sequence before
+//!   the next, so no sequence's message waits on a link behind another's later phase.
 //! - The embedding row of the token is read where it is stored; the classifier's arg-max is
 //!   reduced along its output blocks and the chosen token returns to the embedding.
 
@@ -44,20 +51,29 @@ mod ops {
 /// A K PE and its V neighbour.
 type KvPair = (Pe, Pe);
 
-/// Elements of the vector a PE holds after a task: output `lo..hi` of some vector.
+/// Elements of the vectors a PE holds after a task: output `lo..hi` of some vector, for `seqs`
+/// sequences.
 #[derive(Clone, Copy, Debug)]
 struct Src {
     pe: Pe,
     lo: u64,
     hi: u64,
+    seqs: u64,
 }
 
-/// A multicast of input elements `lo..hi`, held by `stops[0]`, to the other stops, which
-/// consume it at `costs[i]` cycles per wavelet; `chunk` elements at a time.
+/// One sequence's share of `srcs`, which hold all of them.
+fn one(srcs: &[Src]) -> Vec<Src> {
+    srcs.iter().map(|s| Src { seqs: 1, ..*s }).collect()
+}
+
+/// A multicast of input elements `lo..hi` of `seqs` sequences, held by `stops[0]`, to the
+/// other stops, which consume it at `costs[i]` cycles per wavelet; `chunk` elements of each
+/// sequence at a time.
 struct Cast {
     stops: Vec<Pe>,
     lo: u64,
     hi: u64,
+    seqs: u64,
     chunk: u64,
     costs: Vec<u64>,
 }
@@ -66,18 +82,21 @@ struct Emitter<'a, S: Sink> {
     sink: &'a mut S,
     dp: Datapath,
     per_wavelet: u64,
+    /// Sequences decoded together.
+    seqs: u64,
     route: Route,
     consumers: Vec<S::Task>,
 }
 
 impl<'a, S: Sink> Emitter<'a, S> {
-    fn new(sink: &'a mut S, dp: Datapath, per_wavelet: u64) -> Self {
+    fn new(sink: &'a mut S, dp: Datapath, per_wavelet: u64, seqs: u64) -> Self {
         let mut route = Route::default();
         route.skip_nodes = !sink.route_nodes();
         Emitter {
             sink,
             dp,
             per_wavelet,
+            seqs,
             route,
             consumers: Vec::new(),
         }
@@ -103,14 +122,14 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(self.consumers[0])
     }
 
-    /// Move elements `lo..hi` of a vector held by `srcs` into `to`'s memory.
+    /// Move elements `lo..hi` of the vectors held by `srcs` into `to`'s memory.
     fn gather(&mut self, srcs: &[Src], lo: u64, hi: u64, to: Pe) -> Result<(), EngineError> {
         for s in srcs {
             let (a, b) = (s.lo.max(lo), s.hi.min(hi));
             if a >= b || s.pe == to {
                 continue;
             }
-            let n = self.wavelets(b - a);
+            let n = s.seqs * self.wavelets(b - a);
             let t = self.sink.task(s.pe, n, 1)?;
             self.unicast(t, s.pe, to, 0)?;
         }
@@ -120,22 +139,29 @@ impl<'a, S: Sink> Emitter<'a, S> {
     /// Multicast every cast, chunk by chunk: the first chunk of every row, then the second, so
     /// that messages enter the links they share in the order they become ready. Each entry
     /// consumes its own copy of a chunk behind the send of the next one (two chunks in flight).
+    /// A cast's route is built once for all its chunks (their number grows with the batch).
     fn multicast(&mut self, casts: &[Cast]) -> Result<(), EngineError> {
         let g = self.sink.geometry().clone();
+        let routes: Vec<Route> = casts
+            .iter()
+            .map(|c| {
+                let mut r = self.route.clone();
+                r.through(&g, c.stops[0], c.stops[1..].iter().copied());
+                r
+            })
+            .collect();
         let chunks = |c: &Cast| (c.hi - c.lo).div_ceil(c.chunk);
         let rounds = casts.iter().map(chunks).max().unwrap_or(0);
         for i in 0..=rounds {
-            for c in casts {
+            for (c, route) in casts.iter().zip(&routes) {
                 let entry = c.stops[0];
                 let per = self.per_wavelet;
-                let len = |i: u64| c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
+                let len = |i: u64| c.seqs * c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
                 if i < chunks(c) {
                     let t = self.sink.task(entry, len(i), 1)?;
                     if c.stops.len() > 1 {
-                        self.route.through(&g, entry, c.stops[1..].iter().copied());
                         let services = &c.costs[1..];
-                        self.sink
-                            .message(t, &self.route, services, &mut self.consumers)?;
+                        self.sink.message(t, route, services, &mut self.consumers)?;
                     }
                 }
                 if i >= 1 && i - 1 < chunks(c) {
@@ -175,6 +201,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
                     stops: (0..m.outputs.len()).map(|j| m.pe(a, j)).collect(),
                     lo,
                     hi,
+                    seqs: self.seqs,
                     chunk: m.chunk,
                     costs: costs.clone(),
                 }
@@ -182,14 +209,15 @@ impl<'a, S: Sink> Emitter<'a, S> {
             .collect()
     }
 
-    /// Reduce the partial sums of `m` down each tile column into its last PE.
+    /// Reduce the partial sums of `m` down each tile column into its last PE, all sequences
+    /// in one message per hop.
     fn gemv_reduce(&mut self, m: &Matrix) -> Result<(), EngineError> {
         if m.tiles.in_blocks < 2 {
             return Ok(());
         }
         for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
             // The block's partial sums and the sum of squares for the folded norm.
-            let n = self.wavelets(hi - lo) + 1;
+            let n = self.seqs * (self.wavelets(hi - lo) + 1);
             let mut task = self.sink.task(m.pe(0, j), n, 1)?;
             for a in 1..m.tiles.in_blocks {
                 task = self.unicast(task, m.pe(a - 1, j), m.pe(a, j), 1)?;
@@ -220,16 +248,17 @@ impl<'a, S: Sink> Emitter<'a, S> {
                     pe: m.pe(m.tiles.in_blocks - 1, j),
                     lo,
                     hi,
+                    seqs: self.seqs,
                 }
             })
             .collect()
     }
 
-    /// The element-wise tail on every output block: `ops` per element.
+    /// The element-wise tail on every output block: `ops` per element, one item per sequence.
     fn tail(&mut self, outs: &[Src], ops: u64) -> Result<(), EngineError> {
         for o in outs {
             let cycles = self.dp.elementwise(o.hi - o.lo, ops);
-            self.sink.task(o.pe, 1, cycles)?;
+            self.sink.task(o.pe, o.seqs, cycles)?;
         }
         Ok(())
     }
@@ -242,55 +271,80 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(())
     }
 
-    /// Attention of sequence `seq` for every KV head; the output blocks of each head.
+    /// Input block `a` of `m` held by the first PE of its row, for every sequence.
+    fn inputs(&self, m: &Matrix) -> Vec<Src> {
+        (0..m.tiles.in_blocks)
+            .map(|a| {
+                let (lo, hi) = m.input(a);
+                Src {
+                    pe: m.pe(a, 0),
+                    lo,
+                    hi,
+                    seqs: self.seqs,
+                }
+            })
+            .collect()
+    }
+
+    /// Attention of every sequence for every KV head, `q`, `k` and `v` holding all sequences;
+    /// the output blocks of each (sequence, head), one sequence each.
     fn attention(
         &mut self,
         (plan, w): (&Plan, &Workload),
         kv: &[KvLine],
         step: Step,
-        seq: u64,
         (q, k, v): (&[Src], &[Src], &[Src]),
     ) -> Result<Vec<Src>, EngineError> {
         let m = &w.model;
         let (hd, group) = (m.head_dim, m.heads / m.kv_heads);
         let per_pe = plan.kv_per_pe;
-        let first = seq * w.scenario.context;
         let attended = step.past + step.tokens;
-        let (j0, j1) = (first / per_pe, (first + attended - 1) / per_pe);
-        let owner = ((first + step.past) / per_pe) as usize;
-        let tokens = |j: u64| ((j + 1) * per_pe).min(first + attended) - (j * per_pe).max(first);
-        // The new key and value of every head to the PEs owning their position.
-        for (h, line) in kv.iter().enumerate() {
-            let (kp, vp) = line.pairs[owner];
-            let (lo, hi) = (h as u64 * hd, (h as u64 + 1) * hd);
-            self.gather(k, lo, hi, kp)?;
-            self.gather(v, lo, hi, vp)?;
-        }
-        // Per head: its (K, V) pairs holding the sequence, and its query elements.
-        let heads: Vec<(&[KvPair], u64, u64)> = kv
-            .iter()
-            .enumerate()
-            .map(|(h, line)| {
-                let pairs = &line.pairs[j0 as usize..=j1 as usize];
-                (pairs, h as u64 * group * hd, (h as u64 + 1) * group * hd)
+        let (q, k, v) = (one(q), one(k), one(v));
+        // Per sequence: its first cached position and the KV PE holding its new position.
+        let seqs: Vec<(u64, usize)> = (0..self.seqs)
+            .map(|s| {
+                let first = s * w.scenario.context;
+                (first, ((first + step.past) / per_pe) as usize)
             })
             .collect();
+        // The new key and value of every head to the PEs owning their position.
+        for &(_, owner) in &seqs {
+            for (h, line) in kv.iter().enumerate() {
+                let (kp, vp) = line.pairs[owner];
+                let (lo, hi) = (h as u64 * hd, (h as u64 + 1) * hd);
+                self.gather(&k, lo, hi, kp)?;
+                self.gather(&v, lo, hi, vp)?;
+            }
+        }
+        // Per sequence and head: the first PE index and the (K, V) pairs holding the sequence,
+        // the query elements and the sequence's first position.
+        let mut heads: Vec<(u64, &[KvPair], u64, u64, u64)> = Vec::new();
+        for &(first, _) in &seqs {
+            let (j0, j1) = (first / per_pe, (first + attended - 1) / per_pe);
+            for (h, line) in kv.iter().enumerate() {
+                let pairs = &line.pairs[j0 as usize..=j1 as usize];
+                let (lo, hi) = (h as u64 * group * hd, (h as u64 + 1) * group * hd);
+                heads.push((j0, pairs, lo, hi, first));
+            }
+        }
         // Each head's queries to its first K PE, then along its K PEs.
         let mut casts = Vec::new();
-        for &(pairs, lo, hi) in &heads {
-            self.gather(q, lo, hi, pairs[0].0)?;
+        for &(_, pairs, lo, hi, _) in &heads {
+            self.gather(&q, lo, hi, pairs[0].0)?;
             casts.push(Cast {
                 stops: pairs.iter().map(|p| p.0).collect(),
                 lo,
                 hi,
+                seqs: 1,
                 chunk: hi - lo,
                 costs: vec![0; pairs.len()],
             });
         }
         self.multicast(&casts)?;
-        for &(pairs, _, _) in &heads {
+        for &(j0, pairs, _, _, first) in &heads {
             for (i, &(kp, vp)) in pairs.iter().enumerate() {
-                let n = tokens(j0 + i as u64);
+                let j = j0 + i as u64;
+                let n = ((j + 1) * per_pe).min(first + attended) - (j * per_pe).max(first);
                 let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
                     + self.dp.elementwise(n * group, ops::SOFTMAX);
                 self.sink.task(kp, 1, scores)?;
@@ -304,25 +358,29 @@ impl<'a, S: Sink> Emitter<'a, S> {
         let n = self.wavelets(group * hd) + group;
         let merge = self.dp.elementwise(self.per_wavelet, ops::MERGE);
         let mut outs = Vec::new();
-        for &(pairs, lo, hi) in &heads {
+        for &(_, pairs, lo, hi, _) in &heads {
             let mut task = self.sink.task(pairs[0].1, n, 1)?;
             for w in pairs.windows(2) {
                 task = self.unicast(task, w[0].1, w[1].1, merge)?;
             }
             let last = pairs[pairs.len() - 1].1;
-            outs.push(Src { pe: last, lo, hi });
+            outs.push(Src {
+                pe: last,
+                lo,
+                hi,
+                seqs: 1,
+            });
         }
         self.tail(&outs, 1)?;
         Ok(outs)
     }
 
-    /// One decoder layer for sequence `seq`; the layer's output blocks.
+    /// One decoder layer for every sequence; the layer's output blocks.
     fn layer(
         &mut self,
         (plan, w): (&Plan, &Workload),
         l: usize,
         step: Step,
-        seq: u64,
         x: &[Src],
     ) -> Result<Vec<Src>, EngineError> {
         let layer = &plan.layers[l];
@@ -337,7 +395,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
         self.tail(&q, ops::NORM_ROPE)?;
         self.tail(&k, ops::NORM_ROPE)?;
         self.tail(&v, ops::NORM)?;
-        let attn = self.attention((plan, w), &layer.kv, step, seq, (&q, &k, &v))?;
+        let attn = self.attention((plan, w), &layer.kv, step, (&q, &k, &v))?;
         self.gemv(&[&layer.o], &attn)?;
         self.tail(&o_out, ops::RESIDUAL)?;
         self.scatter(&o_out, &down_out)?;
@@ -358,42 +416,26 @@ impl<'a, S: Sink> Emitter<'a, S> {
     /// The whole decode step.
     fn step(&mut self, plan: &Plan, w: &Workload, step: Step) -> Result<(), EngineError> {
         let e = &plan.embedding;
-        // The token's row: tile row 0 of the embedding, one input block per PE.
-        let mut xs: Vec<Vec<Src>> = (0..step.sequences)
-            .map(|_| {
-                (0..e.tiles.in_blocks)
-                    .map(|a| {
-                        let (lo, hi) = e.input(a);
-                        Src {
-                            pe: e.pe(a, 0),
-                            lo,
-                            hi,
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        // The tokens' rows: tile row 0 of the embedding, one input block per PE.
+        let mut x = self.inputs(e);
         for l in 0..plan.layers.len() {
             self.sink.part(l);
-            for (seq, x) in xs.iter_mut().enumerate() {
-                *x = self.layer((plan, w), l, step, seq as u64, x)?;
-            }
+            x = self.layer((plan, w), l, step, &x)?;
         }
         self.sink.part(plan.layers.len());
         let c = plan.classifier.as_ref().unwrap_or(e);
-        for x in &xs {
-            self.gemv(&[c], x)?;
-            let logits = self.outputs(c, 0..c.outputs.len());
-            self.tail(&logits, ops::ARGMAX)?;
-            // Arg-max (value and index) along the output blocks, then the token goes home.
-            let mut task = self.sink.task(logits[0].pe, 2, 1)?;
-            for w in logits.windows(2) {
-                task = self.unicast(task, w[0].pe, w[1].pe, 1)?;
-            }
-            let last = logits[logits.len() - 1].pe;
-            let send = self.sink.task(last, 1, 1)?;
-            self.unicast(send, last, e.pe(0, 0), 0)?;
+        self.gemv(&[c], &x)?;
+        let logits = self.outputs(c, 0..c.outputs.len());
+        self.tail(&logits, ops::ARGMAX)?;
+        // Arg-max (value and index) of every sequence along the output blocks, then the tokens
+        // go home.
+        let mut task = self.sink.task(logits[0].pe, 2 * self.seqs, 1)?;
+        for w in logits.windows(2) {
+            task = self.unicast(task, w[0].pe, w[1].pe, 1)?;
         }
+        let last = logits[logits.len() - 1].pe;
+        let send = self.sink.task(last, self.seqs, 1)?;
+        self.unicast(send, last, e.pe(0, 0), 0)?;
         Ok(())
     }
 }
@@ -407,7 +449,7 @@ pub fn decode_step<S: Sink>(
     per_wavelet: u64,
     step: Step,
 ) -> Result<(), EngineError> {
-    let mut e = Emitter::new(sink, dp, per_wavelet);
+    let mut e = Emitter::new(sink, dp, per_wavelet, step.sequences);
     e.step(plan, w, step)
 }
 
@@ -420,17 +462,8 @@ pub fn gemv<S: Sink>(
     dp: Datapath,
     per_wavelet: u64,
 ) -> Result<Vec<Pe>, EngineError> {
-    let mut e = Emitter::new(sink, dp, per_wavelet);
-    let x: Vec<Src> = (0..m.tiles.in_blocks)
-        .map(|a| {
-            let (lo, hi) = m.input(a);
-            Src {
-                pe: m.pe(a, 0),
-                lo,
-                hi,
-            }
-        })
-        .collect();
+    let mut e = Emitter::new(sink, dp, per_wavelet, 1);
+    let x = e.inputs(m);
     e.gemv(&[m], &x)?;
     Ok(e.outputs(m, 0..m.outputs.len())
         .iter()

@@ -10,7 +10,9 @@
 //! classifier may. The final norm's gains are folded into the classifier's weights.
 //!
 //! Every PE's SRAM is checked: code, its tile or cache, and the buffers its tasks need. Input
-//! blocks are streamed in chunks small enough for two to sit in a PE beside its partial sums.
+//! blocks are streamed in chunks small enough for two to sit in a PE beside its partial sums;
+//! a step's sequences share every message of a GEMV, so both buffers hold every sequence and
+//! the chunks shrink with the batch.
 
 use super::geometry::{Geometry, Pe, Sweep};
 use super::place::{Tiles, kv_tokens_per_pe, tiles};
@@ -143,6 +145,8 @@ struct Builder<'a> {
     g: Geometry,
     sweep: Sweep,
     cap: u64,
+    /// Sequences decoded together.
+    batch: u64,
 }
 
 impl Builder<'_> {
@@ -200,12 +204,14 @@ impl Builder<'_> {
         };
         let pe = &self.m.wafer.pe;
         let tile_bytes = format.packed_bytes(t.tile_rows, t.tile_cols);
-        // Beside the tile: its partial sums and two input chunks, f16. Partial sums arriving
-        // from the PE above are added as each wavelet lands, so they need no block of their own.
-        let fixed = pe.code_reserve_bytes + tile_bytes + 2 * t.tile_rows;
-        let room = pe.sram_bytes.saturating_sub(fixed) / 4;
+        // Beside the tile: its partial sums and two input chunks, f16, of every sequence.
+        // Partial sums arriving from the PE above are added as each wavelet lands, so they
+        // need no block of their own.
+        let b = self.batch;
+        let fixed = pe.code_reserve_bytes + tile_bytes + 2 * b * t.tile_rows;
+        let room = pe.sram_bytes.saturating_sub(fixed) / (4 * b);
         let chunk = t.tile_cols.min(room);
-        let needs = fixed + 4 * chunk.max(1);
+        let needs = fixed + 4 * b * chunk.max(1);
         let mut outputs = Vec::new();
         for b in 0..t.out_blocks {
             for &(rows, _) in shapes {
@@ -227,11 +233,11 @@ impl Builder<'_> {
                 (false, None) => return Ok(None),
             };
             if chunk == 0 {
-                self.check(
-                    top,
-                    || format!("a {}x{} {name} tile", t.tile_rows, t.tile_cols),
-                    needs,
-                )?;
+                let what = || match b {
+                    1 => format!("a {}x{} {name} tile", t.tile_rows, t.tile_cols),
+                    _ => format!("a {}x{} {name} tile at batch {b}", t.tile_rows, t.tile_cols),
+                };
+                self.check(top, what, needs)?;
             }
             tops.push(top);
         }
@@ -323,6 +329,7 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
         sweep: Sweep::new(&g),
         g: g.clone(),
         cap,
+        batch: w.scenario.batch,
     };
     let model = &w.model;
     let per_pe = kv_tokens_per_pe(w, cap).ok_or_else(|| Misfit::Sram {
