@@ -16,6 +16,7 @@ use super::schedule::{Input, Member, Pick, Scheduler};
 use crate::quant::Format;
 use crate::run::work::Step;
 use crate::workload::{TensorClass, Workload};
+use std::ops::Range;
 
 /// An activation in MEM: `k_tiles` vectors per token position, laid out K-tile major.
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +124,7 @@ impl<'a> Lower<'a> {
         };
     }
 
-    fn chain(&mut self, members: &[Member], what: &'static str) -> Vec<u32> {
+    fn chain(&mut self, members: &[Member], what: &'static str) -> Range<u32> {
         self.sched
             .chain(&mut self.prog, self.prev, members, self.part, what)
     }
@@ -169,11 +170,11 @@ impl<'a> Lower<'a> {
     }
 
     /// The write among `ids` that finishes last.
-    fn last_write(&self, ids: &[u32]) -> Option<Ref> {
-        ids.iter()
-            .filter(|&&i| matches!(self.prog.instrs[i as usize].kind, Kind::Write { .. }))
-            .max_by_key(|&&i| self.prog.instrs[i as usize].done())
-            .map(|&i| Ref::here(i))
+    fn last_write(&self, ids: impl IntoIterator<Item = u32>) -> Option<Ref> {
+        ids.into_iter()
+            .filter(|&i| matches!(self.prog.instrs[i as usize].kind, Kind::Write { .. }))
+            .max_by_key(|&i| self.prog.instrs[i as usize].done())
+            .map(Ref::here)
     }
 
     /// Sources (whole activations) streamed into one VXM op whose output goes to a new buffer of
@@ -204,7 +205,7 @@ impl<'a> Lower<'a> {
             region,
             k_tiles,
             n_act,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
         }
     }
 
@@ -274,7 +275,7 @@ impl<'a> Lower<'a> {
                 }
                 members.push(install);
                 let ids = self.chain(&members, what);
-                let installed = *ids.last().unwrap_or(&0);
+                let installed = ids.end - 1;
 
                 // Activations through the plane; results leave with the job's last K-tile.
                 let last = tiles.get(i + 1).is_none_or(|n| n.row_block != t.row_block);
@@ -320,13 +321,13 @@ impl<'a> Lower<'a> {
                     let ids = if whole_row_block {
                         members.extend(Self::writes(&out, from, cnt, dq));
                         let ids = self.chain(&members, what);
-                        writes.extend(&ids);
+                        writes.extend(ids.clone());
                         ids
                     } else {
                         let region = self.alloc.buffer(cnt);
                         members.extend(Self::writes(&region, 0, cnt, dq));
                         let ids = self.chain(&members, what);
-                        let ready = self.last_write(&ids);
+                        let ready = self.last_write(ids.clone());
                         partials.push((
                             t.row_block,
                             Act {
@@ -338,10 +339,10 @@ impl<'a> Lower<'a> {
                         ));
                         ids
                     };
-                    self.note_matvec(p, buf, ids[mv]);
+                    self.note_matvec(p, buf, ids.start + mv as u32);
                 } else {
                     let ids = self.chain(&members, what);
-                    self.note_matvec(p, buf, ids[mv]);
+                    self.note_matvec(p, buf, ids.start + mv as u32);
                 }
             }
         }
@@ -376,7 +377,7 @@ impl<'a> Lower<'a> {
             region: out,
             k_tiles: out_k,
             n_act,
-            ready: self.last_write(&writes),
+            ready: self.last_write(writes),
         }
     }
 
@@ -441,7 +442,7 @@ impl<'a> Lower<'a> {
             region,
             k_tiles: 1,
             n_act: n,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
         }
     }
 
@@ -456,7 +457,7 @@ impl<'a> Lower<'a> {
         send.oi = ser;
         send.lat = ser + latency as u32;
         members.push(send);
-        *self.chain(&members, what).last().unwrap_or(&0)
+        self.chain(&members, what).end - 1
     }
 
     /// Receive what `from` sent over `link` into a new buffer shaped like `like`.
@@ -470,7 +471,7 @@ impl<'a> Lower<'a> {
         let ids = self.chain(&members, what);
         Act {
             region,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
             ..*like
         }
     }
@@ -786,7 +787,7 @@ impl<'a> Lower<'a> {
                     );
                     members.extend(Self::writes(&cache.region, tail + from, count, reads));
                     let ids = self.chain(&members, "kv_append");
-                    appended = [appended, self.last_write(&ids)]
+                    appended = [appended, self.last_write(ids)]
                         .into_iter()
                         .flatten()
                         .max_by_key(|r: &Ref| self.prog.instrs[r.idx as usize].done());
