@@ -12,7 +12,7 @@ use super::layout::{Alloc, Matrix, MxmType, Region};
 use super::machine::{Machine, Unit};
 use super::place::Item;
 use super::program::{Chip, Kind, Program, Ref, VecOp};
-use super::schedule::{Input, Member, Pick, Scheduler};
+use super::schedule::{Input, Member, Moves, Pick, Scheduler};
 use crate::quant::Format;
 use crate::run::work::Step;
 use crate::workload::{TensorClass, Workload};
@@ -80,14 +80,15 @@ pub struct Lower<'a> {
     act_bytes: u64,
 }
 
-/// Lower stage `spec` of `w`'s `step` on machine `m`, after the previous stage's program.
+/// Lower stage `spec` of `w`'s `step` on machine `m`, after the previous stage's program;
+/// with how its schedule moves with its input, when it provably does.
 pub fn stage(
     m: &Machine,
     w: &Workload,
     step: Step,
     spec: &StageSpec,
     prev: Option<&Program>,
-) -> Program {
+) -> (Program, Option<Moves>) {
     let mut l = Lower {
         m,
         w,
@@ -106,7 +107,89 @@ pub fn stage(
         act_bytes: MxmType::of(w.quant.format(TensorClass::FfnUp)).bytes(),
     };
     l.lower(spec);
-    l.prog
+    (l.prog, l.sched.moves())
+}
+
+/// A stage compiled earlier whose schedule moves exactly with its input.
+struct Compiled {
+    items: Vec<Item>,
+    has_next: bool,
+    is_first: bool,
+    prog: Program,
+    moves: Moves,
+}
+
+/// Stages lowered one after another, reusing the schedule of an earlier stage that holds the
+/// same kinds of items (layers numbered differently) where [`Scheduler::moves`] proves it
+/// exact: the later stage's input arrives a multiple of the bank count cycles later, and its
+/// instructions are the earlier ones, those that depend on the input moved by as much.
+/// Otherwise the stage is lowered. Most stages of a deep model hold the same items, so a step
+/// lowers a few stages instead of all.
+#[derive(Default)]
+pub struct Stages {
+    compiled: Vec<Compiled>,
+}
+
+impl Stages {
+    /// The program of stage `spec`, as [`stage`] lowers it.
+    pub fn stage(
+        &mut self,
+        m: &Machine,
+        w: &Workload,
+        step: Step,
+        spec: &StageSpec,
+        prev: Option<&Program>,
+    ) -> Program {
+        if let Some(prog) = prev.and_then(|p| self.moved(m, spec, p)) {
+            return prog;
+        }
+        let (prog, moves) = stage(m, w, step, spec, prev);
+        if let Some(moves) = moves {
+            self.compiled.push(Compiled {
+                items: spec.items.to_vec(),
+                has_next: spec.has_next,
+                is_first: spec.is_first,
+                prog: prog.clone(),
+                moves,
+            });
+        }
+        prog
+    }
+
+    /// An earlier stage's program moved to `spec`'s input, if one applies.
+    fn moved(&self, m: &Machine, spec: &StageSpec, prev: &Program) -> Option<Program> {
+        let alike = |a: &Item, b: &Item| match (a, b) {
+            (Item::Layer(_), Item::Layer(_)) => true,
+            _ => a == b,
+        };
+        let (c, delta) = self.compiled.iter().find_map(|c| {
+            let at = prev.instrs.get(c.moves.on as usize)?.done();
+            let delta = at.checked_sub(c.moves.at)?;
+            (prev.handoff == Some(c.moves.on)
+                && delta % m.banks == 0
+                && c.has_next == spec.has_next
+                && c.is_first == spec.is_first
+                && c.items.len() == spec.items.len()
+                && c.items.iter().zip(spec.items).all(|(a, b)| alike(a, b)))
+            .then_some((c, delta))
+        })?;
+        let mut prog = c.prog.clone();
+        prog.first_chip = spec.first_chip;
+        for (i, _) in prog
+            .instrs
+            .iter_mut()
+            .zip(&c.moves.moves)
+            .filter(|(_, m)| **m)
+        {
+            i.issue += delta;
+        }
+        for name in &mut prog.parts {
+            if let Some(j) = c.items.iter().position(|&it| part_name(it) == *name) {
+                *name = part_name(spec.items[j]);
+            }
+        }
+        Some(prog)
+    }
 }
 
 impl<'a> Lower<'a> {

@@ -87,6 +87,7 @@ pub struct Scheduler {
     stream_free: [Vec<u64>; 2],
     /// Per MEM slice and bank class `(address - cycle) mod banks`: first free cycle.
     bank_free: Vec<Vec<u64>>,
+    moving: Moving,
     scratch: Scratch,
 }
 
@@ -97,8 +98,15 @@ struct Scratch {
     units: Vec<Unit>,
     /// VXM pipelines picked by `Pick::AnyVxm` members.
     pipes_taken: Vec<Unit>,
-    /// Offset of each member from the chain's start.
+    /// Offset of each member from the chain's start, and whether its cycle moves with the
+    /// stage input (see [`Scheduler::moves`]).
     o: Vec<u64>,
+    cat: Vec<bool>,
+    /// The chain's start, the latest cycle compared that does not move and the earliest that
+    /// does.
+    t0: u64,
+    still: i64,
+    moving: i64,
     /// Who reads each member's stream, in reader order: member `p`'s readers (reader, input)
     /// are `readers[first_reader[p] .. first_reader[p + 1]]`.
     first_reader: Vec<usize>,
@@ -113,9 +121,10 @@ struct Scratch {
     jit: Vec<usize>,
     streams: Vec<Option<(usize, usize)>>,
     groups: Vec<((usize, usize, usize), usize)>,
-    /// Per MEM slice and bank class: the end of this chain's accesses so far (0 if none), and
-    /// the entries set.
+    /// Per MEM slice and bank class: the end of this chain's accesses so far (0 if none),
+    /// whether it moves with the input, and the entries set.
     taken: Vec<u64>,
+    taken_dep: Vec<bool>,
     touched: Vec<usize>,
 }
 
@@ -173,7 +182,8 @@ impl Scratch {
             self.queued[c] = false;
             let before = self.o[c];
             for &inp in &members[c].inputs {
-                self.o[c] = self.o[c].max(self.need(m, members, c, inp).max(0) as u64);
+                let need = self.need(m, members, c, inp);
+                self.raise(c, need, self.cat[inp.from]);
             }
             if self.o[c] == before {
                 continue;
@@ -186,13 +196,47 @@ impl Scratch {
             }
         }
         while let Some(p) = self.jit.pop() {
-            let slack = self
-                .readers_of(p)
-                .iter()
-                .map(|&(c, inp)| self.o[c] as i64 - self.need(m, members, c, inp))
-                .min()
-                .unwrap_or(0);
-            self.o[p] += slack.max(0) as u64;
+            // The latest offset every reader allows, and whether it moves.
+            let mut latest: Option<(i64, bool)> = None;
+            for k in self.first_reader[p]..self.first_reader[p + 1] {
+                let (c, inp) = self.readers[k];
+                let v = self.o[c] as i64 - self.need(m, members, c, inp) + self.o[p] as i64;
+                let dep = self.cat[c];
+                latest = Some(match latest {
+                    None => (v, dep),
+                    Some(l) => {
+                        self.compared(l, (v, dep));
+                        if v < l.0 || (v == l.0 && !dep) {
+                            (v, dep)
+                        } else {
+                            l
+                        }
+                    }
+                });
+            }
+            if let Some((v, dep)) = latest {
+                self.raise(p, v, dep);
+            }
+        }
+    }
+
+    /// Member `k` no earlier than offset `v` (which moves with the input when `dep`).
+    fn raise(&mut self, k: usize, v: i64, dep: bool) {
+        self.compared((self.o[k] as i64, self.cat[k]), (v, dep));
+        if v > self.o[k] as i64 || (v == self.o[k] as i64 && dep) {
+            self.cat[k] = dep;
+        }
+        self.o[k] = self.o[k].max(v.max(0) as u64);
+    }
+
+    /// Note that offsets `a` and `b` of this chain were compared: when one moves with the
+    /// input and the other does not, the one that moves must stay the larger (see
+    /// [`Scheduler::moves`]).
+    fn compared(&mut self, a: (i64, bool), b: (i64, bool)) {
+        if a.1 != b.1 {
+            let (still, moving) = if a.1 { (b.0, a.0) } else { (a.0, b.0) };
+            self.still = self.still.max(self.t0 as i64 + still);
+            self.moving = self.moving.min(self.t0 as i64 + moving);
         }
     }
 
@@ -215,8 +259,10 @@ impl Scheduler {
             unit_free: vec![0; 6 * 256 + m.slices.max(1) as usize],
             stream_free: [vec![0; m.streams as usize], vec![0; m.streams as usize]],
             bank_free: vec![vec![0; m.banks as usize]; m.slices as usize],
+            moving: Moving::new(m),
             scratch: Scratch {
                 taken: vec![0; (m.slices * m.banks) as usize],
+                taken_dep: vec![false; (m.slices * m.banks) as usize],
                 ..Scratch::default()
             },
         }
@@ -291,6 +337,8 @@ impl Scheduler {
         // producers without inputs of their own as late as their readers allow (just in time).
         s.o.clear();
         s.o.resize(n, 0);
+        s.cat.clear();
+        s.cat.resize(n, false);
         s.queued.clear();
         s.queued.resize(n, false);
         s.jit.clear();
@@ -309,11 +357,25 @@ impl Scheduler {
         s.o.iter_mut().for_each(|x| *x -= min);
 
         let m = &self.m;
+        let mv = &mut self.moving;
+        // The chain moves with the stage input when any bound does; then the latest bound is
+        // one that moves (checked in `Scheduler::moves`).
         let mut t0 = 0u64;
-        let bound = |t0: &mut u64, at: u64, off: u64| *t0 = (*t0).max(at.saturating_sub(off));
+        let mut moves = false;
+        let mut still = 0u64;
+        let mut bound = |at: u64, off: u64, dep: bool| {
+            t0 = t0.max(at.saturating_sub(off));
+            if dep {
+                moves = true;
+            } else {
+                still = still.max(at);
+            }
+        };
         for (i, &unit) in s.units.iter().enumerate() {
             if !matches!(unit, Unit::Mem(_)) {
-                bound(&mut t0, self.free(unit), s.o[i]);
+                let k = slot(unit);
+                let (at, dep) = (self.unit_free.get(k), mv.unit.get(k));
+                bound(at.copied().unwrap_or(0), s.o[i], dep.is_some_and(|&d| d));
             }
         }
         // Streams: producers of pure reads feeding the same reader in the same direction share
@@ -354,20 +416,26 @@ impl Scheduler {
                     } else {
                         0
                     };
-                    bound(&mut t0, p.done() + hops, s.o[i]);
+                    let dep = mv.depends(r, p);
+                    bound(p.done() + hops, s.o[i], dep);
                 }
             }
             for &r in &mb.free {
                 if let Some(p) = Self::resolve(prog, prev, r) {
-                    bound(&mut t0, p.inputs_done(), s.o[i]);
+                    let dep = mv.depends(r, p);
+                    bound(p.inputs_done(), s.o[i], dep);
                 }
             }
             if let Some((d, idx)) = s.streams[i] {
                 let dir = if d == 0 { Dir::East } else { Dir::West };
                 let first = m.diagonal(dir, s.units[i], s.o[i] + u64::from(mb.lat));
-                bound(&mut t0, self.stream_free[d][idx], first);
+                bound(self.stream_free[d][idx], first, mv.stream[d][idx]);
             }
         }
+        s.cat.iter_mut().for_each(|c| *c = moves);
+        s.t0 = t0;
+        s.still = still as i64;
+        s.moving = if moves { t0 as i64 } else { i64::MAX };
         // MEM banks: a run of consecutive addresses at one per cycle stays in one bank class
         // `(address - cycle) mod banks`. Each access waits for the first cycle its class is
         // free, delaying only itself and what it feeds.
@@ -378,15 +446,37 @@ impl Scheduler {
             };
             let class = |t: u64| ((addr + (banks - 1) * t) % banks) as usize;
             let row = usize::from(sl) * banks as usize;
-            let free = |c: usize| s.taken[row + c].max(self.bank_free[usize::from(sl)][c]);
+            let bank = &self.bank_free[usize::from(sl)];
             let t = t0 + s.o[i];
-            let u = (0..banks as usize)
-                .map(|c| {
-                    let u = t.max(free(c));
-                    u + (class(u) + banks as usize - c) as u64 % banks
-                })
-                .min()
-                .unwrap_or(t);
+            // The earliest cycle over the classes, and whether it moves with the input (the
+            // access does, or a reservation that does holds the class longer).
+            let rel = |(v, dep): (u64, bool)| (v as i64 - t0 as i64, dep);
+            let mut best: Option<(u64, bool)> = None;
+            for c in 0..banks as usize {
+                let mut at = (t, s.cat[i]);
+                let held = [
+                    (s.taken[row + c], s.taken_dep[row + c]),
+                    (bank[c], mv.bank[usize::from(sl)][c]),
+                ];
+                for h in held {
+                    s.compared(rel(at), rel(h));
+                    if h.0 > at.0 || (h.0 == at.0 && h.1) {
+                        at = h;
+                    }
+                }
+                let v = (
+                    at.0 + (class(at.0) + banks as usize - c) as u64 % banks,
+                    at.1,
+                );
+                if let Some(b) = best {
+                    s.compared(rel(b), rel(v));
+                }
+                if best.is_none_or(|b| v.0 < b.0 || (v.0 == b.0 && !v.1)) {
+                    best = Some(v);
+                }
+            }
+            let (u, moves) = best.unwrap_or((t, s.cat[i]));
+            s.cat[i] = moves;
             if u > t {
                 s.o[i] += u - t;
                 s.queue_readers(i);
@@ -396,10 +486,12 @@ impl Scheduler {
             if s.taken[k] == 0 {
                 s.touched.push(k);
             }
-            s.taken[k] = s.taken[k].max(u + u64::from(mb.n_in.max(mb.n_out)));
+            let end = u + u64::from(mb.n_in.max(mb.n_out));
+            reserve(&mut s.taken[k], &mut s.taken_dep[k], end, moves);
         }
         for k in s.touched.drain(..) {
             s.taken[k] = 0;
+            s.taken_dep[k] = false;
         }
 
         let base = prog.instrs.len() as u32;
@@ -438,22 +530,140 @@ impl Scheduler {
             prog.instrs.push(instr);
         }
         for (i, instr) in prog.instrs[base as usize..].iter().enumerate() {
+            let moves = s.cat[i];
+            let mut top = instr.done();
             if !matches!(instr.unit, Unit::Mem(_)) {
-                self.unit_free[slot(instr.unit)] = instr.issue + u64::from(instr.occ);
+                let k = slot(instr.unit);
+                self.unit_free[k] = instr.issue + u64::from(instr.occ);
+                mv.unit[k] = moves;
+                top = top.max(self.unit_free[k]);
             }
             if let (Some((d, idx)), Some(dir)) = (s.streams[i], instr.stream.map(|s| s.dir)) {
                 let end = m.diagonal(dir, instr.unit, instr.out_start()) + u64::from(instr.n_out);
-                let f = &mut self.stream_free[d][idx];
-                *f = (*f).max(end);
+                reserve(
+                    &mut self.stream_free[d][idx],
+                    &mut mv.stream[d][idx],
+                    end,
+                    moves,
+                );
+                top = top.max(end);
             }
             if let (Unit::Mem(sl), Some((t, n, addr))) = (instr.unit, instr.mem_run()) {
                 let class = ((addr + (banks - 1) * t) % banks) as usize;
-                let f = &mut self.bank_free[usize::from(sl)][class];
-                *f = (*f).max(t + n);
+                let sl = usize::from(sl);
+                reserve(
+                    &mut self.bank_free[sl][class],
+                    &mut mv.bank[sl][class],
+                    t + n,
+                    moves,
+                );
+                top = top.max(t + n);
             }
+            // What moves starts no earlier than its issue; what does not ends by `top`.
+            if moves {
+                s.moving = s.moving.min(instr.issue as i64);
+            } else {
+                s.still = s.still.max(top as i64);
+            }
+            mv.instrs.push(moves);
         }
+        mv.still_max = mv.still_max.max(s.still.max(0) as u64);
+        mv.moving_min = mv.moving_min.min(s.moving.max(0) as u64);
         self.scratch = s;
         base..prog.instrs.len() as u32
+    }
+
+    /// Whether the schedule so far moves exactly with the stage input: for an input arriving
+    /// `delta` cycles later (`delta` a multiple of the bank count, so that no MEM access changes
+    /// bank class), every instruction flagged in `moves` issues `delta` cycles later and every
+    /// other one at the same cycle. Proof: every cycle the scheduler and the compiler compute
+    /// either moves with the input or does not, and `+`, `max`, `min` and comparisons between
+    /// two of one kind commute with the move; one of each compares the same way after the
+    /// move as long as the one that moves is the larger, which holds when the smallest start
+    /// of a moving chain exceeds every cycle that does not move (its reservations, bounds and
+    /// instruction ends) and no access that does not move lands behind a moving one in a bank.
+    /// `None` if that is not so, or the stage does not wait for exactly one instruction of the
+    /// previous stage.
+    pub fn moves(self) -> Option<Moves> {
+        let mv = self.moving;
+        let (on, at) = mv.on?;
+        (mv.exact && mv.moving_min > mv.still_max).then_some(Moves {
+            moves: mv.instrs,
+            on,
+            at,
+        })
+    }
+}
+
+/// How a stage's schedule follows its input (see [`Scheduler::moves`]).
+#[derive(Clone, Debug)]
+pub struct Moves {
+    /// Per instruction: it moves with the input.
+    pub moves: Vec<bool>,
+    /// The previous stage's instruction the stage waits for, and the cycle it is done.
+    pub on: u32,
+    pub at: u64,
+}
+
+/// Which reservations and instructions of a stage depend on the previous stage (move with
+/// its hand-off), and the bounds that keep every comparison between one that moves and one
+/// that does not the same under a move (see [`Scheduler::moves`]).
+struct Moving {
+    unit: Vec<bool>,
+    stream: [Vec<bool>; 2],
+    bank: Vec<Vec<bool>>,
+    instrs: Vec<bool>,
+    /// The latest cycle of anything that does not move.
+    still_max: u64,
+    /// The earliest start of a chain that moves.
+    moving_min: u64,
+    /// No access that does not move waits for one that does.
+    exact: bool,
+    /// The previous stage's instruction waited for, and its end.
+    on: Option<(u32, u64)>,
+}
+
+impl Moving {
+    fn new(m: &Machine) -> Self {
+        Moving {
+            unit: vec![false; 6 * 256 + m.slices.max(1) as usize],
+            stream: [
+                vec![false; m.streams as usize],
+                vec![false; m.streams as usize],
+            ],
+            bank: vec![vec![false; m.banks as usize]; m.slices as usize],
+            instrs: Vec::new(),
+            still_max: 0,
+            moving_min: u64::MAX,
+            exact: true,
+            on: None,
+        }
+    }
+
+    /// Whether waiting for `p` (referred to as `r`) moves with the input: it is the previous
+    /// stage's instruction, or an instruction of this stage that moves.
+    fn depends(&mut self, r: Ref, p: &Instr) -> bool {
+        match r.chip {
+            Chip::PrevStage => {
+                if self.on.is_some_and(|(on, _)| on != r.idx) {
+                    self.exact = false;
+                }
+                self.on = Some((r.idx, p.done()));
+                true
+            }
+            Chip::Same | Chip::Peer(_) => self.instrs[r.idx as usize],
+        }
+    }
+}
+
+/// Raise a reservation `at` (whether it moves: `dep`) to `to`, by an instruction that moves or
+/// not.
+fn reserve(at: &mut u64, dep: &mut bool, to: u64, moves: bool) {
+    if to > *at {
+        *at = to;
+        *dep = moves;
+    } else if to == *at {
+        *dep |= moves;
     }
 }
 

@@ -84,8 +84,9 @@ pub fn run_step(
             let clock = Clock::new(m.clock_hz as u64)?;
             let mut tr = trace.then(|| Trace::new(clock));
             let mut prev: Option<Program> = None;
+            let mut stages = lower::Stages::default();
             for spec in &specs {
-                let prog = lower::stage(m, w, step, spec, prev.as_ref());
+                let prog = stages.stage(m, w, step, spec, prev.as_ref());
                 let r = fast::run(m, &prog, prev.as_ref())?;
                 if let Some(t) = &mut tr {
                     spans(t, &prog)?;
@@ -98,7 +99,7 @@ pub fn run_step(
         Fidelity::Detailed => {
             let mut progs: Vec<Program> = Vec::with_capacity(specs.len());
             for spec in &specs {
-                let prog = lower::stage(m, w, step, spec, progs.last());
+                let (prog, _) = lower::stage(m, w, step, spec, progs.last());
                 progs.push(prog);
             }
             let (runs, tr) = detailed::run(m, &progs, trace)?;
