@@ -128,6 +128,8 @@ struct Compiled {
 #[derive(Default)]
 pub struct Stages {
     compiled: Vec<Compiled>,
+    /// A program no longer used, whose memory the next moved stage reuses.
+    spare: Program,
 }
 
 impl Stages {
@@ -156,8 +158,13 @@ impl Stages {
         prog
     }
 
+    /// Hand back a program no longer needed.
+    pub fn recycle(&mut self, prog: Program) {
+        self.spare = prog;
+    }
+
     /// An earlier stage's program moved to `spec`'s input, if one applies.
-    fn moved(&self, m: &Machine, spec: &StageSpec, prev: &Program) -> Option<Program> {
+    fn moved(&mut self, m: &Machine, spec: &StageSpec, prev: &Program) -> Option<Program> {
         let alike = |a: &Item, b: &Item| match (a, b) {
             (Item::Layer(_), Item::Layer(_)) => true,
             _ => a == b,
@@ -173,8 +180,20 @@ impl Stages {
                 && c.items.iter().zip(spec.items).all(|(a, b)| alike(a, b)))
             .then_some((c, delta))
         })?;
-        let mut prog = c.prog.clone();
-        prog.first_chip = spec.first_chip;
+        // A copy into the spare program's memory (a stage is megabytes at large batches).
+        let Program {
+            tp,
+            first_chip: _,
+            instrs,
+            deps,
+            parts,
+            handoff,
+        } = &c.prog;
+        let mut prog = std::mem::take(&mut self.spare);
+        prog.instrs.clone_from(instrs);
+        prog.deps.clone_from(deps);
+        prog.parts.clone_from(parts);
+        (prog.tp, prog.handoff, prog.first_chip) = (*tp, *handoff, spec.first_chip);
         for (i, _) in prog
             .instrs
             .iter_mut()

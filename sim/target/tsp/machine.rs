@@ -43,16 +43,24 @@ impl fmt::Display for Unit {
     }
 }
 
+/// Kinds of unit in reports.
+pub const KINDS: [&str; 5] = ["mem", "mxm", "vxm", "sxm", "c2c"];
+
 impl Unit {
+    /// Index of the unit's kind in [`KINDS`].
+    pub fn kind_index(self) -> usize {
+        match self {
+            Unit::Mem(_) => 0,
+            Unit::Install(_) | Unit::Compute(_) => 1,
+            Unit::Vxm(_) => 2,
+            Unit::Sxm(_) => 3,
+            Unit::Tx(_) | Unit::Rx(_) => 4,
+        }
+    }
+
     /// Kind of unit in reports (`mem`, `mxm`, `vxm`, `sxm`, `c2c`).
     pub fn kind(self) -> &'static str {
-        match self {
-            Unit::Mem(_) => "mem",
-            Unit::Install(_) | Unit::Compute(_) => "mxm",
-            Unit::Vxm(_) => "vxm",
-            Unit::Sxm(_) => "sxm",
-            Unit::Tx(_) | Unit::Rx(_) => "c2c",
-        }
+        KINDS[self.kind_index()]
     }
 }
 

@@ -92,7 +92,9 @@ pub fn run_step(
                     spans(t, &prog)?;
                 }
                 add(r, spec.tp, spec.tp);
-                prev = Some(prog);
+                if let Some(done) = prev.replace(prog) {
+                    stages.recycle(done);
+                }
             }
             out.trace = tr;
         }
