@@ -158,6 +158,12 @@ impl Stages {
         prog
     }
 
+    /// Stages lowered whose schedule can be moved.
+    #[cfg(test)]
+    pub fn movable(&self) -> usize {
+        self.compiled.len()
+    }
+
     /// Hand back a program no longer needed.
     pub fn recycle(&mut self, prog: Program) {
         self.spare = prog;

@@ -11,7 +11,7 @@ use super::machine::{Machine, Unit};
 use super::place::{Item, Mapping};
 use super::program::{Chip, Kind, Program, Ref, VecOp};
 use super::schedule::{Member, Pick, Scheduler};
-use super::timing::run_step;
+use super::timing::{run_step, specs};
 use crate::arch::TspSystem;
 use crate::run::Fidelity;
 use crate::run::work::Step;
@@ -278,6 +278,55 @@ fn detailed_and_fast_agree_on_stories260k() {
             assert_eq!(f.parts, d.parts);
             assert_eq!(f.busy, d.busy);
             assert_eq!(f.c2c_bytes, d.c2c_bytes);
+        }
+    }
+}
+
+/// A stage that reuses an earlier stage's schedule moved to its input is the stage lowered on
+/// its own, instruction for instruction, and most stages of a deep model are reused.
+#[test]
+fn moved_stages_are_the_stages_lowered() {
+    let sys = system();
+    let m = Machine::new(&sys);
+    let mut w = crate::workload::presets()
+        .unwrap()
+        .into_iter()
+        .find(|(_, w)| w.name == "llama2-70b")
+        .unwrap()
+        .1;
+    for (format, chips, batch) in [
+        (crate::quant::Format::Q35, 160, 1),
+        (crate::quant::Format::Int8, 576, 4),
+    ] {
+        w.quant = w.quant.with_matrices_as(format);
+        w.scenario.batch = batch;
+        let mapping = super::place::mapping_for(&sys, &w, Some(chips)).unwrap();
+        let specs = specs(&mapping);
+        for step in [Step::decode(&w), Step::prefill(&w)] {
+            let mut stages = super::lower::Stages::default();
+            let mut prev: Option<Program> = None;
+            for spec in &specs {
+                let (alone, _) = super::lower::stage(&m, &w, step, spec, prev.as_ref());
+                let got = stages.stage(&m, &w, step, spec, prev.as_ref());
+                assert_eq!(
+                    got.instrs, alone.instrs,
+                    "{format} stage {}",
+                    spec.first_chip
+                );
+                assert_eq!(got.deps, alone.deps);
+                assert_eq!(got.parts, alone.parts);
+                assert_eq!(
+                    (got.tp, got.first_chip, got.handoff),
+                    (alone.tp, alone.first_chip, alone.handoff)
+                );
+                prev = Some(got);
+            }
+            // Lowered with a schedule that moves: some, and few (the others were reused).
+            let movable = stages.movable();
+            assert!(
+                (1..specs.len() / 3).contains(&movable),
+                "{format}: {movable}"
+            );
         }
     }
 }

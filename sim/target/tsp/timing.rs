@@ -27,7 +27,7 @@ pub struct StepRun {
 }
 
 /// The stages' specifications of `mapping`.
-fn specs(mapping: &Mapping) -> Vec<StageSpec<'_>> {
+pub fn specs(mapping: &Mapping) -> Vec<StageSpec<'_>> {
     let n = mapping.items.len();
     mapping
         .items
