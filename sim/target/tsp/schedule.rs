@@ -452,11 +452,11 @@ impl Scheduler {
             // access does, or a reservation that does holds the class longer).
             let rel = |(v, dep): (u64, bool)| (v as i64 - t0 as i64, dep);
             let mut best: Option<(u64, bool)> = None;
-            for c in 0..banks as usize {
+            for (c, &free) in bank.iter().enumerate() {
                 let mut at = (t, s.cat[i]);
                 let held = [
                     (s.taken[row + c], s.taken_dep[row + c]),
-                    (bank[c], mv.bank[usize::from(sl)][c]),
+                    (free, mv.bank[usize::from(sl)][c]),
                 ];
                 for h in held {
                     s.compared(rel(at), rel(h));

@@ -20,6 +20,16 @@ fn system() -> TspSystem {
     super::place::tests::tsp()
 }
 
+/// A shipped workload by name.
+fn workload(name: &str) -> crate::workload::Workload {
+    crate::workload::presets()
+        .unwrap()
+        .into_iter()
+        .find(|(_, w)| w.name == name)
+        .unwrap()
+        .1
+}
+
 fn read(slice: u16, n: u32) -> Member {
     Member::new(
         Pick::Fixed(Unit::Mem(slice)),
@@ -96,12 +106,7 @@ fn mem_mxm_vxm_chain_takes_the_hand_counted_cycles() {
 fn a_320_by_320_gemv_streams_its_tile_through_one_plane() {
     let sys = system();
     let m = Machine::new(&sys);
-    let mut w = crate::workload::presets()
-        .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "stories260k")
-        .unwrap()
-        .1;
+    let mut w = workload("stories260k");
     w.quant = w.quant.with_matrices_as(crate::quant::Format::Int8);
     let prog = super::lower::gemv_alone(&m, &w, 320, 320);
     // The 320 x 320 INT8 tile is 320 vectors (its 640 metadata bytes follow in 2 more), striped
@@ -243,12 +248,7 @@ fn stream_bank_and_unit_conflicts_are_rejected() {
 fn detailed_and_fast_agree_on_stories260k() {
     let sys = system();
     let m = Machine::new(&sys);
-    let w = crate::workload::presets()
-        .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "stories260k")
-        .unwrap()
-        .1;
+    let w = workload("stories260k");
     let one = super::place::mapping(&sys, &w).unwrap();
     // Two stages of two ranks, by hand, to cross stage boundaries and links.
     let two = Mapping::by_hand(
@@ -288,12 +288,7 @@ fn detailed_and_fast_agree_on_stories260k() {
 fn moved_stages_are_the_stages_lowered() {
     let sys = system();
     let m = Machine::new(&sys);
-    let mut w = crate::workload::presets()
-        .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "llama2-70b")
-        .unwrap()
-        .1;
+    let mut w = workload("llama2-70b");
     for (format, chips, batch) in [
         (crate::quant::Format::Q35, 160, 1),
         (crate::quant::Format::Int8, 576, 4),
