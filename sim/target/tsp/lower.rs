@@ -11,7 +11,7 @@
 use super::layout::{Alloc, Matrix, MxmType, Region};
 use super::machine::{Machine, Unit};
 use super::place::Item;
-use super::program::{Chip, Kind, Program, Ref, VecOp};
+use super::program::{Chip, Dep, Kind, Program, Ref, VecOp};
 use super::schedule::{Input, Member, Moves, Pick, Scheduler};
 use crate::quant::Format;
 use crate::run::work::Step;
@@ -110,7 +110,7 @@ pub fn stage(
     (l.prog, l.sched.moves())
 }
 
-/// A stage compiled earlier whose schedule moves exactly with its input.
+/// A stage lowered earlier whose schedule moves exactly with its input.
 struct Compiled {
     items: Vec<Item>,
     has_next: bool,
@@ -175,11 +175,11 @@ impl Stages {
             (Item::Layer(_), Item::Layer(_)) => true,
             _ => a == b,
         };
+        let on = prev.handoff?;
+        let at = prev.instrs.get(on as usize)?.done();
         let (c, delta) = self.compiled.iter().find_map(|c| {
-            let at = prev.instrs.get(c.moves.on as usize)?.done();
             let delta = at.checked_sub(c.moves.at)?;
-            (prev.handoff == Some(c.moves.on)
-                && delta % m.banks == 0
+            (delta % m.banks == 0
                 && c.has_next == spec.has_next
                 && c.is_first == spec.is_first
                 && c.items.len() == spec.items.len()
@@ -207,6 +207,15 @@ impl Stages {
             .filter(|(_, m)| **m)
         {
             i.issue += delta;
+        }
+        // The stage waits for its own previous stage's hand-off (all that lowering takes from
+        // the previous stage, with its end).
+        for d in &mut prog.deps {
+            if let Dep::After(r) | Dep::Free(r) = d {
+                if r.chip == Chip::PrevStage {
+                    r.idx = on;
+                }
+            }
         }
         for name in &mut prog.parts {
             if let Some(j) = c.items.iter().position(|&it| part_name(it) == *name) {

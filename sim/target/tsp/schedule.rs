@@ -586,10 +586,9 @@ impl Scheduler {
     /// previous stage.
     pub fn moves(self) -> Option<Moves> {
         let mv = self.moving;
-        let (on, at) = mv.on?;
+        let (_, at) = mv.on?;
         (mv.exact && mv.moving_min > mv.still_max).then_some(Moves {
             moves: mv.instrs,
-            on,
             at,
         })
     }
@@ -600,8 +599,7 @@ impl Scheduler {
 pub struct Moves {
     /// Per instruction: it moves with the input.
     pub moves: Vec<bool>,
-    /// The previous stage's instruction the stage waits for, and the cycle it is done.
-    pub on: u32,
+    /// The cycle the previous stage's instruction the stage waits for is done.
     pub at: u64,
 }
 
