@@ -6,12 +6,12 @@
 //! overlaps found by sorting.
 
 use super::machine::{Dir, KINDS, Machine, Stream, Unit};
-use super::program::{Chip, Dep, Instr, Program};
+use super::program::{Chip, Dep, Handoff, Instr, Program};
 use crate::engine::EngineError;
 use std::collections::BTreeMap;
 
 /// What one rank of a stage did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StageRun {
     /// First cycle after its last instruction finished.
     pub done: u64,
@@ -34,27 +34,6 @@ pub fn error(chip: u64, unit: Unit, cycle: u64, idx: usize, i: &Instr, why: Stri
         component: format!("tsp{chip}/{unit}"),
         reason: format!("cycle {cycle}: instruction #{idx} {}: {why}", i.label()),
     }
-}
-
-/// The instruction `dep` points at and the extra hops its data travels.
-pub fn resolve<'a>(
-    m: &Machine,
-    prog: &'a Program,
-    prev: Option<&'a Program>,
-    chip: Chip,
-    idx: u32,
-    to: Unit,
-) -> Option<(&'a Instr, u64)> {
-    let p = match chip {
-        Chip::Same | Chip::Peer(_) => prog.instrs.get(idx as usize)?,
-        Chip::PrevStage => prev?.instrs.get(idx as usize)?,
-    };
-    let hops = if chip == Chip::Same {
-        m.hops(p.unit, to)
-    } else {
-        0
-    };
-    Some((p, hops))
 }
 
 /// Which of a producer's outputs a consumer reads: `count` of them from `first`, as its inputs
@@ -131,7 +110,7 @@ impl Groups {
 }
 
 /// Check the program of one stage as run by its first rank and measure it.
-pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageRun, EngineError> {
+pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageRun, EngineError> {
     let chip = prog.first_chip;
     // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
     let mem_units = prog
@@ -218,7 +197,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                     }
                 }
                 Dep::After(r) | Dep::Free(r) => {
-                    let Some((p, hops)) = resolve(m, prog, prev, r.chip, r.idx, c.unit) else {
+                    let Some(p) = prog.resolve(prev, r) else {
                         return Err(error(
                             chip,
                             c.unit,
@@ -227,6 +206,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                             c,
                             format!("waits for a missing instruction #{}", r.idx),
                         ));
+                    };
+                    let hops = if r.chip == Chip::Same {
+                        m.hops(p.unit, c.unit)
+                    } else {
+                        0
                     };
                     let (ready, what) = match dep {
                         Dep::After(_) => (p.done() + hops, "before its producer finishes"),

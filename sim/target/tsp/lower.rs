@@ -11,7 +11,7 @@
 use super::layout::{Alloc, Matrix, MxmType, Region};
 use super::machine::{Machine, Unit};
 use super::place::Item;
-use super::program::{Chip, Dep, Kind, Program, Ref, VecOp};
+use super::program::{Chip, Handoff, Kind, Program, Ref, VecOp};
 use super::schedule::{Input, Member, Moves, Pick, Scheduler};
 use crate::quant::Format;
 use crate::run::work::Step;
@@ -72,7 +72,7 @@ pub struct Lower<'a> {
     sched: Scheduler,
     alloc: Alloc,
     prog: Program,
-    prev: Option<&'a Program>,
+    prev: Option<&'a Handoff>,
     part: u16,
     /// Per plane: the next weight buffer, and the matvec that last read each buffer.
     buffers: Vec<(u8, [Option<u32>; 2])>,
@@ -87,7 +87,7 @@ pub fn stage(
     w: &Workload,
     step: Step,
     spec: &StageSpec,
-    prev: Option<&Program>,
+    prev: Option<&Handoff>,
 ) -> (Program, Option<Moves>) {
     let mut l = Lower {
         m,
@@ -108,122 +108,6 @@ pub fn stage(
     };
     l.lower(spec);
     (l.prog, l.sched.moves())
-}
-
-/// A stage lowered earlier whose schedule moves exactly with its input.
-struct Compiled {
-    items: Vec<Item>,
-    has_next: bool,
-    is_first: bool,
-    prog: Program,
-    moves: Moves,
-}
-
-/// Stages lowered one after another, reusing the schedule of an earlier stage that holds the
-/// same kinds of items (layers numbered differently) where [`Scheduler::moves`] proves it
-/// exact: the later stage's input arrives a multiple of the bank count cycles later, and its
-/// instructions are the earlier ones, those that depend on the input moved by as much.
-/// Otherwise the stage is lowered. Most stages of a deep model hold the same items, so a step
-/// lowers a few stages instead of all.
-#[derive(Default)]
-pub struct Stages {
-    compiled: Vec<Compiled>,
-    /// A program no longer used, whose memory the next moved stage reuses.
-    spare: Program,
-}
-
-impl Stages {
-    /// The program of stage `spec`, as [`stage`] lowers it.
-    pub fn stage(
-        &mut self,
-        m: &Machine,
-        w: &Workload,
-        step: Step,
-        spec: &StageSpec,
-        prev: Option<&Program>,
-    ) -> Program {
-        if let Some(prog) = prev.and_then(|p| self.moved(m, spec, p)) {
-            return prog;
-        }
-        let (prog, moves) = stage(m, w, step, spec, prev);
-        if let Some(moves) = moves {
-            self.compiled.push(Compiled {
-                items: spec.items.to_vec(),
-                has_next: spec.has_next,
-                is_first: spec.is_first,
-                prog: prog.clone(),
-                moves,
-            });
-        }
-        prog
-    }
-
-    /// Stages lowered whose schedule can be moved.
-    #[cfg(test)]
-    pub fn movable(&self) -> usize {
-        self.compiled.len()
-    }
-
-    /// Hand back a program no longer needed.
-    pub fn recycle(&mut self, prog: Program) {
-        self.spare = prog;
-    }
-
-    /// An earlier stage's program moved to `spec`'s input, if one applies.
-    fn moved(&mut self, m: &Machine, spec: &StageSpec, prev: &Program) -> Option<Program> {
-        let alike = |a: &Item, b: &Item| match (a, b) {
-            (Item::Layer(_), Item::Layer(_)) => true,
-            _ => a == b,
-        };
-        let on = prev.handoff?;
-        let at = prev.instrs.get(on as usize)?.done();
-        let (c, delta) = self.compiled.iter().find_map(|c| {
-            let delta = at.checked_sub(c.moves.at)?;
-            (delta % m.banks == 0
-                && c.has_next == spec.has_next
-                && c.is_first == spec.is_first
-                && c.items.len() == spec.items.len()
-                && c.items.iter().zip(spec.items).all(|(a, b)| alike(a, b)))
-            .then_some((c, delta))
-        })?;
-        // A copy into the spare program's memory (a stage is megabytes at large batches).
-        let Program {
-            tp,
-            first_chip: _,
-            instrs,
-            deps,
-            parts,
-            handoff,
-        } = &c.prog;
-        let mut prog = std::mem::take(&mut self.spare);
-        prog.instrs.clone_from(instrs);
-        prog.deps.clone_from(deps);
-        prog.parts.clone_from(parts);
-        (prog.tp, prog.handoff, prog.first_chip) = (*tp, *handoff, spec.first_chip);
-        for (i, _) in prog
-            .instrs
-            .iter_mut()
-            .zip(&c.moves.moves)
-            .filter(|(_, m)| **m)
-        {
-            i.issue += delta;
-        }
-        // The stage waits for its own previous stage's hand-off (all that lowering takes from
-        // the previous stage, with its end).
-        for d in &mut prog.deps {
-            if let Dep::After(r) | Dep::Free(r) = d {
-                if r.chip == Chip::PrevStage {
-                    r.idx = on;
-                }
-            }
-        }
-        for name in &mut prog.parts {
-            if let Some(j) = c.items.iter().position(|&it| part_name(it) == *name) {
-                *name = part_name(spec.items[j]);
-            }
-        }
-        Some(prog)
-    }
 }
 
 impl<'a> Lower<'a> {
@@ -723,7 +607,7 @@ impl<'a> Lower<'a> {
             let (link, _) = m.link_to_next_stage();
             let k_tiles = (h * ab).div_ceil(m.vector_bytes);
             let like = hidden_act(self.alloc.buffer(k_tiles * n_act));
-            let send = self.prev.and_then(|p| p.handoff).unwrap_or(0);
+            let send = self.prev.map_or(0, |h| h.idx);
             let from = Ref {
                 chip: Chip::PrevStage,
                 idx: send,
@@ -958,7 +842,6 @@ impl<'a> Lower<'a> {
     }
 }
 
-/// The report part an item's instructions count towards.
 /// A VXM operation over everything `feeds` delivers, writing `out` vectors: it streams its
 /// inputs at one per cycle, so its last result leaves after the latency plus the inputs beyond
 /// the outputs.
@@ -974,7 +857,8 @@ fn vxm_over(op: VecOp, feeds: &[(usize, u32)], out: u64, m: &Machine) -> Member 
     .fed_by(feeds)
 }
 
-fn part_name(item: Item) -> String {
+/// The report part an item's instructions count towards.
+pub fn part_name(item: Item) -> String {
     match item {
         Item::Embedding { .. } => "embedding".to_owned(),
         Item::Layer(l) => format!("layer {l}"),

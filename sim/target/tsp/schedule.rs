@@ -6,7 +6,7 @@
 //! is legal by construction; the simulators check it independently.
 
 use super::machine::{Dir, Machine, Stream, Unit};
-use super::program::{Chip, Dep, Instr, Kind, Program, Ref};
+use super::program::{Chip, Dep, Handoff, Instr, Kind, Program, Ref};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
@@ -272,21 +272,12 @@ impl Scheduler {
         self.unit_free.get(slot(u)).copied().unwrap_or(0)
     }
 
-    /// The instruction `r` refers to, resolving peers by symmetry (every rank runs the same
-    /// program at the same cycles) and the previous stage by its program.
-    fn resolve<'a>(prog: &'a Program, prev: Option<&'a Program>, r: Ref) -> Option<&'a Instr> {
-        match r.chip {
-            Chip::Same | Chip::Peer(_) => prog.instrs.get(r.idx as usize),
-            Chip::PrevStage => prev?.instrs.get(r.idx as usize),
-        }
-    }
-
     /// Place `members` as one chain in `prog`; returns their instruction indices. A member
     /// reads only the streams of members before it.
     pub fn chain(
         &mut self,
         prog: &mut Program,
-        prev: Option<&Program>,
+        prev: Option<&Handoff>,
         members: &[Member],
         part: u16,
         what: &'static str,
@@ -410,7 +401,7 @@ impl Scheduler {
         }
         for (i, mb) in members.iter().enumerate() {
             for &r in &mb.after {
-                if let Some(p) = Self::resolve(prog, prev, r) {
+                if let Some(p) = prog.resolve(prev, r) {
                     let hops = if r.chip == Chip::Same {
                         m.hops(p.unit, s.units[i])
                     } else {
@@ -421,7 +412,7 @@ impl Scheduler {
                 }
             }
             for &r in &mb.free {
-                if let Some(p) = Self::resolve(prog, prev, r) {
+                if let Some(p) = prog.resolve(prev, r) {
                     let dep = mv.depends(r, p);
                     bound(p.inputs_done(), s.o[i], dep);
                 }

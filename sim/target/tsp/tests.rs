@@ -283,7 +283,8 @@ fn detailed_and_fast_agree_on_stories260k() {
 }
 
 /// A stage that reuses an earlier stage's schedule moved to its input is the stage lowered on
-/// its own, instruction for instruction, and most stages of a deep model are reused.
+/// its own, instruction for instruction, its run derived from the earlier one is what the fast
+/// fidelity finds on it, and most stages of a deep model are reused.
 #[test]
 fn moved_stages_are_the_stages_lowered() {
     let sys = system();
@@ -292,29 +293,36 @@ fn moved_stages_are_the_stages_lowered() {
     for (format, chips, batch) in [
         (crate::quant::Format::Q35, 160, 1),
         (crate::quant::Format::Int8, 576, 4),
+        (crate::quant::Format::Int4G128, 320, 2),
     ] {
         w.quant = w.quant.with_matrices_as(format);
         w.scenario.batch = batch;
         let mapping = super::place::mapping_for(&sys, &w, Some(chips)).unwrap();
         let specs = specs(&mapping);
         for step in [Step::decode(&w), Step::prefill(&w)] {
-            let mut stages = super::lower::Stages::default();
-            let mut prev: Option<Program> = None;
+            let mut stages = super::reuse::Stages::default();
+            let mut prev = None;
             for spec in &specs {
                 let (alone, _) = super::lower::stage(&m, &w, step, spec, prev.as_ref());
-                let got = stages.stage(&m, &w, step, spec, prev.as_ref());
+                let got = stages
+                    .stage(&m, &w, step, spec, prev.as_ref(), true)
+                    .unwrap();
+                let prog = got.prog.unwrap();
+                let at = format!("{format} stage {}", spec.first_chip);
+                assert_eq!(prog.instrs, alone.instrs, "{at}");
+                assert_eq!(prog.deps, alone.deps, "{at}");
+                assert_eq!(prog.parts, alone.parts, "{at}");
                 assert_eq!(
-                    got.instrs, alone.instrs,
-                    "{format} stage {}",
-                    spec.first_chip
-                );
-                assert_eq!(got.deps, alone.deps);
-                assert_eq!(got.parts, alone.parts);
-                assert_eq!(
-                    (got.tp, got.first_chip, got.handoff),
+                    (prog.tp, prog.first_chip, prog.handoff),
                     (alone.tp, alone.first_chip, alone.handoff)
                 );
-                prev = Some(got);
+                assert_eq!(
+                    got.run,
+                    fast::run(&m, &prog, prev.as_ref()).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(got.handoff, prog.to_next(), "{at}");
+                prev = got.handoff;
             }
             // Lowered with a schedule that moves: some, and few (the others were reused).
             let movable = stages.movable();
