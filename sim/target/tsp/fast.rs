@@ -3,7 +3,7 @@
 //! when it is met at the first violating one, which is found by solving one linear inequality;
 //! units, streams and MEM banks are busy over intervals (a run of consecutive addresses at one
 //! per cycle stays in one bank class `(address - cycle) mod banks`), so conflicts are interval
-//! overlaps found by sorting.
+//! overlaps found by sorting (unstable sorts: every key ends with the instruction's index).
 
 use super::machine::{Dir, KINDS, Machine, Stream, Unit};
 use super::program::{Chip, Dep, Handoff, Instr, Program};
@@ -256,7 +256,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
     for group in units.iter() {
         list.clear();
         list.extend_from_slice(group);
-        list.sort_by_key(|&i| (prog.instrs[i].issue, i));
+        list.sort_unstable_by_key(|&i| (prog.instrs[i].issue, i));
         let u = &prog.instrs[list[0]].unit;
         for w in list.windows(2) {
             let (a, b) = (&prog.instrs[w[0]], &prog.instrs[w[1]]);
@@ -288,7 +288,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             let first = m.diagonal(s.dir, c.unit, c.out_start());
             (first, first + u64::from(c.n_out), idx)
         }));
-        spans.sort();
+        spans.sort_unstable();
         for w in spans.windows(2) {
             let ((_, end_a, a), (start_b, _, b)) = (w[0], w[1]);
             if start_b < end_a {
@@ -318,7 +318,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             let (t, n, addr) = prog.instrs[idx].mem_run()?;
             Some((t, n, addr, idx))
         }));
-        accesses.sort();
+        accesses.sort_unstable();
         let mut last: Vec<Option<(u64, usize)>> = vec![None; m.banks as usize];
         for &(t, n, addr, idx) in &accesses {
             let class = ((addr + (m.banks - 1) * t) % m.banks) as usize;
