@@ -143,7 +143,7 @@ impl<'a> Lower<'a> {
                     n,
                     m.read_latency as u32,
                 );
-                mb.after.extend(ready);
+                mb.after = ready;
                 mb
             })
             .collect()
@@ -257,7 +257,7 @@ impl<'a> Lower<'a> {
                     0,
                 );
                 install.tile = i as u32;
-                install.free.extend(last_user.map(Ref::here));
+                install.free = last_user.map(Ref::here);
                 if direct && packed == t.rows {
                     install = install.fed_by(&feeds);
                 } else {
@@ -301,7 +301,7 @@ impl<'a> Lower<'a> {
                 .fed_by(&feeds);
                 matvec.ii = ii;
                 matvec.tile = i as u32;
-                matvec.after.push(Ref::here(installed));
+                matvec.after = Some(Ref::here(installed));
                 members.push(matvec);
                 let whole_row_block = job_first_k[p] == 0 && u64::from(t.k) + 1 == mx.k_tiles;
                 if last {
@@ -465,7 +465,7 @@ impl<'a> Lower<'a> {
     fn recv(&mut self, from: Ref, link: u8, like: &Act, what: &'static str) -> Act {
         let n = like.region.vectors;
         let mut rx = Member::new(Pick::Fixed(Unit::Rx(link)), Kind::Recv, 0, n as u32, 0);
-        rx.after.push(from);
+        rx.after = Some(from);
         let region = self.alloc.buffer(n);
         let mut members = vec![rx];
         members.extend(Self::writes(&region, 0, n, 0));

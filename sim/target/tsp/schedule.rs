@@ -31,8 +31,10 @@ pub struct Member {
     pub oi: u32,
     /// What this one reads off the streams of earlier chain members.
     pub inputs: Vec<Input>,
-    pub after: Vec<Ref>,
-    pub free: Vec<Ref>,
+    /// The instruction it waits to finish, and the one it waits to stop reading what it
+    /// overwrites (at most one each: an `Option`, not a list, spares an allocation per member).
+    pub after: Option<Ref>,
+    pub free: Option<Ref>,
     pub tile: u32,
 }
 
@@ -48,8 +50,8 @@ impl Member {
             n_out,
             oi: 1,
             inputs: Vec::new(),
-            after: Vec::new(),
-            free: Vec::new(),
+            after: None,
+            free: None,
             tile: 0,
         }
     }
@@ -121,6 +123,8 @@ struct Scratch {
     jit: Vec<usize>,
     streams: Vec<Option<(usize, usize)>>,
     groups: Vec<((usize, usize, usize), usize)>,
+    /// Per direction and stream: a group of this chain took it.
+    stream_taken: [Vec<bool>; 2],
     /// Per MEM slice and bank class: the end of this chain's accesses so far (0 if none),
     /// whether it moves with the input, and the entries set.
     taken: Vec<u64>,
@@ -263,6 +267,10 @@ impl Scheduler {
             scratch: Scratch {
                 taken: vec![0; (m.slices * m.banks) as usize],
                 taken_dep: vec![false; (m.slices * m.banks) as usize],
+                stream_taken: [
+                    vec![false; m.streams as usize],
+                    vec![false; m.streams as usize],
+                ],
                 ..Scratch::default()
             },
         }
@@ -385,22 +393,24 @@ impl Scheduler {
                         // The first stream free earliest among those this chain has not taken.
                         let mut best: Option<(u64, usize)> = None;
                         for (k, &f) in self.stream_free[d].iter().enumerate() {
-                            if best.is_none_or(|(b, _)| f < b)
-                                && !s.groups.iter().any(|g| g.0.1 == d && g.1 == k)
-                            {
+                            if best.is_none_or(|(b, _)| f < b) && !s.stream_taken[d][k] {
                                 best = Some((f, k));
                             }
                         }
                         let idx = best.map_or(0, |(_, k)| k);
                         s.groups.push((key, idx));
+                        s.stream_taken[d][idx] = true;
                         idx
                     }
                 };
                 s.streams[i] = Some((d, idx));
             }
         }
+        for &((_, d, _), k) in &s.groups {
+            s.stream_taken[d][k] = false;
+        }
         for (i, mb) in members.iter().enumerate() {
-            for &r in &mb.after {
+            if let Some(r) = mb.after {
                 if let Some(p) = prog.resolve(prev, r) {
                     let hops = if r.chip == Chip::Same {
                         m.hops(p.unit, s.units[i])
@@ -411,7 +421,7 @@ impl Scheduler {
                     bound(p.done() + hops, s.o[i], dep);
                 }
             }
-            for &r in &mb.free {
+            if let Some(r) = mb.free {
                 if let Some(p) = prog.resolve(prev, r) {
                     let dep = mv.depends(r, p);
                     bound(p.inputs_done(), s.o[i], dep);

@@ -74,7 +74,7 @@ fn chain(m: &Machine) -> Program {
         24,
     )
     .fed_by(&[(0, 1)]);
-    matvec.after.push(Ref::here(ids.start + 1));
+    matvec.after = Some(Ref::here(ids.start + 1));
     let scale = Member::new(Pick::AnyVxm, Kind::Vector(VecOp::Dequant), 1, 1, 4).fed_by(&[(1, 1)]);
     let write = Member::new(
         Pick::Fixed(Unit::Mem(1)),
@@ -147,7 +147,7 @@ fn transfer(m: &Machine) -> Program {
     send.lat = ser + m.node_latency as u32;
     let ids = s.chain(&mut p, None, &[read(0, 26), send], 0, "c2c");
     let mut recv = Member::new(Pick::Fixed(Unit::Rx(0)), Kind::Recv, 0, 26, 0);
-    recv.after.push(Ref {
+    recv.after = Some(Ref {
         chip: Chip::Peer(1),
         idx: ids.start + 1,
     });
