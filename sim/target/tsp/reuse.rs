@@ -103,7 +103,9 @@ impl Compiled {
                     )
                 })
                 .collect(),
-            ..self.run.clone()
+            busy: self.run.busy.clone(),
+            c2c_bytes: self.run.c2c_bytes,
+            instrs: self.run.instrs,
         }
     }
 
