@@ -3,15 +3,15 @@
 //! when it is met at the first violating one, which is found by solving one linear inequality;
 //! units, streams and MEM banks are busy over intervals (a run of consecutive addresses at one
 //! per cycle stays in one bank class `(address - cycle) mod banks`), so conflicts are interval
-//! overlaps found by sorting.
+//! overlaps found by sorting (unstable sorts: every key ends with the instruction's index).
 
-use super::machine::{Dir, Machine, Stream, Unit};
-use super::program::{Chip, Dep, Instr, Program};
+use super::machine::{Dir, KINDS, Machine, Stream, Unit};
+use super::program::{Chip, Dep, Handoff, Instr, Program};
 use crate::engine::EngineError;
 use std::collections::BTreeMap;
 
 /// What one rank of a stage did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StageRun {
     /// First cycle after its last instruction finished.
     pub done: u64,
@@ -34,27 +34,6 @@ pub fn error(chip: u64, unit: Unit, cycle: u64, idx: usize, i: &Instr, why: Stri
         component: format!("tsp{chip}/{unit}"),
         reason: format!("cycle {cycle}: instruction #{idx} {}: {why}", i.label()),
     }
-}
-
-/// The instruction `dep` points at and the extra hops its data travels.
-pub fn resolve<'a>(
-    m: &Machine,
-    prog: &'a Program,
-    prev: Option<&'a Program>,
-    chip: Chip,
-    idx: u32,
-    to: Unit,
-) -> Option<(&'a Instr, u64)> {
-    let p = match chip {
-        Chip::Same | Chip::Peer(_) => prog.instrs.get(idx as usize)?,
-        Chip::PrevStage => prev?.instrs.get(idx as usize)?,
-    };
-    let hops = if chip == Chip::Same {
-        m.hops(p.unit, to)
-    } else {
-        0
-    };
-    Some((p, hops))
 }
 
 /// Which of a producer's outputs a consumer reads: `count` of them from `first`, as its inputs
@@ -91,8 +70,47 @@ pub fn early_read(p: &Instr, c: &Instr, fed: Feed, hops: u64) -> Option<(u64, u6
     Some((j, read(j), arrive(j)))
 }
 
+/// Instructions grouped by a key (a unit, a stream) in program order: `order[first[k] ..
+/// first[k + 1]]` for key `k`.
+struct Groups {
+    first: Vec<usize>,
+    order: Vec<usize>,
+}
+
+impl Groups {
+    /// The instructions of `instrs` with a key below `keys`, by `key`.
+    fn new(keys: usize, instrs: &[Instr], key: impl Fn(&Instr) -> Option<usize>) -> Self {
+        let mut first = vec![0; keys + 1];
+        for c in instrs {
+            if let Some(k) = key(c) {
+                first[k + 1] += 1;
+            }
+        }
+        for k in 0..keys {
+            first[k + 1] += first[k];
+        }
+        let mut next = first.clone();
+        let mut order = vec![0; first[keys]];
+        for (idx, c) in instrs.iter().enumerate() {
+            if let Some(k) = key(c) {
+                order[next[k]] = idx;
+                next[k] += 1;
+            }
+        }
+        Groups { first, order }
+    }
+
+    /// The non-empty groups, by key.
+    fn iter(&self) -> impl Iterator<Item = &[usize]> {
+        self.first
+            .windows(2)
+            .map(|w| &self.order[w[0]..w[1]])
+            .filter(|g| !g.is_empty())
+    }
+}
+
 /// Check the program of one stage as run by its first rank and measure it.
-pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageRun, EngineError> {
+pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageRun, EngineError> {
     let chip = prog.first_chip;
     // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
     let mem_units = prog
@@ -113,12 +131,20 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
         Unit::Tx(l) => mem_units + 4 * 256 + usize::from(l),
         Unit::Rx(l) => mem_units + 5 * 256 + usize::from(l),
     };
-    // Per MEM slice, by number.
-    let mut banks: Vec<Vec<(u64, u64, u64, usize)>> = vec![Vec::new(); mem_units];
-    let mut units: Vec<(Unit, Vec<usize>)> = Vec::new();
-    units.resize_with(mem_units + 6 * 256, || (Unit::Mem(0), Vec::new()));
-    // Per stream, in the order of `Stream` (eastward first, each by index).
-    let mut streams: Vec<(Option<Stream>, Vec<Span>)> = vec![(None, Vec::new()); 2 * 256];
+    // What each unit, MEM slice (by number) and stream (eastward first, each by index) does,
+    // grouped by it in program order: one array each and where each group starts, instead of
+    // a growing list per unit.
+    let mem = |c: &Instr| match (c.unit, c.mem_run()) {
+        (Unit::Mem(s), Some(_)) => Some(usize::from(s)),
+        _ => None,
+    };
+    let stream_slot = |s: Stream| usize::from(s.dir == Dir::West) * 256 + usize::from(s.index);
+    let units = Groups::new(mem_units + 6 * 256, &prog.instrs, |c| {
+        mem(c).is_none().then(|| slot(c.unit))
+    });
+    let banks = Groups::new(mem_units, &prog.instrs, mem);
+    let streams = Groups::new(2 * 256, &prog.instrs, |c| c.stream.map(stream_slot));
+    let mut busy = [None; KINDS.len()];
     let mut run = StageRun {
         instrs: prog.instrs.len() as u64,
         ..StageRun::default()
@@ -171,7 +197,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                     }
                 }
                 Dep::After(r) | Dep::Free(r) => {
-                    let Some((p, hops)) = resolve(m, prog, prev, r.chip, r.idx, c.unit) else {
+                    let Some(p) = prog.resolve(prev, r) else {
                         return Err(error(
                             chip,
                             c.unit,
@@ -180,6 +206,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                             c,
                             format!("waits for a missing instruction #{}", r.idx),
                         ));
+                    };
+                    let hops = if r.chip == Chip::Same {
+                        m.hops(p.unit, c.unit)
+                    } else {
+                        0
                     };
                     let (ready, what) = match dep {
                         Dep::After(_) => (p.done() + hops, "before its producer finishes"),
@@ -203,18 +234,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
                 }
             }
         }
-        match (c.unit, c.mem_run()) {
-            (Unit::Mem(s), Some((t, n, addr))) => {
-                banks[usize::from(s)].push((t, n, addr, idx));
-                *run.busy.entry("mem").or_default() += n;
-            }
-            (u, _) => {
-                let e = &mut units[slot(u)];
-                e.0 = u;
-                e.1.push(idx);
-                *run.busy.entry(u.kind()).or_default() += u64::from(c.occ);
-            }
-        }
+        let n = match (c.unit, c.mem_run()) {
+            (Unit::Mem(_), Some((_, n, _))) => n,
+            _ => u64::from(c.occ),
+        };
+        *busy[c.unit.kind_index()].get_or_insert(0) += n;
         if matches!(c.unit, Unit::Tx(_)) {
             run.c2c_bytes += u64::from(c.n_in) * m.vector_bytes;
         }
@@ -223,17 +247,17 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
         part.1 = part.1.max(c.done());
         run.done = run.done.max(c.done());
     }
-    for (idx, c) in prog.instrs.iter().enumerate() {
-        if let Some(s) = c.stream {
-            let first = m.diagonal(s.dir, c.unit, c.out_start());
-            let end = first + u64::from(c.n_out);
-            let e = &mut streams[usize::from(s.dir == Dir::West) * 256 + usize::from(s.index)];
-            e.0 = Some(s);
-            e.1.push((first, end, idx));
-        }
-    }
-    for (u, list) in &mut units {
-        list.sort_by_key(|&i| (prog.instrs[i].issue, i));
+    run.busy = KINDS
+        .iter()
+        .zip(busy)
+        .filter_map(|(&k, b)| Some((k, b?)))
+        .collect();
+    let mut list = Vec::new();
+    for group in units.iter() {
+        list.clear();
+        list.extend_from_slice(group);
+        list.sort_unstable_by_key(|&i| (prog.instrs[i].issue, i));
+        let u = &prog.instrs[list[0]].unit;
         for w in list.windows(2) {
             let (a, b) = (&prog.instrs[w[0]], &prog.instrs[w[1]]);
             if b.issue < a.issue + u64::from(a.occ) {
@@ -253,9 +277,19 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
             }
         }
     }
-    for (s, list) in streams.iter_mut().filter_map(|(s, l)| Some(((*s)?, l))) {
-        list.sort();
-        for w in list.windows(2) {
+    let mut spans: Vec<Span> = Vec::new();
+    for group in streams.iter() {
+        let Some(s) = prog.instrs[group[0]].stream else {
+            continue;
+        };
+        spans.clear();
+        spans.extend(group.iter().map(|&idx| {
+            let c = &prog.instrs[idx];
+            let first = m.diagonal(s.dir, c.unit, c.out_start());
+            (first, first + u64::from(c.n_out), idx)
+        }));
+        spans.sort_unstable();
+        for w in spans.windows(2) {
             let ((_, end_a, a), (start_b, _, b)) = (w[0], w[1]);
             if start_b < end_a {
                 let i = &prog.instrs[b];
@@ -274,14 +308,19 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Program>) -> Result<StageR
             }
         }
     }
-    for (s, list) in banks.iter_mut().enumerate() {
-        if list.is_empty() {
+    let mut accesses = Vec::new();
+    for group in banks.iter() {
+        let Unit::Mem(s) = prog.instrs[group[0]].unit else {
             continue;
-        }
-        let s = s as u16;
-        list.sort();
+        };
+        accesses.clear();
+        accesses.extend(group.iter().filter_map(|&idx| {
+            let (t, n, addr) = prog.instrs[idx].mem_run()?;
+            Some((t, n, addr, idx))
+        }));
+        accesses.sort_unstable();
         let mut last: Vec<Option<(u64, usize)>> = vec![None; m.banks as usize];
-        for &(t, n, addr, idx) in list.iter() {
+        for &(t, n, addr, idx) in &accesses {
             let class = ((addr + (m.banks - 1) * t) % m.banks) as usize;
             if let Some((end, other)) = last[class].filter(|&(end, _)| t < end) {
                 let i = &prog.instrs[idx];

@@ -11,11 +11,12 @@
 use super::layout::{Alloc, Matrix, MxmType, Region};
 use super::machine::{Machine, Unit};
 use super::place::Item;
-use super::program::{Chip, Kind, Program, Ref, VecOp};
-use super::schedule::{Input, Member, Pick, Scheduler};
+use super::program::{Chip, Handoff, Kind, Program, Ref, VecOp};
+use super::schedule::{Input, Member, Moves, Pick, Scheduler};
 use crate::quant::Format;
 use crate::run::work::Step;
 use crate::workload::{TensorClass, Workload};
+use std::ops::Range;
 
 /// An activation in MEM: `k_tiles` vectors per token position, laid out K-tile major.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +72,7 @@ pub struct Lower<'a> {
     sched: Scheduler,
     alloc: Alloc,
     prog: Program,
-    prev: Option<&'a Program>,
+    prev: Option<&'a Handoff>,
     part: u16,
     /// Per plane: the next weight buffer, and the matvec that last read each buffer.
     buffers: Vec<(u8, [Option<u32>; 2])>,
@@ -79,14 +80,15 @@ pub struct Lower<'a> {
     act_bytes: u64,
 }
 
-/// Lower stage `spec` of `w`'s `step` on machine `m`, after the previous stage's program.
+/// Lower stage `spec` of `w`'s `step` on machine `m`, after the previous stage's program;
+/// with how its schedule moves with its input, when it provably does.
 pub fn stage(
     m: &Machine,
     w: &Workload,
     step: Step,
     spec: &StageSpec,
-    prev: Option<&Program>,
-) -> Program {
+    prev: Option<&Handoff>,
+) -> (Program, Option<Moves>) {
     let mut l = Lower {
         m,
         w,
@@ -105,7 +107,7 @@ pub fn stage(
         act_bytes: MxmType::of(w.quant.format(TensorClass::FfnUp)).bytes(),
     };
     l.lower(spec);
-    l.prog
+    (l.prog, l.sched.moves())
 }
 
 impl<'a> Lower<'a> {
@@ -123,7 +125,7 @@ impl<'a> Lower<'a> {
         };
     }
 
-    fn chain(&mut self, members: &[Member], what: &'static str) -> Vec<u32> {
+    fn chain(&mut self, members: &[Member], what: &'static str) -> Range<u32> {
         self.sched
             .chain(&mut self.prog, self.prev, members, self.part, what)
     }
@@ -141,7 +143,7 @@ impl<'a> Lower<'a> {
                     n,
                     m.read_latency as u32,
                 );
-                mb.after.extend(ready);
+                mb.after = ready;
                 mb
             })
             .collect()
@@ -169,11 +171,11 @@ impl<'a> Lower<'a> {
     }
 
     /// The write among `ids` that finishes last.
-    fn last_write(&self, ids: &[u32]) -> Option<Ref> {
-        ids.iter()
-            .filter(|&&i| matches!(self.prog.instrs[i as usize].kind, Kind::Write { .. }))
-            .max_by_key(|&&i| self.prog.instrs[i as usize].done())
-            .map(|&i| Ref::here(i))
+    fn last_write(&self, ids: impl IntoIterator<Item = u32>) -> Option<Ref> {
+        ids.into_iter()
+            .filter(|&i| matches!(self.prog.instrs[i as usize].kind, Kind::Write { .. }))
+            .max_by_key(|&i| self.prog.instrs[i as usize].done())
+            .map(Ref::here)
     }
 
     /// Sources (whole activations) streamed into one VXM op whose output goes to a new buffer of
@@ -204,7 +206,7 @@ impl<'a> Lower<'a> {
             region,
             k_tiles,
             n_act,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
         }
     }
 
@@ -255,7 +257,7 @@ impl<'a> Lower<'a> {
                     0,
                 );
                 install.tile = i as u32;
-                install.free.extend(last_user.map(Ref::here));
+                install.free = last_user.map(Ref::here);
                 if direct && packed == t.rows {
                     install = install.fed_by(&feeds);
                 } else {
@@ -274,7 +276,7 @@ impl<'a> Lower<'a> {
                 }
                 members.push(install);
                 let ids = self.chain(&members, what);
-                let installed = *ids.last().unwrap_or(&0);
+                let installed = ids.end - 1;
 
                 // Activations through the plane; results leave with the job's last K-tile.
                 let last = tiles.get(i + 1).is_none_or(|n| n.row_block != t.row_block);
@@ -299,7 +301,7 @@ impl<'a> Lower<'a> {
                 .fed_by(&feeds);
                 matvec.ii = ii;
                 matvec.tile = i as u32;
-                matvec.after.push(Ref::here(installed));
+                matvec.after = Some(Ref::here(installed));
                 members.push(matvec);
                 let whole_row_block = job_first_k[p] == 0 && u64::from(t.k) + 1 == mx.k_tiles;
                 if last {
@@ -320,13 +322,13 @@ impl<'a> Lower<'a> {
                     let ids = if whole_row_block {
                         members.extend(Self::writes(&out, from, cnt, dq));
                         let ids = self.chain(&members, what);
-                        writes.extend(&ids);
+                        writes.extend(ids.clone());
                         ids
                     } else {
                         let region = self.alloc.buffer(cnt);
                         members.extend(Self::writes(&region, 0, cnt, dq));
                         let ids = self.chain(&members, what);
-                        let ready = self.last_write(&ids);
+                        let ready = self.last_write(ids.clone());
                         partials.push((
                             t.row_block,
                             Act {
@@ -338,10 +340,10 @@ impl<'a> Lower<'a> {
                         ));
                         ids
                     };
-                    self.note_matvec(p, buf, ids[mv]);
+                    self.note_matvec(p, buf, ids.start + mv as u32);
                 } else {
                     let ids = self.chain(&members, what);
-                    self.note_matvec(p, buf, ids[mv]);
+                    self.note_matvec(p, buf, ids.start + mv as u32);
                 }
             }
         }
@@ -376,7 +378,7 @@ impl<'a> Lower<'a> {
             region: out,
             k_tiles: out_k,
             n_act,
-            ready: self.last_write(&writes),
+            ready: self.last_write(writes),
         }
     }
 
@@ -441,7 +443,7 @@ impl<'a> Lower<'a> {
             region,
             k_tiles: 1,
             n_act: n,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
         }
     }
 
@@ -456,21 +458,21 @@ impl<'a> Lower<'a> {
         send.oi = ser;
         send.lat = ser + latency as u32;
         members.push(send);
-        *self.chain(&members, what).last().unwrap_or(&0)
+        self.chain(&members, what).end - 1
     }
 
     /// Receive what `from` sent over `link` into a new buffer shaped like `like`.
     fn recv(&mut self, from: Ref, link: u8, like: &Act, what: &'static str) -> Act {
         let n = like.region.vectors;
         let mut rx = Member::new(Pick::Fixed(Unit::Rx(link)), Kind::Recv, 0, n as u32, 0);
-        rx.after.push(from);
+        rx.after = Some(from);
         let region = self.alloc.buffer(n);
         let mut members = vec![rx];
         members.extend(Self::writes(&region, 0, n, 0));
         let ids = self.chain(&members, what);
         Act {
             region,
-            ready: self.last_write(&ids),
+            ready: self.last_write(ids),
             ..*like
         }
     }
@@ -605,7 +607,7 @@ impl<'a> Lower<'a> {
             let (link, _) = m.link_to_next_stage();
             let k_tiles = (h * ab).div_ceil(m.vector_bytes);
             let like = hidden_act(self.alloc.buffer(k_tiles * n_act));
-            let send = self.prev.and_then(|p| p.handoff).unwrap_or(0);
+            let send = self.prev.map_or(0, |h| h.idx);
             let from = Ref {
                 chip: Chip::PrevStage,
                 idx: send,
@@ -786,7 +788,7 @@ impl<'a> Lower<'a> {
                     );
                     members.extend(Self::writes(&cache.region, tail + from, count, reads));
                     let ids = self.chain(&members, "kv_append");
-                    appended = [appended, self.last_write(&ids)]
+                    appended = [appended, self.last_write(ids)]
                         .into_iter()
                         .flatten()
                         .max_by_key(|r: &Ref| self.prog.instrs[r.idx as usize].done());
@@ -840,7 +842,6 @@ impl<'a> Lower<'a> {
     }
 }
 
-/// The report part an item's instructions count towards.
 /// A VXM operation over everything `feeds` delivers, writing `out` vectors: it streams its
 /// inputs at one per cycle, so its last result leaves after the latency plus the inputs beyond
 /// the outputs.
@@ -856,7 +857,8 @@ fn vxm_over(op: VecOp, feeds: &[(usize, u32)], out: u64, m: &Machine) -> Member 
     .fed_by(feeds)
 }
 
-fn part_name(item: Item) -> String {
+/// The report part an item's instructions count towards.
+pub fn part_name(item: Item) -> String {
     match item {
         Item::Embedding { .. } => "embedding".to_owned(),
         Item::Layer(l) => format!("layer {l}"),

@@ -43,16 +43,24 @@ impl fmt::Display for Unit {
     }
 }
 
+/// Kinds of unit in reports.
+pub const KINDS: [&str; 5] = ["mem", "mxm", "vxm", "sxm", "c2c"];
+
 impl Unit {
+    /// Index of the unit's kind in [`KINDS`].
+    pub fn kind_index(self) -> usize {
+        match self {
+            Unit::Mem(_) => 0,
+            Unit::Install(_) | Unit::Compute(_) => 1,
+            Unit::Vxm(_) => 2,
+            Unit::Sxm(_) => 3,
+            Unit::Tx(_) | Unit::Rx(_) => 4,
+        }
+    }
+
     /// Kind of unit in reports (`mem`, `mxm`, `vxm`, `sxm`, `c2c`).
     pub fn kind(self) -> &'static str {
-        match self {
-            Unit::Mem(_) => "mem",
-            Unit::Install(_) | Unit::Compute(_) => "mxm",
-            Unit::Vxm(_) => "vxm",
-            Unit::Sxm(_) => "sxm",
-            Unit::Tx(_) | Unit::Rx(_) => "c2c",
-        }
+        KINDS[self.kind_index()]
     }
 }
 
@@ -149,15 +157,21 @@ impl Machine {
     pub fn position(&self, unit: Unit) -> u64 {
         let h = self.slices_per_hemisphere;
         let east_edge = 2 * h + 4;
-        let hemisphere_of_plane = |p: u8| u64::from(p) * 2 / self.planes;
-        let edge = |hemisphere: u64| if hemisphere == 0 { 0 } else { east_edge };
+        // Planes in the west half sit at the west edge (a comparison: this is on the hot path).
+        let edge = |p: u8| {
+            if u64::from(p) * 2 < self.planes {
+                0
+            } else {
+                east_edge
+            }
+        };
         match unit {
             Unit::Mem(s) => {
                 let s = u64::from(s);
                 if s < h { 2 + s } else { 3 + s }
             }
             Unit::Vxm(_) => 2 + h,
-            Unit::Install(p) | Unit::Compute(p) => edge(hemisphere_of_plane(p)),
+            Unit::Install(p) | Unit::Compute(p) => edge(p),
             Unit::Sxm(hs) => {
                 if hs == 0 {
                     1

@@ -8,6 +8,7 @@ mod lower;
 mod machine;
 mod place;
 mod program;
+mod reuse;
 mod schedule;
 mod timing;
 

@@ -190,7 +190,33 @@ pub struct Program {
     pub handoff: Option<u32>,
 }
 
+/// All that the next stage's lowering and verification see of a stage: the instruction its
+/// results leave by, which its `Chip::PrevStage` references name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    pub idx: u32,
+    pub instr: Instr,
+}
+
 impl Program {
+    /// What the next stage sees of this one.
+    pub fn to_next(&self) -> Option<Handoff> {
+        let idx = self.handoff?;
+        Some(Handoff {
+            idx,
+            instr: *self.instrs.get(idx as usize)?,
+        })
+    }
+
+    /// The instruction `r` refers to, peers resolved by symmetry (every rank runs the same
+    /// program at the same cycles), the previous stage by its hand-off `prev`.
+    pub fn resolve<'a>(&'a self, prev: Option<&'a Handoff>, r: Ref) -> Option<&'a Instr> {
+        match r.chip {
+            Chip::Same | Chip::Peer(_) => self.instrs.get(r.idx as usize),
+            Chip::PrevStage => prev.filter(|h| h.idx == r.idx).map(|h| &h.instr),
+        }
+    }
+
     /// The dependencies of instruction `i`.
     pub fn deps_of(&self, i: &Instr) -> &[Dep] {
         let s = i.dep_start as usize;

@@ -11,13 +11,23 @@ use super::machine::{Machine, Unit};
 use super::place::{Item, Mapping};
 use super::program::{Chip, Kind, Program, Ref, VecOp};
 use super::schedule::{Member, Pick, Scheduler};
-use super::timing::run_step;
+use super::timing::{run_step, specs};
 use crate::arch::TspSystem;
 use crate::run::Fidelity;
 use crate::run::work::Step;
 
 fn system() -> TspSystem {
     super::place::tests::tsp()
+}
+
+/// A shipped workload by name.
+fn workload(name: &str) -> crate::workload::Workload {
+    crate::workload::presets()
+        .unwrap()
+        .into_iter()
+        .find(|(_, w)| w.name == name)
+        .unwrap()
+        .1
 }
 
 fn read(slice: u16, n: u32) -> Member {
@@ -64,7 +74,7 @@ fn chain(m: &Machine) -> Program {
         24,
     )
     .fed_by(&[(0, 1)]);
-    matvec.after.push(Ref::here(ids[1]));
+    matvec.after = Some(Ref::here(ids.start + 1));
     let scale = Member::new(Pick::AnyVxm, Kind::Vector(VecOp::Dequant), 1, 1, 4).fed_by(&[(1, 1)]);
     let write = Member::new(
         Pick::Fixed(Unit::Mem(1)),
@@ -96,12 +106,7 @@ fn mem_mxm_vxm_chain_takes_the_hand_counted_cycles() {
 fn a_320_by_320_gemv_streams_its_tile_through_one_plane() {
     let sys = system();
     let m = Machine::new(&sys);
-    let mut w = crate::workload::presets()
-        .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "stories260k")
-        .unwrap()
-        .1;
+    let mut w = workload("stories260k");
     w.quant = w.quant.with_matrices_as(crate::quant::Format::Int8);
     let prog = super::lower::gemv_alone(&m, &w, 320, 320);
     // The 320 x 320 INT8 tile is 320 vectors (its 640 metadata bytes follow in 2 more), striped
@@ -142,9 +147,9 @@ fn transfer(m: &Machine) -> Program {
     send.lat = ser + m.node_latency as u32;
     let ids = s.chain(&mut p, None, &[read(0, 26), send], 0, "c2c");
     let mut recv = Member::new(Pick::Fixed(Unit::Rx(0)), Kind::Recv, 0, 26, 0);
-    recv.after.push(Ref {
+    recv.after = Some(Ref {
         chip: Chip::Peer(1),
-        idx: ids[1],
+        idx: ids.start + 1,
     });
     let write = Member::new(
         Pick::Fixed(Unit::Mem(1)),
@@ -243,12 +248,7 @@ fn stream_bank_and_unit_conflicts_are_rejected() {
 fn detailed_and_fast_agree_on_stories260k() {
     let sys = system();
     let m = Machine::new(&sys);
-    let w = crate::workload::presets()
-        .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "stories260k")
-        .unwrap()
-        .1;
+    let w = workload("stories260k");
     let one = super::place::mapping(&sys, &w).unwrap();
     // Two stages of two ranks, by hand, to cross stage boundaries and links.
     let two = Mapping::by_hand(
@@ -278,6 +278,58 @@ fn detailed_and_fast_agree_on_stories260k() {
             assert_eq!(f.parts, d.parts);
             assert_eq!(f.busy, d.busy);
             assert_eq!(f.c2c_bytes, d.c2c_bytes);
+        }
+    }
+}
+
+/// A stage that reuses an earlier stage's schedule moved to its input is the stage lowered on
+/// its own, instruction for instruction, its run derived from the earlier one is what the fast
+/// fidelity finds on it, and most stages of a deep model are reused.
+#[test]
+fn moved_stages_are_the_stages_lowered() {
+    let sys = system();
+    let m = Machine::new(&sys);
+    let mut w = workload("llama2-70b");
+    for (format, chips, batch) in [
+        (crate::quant::Format::Q35, 160, 1),
+        (crate::quant::Format::Int8, 576, 4),
+        (crate::quant::Format::Int4G128, 320, 2),
+    ] {
+        w.quant = w.quant.with_matrices_as(format);
+        w.scenario.batch = batch;
+        let mapping = super::place::mapping_for(&sys, &w, Some(chips)).unwrap();
+        let specs = specs(&mapping);
+        for step in [Step::decode(&w), Step::prefill(&w)] {
+            let mut stages = super::reuse::Stages::default();
+            let mut prev = None;
+            for spec in &specs {
+                let (alone, _) = super::lower::stage(&m, &w, step, spec, prev.as_ref());
+                let got = stages
+                    .stage(&m, &w, step, spec, prev.as_ref(), true)
+                    .unwrap();
+                let prog = got.prog.unwrap();
+                let at = format!("{format} stage {}", spec.first_chip);
+                assert_eq!(prog.instrs, alone.instrs, "{at}");
+                assert_eq!(prog.deps, alone.deps, "{at}");
+                assert_eq!(prog.parts, alone.parts, "{at}");
+                assert_eq!(
+                    (prog.tp, prog.first_chip, prog.handoff),
+                    (alone.tp, alone.first_chip, alone.handoff)
+                );
+                assert_eq!(
+                    got.run,
+                    fast::run(&m, &prog, prev.as_ref()).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(got.handoff, prog.to_next(), "{at}");
+                prev = got.handoff;
+            }
+            // Lowered with a schedule that moves: some, and few (the others were reused).
+            let movable = stages.movable();
+            assert!(
+                (1..specs.len() / 3).contains(&movable),
+                "{format}: {movable}"
+            );
         }
     }
 }

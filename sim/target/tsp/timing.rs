@@ -2,11 +2,12 @@
 //! run's [`Timing`]: per-part spans with their rooflines, per-unit busy time, C2C traffic.
 
 use super::detailed;
-use super::fast::{self, StageRun};
+use super::fast::StageRun;
 use super::lower::{self, StageSpec};
 use super::machine::Machine;
 use super::place::{self, Mapping};
 use super::program::Program;
+use super::reuse::Stages;
 use crate::arch::TspSystem;
 use crate::engine::{Clock, EngineError, Trace};
 use crate::run::work::{self, Step};
@@ -27,7 +28,7 @@ pub struct StepRun {
 }
 
 /// The stages' specifications of `mapping`.
-fn specs(mapping: &Mapping) -> Vec<StageSpec<'_>> {
+pub fn specs(mapping: &Mapping) -> Vec<StageSpec<'_>> {
     let n = mapping.items.len();
     mapping
         .items
@@ -83,22 +84,23 @@ pub fn run_step(
         Fidelity::Fast => {
             let clock = Clock::new(m.clock_hz as u64)?;
             let mut tr = trace.then(|| Trace::new(clock));
-            let mut prev: Option<Program> = None;
+            let mut prev = None;
+            let mut stages = Stages::default();
             for spec in &specs {
-                let prog = lower::stage(m, w, step, spec, prev.as_ref());
-                let r = fast::run(m, &prog, prev.as_ref())?;
-                if let Some(t) = &mut tr {
-                    spans(t, &prog)?;
+                let s = stages.stage(m, w, step, spec, prev.as_ref(), tr.is_some())?;
+                if let (Some(t), Some(prog)) = (&mut tr, &s.prog) {
+                    spans(t, prog)?;
                 }
-                add(r, spec.tp, spec.tp);
-                prev = Some(prog);
+                add(s.run, spec.tp, spec.tp);
+                prev = s.handoff;
             }
             out.trace = tr;
         }
         Fidelity::Detailed => {
             let mut progs: Vec<Program> = Vec::with_capacity(specs.len());
             for spec in &specs {
-                let prog = lower::stage(m, w, step, spec, progs.last());
+                let prev = progs.last().and_then(Program::to_next);
+                let (prog, _) = lower::stage(m, w, step, spec, prev.as_ref());
                 progs.push(prog);
             }
             let (runs, tr) = detailed::run(m, &progs, trace)?;
