@@ -166,19 +166,6 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_router_queue_is_refused() {
-        let wse3 = &PRESETS[2];
-        let text = wse3
-            .text
-            .replace("queue_wavelets: 4,", "queue_wavelets: 0,");
-        assert_ne!(text, wse3.text, "the third preset is WSE-3");
-        let err = describe::parse::<Arch>(Path::new("x.ron"), &text).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("x.ron"), "{msg}");
-        assert!(msg.contains("wafer.router.queue_wavelets"), "{msg}");
-    }
-
-    #[test]
     fn an_install_rate_the_model_ignores_is_refused() {
         let text = PRESETS[0].text.replace(
             "install_vectors_per_cycle: 1,",

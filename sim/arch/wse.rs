@@ -67,9 +67,6 @@ pub struct WseRouter {
     pub colors: u64,
     /// Cycles per hop.
     pub hop_cycles: u64,
-    /// Wavelets one input queue holds: each router input holds this many per color, and so
-    /// does the PE's input queue of each color; a wavelet crosses a link only into a free slot.
-    pub queue_wavelets: u64,
 }
 
 /// A system around one wafer.
@@ -123,7 +120,6 @@ impl WseSystem {
             ("wafer.router.wavelet_bits", w.router.wavelet_bits),
             ("wafer.router.colors", w.router.colors),
             ("wafer.router.hop_cycles", w.router.hop_cycles),
-            ("wafer.router.queue_wavelets", w.router.queue_wavelets),
         ] {
             check::nonzero(field, v)?;
             check::at_most(field, v, 1 << 32)?;

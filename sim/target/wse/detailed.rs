@@ -1,12 +1,8 @@
 //! The detailed fidelity: a recorded [`Program`] run wavelet by wavelet on the event engine.
-//! Every router is a component holding, for each message (color) routed through it, the queue
-//! of its wavelets at that position of the route; a wavelet leaves over all its outputs at once
-//! when each output port has passed its earlier messages and is free, and every credited queue
-//! it enters has a slot (`program.rs`). Every PE is a component running its tasks item by item,
-//! each activated by the arrival of the wavelet it consumes, whose slot it frees as it starts.
-//! Ports (router links, ramps and I/O lanes) are shared state, since an I/O lane serves the
-//! edge routers of several rows. If the events run out while work remains, the program waits
-//! on itself: the run reports the deadlock, naming the PE and router and the message.
+//! Every router is a component with one queue per port (link); every PE is a component running
+//! its tasks item by item, each activated by the arrival of the wavelet it consumes; wafers'
+//! I/O lanes are a component per wafer. Ports pass the messages routed over them in program
+//! order, one wavelet per cycle; queued wavelets wait in the port's buffer for their turn.
 
 use super::geometry::{Pe, RAMP_IN};
 use super::program::Program;
@@ -20,16 +16,11 @@ use std::rc::Rc;
 /// Events of the wafer model.
 #[derive(Clone, Copy, Debug)]
 pub enum Ev {
-    /// A wavelet of `msg` entered its queue at position `pos` of the route.
-    Arrive { msg: u32, pos: u32 },
-    /// Position `pos` of `msg` may be able to send (a port it waits for is free or now serves
-    /// it).
-    Try { msg: u32, pos: u32 },
-    /// A slot of the queue behind link `pos` of `msg` is free again.
-    Credit { msg: u32, pos: u32 },
-    /// A slot of the PE's queue at drop `drop` of `msg` is free again.
-    DropCredit { msg: u32, drop: u32 },
-    /// A wavelet of `msg` reached the PE at its drop `drop`.
+    /// Wavelet `k` of message `msg` is at position `pos` of its route.
+    At { msg: u32, k: u32, pos: u32 },
+    /// The port on `link` may send again.
+    Wake { link: u32 },
+    /// A wavelet of message `msg` reached the PE at its drop `drop`.
     Deliver { msg: u32, drop: u32 },
     /// The PE's current item is done.
     Done,
@@ -43,234 +34,189 @@ fn wafer_error(reason: &str) -> EngineError {
     }
 }
 
-/// One link's port: the (message, position) pairs it serves, in program order.
-struct Port {
-    link: u32,
-    order: Vec<(u32, u32)>,
-    head: usize,
-    /// The cycle it may send again.
-    free: u64,
-    /// When the head message's first wavelet left.
-    started: u64,
-}
-
-/// One message's queue at one position of its route.
+/// What the run measured, shared with the components while it runs.
 #[derive(Default)]
-struct Queue {
-    arrived: u32,
-    sent: u32,
-    /// Credits returned by the queue behind the link out of here.
-    credits: u32,
-    /// Ports it leaves over: the link out of here, then the ramps of its drops.
-    outputs: Vec<usize>,
-    /// Its drops (indices into the route's drops).
-    drops: std::ops::Range<u32>,
-    /// Whether the link out of here needs credits.
-    credited: bool,
-    /// A pending `Try` at this cycle.
-    wake: Option<u64>,
-}
-
-/// Everything the components share.
-struct Fabric {
-    prog: Program,
-    queue: u32,
-    ports: Vec<Port>,
-    /// Queues by message and position.
-    queues: Vec<Vec<Queue>>,
-    /// Credits returned by the PE at each drop, by message.
-    drop_credits: Vec<Vec<u32>>,
-    /// Router and PE component of each PE in use.
-    router: BTreeMap<Pe, ComponentId>,
-    pe: BTreeMap<Pe, ComponentId>,
+struct Results {
     task_done: Vec<u64>,
-    completed: Vec<bool>,
     link_load: BTreeMap<u32, u64>,
 }
 
-type Shared = Rc<RefCell<Fabric>>;
+type Shared = Rc<RefCell<Results>>;
 
-impl Fabric {
-    fn items(&self, msg: u32) -> u32 {
-        let m = &self.prog.messages[msg as usize];
-        self.prog.tasks[m.src as usize].items as u32
-    }
+/// One link's queue: the (message, position) pairs it serves, in program order.
+struct Port {
+    order: Vec<(u32, u32)>,
+    arrived: Vec<u32>,
+    head: usize,
+    sent: u32,
+    /// When the head message's first wavelet left.
+    started: u64,
+    free: u64,
+    wake: Option<u64>,
+    latency: u64,
+    /// Where wavelets go: the component at the far end (`None`: the PE's ramp in).
+    deliver_to: Option<ComponentId>,
+}
 
-    /// The router handling position `pos` of `msg`.
-    fn handler(&self, msg: u32, pos: u32) -> Result<ComponentId, EngineError> {
-        let nodes = &self.prog.messages[msg as usize].route.nodes;
-        nodes
-            .get(pos as usize)
-            .and_then(|pe| self.router.get(pe))
+/// The components a position of a route is handled by.
+struct Wiring {
+    prog: Rc<Program>,
+    /// Router component of each PE in use.
+    router: BTreeMap<Pe, ComponentId>,
+    /// PE component of each PE in use.
+    pe: BTreeMap<Pe, ComponentId>,
+    /// I/O component of each wafer.
+    io: Vec<ComponentId>,
+}
+
+impl Wiring {
+    fn router(&self, pe: Pe) -> Result<ComponentId, EngineError> {
+        self.router
+            .get(&pe)
             .copied()
-            .ok_or_else(|| wafer_error("route position without a router"))
-    }
-
-    /// Why wavelet `sent` of `msg` cannot leave `pos` now (`None`: it can).
-    fn blocked(&self, msg: u32, pos: u32, now: u64) -> Option<Blocked> {
-        let q = &self.queues[msg as usize][pos as usize];
-        if q.sent >= q.arrived {
-            return Some(Blocked::Empty);
-        }
-        let k = q.sent;
-        if k >= self.queue {
-            if q.credited && q.credits + self.queue <= k {
-                return Some(Blocked::Credit);
-            }
-            let credits = &self.drop_credits[msg as usize];
-            if q.drops
-                .clone()
-                .any(|d| credits[d as usize] + self.queue <= k)
-            {
-                return Some(Blocked::PeQueue);
-            }
-        }
-        for &p in &q.outputs {
-            let port = &self.ports[p];
-            if port.order.get(port.head) != Some(&(msg, pos)) {
-                return Some(Blocked::Order(p));
-            }
-            if port.free > now {
-                return Some(Blocked::Busy(port.free));
-            }
-        }
-        None
+            .ok_or_else(|| wafer_error("router outside the program"))
     }
 }
 
-/// What holds a wavelet in its queue.
-enum Blocked {
-    /// Nothing queued.
-    Empty,
-    /// The next router's queue is full.
-    Credit,
-    /// The queue of a PE it is dropped at is full.
-    PeQueue,
-    /// A port serves an earlier message first.
-    Order(usize),
-    /// A port is busy until this cycle.
-    Busy(u64),
+/// A set of ports (a router's, or a wafer's I/O lanes).
+struct Switch {
+    wiring: Rc<Wiring>,
+    ports: BTreeMap<u32, Port>,
+    results: Shared,
+    /// For routers: the PE whose drops this router serves.
+    pe: Option<Pe>,
 }
 
-/// A router: the queues of the route positions at it.
-struct Router {
-    fab: Shared,
-}
+impl Switch {
+    fn total(&self, msg: u32) -> u32 {
+        let prog = &self.wiring.prog;
+        prog.tasks[prog.messages[msg as usize].src as usize].items as u32
+    }
 
-impl Router {
-    fn wake(
-        fab: &mut Fabric,
-        msg: u32,
-        pos: u32,
-        at: u64,
+    fn arrive(
+        &mut self,
+        link: u32,
+        key: (u32, u32),
         ctx: &mut Context<'_, Ev>,
     ) -> Result<(), EngineError> {
-        let q = &mut fab.queues[msg as usize][pos as usize];
-        if q.wake == Some(at) {
-            return Ok(());
-        }
-        q.wake = Some(at);
-        let to = fab.handler(msg, pos)?;
-        ctx.send_at(to, Cycle(at), Phase::Transfer, Ev::Try { msg, pos })
+        let port = self
+            .ports
+            .get_mut(&link)
+            .ok_or_else(|| wafer_error("port outside the program"))?;
+        let i = port
+            .order
+            .binary_search(&key)
+            .map_err(|_| wafer_error("wavelet on an unrouted port"))?;
+        port.arrived[i] += 1;
+        self.serve(link, ctx)
     }
 
-    /// Send the next wavelet of `msg` from `pos` if nothing holds it.
-    fn send(&self, msg: u32, pos: u32, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
+    fn serve(&mut self, link: u32, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
         let now = ctx.now().get();
-        let mut fab = self.fab.borrow_mut();
-        let fab = &mut *fab;
-        match fab.blocked(msg, pos, now) {
-            None => {}
-            Some(Blocked::Busy(at)) => return Self::wake(fab, msg, pos, at, ctx),
-            Some(_) => return Ok(()),
-        }
-        let total = fab.items(msg);
-        let hop = fab.prog.geometry.hop;
-        let q = &mut fab.queues[msg as usize][pos as usize];
-        q.sent += 1;
-        let (sent, more, drops) = (q.sent, q.sent < q.arrived, q.drops.clone());
-        ctx.busy(1)?;
-        for i in 0..fab.queues[msg as usize][pos as usize].outputs.len() {
-            let p = fab.queues[msg as usize][pos as usize].outputs[i];
-            let port = &mut fab.ports[p];
-            if sent == 1 {
+        loop {
+            let port = &self.ports[&link];
+            if port.head >= port.order.len() {
+                return Ok(());
+            }
+            if port.free > now {
+                let at = port.free;
+                if port.wake != Some(at) {
+                    if let Some(p) = self.ports.get_mut(&link) {
+                        p.wake = Some(at);
+                    }
+                    ctx.send_at(ctx.id(), Cycle(at), Phase::Transfer, Ev::Wake { link })?;
+                }
+                return Ok(());
+            }
+            if port.arrived[port.head] <= port.sent {
+                return Ok(());
+            }
+            let (msg, pos) = port.order[port.head];
+            let total = self.total(msg);
+            let port = self
+                .ports
+                .get_mut(&link)
+                .ok_or_else(|| wafer_error("port outside the program"))?;
+            let k = port.sent;
+            if k == 0 {
                 port.started = now;
             }
+            port.sent += 1;
             port.free = now + 1;
-            *fab.link_load.entry(port.link).or_insert(0) += 1;
-            if sent == total {
+            let (latency, deliver_to, started) = (port.latency, port.deliver_to, port.started);
+            if port.sent == total {
                 port.head += 1;
+                port.sent = 0;
+                // Link load on the router's track: one span per message over the link.
                 if ctx.tracing() {
-                    let name = format!("link {}: message {msg}, {total} wavelets", port.link);
-                    ctx.span(name, Cycle(port.started), now + 1 - port.started)?;
-                }
-                if let Some(&(m, at)) = port.order.get(port.head) {
-                    Self::wake(fab, m, at, now + 1, ctx)?;
+                    let name = format!("link {link}: message {msg}, {total} wavelets");
+                    ctx.span(name, Cycle(started), now + 1 - started)?;
                 }
             }
-        }
-        let route = &fab.prog.messages[msg as usize].route;
-        if let Some(&(_, latency)) = route.links.get(pos as usize) {
-            let to = fab.handler(msg, pos + 1)?;
-            let ev = Ev::Arrive { msg, pos: pos + 1 };
+            ctx.busy(1)?;
+            *self.results.borrow_mut().link_load.entry(link).or_insert(0) += 1;
+            let ev = match deliver_to {
+                None => Ev::Deliver { msg, drop: pos },
+                Some(_) => Ev::At {
+                    msg,
+                    k,
+                    pos: pos + 1,
+                },
+            };
+            let to = match deliver_to {
+                Some(c) => c,
+                None => {
+                    let pe = self.pe.ok_or_else(|| wafer_error("ramp without a PE"))?;
+                    *self
+                        .wiring
+                        .pe
+                        .get(&pe)
+                        .ok_or_else(|| wafer_error("ramp into a PE outside the program"))?
+                }
+            };
             ctx.send(to, latency, Phase::Transfer, ev)?;
         }
-        for drop in drops {
-            let pe = route.drops[drop as usize].1;
-            let to = *fab
-                .pe
-                .get(&pe)
-                .ok_or_else(|| wafer_error("drop at a PE outside the program"))?;
-            ctx.send(to, hop, Phase::Transfer, Ev::Deliver { msg, drop })?;
-        }
-        // The slot this wavelet held is free again next cycle.
-        if pos > 0 && fab.queues[msg as usize][pos as usize - 1].credited {
-            let to = fab.handler(msg, pos - 1)?;
-            let ev = Ev::Credit { msg, pos: pos - 1 };
-            ctx.send(to, 1, Phase::Transfer, ev)?;
-        }
-        if more {
-            Self::wake(fab, msg, pos, now + 1, ctx)?;
-        }
-        Ok(())
     }
 }
 
-impl Component<Ev> for Router {
+impl Component<Ev> for Switch {
     fn handle(&mut self, ev: Ev, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
-        let (msg, pos) = {
-            let mut fab = self.fab.borrow_mut();
-            match ev {
-                Ev::Arrive { msg, pos } => {
-                    fab.queues[msg as usize][pos as usize].arrived += 1;
-                    (msg, pos)
+        match ev {
+            Ev::Wake { link } => {
+                if let Some(p) = self.ports.get_mut(&link) {
+                    p.wake = None;
                 }
-                Ev::Try { msg, pos } => {
-                    let q = &mut fab.queues[msg as usize][pos as usize];
-                    if q.wake == Some(ctx.now().get()) {
-                        q.wake = None;
-                    }
-                    (msg, pos)
-                }
-                Ev::Credit { msg, pos } => {
-                    fab.queues[msg as usize][pos as usize].credits += 1;
-                    (msg, pos)
-                }
-                Ev::DropCredit { msg, drop } => {
-                    fab.drop_credits[msg as usize][drop as usize] += 1;
-                    let route = &fab.prog.messages[msg as usize].route;
-                    (msg, route.drops[drop as usize].0)
-                }
-                Ev::Deliver { .. } | Ev::Done => return Ok(()),
+                self.serve(link, ctx)
             }
-        };
-        self.send(msg, pos, ctx)
+            Ev::At { msg, k, pos } => {
+                let wiring = Rc::clone(&self.wiring);
+                let g = &wiring.prog.geometry;
+                let route = &wiring.prog.messages[msg as usize].route;
+                let at_router = self.pe.is_some();
+                if let (true, Ok(d)) = (at_router, route.drops.binary_search_by_key(&pos, |d| d.0))
+                {
+                    let ramp = g.link(route.drops[d].1, RAMP_IN);
+                    self.arrive(ramp, (msg, d as u32), ctx)?;
+                }
+                if let Some(&(link, _)) = route.links.get(pos as usize) {
+                    if at_router && g.is_io(link) {
+                        let io = wiring.io[g.io_wafer(link) as usize];
+                        ctx.send(io, 0, Phase::Transfer, Ev::At { msg, k, pos })?;
+                    } else {
+                        self.arrive(link, (msg, pos), ctx)?;
+                    }
+                }
+                Ok(())
+            }
+            Ev::Deliver { .. } | Ev::Done => Ok(()),
+        }
     }
 }
 
 /// A PE running its tasks in program order.
 struct PeModel {
-    fab: Shared,
+    wiring: Rc<Wiring>,
+    results: Shared,
     pe: Pe,
     tasks: Vec<u32>,
     /// Messages each task sends, by task id.
@@ -287,8 +233,8 @@ struct PeModel {
 impl PeModel {
     fn run(&mut self, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
         let now = ctx.now().get();
-        let fab = Rc::clone(&self.fab);
-        let mut fab = fab.borrow_mut();
+        let wiring = Rc::clone(&self.wiring);
+        let prog = &wiring.prog;
         while let Some(&id) = self.tasks.get(self.cur) {
             if self.busy_until > now {
                 if self.done_event != Some(self.busy_until) {
@@ -297,11 +243,9 @@ impl PeModel {
                 }
                 return Ok(());
             }
-            let task = &fab.prog.tasks[id as usize];
-            let (input, items, service) = (task.input, task.items, task.service);
-            if self.done == items {
-                fab.task_done[id as usize] = self.busy_until;
-                fab.completed[id as usize] = true;
+            let task = &prog.tasks[id as usize];
+            if self.done == task.items {
+                self.results.borrow_mut().task_done[id as usize] = self.busy_until;
                 if ctx.tracing() {
                     let name = format!("task {id}");
                     ctx.span(name, Cycle(self.started), self.busy_until - self.started)?;
@@ -310,32 +254,24 @@ impl PeModel {
                 self.done = 0;
                 continue;
             }
-            if let Some(key) = input {
-                if self.arrived.get(&key).copied().unwrap_or(0) <= self.done {
-                    return Ok(());
-                }
-                // Taking the wavelet frees its slot in the PE's queue.
-                let router = *fab
-                    .router
-                    .get(&self.pe)
-                    .ok_or_else(|| wafer_error("PE without a router"))?;
-                let ev = Ev::DropCredit {
-                    msg: key.0,
-                    drop: key.1,
-                };
-                ctx.send(router, 1, Phase::Transfer, ev)?;
+            let available = task
+                .input
+                .is_none_or(|key| self.arrived.get(&key).copied().unwrap_or(0) > self.done);
+            if !available {
+                return Ok(());
             }
             if self.done == 0 {
                 self.started = now;
             }
+            let k = self.done as u32;
             self.done += 1;
-            self.busy_until = now + service;
-            ctx.busy(service)?;
+            self.busy_until = now + task.service;
+            ctx.busy(task.service)?;
             if let Some(msgs) = self.sends.get(&id) {
+                let router = wiring.router(self.pe)?;
                 for &msg in msgs {
-                    let to = fab.handler(msg, 0)?;
-                    let ev = Ev::Arrive { msg, pos: 0 };
-                    ctx.send_at(to, Cycle(self.busy_until), Phase::Transfer, ev)?;
+                    let ev = Ev::At { msg, k, pos: 0 };
+                    ctx.send_at(router, Cycle(self.busy_until), Phase::Transfer, ev)?;
                 }
             }
         }
@@ -348,7 +284,7 @@ impl Component<Ev> for PeModel {
         match ev {
             Ev::Deliver { msg, drop } => *self.arrived.entry((msg, drop)).or_insert(0) += 1,
             Ev::Done => self.done_event = None,
-            _ => {}
+            Ev::At { .. } | Ev::Wake { .. } => {}
         }
         self.run(ctx)
     }
@@ -363,96 +299,6 @@ pub struct Detailed {
     /// Busy cycles of each PE in use.
     pub pe_busy: Vec<u64>,
     pub trace: Option<Trace>,
-}
-
-/// The ports and queues of `prog`, with no wavelet sent yet.
-fn wire(prog: &Program) -> (Vec<Port>, Vec<Vec<Queue>>) {
-    let g = &prog.geometry;
-    let mut ports: Vec<Port> = Vec::new();
-    let mut index: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut port = |link: u32, key: (u32, u32)| {
-        let i = *index.entry(link).or_insert_with(|| {
-            ports.push(Port {
-                link,
-                order: Vec::new(),
-                head: 0,
-                free: 0,
-                started: 0,
-            });
-            ports.len() - 1
-        });
-        ports[i].order.push(key);
-        i
-    };
-    let mut queues = Vec::with_capacity(prog.messages.len());
-    for (m, msg) in prog.messages.iter().enumerate() {
-        let route = &msg.route;
-        let mut qs: Vec<Queue> = Vec::with_capacity(route.links.len() + 1);
-        let mut d = 0;
-        for p in 0..=route.links.len() {
-            let key = (m as u32, p as u32);
-            let mut q = Queue::default();
-            if let Some(&(link, _)) = route.links.get(p) {
-                q.outputs.push(port(link, key));
-                q.credited = g.credited(link);
-            }
-            let first = d;
-            while let Some(&(_, pe)) = route.drops.get(d).filter(|x| x.0 as usize == p) {
-                q.outputs.push(port(g.link(pe, RAMP_IN), key));
-                d += 1;
-            }
-            q.drops = first as u32..d as u32;
-            qs.push(q);
-        }
-        queues.push(qs);
-    }
-    (ports, queues)
-}
-
-/// The deadlock error: the first PE left waiting, the message it waits for, and the router where
-/// that message is held and why.
-fn deadlock(fab: &Fabric, pe: Pe, task: u32, now: u64) -> EngineError {
-    let g = &fab.prog.geometry;
-    let name = |pe: Pe| {
-        let (w, r, c) = g.coords(pe);
-        format!("({r},{c}) of wafer {w}")
-    };
-    let Some((msg, _)) = fab.prog.tasks[task as usize].input else {
-        return wafer_error("a PE stopped on a task of its own memory");
-    };
-    let qs = &fab.queues[msg as usize];
-    let route = &fab.prog.messages[msg as usize].route;
-    let total = fab.items(msg);
-    // The furthest queue holding some of it is where the wait starts.
-    let held = qs
-        .iter()
-        .rposition(|q| q.sent < total && q.sent < q.arrived);
-    let (at, why) = match held {
-        Some(p) => {
-            let why = match fab.blocked(msg, p as u32, u64::MAX) {
-                Some(Blocked::Credit) => "the next router's queue of it is full".to_owned(),
-                Some(Blocked::PeQueue) => "a PE it is dropped at has its queue full".to_owned(),
-                Some(Blocked::Order(port)) => {
-                    let (m, _) = fab.ports[port].order[fab.ports[port].head];
-                    format!(
-                        "link {} still serves message {m} first",
-                        fab.ports[port].link
-                    )
-                }
-                _ => "nothing".to_owned(),
-            };
-            (route.nodes.get(p).copied().unwrap_or(pe), why)
-        }
-        None => (pe, "its sender".to_owned()),
-    };
-    EngineError::Model {
-        component: format!("router {}", name(at)),
-        reason: format!(
-            "deadlock at cycle {now}: message {msg} waits for {why}; PE {} waits for it \
-             (task {task})",
-            name(pe)
-        ),
-    }
 }
 
 /// Run `prog` wavelet by wavelet; `budget` bounds the events handled.
@@ -481,6 +327,28 @@ pub fn run(
         router.insert(pe, b.reserve()?);
         pe_ids.insert(pe, b.reserve()?);
     }
+    let io: Vec<ComponentId> = (0..g.wafers)
+        .map(|_| b.reserve())
+        .collect::<Result<_, _>>()?;
+    // Ports: the (message, position) pairs over each link in program order.
+    let mut ports: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+    for (i, m) in prog.messages.iter().enumerate() {
+        for (p, &(link, _)) in m.route.links.iter().enumerate() {
+            ports.entry(link).or_default().push((i as u32, p as u32));
+        }
+        for (d, &(_, pe)) in m.route.drops.iter().enumerate() {
+            ports
+                .entry(g.link(pe, RAMP_IN))
+                .or_default()
+                .push((i as u32, d as u32));
+        }
+    }
+    let mut latency: BTreeMap<u32, (u64, Pe)> = BTreeMap::new();
+    for m in &prog.messages {
+        for (p, &(link, lat)) in m.route.links.iter().enumerate() {
+            latency.insert(link, (lat, m.route.nodes[p + 1]));
+        }
+    }
     let mut sends: BTreeMap<Pe, BTreeMap<u32, Vec<u32>>> = BTreeMap::new();
     for (i, m) in prog.messages.iter().enumerate() {
         let pe = prog.tasks[m.src as usize].pe;
@@ -495,32 +363,56 @@ pub fn run(
     for (i, t) in prog.tasks.iter().enumerate() {
         tasks.entry(t.pe).or_default().push(i as u32);
     }
-    let (ports, queues) = wire(&prog);
-    let fab: Shared = Rc::new(RefCell::new(Fabric {
-        queue: u32::try_from(g.queue).unwrap_or(u32::MAX),
-        ports,
-        drop_credits: prog
-            .messages
-            .iter()
-            .map(|m| vec![0; m.route.drops.len()])
-            .collect(),
-        queues,
+    let results: Shared = Rc::new(RefCell::new(Results {
         task_done: vec![0; prog.tasks.len()],
-        completed: vec![false; prog.tasks.len()],
         link_load: BTreeMap::new(),
+    }));
+    let wiring = Rc::new(Wiring {
+        prog: Rc::new(prog),
         router: router.clone(),
         pe: pe_ids.clone(),
-        prog,
-    }));
+        io: io.clone(),
+    });
+    // Router ports by their router; I/O lanes by their wafer.
+    let mut switches: BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>> = BTreeMap::new();
+    for (link, order) in ports {
+        let owner = g
+            .link_port(link)
+            .map(|(pe, _)| pe)
+            .ok_or_else(|| g.io_wafer(link));
+        let (lat, to) = match latency.get(&link) {
+            Some(&(lat, to)) => (lat, Some(router[&to])),
+            None => (g.hop, None),
+        };
+        let port = Port {
+            arrived: vec![0; order.len()],
+            order,
+            head: 0,
+            sent: 0,
+            started: 0,
+            free: 0,
+            wake: None,
+            latency: lat,
+            deliver_to: to,
+        };
+        switches.entry(owner).or_default().insert(link, port);
+    }
     for (&pe, &id) in &router {
         let (w, r, c) = g.coords(pe);
-        let label = |unit: String| Label::new(format!("wafer{w}"), unit);
-        let rt = Router {
-            fab: Rc::clone(&fab),
+        let sw = Switch {
+            wiring: Rc::clone(&wiring),
+            ports: switches.remove(&Ok(pe)).unwrap_or_default(),
+            results: Rc::clone(&results),
+            pe: Some(pe),
         };
-        b.install(id, label(format!("router({r},{c})")), rt)?;
+        b.install(
+            id,
+            Label::new(format!("wafer{w}"), format!("router({r},{c})")),
+            sw,
+        )?;
         let model = PeModel {
-            fab: Rc::clone(&fab),
+            wiring: Rc::clone(&wiring),
+            results: Rc::clone(&results),
             pe,
             tasks: tasks.remove(&pe).unwrap_or_default(),
             sends: sends.remove(&pe).unwrap_or_default(),
@@ -531,14 +423,26 @@ pub fn run(
             done_event: None,
             arrived: BTreeMap::new(),
         };
-        b.install(pe_ids[&pe], label(format!("pe({r},{c})")), model)?;
+        b.install(
+            pe_ids[&pe],
+            Label::new(format!("wafer{w}"), format!("pe({r},{c})")),
+            model,
+        )?;
+    }
+    for (w, &id) in io.iter().enumerate() {
+        let sw = Switch {
+            wiring: Rc::clone(&wiring),
+            ports: switches.remove(&Err(w as u32)).unwrap_or_default(),
+            results: Rc::clone(&results),
+            pe: None,
+        };
+        b.install(id, Label::new(format!("wafer{w}"), "io"), sw)?;
     }
     let mut sim: Simulator<Ev> = b.build()?;
     for &id in pe_ids.values() {
         sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
     }
     let _ = sim.run()?;
-    let now = sim.now().get();
     let pe_busy = sim
         .counters()
         .filter(|(_, l, _)| l.unit.starts_with("pe("))
@@ -546,17 +450,12 @@ pub fn run(
         .collect();
     let trace = sim.trace().cloned();
     drop(sim);
-    let fab = Rc::try_unwrap(fab)
+    let r = Rc::try_unwrap(results)
         .map_err(|_| wafer_error("results still shared"))?
         .into_inner();
-    // A PE's tasks are in program order, so the first task left undone is its PE's current one.
-    if let Some(t) = fab.completed.iter().position(|&c| !c) {
-        let pe = fab.prog.tasks[t].pe;
-        return Err(deadlock(&fab, pe, t as u32, now));
-    }
     Ok(Detailed {
-        task_done: fab.task_done,
-        link_load: fab.link_load,
+        task_done: r.task_done,
+        link_load: r.link_load,
         pe_busy,
         trace,
     })

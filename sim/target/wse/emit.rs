@@ -85,7 +85,7 @@ struct Emitter<'a, S: Sink> {
     /// Sequences decoded together.
     seqs: u64,
     route: Route,
-    consumers: Vec<S::Task>,
+    deliveries: Vec<S::Delivery>,
 }
 
 impl<'a, S: Sink> Emitter<'a, S> {
@@ -98,7 +98,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
             per_wavelet,
             seqs,
             route,
-            consumers: Vec::new(),
+            deliveries: Vec::new(),
         }
     }
 
@@ -106,20 +106,20 @@ impl<'a, S: Sink> Emitter<'a, S> {
         elements.div_ceil(self.per_wavelet)
     }
 
-    /// Send the items of `task` from `from` to `to` (one drop), consumed there at `service`
-    /// cycles per wavelet; the consuming task.
+    /// Send `items` wavelets from `task` to `to` (one drop); the task receiving them there.
     fn unicast(
         &mut self,
         task: S::Task,
         from: Pe,
         to: Pe,
         service: u64,
-    ) -> Result<S::Task, EngineError> {
+    ) -> Result<(), EngineError> {
         let g = self.sink.geometry().clone();
         self.route.through(&g, from, [to]);
-        self.sink
-            .message(task, &self.route, &[service], &mut self.consumers)?;
-        Ok(self.consumers[0])
+        self.sink.message(task, &self.route, &mut self.deliveries)?;
+        let d = self.deliveries[0];
+        self.sink.task(to, Some(d), 0, service)?;
+        Ok(())
     }
 
     /// Move elements `lo..hi` of the vectors held by `srcs` into `to`'s memory.
@@ -130,7 +130,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 continue;
             }
             let n = s.seqs * self.wavelets(b - a);
-            let t = self.sink.task(s.pe, n, 1)?;
+            let t = self.sink.task(s.pe, None, n, 1)?;
             self.unicast(t, s.pe, to, 0)?;
         }
         Ok(())
@@ -158,14 +158,18 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let per = self.per_wavelet;
                 let len = |i: u64| c.seqs * c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
                 if i < chunks(c) {
-                    let t = self.sink.task(entry, len(i), 1)?;
+                    let t = self.sink.task(entry, None, len(i), 1)?;
                     if c.stops.len() > 1 {
-                        let services = &c.costs[1..];
-                        self.sink.message(t, route, services, &mut self.consumers)?;
+                        self.sink.message(t, route, &mut self.deliveries)?;
+                        let deliveries = std::mem::take(&mut self.deliveries);
+                        for (j, &d) in deliveries.iter().enumerate() {
+                            self.sink.task(c.stops[j + 1], Some(d), 0, c.costs[j + 1])?;
+                        }
+                        self.deliveries = deliveries;
                     }
                 }
                 if i >= 1 && i - 1 < chunks(c) {
-                    self.sink.task(entry, len(i - 1), c.costs[0])?;
+                    self.sink.task(entry, None, len(i - 1), c.costs[0])?;
                 }
             }
         }
@@ -215,12 +219,17 @@ impl<'a, S: Sink> Emitter<'a, S> {
         if m.tiles.in_blocks < 2 {
             return Ok(());
         }
+        let g = self.sink.geometry().clone();
         for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
             // The block's partial sums and the sum of squares for the folded norm.
             let n = self.seqs * (self.wavelets(hi - lo) + 1);
-            let mut task = self.sink.task(m.pe(0, j), n, 1)?;
+            let mut task = self.sink.task(m.pe(0, j), None, n, 1)?;
             for a in 1..m.tiles.in_blocks {
-                task = self.unicast(task, m.pe(a - 1, j), m.pe(a, j), 1)?;
+                let (from, to) = (m.pe(a - 1, j), m.pe(a, j));
+                self.route.through(&g, from, [to]);
+                self.sink.message(task, &self.route, &mut self.deliveries)?;
+                let d = self.deliveries[0];
+                task = self.sink.task(to, Some(d), 0, 1)?;
             }
         }
         Ok(())
@@ -258,7 +267,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
     fn tail(&mut self, outs: &[Src], ops: u64) -> Result<(), EngineError> {
         for o in outs {
             let cycles = self.dp.elementwise(o.hi - o.lo, ops);
-            self.sink.task(o.pe, o.seqs, cycles)?;
+            self.sink.task(o.pe, None, o.seqs, cycles)?;
         }
         Ok(())
     }
@@ -347,21 +356,27 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let n = ((j + 1) * per_pe).min(first + attended) - (j * per_pe).max(first);
                 let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
                     + self.dp.elementwise(n * group, ops::SOFTMAX);
-                self.sink.task(kp, 1, scores)?;
-                let p = self.sink.task(kp, self.wavelets(n * group) + group, 1)?;
+                self.sink.task(kp, None, 1, scores)?;
+                let p = self
+                    .sink
+                    .task(kp, None, self.wavelets(n * group) + group, 1)?;
                 self.unicast(p, kp, vp, 0)?;
                 let weighted = (n * group * hd).div_ceil(self.dp.axpy_lanes(Format::F16));
-                self.sink.task(vp, 1, weighted)?;
+                self.sink.task(vp, None, 1, weighted)?;
             }
         }
         // Partial outputs with each head's running max and sum, merged down the V line.
+        let g = self.sink.geometry().clone();
         let n = self.wavelets(group * hd) + group;
         let merge = self.dp.elementwise(self.per_wavelet, ops::MERGE);
         let mut outs = Vec::new();
         for &(_, pairs, lo, hi, _) in &heads {
-            let mut task = self.sink.task(pairs[0].1, n, 1)?;
+            let mut task = self.sink.task(pairs[0].1, None, n, 1)?;
             for w in pairs.windows(2) {
-                task = self.unicast(task, w[0].1, w[1].1, merge)?;
+                self.route.through(&g, w[0].1, [w[1].1]);
+                self.sink.message(task, &self.route, &mut self.deliveries)?;
+                let d = self.deliveries[0];
+                task = self.sink.task(w[1].1, Some(d), 0, merge)?;
             }
             let last = pairs[pairs.len() - 1].1;
             outs.push(Src {
@@ -429,12 +444,16 @@ impl<'a, S: Sink> Emitter<'a, S> {
         self.tail(&logits, ops::ARGMAX)?;
         // Arg-max (value and index) of every sequence along the output blocks, then the tokens
         // go home.
-        let mut task = self.sink.task(logits[0].pe, 2 * self.seqs, 1)?;
+        let mut task = self.sink.task(logits[0].pe, None, 2 * self.seqs, 1)?;
         for w in logits.windows(2) {
-            task = self.unicast(task, w[0].pe, w[1].pe, 1)?;
+            let g = self.sink.geometry().clone();
+            self.route.through(&g, w[0].pe, [w[1].pe]);
+            self.sink.message(task, &self.route, &mut self.deliveries)?;
+            let d = self.deliveries[0];
+            task = self.sink.task(w[1].pe, Some(d), 0, 1)?;
         }
         let last = logits[logits.len() - 1].pe;
-        let send = self.sink.task(last, self.seqs, 1)?;
+        let send = self.sink.task(last, None, self.seqs, 1)?;
         self.unicast(send, last, e.pe(0, 0), 0)?;
         Ok(())
     }

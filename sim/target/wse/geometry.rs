@@ -36,8 +36,6 @@ pub struct Geometry {
     pub io_lanes: u32,
     /// Cycles from one wafer's edge to the next one's.
     pub io_latency: u64,
-    /// Wavelets each input queue holds, per color (at least 1).
-    pub queue: u64,
 }
 
 impl Geometry {
@@ -53,7 +51,6 @@ impl Geometry {
             hop: w.router.hop_cycles,
             io_lanes: (io_lanes as u32).max(1),
             io_latency: (m.system.io_latency_ns * 1e-9 * w.clock_hz).ceil().max(1.0) as u64,
-            queue: w.router.queue_wavelets,
         }
     }
 
@@ -89,6 +86,16 @@ impl Geometry {
         pe.0 * PORTS + port
     }
 
+    /// The router a link leaves from and its port, or `None` for an I/O lane.
+    pub fn link_port(&self, link: LinkId) -> Option<(Pe, u32)> {
+        (link < self.pes() as u32 * PORTS).then_some((Pe(link / PORTS), link % PORTS))
+    }
+
+    /// The wafer an I/O lane leaves from.
+    pub fn io_wafer(&self, link: LinkId) -> u32 {
+        (link - self.pes() as u32 * PORTS) / self.io_lanes
+    }
+
     /// The first I/O lane: every link from here on is one.
     pub fn io_base(&self) -> LinkId {
         self.pes() as u32 * PORTS
@@ -97,13 +104,6 @@ impl Geometry {
     /// Whether `link` is an I/O lane.
     pub fn is_io(&self, link: LinkId) -> bool {
         link as usize >= self.pes() * PORTS as usize
-    }
-
-    /// Whether a wavelet crossing `link` needs a credit (a free slot in the queue it enters):
-    /// every router port and ramp does; an I/O lane enters the switched I/O fabric, whose
-    /// buffering (not modelled) covers its latency.
-    pub fn credited(&self, link: LinkId) -> bool {
-        !self.is_io(link)
     }
 
     fn io_link(&self, wafer: u32, lane: u32) -> LinkId {
@@ -190,13 +190,6 @@ impl Route {
     pub fn drop_here(&mut self) {
         let pos = self.links.len() as u32;
         self.drops.push((pos, self.head()));
-    }
-
-    /// The drops at position `p`, the first of them `from` (drops are in position order).
-    pub fn drops_at(&self, from: usize, p: usize) -> &[(u32, Pe)] {
-        let rest = &self.drops[from..];
-        let here = rest.iter().take_while(|x| x.0 as usize == p).count();
-        &rest[..here]
     }
 
     /// A route from `src` along `stops` in order, delivering at each.

@@ -40,21 +40,13 @@ impl Train {
             .unwrap_or(0)
     }
 
-    /// The largest gap between two successive items [cycles].
-    pub fn steepest(&self) -> u64 {
-        self.pieces[..self.len]
-            .iter()
-            .map(|p| p.1)
-            .max()
-            .unwrap_or(0)
-    }
-
     /// Time of the last item [cycles]; the first item's time for an empty train.
     pub fn last(&self) -> u64 {
         self.time(self.n.saturating_sub(1))
     }
 
     /// Every time `d` later.
+    #[cfg(test)]
     pub fn delay(&mut self, d: u64) {
         for p in &mut self.pieces[..self.len] {
             p.0 += d;
@@ -116,6 +108,127 @@ impl Train {
     }
 }
 
+/// A train on its way along links, each serving one item per cycle: after the first link every
+/// slope is at least 1, so the pieces of slope 1 (and the links' own `ready + k + 1` pieces)
+/// merge into one whose intercept is a running maximum, and the steeper pieces only move by the
+/// cycles that pass. A link then costs O(1) whatever the number of pieces, and the times are
+/// exactly those of [`Train::serve`] and [`Train::delay`] applied link by link.
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    n: u64,
+    /// Intercept of the slope-1 piece.
+    unit: u64,
+    /// Cycles every steep piece has moved since the chain was made.
+    off: u64,
+    /// Time of the last item by the steep pieces alone, before `off` (`None`: no steep piece).
+    steep_last: Option<u64>,
+    len: usize,
+    /// Pieces of slope > 1, intercepts before `off`.
+    steep: [(u64, u64); PIECES],
+}
+
+impl Chain {
+    /// `train` served by a link free from `ready` (`Train::serve(ready, 1)`).
+    pub fn serve_from(train: &Train, ready: u64) -> Chain {
+        let last = train.n.saturating_sub(1);
+        let mut c = Chain {
+            n: train.n,
+            unit: ready + 1,
+            off: 0,
+            steep_last: None,
+            len: 0,
+            steep: [(0, 0); PIECES],
+        };
+        for &(a, b) in &train.pieces[..train.len] {
+            if b <= 1 {
+                c.unit = c.unit.max(a + 1);
+            } else {
+                c.steep[c.len] = (a + 1, b);
+                c.len += 1;
+                let t = a + 1 + last * b;
+                c.steep_last = Some(c.steep_last.map_or(t, |s| s.max(t)));
+            }
+        }
+        c
+    }
+
+    /// Served by one more link free from `ready` (`Train::serve(ready, 1)`).
+    #[inline]
+    pub fn serve(&mut self, ready: u64) {
+        self.unit = (self.unit + 1).max(ready + 1);
+        self.off += 1;
+    }
+
+    /// Every time `d` later.
+    #[inline]
+    pub fn delay(&mut self, d: u64) {
+        self.unit += d;
+        self.off += d;
+    }
+
+    /// Pass over `links` in turn, each `(link, latency)` served from `free[link]` on, which
+    /// becomes the time of the train's last item there (as [`Chain::serve`], [`Chain::last`]
+    /// and [`Chain::delay`] by `latency - 1` link by link).
+    #[inline]
+    pub fn along(&mut self, links: &[(u32, u64)], free: &mut [u64]) {
+        let (mut unit, mut off) = (self.unit, self.off);
+        let last = self.n.saturating_sub(1);
+        match self.steep_last {
+            None => {
+                for &(link, latency) in links {
+                    let f = &mut free[link as usize];
+                    unit = (unit + 1).max(*f + 1);
+                    *f = unit + last;
+                    unit += latency - 1;
+                }
+                off += links.iter().map(|l| l.1).sum::<u64>();
+            }
+            Some(steep) => {
+                for &(link, latency) in links {
+                    let f = &mut free[link as usize];
+                    unit = (unit + 1).max(*f + 1);
+                    off += 1;
+                    *f = (unit + last).max(steep + off);
+                    unit += latency - 1;
+                    off += latency - 1;
+                }
+            }
+        }
+        self.unit = unit;
+        self.off = off;
+    }
+
+    /// Items in the train.
+    #[inline]
+    pub fn items(&self) -> u64 {
+        self.n
+    }
+
+    /// Time of the last item [cycles] (as [`Train::last`]).
+    #[inline]
+    pub fn last(&self) -> u64 {
+        let unit = self.unit + self.n.saturating_sub(1);
+        match self.steep_last {
+            Some(s) => unit.max(s + self.off),
+            None => unit,
+        }
+    }
+
+    /// The same times as a [`Train`].
+    pub fn to_train(self) -> Result<Train, EngineError> {
+        let mut t = Train {
+            n: self.n,
+            len: 0,
+            pieces: [(0, 0); PIECES],
+        };
+        t.push(self.unit, 1)?;
+        for &(a, b) in &self.steep[..self.len] {
+            t.push(a + self.off, b)?;
+        }
+        Ok(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +247,36 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn chains_match_trains_link_by_link(
+            n in 0u64..60,
+            pieces in proptest::collection::vec((0u64..100, 0u64..5), 1..4),
+            links in proptest::collection::vec((0u64..300, 1u64..5), 1..8),
+        ) {
+            let mut train = Train::at(pieces[0].0, n);
+            for &(a, b) in &pieces[1..] {
+                train.push(a, b).unwrap();
+            }
+            let mut chain: Option<Chain> = None;
+            for (ready, latency) in links {
+                let c = match chain.as_mut() {
+                    Some(c) => {
+                        c.serve(ready);
+                        c
+                    }
+                    None => chain.insert(Chain::serve_from(&train, ready)),
+                };
+                train.serve(ready, 1).unwrap();
+                prop_assert_eq!(c.last(), train.last());
+                let t = c.to_train().unwrap();
+                for k in 0..n {
+                    prop_assert_eq!(t.time(k), train.time(k));
+                }
+                c.delay(latency - 1);
+                train.delay(latency - 1);
+            }
+        }
+
         #[test]
         fn chains_of_servers_match_the_recurrence(
             n in 1u64..60,
