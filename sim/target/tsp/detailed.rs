@@ -285,16 +285,21 @@ fn read(
         w.runs[g.0 as usize].c2c_bytes += w.m.vector_bytes;
     }
     if j + 1 < i.n_in {
-        let me = ctx.id();
-        ctx.send_at(
-            me,
-            Cycle(i.consume_at(u64::from(j) + 1)),
+        wake_self(
+            ctx,
+            i.consume_at(u64::from(j) + 1),
             Phase::Compute,
             Ev::Read(g, j + 1),
         )?;
     }
     w.step(g, now + u64::from(i.ii), true);
     Ok(())
+}
+
+/// Schedule an instruction's next vector on the component running it.
+fn wake_self(ctx: &mut Context<'_, Ev>, at: u64, phase: Phase, ev: Ev) -> Result<(), EngineError> {
+    let me = ctx.id();
+    ctx.send_at(me, Cycle(at), phase, ev)
 }
 
 fn emit(
@@ -339,10 +344,9 @@ fn emit(
         }
     }
     if j + 1 < i.n_out {
-        let me = ctx.id();
-        ctx.send_at(
-            me,
-            Cycle(i.emit_at(u64::from(j) + 1)),
+        wake_self(
+            ctx,
+            i.emit_at(u64::from(j) + 1),
             Phase::Transfer,
             Ev::Emit(g, j + 1),
         )?;

@@ -284,12 +284,8 @@ impl<'a> Lower<'a> {
                     job_first_k[p] = t.k;
                 }
                 let k = u64::from(t.k);
-                let mut members = Self::reads(&x.region, k * n_act, (k + 1) * n_act, x.ready, m);
-                let feeds: Vec<(usize, u32)> = members
-                    .iter()
-                    .enumerate()
-                    .map(|(k, r)| (k, r.n_out))
-                    .collect();
+                let (mut members, feeds) =
+                    Self::reads_feeding(&x.region, k * n_act, (k + 1) * n_act, x.ready, m);
                 let mv = members.len();
                 let mut matvec = Member::new(
                     Pick::Fixed(Unit::Compute(p as u8)),
@@ -408,7 +404,18 @@ impl<'a> Lower<'a> {
 
     /// Reads of all of `x`, with what each delivers (to feed one consumer).
     fn read_all(x: &Act, m: &Machine) -> (Vec<Member>, Vec<(usize, u32)>) {
-        let members = Self::reads(&x.region, 0, x.region.vectors, x.ready, m);
+        Self::reads_feeding(&x.region, 0, x.region.vectors, x.ready, m)
+    }
+
+    /// [`Lower::reads`] of vectors `from..to`, and what each feeds a single consumer.
+    fn reads_feeding(
+        region: &Region,
+        from: u64,
+        to: u64,
+        ready: Option<Ref>,
+        m: &Machine,
+    ) -> (Vec<Member>, Vec<(usize, u32)>) {
+        let members = Self::reads(region, from, to, ready, m);
         let feeds = members
             .iter()
             .enumerate()
@@ -769,12 +776,8 @@ impl<'a> Lower<'a> {
                     if count == 0 {
                         continue;
                     }
-                    let mut members = Self::reads(&new.region, from, from + count, new.ready, m);
-                    let feeds: Vec<(usize, u32)> = members
-                        .iter()
-                        .enumerate()
-                        .map(|(k, r)| (k, r.n_out))
-                        .collect();
+                    let (mut members, feeds) =
+                        Self::reads_feeding(&new.region, from, from + count, new.ready, m);
                     let reads = members.len();
                     members.push(
                         Member::new(
