@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{accsim, stdout_json};
+use common::accsim;
 use predicates::prelude::*;
 
 const TSP: &str = "arch/groq-tsp.ron";
@@ -12,12 +12,7 @@ const LLAMA2: &str = "workloads/llama2-70b.ron";
 
 /// stories260k on the TSP, timing only, as JSON.
 fn stories(extra: &[&str]) -> serde_json::Value {
-    stdout_json(
-        accsim()
-            .args(["run", "--arch", TSP, "--workload", STORIES])
-            .args(["--numerics", "off", "--json"])
-            .args(extra),
-    )
+    common::run_json(TSP, STORIES, extra)
 }
 
 #[test]
@@ -69,11 +64,7 @@ fn the_trace_is_valid_chrome_json_with_tracks_per_unit() {
 
 #[test]
 fn too_few_chips_are_reported_not_timed() {
-    let r = stdout_json(
-        accsim()
-            .args(["run", "--arch", TSP, "--workload", LLAMA2])
-            .args(["--chips", "100", "--numerics", "off", "--json"]),
-    );
+    let r = common::run_json(TSP, LLAMA2, &["--chips", "100"]);
     assert_eq!(r["fits"], false);
     assert!(r["bytes_short"].as_u64().unwrap() > 0);
     assert!(r["decode_tokens_per_s"].is_null());

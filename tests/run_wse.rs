@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{accsim, stdout_json};
+use common::accsim;
 use predicates::prelude::*;
 
 const WSE3: &str = "arch/cerebras-wse3.ron";
 
 fn run_json(workload: &str, extra: &[&str]) -> serde_json::Value {
-    stdout_json(
-        accsim()
-            .args(["run", "--arch", WSE3, "--workload", workload])
-            .args(["--numerics", "off", "--json"])
-            .args(extra),
-    )
+    common::run_json(WSE3, workload, extra)
 }
 
 #[test]

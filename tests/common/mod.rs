@@ -19,6 +19,16 @@ pub fn stdout_json(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `accsim run` of `workload` on `arch` with `extra` flags, timing only, as JSON.
+pub fn run_json(arch: &str, workload: &str, extra: &[&str]) -> serde_json::Value {
+    stdout_json(
+        accsim()
+            .args(["run", "--arch", arch, "--workload", workload])
+            .args(["--numerics", "off", "--json"])
+            .args(extra),
+    )
+}
+
 /// Check what every `accsim run --json` record of a fitting run holds, whatever the family:
 /// the documented keys, every part at or above its memory and compute bounds; returns the part
 /// names and the unit kinds in order.
