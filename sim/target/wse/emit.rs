@@ -22,7 +22,7 @@
 //!   reduced along its output blocks and the chosen token returns to the embedding.
 
 use super::datapath::Datapath;
-use super::geometry::{Pe, Route};
+use super::geometry::{Bounds, Pe, Route};
 use super::layout::{KvLine, Matrix, Plan};
 use super::program::Sink;
 use crate::engine::EngineError;
@@ -53,12 +53,31 @@ type KvPair = (Pe, Pe);
 
 /// Elements of the vectors a PE holds after a task: output `lo..hi` of some vector, for `seqs`
 /// sequences.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Src {
     pe: Pe,
     lo: u64,
     hi: u64,
     seqs: u64,
+}
+
+/// `srcs` on PEs `offset` further on.
+fn translated(srcs: &[Src], offset: i64) -> Vec<Src> {
+    srcs.iter()
+        .map(|s| Src {
+            pe: s.pe.translated(offset),
+            ..*s
+        })
+        .collect()
+}
+
+/// A layer written out while the sink recorded it: its index, input and output, and the box
+/// holding the layer and its input.
+struct Recorded {
+    layer: usize,
+    input: Vec<Src>,
+    output: Vec<Src>,
+    bounds: Bounds,
 }
 
 /// One sequence's share of `srcs`, which hold all of them.
@@ -428,14 +447,54 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(down_out)
     }
 
-    /// The whole decode step.
+    /// Layer `l`'s output if the sink replayed it from recording `slot` (layer `r.layer`), of
+    /// which it and its input `x` are rigid translates.
+    fn replayed(
+        &mut self,
+        plan: &Plan,
+        l: usize,
+        x: &[Src],
+        (slot, r): (usize, &Recorded),
+    ) -> Option<Vec<Src>> {
+        let earlier = &plan.layers[r.layer];
+        let offset = plan.layers[l].offset_from(earlier)?;
+        let shift = (plan.geometry).rigid_shift(&r.bounds, earlier.q.runs[0], offset)?;
+        (translated(&r.input, offset) == x && self.sink.replay(slot, offset, shift))
+            .then(|| translated(&r.output, offset))
+    }
+
+    /// The whole decode step. Layers are recorded so that the sink may replay a later layer
+    /// that is a translate of one rather than have it written out (the fast fidelity does where
+    /// that is exact). Layers fed from their own wafer and layers fed over I/O lanes from the
+    /// wafer before differ, so each kind has its recording slot.
     fn step(&mut self, plan: &Plan, w: &Workload, step: Step) -> Result<(), EngineError> {
         let e = &plan.embedding;
         // The tokens' rows: tile row 0 of the embedding, one input block per PE.
         let mut x = self.inputs(e);
+        let mut recorded: [Option<Recorded>; 2] = [None, None];
+        let last = plan.layers.len().saturating_sub(1);
         for l in 0..plan.layers.len() {
             self.sink.part(l);
-            x = self.layer((plan, w), l, step, &x)?;
+            let g = &plan.geometry;
+            let slot = usize::from(x.iter().any(|s| g.coords(s.pe).0 != plan.part_wafer(l)));
+            let replay = recorded[slot].as_ref().map(|r| (slot, r));
+            if let Some(out) = replay.and_then(|r| self.replayed(plan, l, &x, r)) {
+                x = out;
+                continue;
+            }
+            if l < last {
+                self.sink.record(slot);
+            }
+            let output = self.layer((plan, w), l, step, &x)?;
+            let input = std::mem::replace(&mut x, output.clone());
+            let pes = plan.layers[l].occupied().map(|(pe, _)| pe);
+            let bounds = g.bounds(pes.chain(input.iter().map(|s| s.pe)));
+            recorded[slot] = bounds.map(|bounds| Recorded {
+                layer: l,
+                input,
+                output,
+                bounds,
+            });
         }
         self.sink.part(plan.layers.len());
         let c = plan.classifier.as_ref().unwrap_or(e);

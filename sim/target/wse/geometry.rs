@@ -12,6 +12,30 @@ use crate::arch::WseSystem;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pe(pub u32);
 
+impl Pe {
+    /// The PE `offset` places further on in index order: a translation of a whole region, since
+    /// the index is `(wafer * rows + row) * cols + col` and a region that is a translate of
+    /// another never wraps a row or a wafer.
+    pub fn translated(self, offset: i64) -> Pe {
+        Pe((self.0 as i64 + offset) as u32)
+    }
+}
+
+/// The smallest box holding a region: lowest and highest wafer, row and column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub lo: [u32; 3],
+    pub hi: [u32; 3],
+}
+
+/// A rigid move of a region, by whole wafers, rows and columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub wafers: i64,
+    pub rows: i64,
+    pub cols: i64,
+}
+
 /// A link, by index: `pe * 6 + port` for router ports, then the I/O lanes of each wafer.
 pub type LinkId = u32;
 
@@ -22,7 +46,8 @@ pub const SOUTH: u32 = 2;
 pub const WEST: u32 = 3;
 pub const RAMP_IN: u32 = 4;
 pub const RAMP_OUT: u32 = 5;
-const PORTS: u32 = 6;
+/// Links per router: link ids of a translated region move by this much per PE.
+pub const PORTS: u32 = 6;
 
 /// The shape of the system and the latencies of its links.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +104,47 @@ impl Geometry {
         let per = self.wafer_pes();
         let (w, i) = (pe.0 / per, pe.0 % per);
         (w, i / self.cols, i % self.cols)
+    }
+
+    /// The smallest box of wafers, rows and columns holding `pes` (`None` for none).
+    pub fn bounds(&self, pes: impl IntoIterator<Item = Pe>) -> Option<Bounds> {
+        pes.into_iter().fold(None, |b: Option<Bounds>, pe| {
+            let (w, r, c) = self.coords(pe);
+            let at = [w, r, c];
+            Some(match b {
+                None => Bounds { lo: at, hi: at },
+                Some(b) => Bounds {
+                    lo: std::array::from_fn(|i| b.lo[i].min(at[i])),
+                    hi: std::array::from_fn(|i| b.hi[i].max(at[i])),
+                },
+            })
+        })
+    }
+
+    /// How moving every PE of a region within `b`, `at` among them, `offset` places on in
+    /// index order ([`Pe::translated`]) moves them, if it moves them all by the same wafers,
+    /// rows and columns: it does when the box moved as `at` does stays in the system (no row
+    /// wraps), since a PE's index is linear in its coordinates. Routes between PEs so moved
+    /// move along unchanged.
+    pub fn rigid_shift(&self, b: &Bounds, at: Pe, offset: i64) -> Option<Shift> {
+        let to = at.0 as i64 + offset;
+        if !(0..self.pes() as i64).contains(&to) {
+            return None;
+        }
+        let (from, to) = (self.coords(at), self.coords(Pe(to as u32)));
+        let d = [
+            to.0 as i64 - from.0 as i64,
+            to.1 as i64 - from.1 as i64,
+            to.2 as i64 - from.2 as i64,
+        ];
+        let size = [self.wafers, self.rows, self.cols];
+        (0..3)
+            .all(|i| b.lo[i] as i64 + d[i] >= 0 && b.hi[i] as i64 + d[i] < size[i] as i64)
+            .then_some(Shift {
+                wafers: d[0],
+                rows: d[1],
+                cols: d[2],
+            })
     }
 
     /// The link leaving `pe`'s router by `port`.
@@ -205,13 +271,15 @@ impl Route {
 /// PE columns handed out by sweeping the wafer's columns back and forth: each call takes a
 /// vertical run of PEs at the top of what is free in the current column, then moves to the next
 /// column (turning at the edges), so consecutive runs are neighbours and runs of one region line
-/// up into rows a multicast can follow.
+/// up into rows a multicast can follow. A sweep may be confined to a band of rows.
 #[derive(Clone, Debug)]
 pub struct Sweep {
     rows: u32,
     cols: u32,
     wafer: u32,
     skyline: Vec<u32>,
+    /// No run reaches this row (the band's bottom, or the wafer's).
+    bottom: u32,
     cursor: u32,
     east: bool,
 }
@@ -219,11 +287,20 @@ pub struct Sweep {
 impl Sweep {
     /// An empty sweep starting at wafer 0.
     pub fn new(g: &Geometry) -> Sweep {
+        Sweep::band(g, 0, 0, g.rows)
+    }
+
+    /// An empty sweep of rows `top..top + height` of `wafer`, cursor at column 0 heading east:
+    /// it hands out the same runs, relative to `top`, wherever the band is, so regions laid out
+    /// in fresh bands are exact translates of each other. Past the band it goes on with whole
+    /// next wafers, as [`Sweep::new`] does.
+    pub fn band(g: &Geometry, wafer: u32, top: u32, height: u32) -> Sweep {
         Sweep {
             rows: g.rows,
             cols: g.cols,
-            wafer: 0,
-            skyline: vec![0; g.cols as usize],
+            wafer,
+            skyline: vec![top; g.cols as usize],
+            bottom: top + height,
             cursor: 0,
             east: true,
         }
@@ -234,10 +311,16 @@ impl Sweep {
         self.wafer
     }
 
+    /// The first row below every run handed out on the current wafer (or the band's top).
+    pub fn depth(&self) -> u32 {
+        self.skyline.iter().copied().max().unwrap_or(0)
+    }
+
     /// Move on to an empty next wafer.
     pub fn next_wafer(&mut self) {
         self.wafer += 1;
         self.skyline.iter_mut().for_each(|s| *s = 0);
+        self.bottom = self.rows;
         self.cursor = 0;
         self.east = true;
     }
@@ -263,7 +346,7 @@ impl Sweep {
             let c = self.cursor;
             let top = self.skyline[c as usize];
             self.advance();
-            if top + height <= self.rows {
+            if top + height <= self.bottom {
                 self.skyline[c as usize] = top + height;
                 return Some((top, c));
             }

@@ -9,6 +9,12 @@
 //! of PEs, K and V alternating. A layer never straddles two wafers; the embedding and the
 //! classifier may. The final norm's gains are folded into the classifier's weights.
 //!
+//! Layers go into bands of rows, one layer per band, each laid out by a fresh sweep confined to
+//! its band ([`Sweep::band`]), so every layer on a wafer is an exact translate of the one before
+//! ([`Layer::offset_from`]) and the fast fidelity can reuse a layer's timing for the next. When
+//! the bands need more wafers than given, one sweep runs on through every layer instead (it
+//! packs the ragged ends of columns that bands leave empty).
+//!
 //! Every PE's SRAM is checked: code, its tile or cache, and the buffers its tasks need. Input
 //! blocks are streamed in chunks small enough for two to sit in a PE beside its partial sums;
 //! a step's sequences share every message of a GEMV, so both buffers hold every sequence and
@@ -67,6 +73,64 @@ impl Matrix {
     pub fn pes(&self) -> u64 {
         self.outputs.len() as u64 * self.tiles.in_blocks
     }
+
+    /// Every PE it occupies, with its SRAM in use.
+    pub fn occupied(&self) -> impl Iterator<Item = (Pe, u64)> + '_ {
+        (0..self.outputs.len()).flat_map(move |j| {
+            (0..self.tiles.in_blocks).map(move |a| (self.pe(a, j), self.pe_bytes))
+        })
+    }
+
+    /// The same matrix on PEs `offset` further on ([`Pe::translated`]).
+    #[cfg(test)]
+    pub fn translated(&self, offset: i64) -> Matrix {
+        Matrix {
+            runs: self.runs.iter().map(|p| p.translated(offset)).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether it is `earlier` on PEs `offset` further on (compared in place: layers are
+    /// compared for every replay).
+    fn translates(&self, earlier: &Matrix, offset: i64) -> bool {
+        let Matrix {
+            name,
+            format,
+            tiles,
+            cols,
+            outputs,
+            runs,
+            transposed,
+            chunk,
+            pe_bytes,
+            cols_per_row,
+        } = earlier;
+        (
+            self.name,
+            self.format,
+            &self.tiles,
+            self.cols,
+            &self.outputs,
+        ) == (*name, *format, tiles, *cols, outputs)
+            && (
+                self.transposed,
+                self.chunk,
+                self.pe_bytes,
+                self.cols_per_row,
+            ) == (*transposed, *chunk, *pe_bytes, *cols_per_row)
+            && same_translated(&self.runs, runs, offset, |&p| [p])
+    }
+}
+
+/// Whether `now` is `earlier` with every PE (by `pes`) `offset` further on.
+fn same_translated<T, const N: usize>(
+    now: &[T],
+    earlier: &[T],
+    offset: i64,
+    pes: impl Fn(&T) -> [Pe; N],
+) -> bool {
+    now.len() == earlier.len()
+        && (now.iter().zip(earlier)).all(|(a, b)| pes(a) == pes(b).map(|p| p.translated(offset)))
 }
 
 /// The KV cache of one KV head: PE pairs (K, V), each holding `per_pe` tokens.
@@ -90,6 +154,74 @@ pub struct Layer {
     pub down: Matrix,
 }
 
+impl Layer {
+    /// The same layer on PEs `offset` further on ([`Pe::translated`]).
+    #[cfg(test)]
+    pub fn translated(&self, offset: i64) -> Layer {
+        let kv = self
+            .kv
+            .iter()
+            .map(|line| KvLine {
+                pairs: (line.pairs.iter())
+                    .map(|&(k, v)| (k.translated(offset), v.translated(offset)))
+                    .collect(),
+                pe_bytes: line.pe_bytes,
+            })
+            .collect();
+        Layer {
+            q: self.q.translated(offset),
+            k: self.k.translated(offset),
+            v: self.v.translated(offset),
+            kv,
+            o: self.o.translated(offset),
+            gate_up: self.gate_up.translated(offset),
+            down: self.down.translated(offset),
+        }
+    }
+
+    /// How many PEs further on `self` lies than `earlier`, when it is an exact translate of it.
+    pub fn offset_from(&self, earlier: &Layer) -> Option<i64> {
+        let offset = self.q.runs.first()?.0 as i64 - earlier.q.runs.first()?.0 as i64;
+        let matrices =
+            (self.matrices().iter().zip(earlier.matrices())).all(|(m, e)| m.translates(e, offset));
+        let kv = self.kv.len() == earlier.kv.len()
+            && self.kv.iter().zip(&earlier.kv).all(|(l, e)| {
+                l.pe_bytes == e.pe_bytes
+                    && same_translated(&l.pairs, &e.pairs, offset, |&(k, v)| [k, v])
+            });
+        (matrices && kv).then_some(offset)
+    }
+
+    /// Its matrices, in model order.
+    pub fn matrices(&self) -> [&Matrix; 6] {
+        [
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.o,
+            &self.gate_up,
+            &self.down,
+        ]
+    }
+
+    /// Every PE it occupies, KV cache included, with its SRAM in use.
+    pub fn occupied(&self) -> impl Iterator<Item = (Pe, u64)> + '_ {
+        let kv = self.kv.iter().flat_map(|line| {
+            (line.pairs.iter()).flat_map(|&(k, v)| [(k, line.pe_bytes), (v, line.pe_bytes)])
+        });
+        self.matrices()
+            .into_iter()
+            .flat_map(Matrix::occupied)
+            .chain(kv)
+    }
+
+    /// PEs it occupies, KV cache included.
+    pub fn pes(&self) -> u64 {
+        let kv: u64 = self.kv.iter().map(|k| 2 * k.pairs.len() as u64).sum();
+        self.matrices().iter().map(|m| m.pes()).sum::<u64>() + kv
+    }
+}
+
 /// The whole mapping.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -104,6 +236,9 @@ pub struct Plan {
     pub memory: Vec<u32>,
     /// Wafers holding something.
     pub wafers_used: u32,
+    /// Rows of the band each layer sits in; `None` when the layers follow one continuous sweep
+    /// (the bands did not fit the wafers given).
+    pub band_rows: Option<u32>,
 }
 
 /// Why a mapping cannot be built.
@@ -150,6 +285,14 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// The regions need more wafers than given: `needed`.
+    fn too_many(&self, needed: String) -> Misfit {
+        Misfit::Wafers {
+            needed,
+            given: self.g.wafers,
+        }
+    }
+
     fn check(&self, pe: Pe, what: impl FnOnce() -> String, needs: u64) -> Result<(), Misfit> {
         let has = self.m.wafer.pe.sram_bytes;
         if needs > has {
@@ -318,10 +461,104 @@ impl Builder<'_> {
             down,
         }))
     }
+
+    /// One layer laid out by `sweep`.
+    fn layer_in(
+        &mut self,
+        sweep: Sweep,
+        w: &Workload,
+        per_pe: u64,
+    ) -> Result<Option<Layer>, Misfit> {
+        self.sweep = sweep;
+        self.layer(w, per_pe)
+    }
+
+    /// The fewest rows of a band that hold one layer, trying upwards from the rows its PEs
+    /// would fill whole; `None` when not even the whole fabric does.
+    fn band_rows(&mut self, w: &Workload, per_pe: u64) -> Result<Option<u32>, Misfit> {
+        let (g, rows) = (self.g.clone(), self.g.rows);
+        let Some(layer) = self.layer_in(Sweep::band(&g, 0, 0, rows), w, per_pe)? else {
+            return Ok(None);
+        };
+        let least = layer.pes().div_ceil(g.cols as u64) as u32;
+        for h in least..rows {
+            if self
+                .layer_in(Sweep::band(&g, 0, 0, h), w, per_pe)?
+                .is_some()
+            {
+                return Ok(Some(h));
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// Every layer in a band of its own, the bands one under another from the first free row
+    /// of the sweep's wafer, a band that passes a wafer's bottom moved to the next wafer; the
+    /// sweep then goes on below the last band. Returns the layers and the band's rows.
+    fn banded_layers(&mut self, w: &Workload, per_pe: u64) -> Result<(Vec<Layer>, u32), Misfit> {
+        let g = self.g.clone();
+        let (mut wafer, mut top) = (self.sweep.wafer(), self.sweep.depth());
+        let h = self.band_rows(w, per_pe)?.ok_or_else(|| {
+            self.too_many("a wafer larger than the fabric for a layer".to_owned())
+        })?;
+        let mut layers = Vec::new();
+        for l in 0..w.model.layers {
+            if top + h > g.rows {
+                (wafer, top) = (wafer + 1, 0);
+            }
+            if wafer >= g.wafers {
+                return Err(self.too_many(format!(
+                    "more than {} wafer(s) for layers in bands of {h} rows: layer {l} does not fit",
+                    g.wafers
+                )));
+            }
+            let layer = self.layer_in(Sweep::band(&g, wafer, top, h), w, per_pe)?;
+            layers.push(layer.ok_or_else(|| {
+                self.too_many(format!("a band of more than {h} rows for layer {l}"))
+            })?);
+            top += h;
+        }
+        self.sweep = Sweep::band(&g, wafer, top, g.rows - top);
+        Ok((layers, h))
+    }
+
+    /// Every layer along the sweep, a layer that does not fit the rest of a wafer moved to the
+    /// next one.
+    fn continuous_layers(&mut self, w: &Workload, per_pe: u64) -> Result<Vec<Layer>, Misfit> {
+        let wafers = self.g.wafers;
+        let mut layers = Vec::new();
+        for l in 0..w.model.layers {
+            let sweep = self.sweep.clone();
+            let layer = match self.layer(w, per_pe)? {
+                Some(layer) => layer,
+                None => {
+                    self.sweep = sweep;
+                    self.sweep.next_wafer();
+                    if self.sweep.wafer() >= wafers {
+                        return Err(self.too_many(format!(
+                            "more than {wafers} wafer(s): layer {l} does not fit"
+                        )));
+                    }
+                    self.layer(w, per_pe)?.ok_or_else(|| {
+                        self.too_many(format!("a wafer larger than the fabric for layer {l}"))
+                    })?
+                }
+            };
+            layers.push(layer);
+        }
+        Ok(layers)
+    }
 }
 
-/// Lay `w` out on `wafers` wafers of `m`.
+/// Lay `w` out on `wafers` wafers of `m`: layers in bands when they fit, else along one
+/// continuous sweep, so every workload the continuous layout fits still fits (and a misfit is
+/// reported as the continuous layout finds it).
 pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> {
+    plan(m, w, wafers, true).or_else(|_| plan(m, w, wafers, false))
+}
+
+/// Lay `w` out, its layers in bands when `banded`.
+fn plan(m: &WseSystem, w: &Workload, wafers: u32, banded: bool) -> Result<Plan, Misfit> {
     let g = Geometry::new(m, wafers);
     let cap = m.wafer.pe_data_bytes();
     let mut b = Builder {
@@ -338,10 +575,6 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
         needs: model.head_dim * w.scenario.kv_cache.bytes() + m.wafer.pe.code_reserve_bytes,
         has: m.wafer.pe.sram_bytes,
     })?;
-    let too_many = |what: String| Misfit::Wafers {
-        needed: what,
-        given: wafers,
-    };
     let embedding = b
         .matrix(
             "embedding",
@@ -349,27 +582,13 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
             &[(model.vocab, model.hidden)],
             true,
         )?
-        .ok_or_else(|| too_many("more wafers for the embedding".to_owned()))?;
-    let mut layers = Vec::new();
-    for l in 0..model.layers {
-        let sweep = b.sweep.clone();
-        let layer = match b.layer(w, per_pe)? {
-            Some(layer) => layer,
-            None => {
-                b.sweep = sweep;
-                b.sweep.next_wafer();
-                if b.sweep.wafer() >= wafers {
-                    return Err(too_many(format!(
-                        "more than {wafers} wafer(s): layer {l} does not fit"
-                    )));
-                }
-                b.layer(w, per_pe)?.ok_or_else(|| {
-                    too_many(format!("a wafer larger than the fabric for layer {l}"))
-                })?
-            }
-        };
-        layers.push(layer);
-    }
+        .ok_or_else(|| b.too_many("more wafers for the embedding".to_owned()))?;
+    let (layers, band_rows) = if banded {
+        let (layers, h) = b.banded_layers(w, per_pe)?;
+        (layers, Some(h))
+    } else {
+        (b.continuous_layers(w, per_pe)?, None)
+    };
     let classifier = if model.tied_embedding {
         None
     } else {
@@ -380,12 +599,12 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
                 &[(model.vocab, model.hidden)],
                 true,
             )?
-            .ok_or_else(|| too_many("more wafers for the classifier".to_owned()))?,
+            .ok_or_else(|| b.too_many("more wafers for the classifier".to_owned()))?,
         )
     };
     let wafers_used = b.sweep.wafer() + 1;
     if wafers_used > wafers {
-        return Err(too_many(format!("{wafers_used} wafers")));
+        return Err(b.too_many(format!("{wafers_used} wafers")));
     }
     let mut plan = Plan {
         geometry: g,
@@ -395,6 +614,7 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> 
         kv_per_pe: per_pe,
         memory: Vec::new(),
         wafers_used,
+        band_rows,
     };
     plan.memory = plan.pe_memory();
     Ok(plan)
@@ -410,32 +630,16 @@ impl Plan {
         self.geometry.coords(m.pe(0, 0)).0
     }
 
-    /// Every matrix region, in model order.
-    pub fn matrices(&self) -> impl Iterator<Item = &Matrix> {
-        let layers = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]);
-        std::iter::once(&self.embedding)
-            .chain(layers)
-            .chain(self.classifier.iter())
+    /// Every PE a region occupies, with the SRAM it uses there, region by region.
+    pub fn occupied(&self) -> impl Iterator<Item = (Pe, u64)> {
+        let ends = std::iter::once(&self.embedding).chain(self.classifier.iter());
+        (ends.flat_map(Matrix::occupied)).chain(self.layers.iter().flat_map(Layer::occupied))
     }
 
     fn pe_memory(&self) -> Vec<u32> {
-        let g = &self.geometry;
-        let mut memory = vec![0; g.pes()];
-        for m in self.matrices() {
-            for j in 0..m.outputs.len() {
-                for a in 0..m.tiles.in_blocks {
-                    memory[m.pe(a, j).0 as usize] = m.pe_bytes as u32;
-                }
-            }
-        }
-        for line in self.layers.iter().flat_map(|l| &l.kv) {
-            for &(k, v) in &line.pairs {
-                memory[k.0 as usize] = line.pe_bytes as u32;
-                memory[v.0 as usize] = line.pe_bytes as u32;
-            }
+        let mut memory = vec![0; self.geometry.pes()];
+        for (pe, bytes) in self.occupied() {
+            memory[pe.0 as usize] = bytes as u32;
         }
         memory
     }

@@ -12,6 +12,7 @@ mod heatmap;
 mod layout;
 mod place;
 mod program;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod train;
@@ -25,7 +26,7 @@ use crate::run::work::{self, Op, Step};
 use crate::run::{Fidelity, PartTime, RunOptions, Timing, UnitBusy};
 use crate::workload::Workload;
 use datapath::Datapath;
-use layout::Plan;
+use layout::{Layer, Plan};
 
 /// Events a detailed run may handle before it is stopped as too large for wavelet-level
 /// simulation (about a minute of host time).
@@ -95,7 +96,7 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
         pe_busy_max: f.pe_busy.iter().copied().max().unwrap_or(0),
         fabric_wavelets,
         io_wavelets: f.io_wavelets,
-        part_end: f.part_end,
+        part_end: f.part_end.clone(),
         trace,
     })
 }
@@ -215,15 +216,9 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
     let positions = step.sequences * w.scenario.prompt_tokens;
     let interval = r.pe_busy_max.div_ceil(step.sequences.max(1));
     let prefill = decode + positions.saturating_sub(1) * interval;
-    let layer_pes = plan.layers.first().map_or(0, |l| {
-        [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]
-            .iter()
-            .map(|m| m.pes())
-            .sum::<u64>()
-            + l.kv.iter().map(|k| 2 * k.pairs.len() as u64).sum::<u64>()
-    });
+    let layer_pes = plan.layers.first().map_or(0, Layer::pes);
     let shapes: Vec<String> = plan.layers.first().map_or(Vec::new(), |l| {
-        [&l.q, &l.k, &l.v, &l.o, &l.gate_up, &l.down]
+        l.matrices()
             .iter()
             .map(|m| {
                 format!(
@@ -254,10 +249,14 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
         peak_network_bytes_per_s: units * m.system.io_bytes_per_s,
         mapping: format!(
             "weight-stationary MeshGEMV on {} of {wafers} wafer(s), {layer_pes} PEs per layer ({}); \
-             KV cache in lines of {} tokens per PE; links and PEs serve in program order",
+             KV cache in lines of {} tokens per PE; links and PEs serve in program order; {}",
             plan.wafers_used,
             shapes.join(", "),
             plan.kv_per_pe,
+            match plan.band_rows {
+                Some(h) => format!("layers in bands of {h} rows"),
+                None => "layers along one continuous sweep".to_owned(),
+            },
         ),
         trace: r.trace.clone(),
     }

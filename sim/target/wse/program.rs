@@ -12,7 +12,7 @@
 //! (message by message, in closed form), the detailed one records it ([`Program`]) and runs it
 //! wavelet by wavelet on the event engine. Both obey the rules above, so they agree exactly.
 
-use super::geometry::{Geometry, Pe, Route};
+use super::geometry::{Geometry, Pe, Route, Shift};
 use crate::engine::EngineError;
 
 /// Receiver of a wafer program in program order.
@@ -50,6 +50,17 @@ pub trait Sink {
 
     /// Tasks from now on belong to part `index` of the step (a layer, the classifier).
     fn part(&mut self, index: usize);
+
+    /// Record the current part as recording `slot` (one per kind of part), so that a later
+    /// part that is its translate may be replayed.
+    fn record(&mut self, _slot: usize) {}
+
+    /// Account the current part as recording `slot` moved `offset` PEs on (a rigid `shift`),
+    /// if the state it starts from makes that exact; `false` (and nothing done) when the part
+    /// must be written out. Sinks that keep the whole program never replay.
+    fn replay(&mut self, _slot: usize, _offset: i64, _shift: Shift) -> bool {
+        false
+    }
 }
 
 /// One recorded task.

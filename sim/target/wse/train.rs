@@ -166,17 +166,31 @@ impl Chain {
         self.off += d;
     }
 
+    /// A lower bound of the first item's time (the slope-1 piece at item 0): a server free by
+    /// then serves the chain as if it had always been free.
+    #[inline]
+    pub fn front(&self) -> u64 {
+        self.unit
+    }
+
     /// Pass over `links` in turn, each `(link, latency)` served from `free[link]` on, which
     /// becomes the time of the train's last item there (as [`Chain::serve`], [`Chain::last`]
-    /// and [`Chain::delay`] by `latency - 1` link by link).
+    /// and [`Chain::delay`] by `latency - 1` link by link); `seen(link, free, front)` before
+    /// each.
     #[inline]
-    pub fn along(&mut self, links: &[(u32, u64)], free: &mut [u64]) {
+    pub fn along(
+        &mut self,
+        links: &[(u32, u64)],
+        free: &mut [u64],
+        mut seen: impl FnMut(u32, u64, u64),
+    ) {
         let (mut unit, mut off) = (self.unit, self.off);
         let last = self.n.saturating_sub(1);
         match self.steep_last {
             None => {
                 for &(link, latency) in links {
                     let f = &mut free[link as usize];
+                    seen(link, *f, unit);
                     unit = (unit + 1).max(*f + 1);
                     *f = unit + last;
                     unit += latency - 1;
@@ -186,6 +200,7 @@ impl Chain {
             Some(steep) => {
                 for &(link, latency) in links {
                     let f = &mut free[link as usize];
+                    seen(link, *f, unit);
                     unit = (unit + 1).max(*f + 1);
                     off += 1;
                     *f = (unit + last).max(steep + off);
