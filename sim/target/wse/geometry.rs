@@ -271,7 +271,8 @@ impl Route {
 /// PE columns handed out by sweeping the wafer's columns back and forth: each call takes a
 /// vertical run of PEs at the top of what is free in the current column, then moves to the next
 /// column (turning at the edges), so consecutive runs are neighbours and runs of one region line
-/// up into rows a multicast can follow. A sweep may be confined to a band of rows.
+/// up into rows a multicast can follow. A sweep may be confined to a rectangle: a band of rows
+/// or a strip of columns.
 #[derive(Clone, Debug)]
 pub struct Sweep {
     rows: u32,
@@ -280,6 +281,9 @@ pub struct Sweep {
     skyline: Vec<u32>,
     /// No run reaches this row (the band's bottom, or the wafer's).
     bottom: u32,
+    /// The columns it hands out: `left..right`.
+    left: u32,
+    right: u32,
     cursor: u32,
     east: bool,
 }
@@ -295,13 +299,26 @@ impl Sweep {
     /// in fresh bands are exact translates of each other. Past the band it goes on with whole
     /// next wafers, as [`Sweep::new`] does.
     pub fn band(g: &Geometry, wafer: u32, top: u32, height: u32) -> Sweep {
+        Sweep::rectangle(g, wafer, top, height, 0, g.cols)
+    }
+
+    /// An empty sweep of the full-height columns `left..left + width` of `wafer`: the
+    /// counterpart of [`Sweep::band`] across the wafer (same runs relative to `left` wherever
+    /// the strip is).
+    pub fn strip(g: &Geometry, wafer: u32, left: u32, width: u32) -> Sweep {
+        Sweep::rectangle(g, wafer, 0, g.rows, left, width)
+    }
+
+    fn rectangle(g: &Geometry, wafer: u32, top: u32, height: u32, left: u32, width: u32) -> Sweep {
         Sweep {
             rows: g.rows,
             cols: g.cols,
             wafer,
             skyline: vec![top; g.cols as usize],
             bottom: top + height,
-            cursor: 0,
+            left,
+            right: left + width,
+            cursor: left,
             east: true,
         }
     }
@@ -321,18 +338,19 @@ impl Sweep {
         self.wafer += 1;
         self.skyline.iter_mut().for_each(|s| *s = 0);
         self.bottom = self.rows;
+        (self.left, self.right) = (0, self.cols);
         self.cursor = 0;
         self.east = true;
     }
 
     fn advance(&mut self) {
         if self.east {
-            if self.cursor + 1 < self.cols {
+            if self.cursor + 1 < self.right {
                 self.cursor += 1
             } else {
                 self.east = false
             }
-        } else if self.cursor > 0 {
+        } else if self.cursor > self.left {
             self.cursor -= 1
         } else {
             self.east = true
@@ -342,7 +360,10 @@ impl Sweep {
     /// `(row, col)` on the current wafer of the top of a free run of `height` PEs, or `None`
     /// if no column has that much left.
     pub fn column(&mut self, height: u32) -> Option<(u32, u32)> {
-        for _ in 0..=2 * self.cols {
+        if self.left >= self.right {
+            return None;
+        }
+        for _ in 0..=2 * (self.right - self.left) {
             let c = self.cursor;
             let top = self.skyline[c as usize];
             self.advance();

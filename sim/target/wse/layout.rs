@@ -12,8 +12,10 @@
 //! Layers go into bands of rows, one layer per band, each laid out by a fresh sweep confined to
 //! its band ([`Sweep::band`]), so every layer on a wafer is an exact translate of the one before
 //! ([`Layer::offset_from`]) and the fast fidelity can reuse a layer's timing for the next. When
-//! the bands need more wafers than given, one sweep runs on through every layer instead (it
-//! packs the ragged ends of columns that bands leave empty).
+//! the bands need more wafers than given, the layers go into full-height strips of columns
+//! instead ([`Sweep::strip`]: translates too, and a tall strip leaves little of its columns'
+//! ends empty), and when those do not fit either, one sweep runs on through every layer (it
+//! packs the ragged ends that bands and strips leave empty). See [`Arrangement`].
 //!
 //! Every PE's SRAM is checked: code, its tile or cache, and the buffers its tasks need. Input
 //! blocks are streamed in chunks small enough for two to sit in a PE beside its partial sums;
@@ -236,9 +238,31 @@ pub struct Plan {
     pub memory: Vec<u32>,
     /// Wafers holding something.
     pub wafers_used: u32,
-    /// Rows of the band each layer sits in; `None` when the layers follow one continuous sweep
-    /// (the bands did not fit the wafers given).
-    pub band_rows: Option<u32>,
+    /// How the layers sit.
+    pub arrangement: Arrangement,
+}
+
+/// How the layers sit on the wafers, in the order the mapper tries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrangement {
+    /// Each layer in a band of this many rows, bands one under another: layers are translates.
+    Bands(u32),
+    /// Each layer in a full-height strip of this many columns, strips side by side after the
+    /// embedding's strip: layers are translates, and columns are filled to within a few
+    /// percent, where bands leave ragged ends.
+    Strips(u32),
+    /// One sweep running on through every layer: packs tightest, layers are not translates.
+    Continuous,
+}
+
+impl std::fmt::Display for Arrangement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arrangement::Bands(h) => write!(f, "layers in bands of {h} rows"),
+            Arrangement::Strips(w) => write!(f, "layers in strips of {w} columns"),
+            Arrangement::Continuous => write!(f, "layers along one continuous sweep"),
+        }
+    }
 }
 
 /// Why a mapping cannot be built.
@@ -398,6 +422,13 @@ impl Builder<'_> {
         }))
     }
 
+    /// The embedding along the sweep, spilling over wafers when `spill`.
+    fn embedding(&mut self, w: &Workload, spill: bool) -> Result<Option<Matrix>, Misfit> {
+        let m = &w.model;
+        let format = w.quant.format(TensorClass::Embedding);
+        self.matrix("embedding", format, &[(m.vocab, m.hidden)], spill)
+    }
+
     fn kv(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Vec<KvLine>>, Misfit> {
         let m = &w.model;
         let tokens = w.scenario.context * w.scenario.batch;
@@ -473,23 +504,48 @@ impl Builder<'_> {
         self.layer(w, per_pe)
     }
 
-    /// The fewest rows of a band that hold one layer, trying upwards from the rows its PEs
-    /// would fill whole; `None` when not even the whole fabric does.
-    fn band_rows(&mut self, w: &Workload, per_pe: u64) -> Result<Option<u32>, Misfit> {
-        let (g, rows) = (self.g.clone(), self.g.rows);
-        let Some(layer) = self.layer_in(Sweep::band(&g, 0, 0, rows), w, per_pe)? else {
-            return Ok(None);
-        };
-        let least = layer.pes().div_ceil(g.cols as u64) as u32;
-        for h in least..rows {
-            if self
-                .layer_in(Sweep::band(&g, 0, 0, h), w, per_pe)?
-                .is_some()
-            {
-                return Ok(Some(h));
+    /// The fewest of `least..=most` rows or columns for which `fits` holds.
+    fn fewest(
+        &mut self,
+        least: u32,
+        most: u32,
+        mut fits: impl FnMut(&mut Self, u32) -> Result<bool, Misfit>,
+    ) -> Result<Option<u32>, Misfit> {
+        for n in least.max(1)..=most {
+            if fits(self, n)? {
+                return Ok(Some(n));
             }
         }
-        Ok(Some(rows))
+        Ok(None)
+    }
+
+    /// The fewest rows (`bands`) or columns of a rectangle of wafer 0 that hold one layer,
+    /// trying upwards from what its PEs would fill whole; `None` when not even the whole
+    /// fabric does.
+    fn layer_extent(
+        &mut self,
+        w: &Workload,
+        per_pe: u64,
+        bands: bool,
+    ) -> Result<Option<u32>, Misfit> {
+        let g = self.g.clone();
+        let Some(layer) = self.layer_in(Sweep::new(&g), w, per_pe)? else {
+            return Ok(None);
+        };
+        let (across, most) = if bands {
+            (g.cols, g.rows)
+        } else {
+            (g.rows, g.cols)
+        };
+        let least = layer.pes().div_ceil(across as u64) as u32;
+        self.fewest(least, most, |b, n| {
+            let sweep = if bands {
+                Sweep::band(&g, 0, 0, n)
+            } else {
+                Sweep::strip(&g, 0, 0, n)
+            };
+            Ok(b.layer_in(sweep, w, per_pe)?.is_some())
+        })
     }
 
     /// Every layer in a band of its own, the bands one under another from the first free row
@@ -498,7 +554,7 @@ impl Builder<'_> {
     fn banded_layers(&mut self, w: &Workload, per_pe: u64) -> Result<(Vec<Layer>, u32), Misfit> {
         let g = self.g.clone();
         let (mut wafer, mut top) = (self.sweep.wafer(), self.sweep.depth());
-        let h = self.band_rows(w, per_pe)?.ok_or_else(|| {
+        let h = self.layer_extent(w, per_pe, true)?.ok_or_else(|| {
             self.too_many("a wafer larger than the fabric for a layer".to_owned())
         })?;
         let mut layers = Vec::new();
@@ -520,6 +576,63 @@ impl Builder<'_> {
         }
         self.sweep = Sweep::band(&g, wafer, top, g.rows - top);
         Ok((layers, h))
+    }
+
+    /// The embedding in the narrowest full-height strip of wafer 0 that holds it; `None` when
+    /// it needs more than a wafer.
+    fn embedding_strip(&mut self, w: &Workload) -> Result<Option<(Matrix, u32)>, Misfit> {
+        let g = self.g.clone();
+        self.sweep = Sweep::new(&g);
+        let Some(whole) = self.embedding(w, false)? else {
+            return Ok(None);
+        };
+        let least = whole.pes().div_ceil(g.rows as u64) as u32;
+        let Some(width) = self.fewest(least, g.cols, |b, n| {
+            b.sweep = Sweep::strip(&g, 0, 0, n);
+            Ok(b.embedding(w, false)?.is_some())
+        })?
+        else {
+            return Ok(None);
+        };
+        self.sweep = Sweep::strip(&g, 0, 0, width);
+        Ok(self.embedding(w, false)?.map(|e| (e, width)))
+    }
+
+    /// Every layer in a full-height strip of its own, the strips side by side from column
+    /// `left` of wafer 0, a strip that passes a wafer's east edge moved to the next wafer; the
+    /// sweep then goes on right of the last strip. Returns the layers and the strip's columns.
+    fn striped_layers(
+        &mut self,
+        w: &Workload,
+        per_pe: u64,
+        left: u32,
+    ) -> Result<(Vec<Layer>, u32), Misfit> {
+        let g = self.g.clone();
+        let width = self.layer_extent(w, per_pe, false)?.ok_or_else(|| {
+            self.too_many("a wafer larger than the fabric for a layer".to_owned())
+        })?;
+        let (mut wafer, mut left) = (0, left);
+        let mut layers = Vec::new();
+        for l in 0..w.model.layers {
+            if left + width > g.cols {
+                (wafer, left) = (wafer + 1, 0);
+            }
+            if wafer >= g.wafers {
+                return Err(self.too_many(format!(
+                    "more than {} wafer(s) for layers in strips of {width} columns: layer {l} does not fit",
+                    g.wafers
+                )));
+            }
+            let layer = self.layer_in(Sweep::strip(&g, wafer, left, width), w, per_pe)?;
+            layers.push(layer.ok_or_else(|| {
+                self.too_many(format!(
+                    "a strip of more than {width} columns for layer {l}"
+                ))
+            })?);
+            left += width;
+        }
+        self.sweep = Sweep::strip(&g, wafer, left, g.cols - left);
+        Ok((layers, width))
     }
 
     /// Every layer along the sweep, a layer that does not fit the rest of a wafer moved to the
@@ -550,15 +663,23 @@ impl Builder<'_> {
     }
 }
 
-/// Lay `w` out on `wafers` wafers of `m`: layers in bands when they fit, else along one
-/// continuous sweep, so every workload the continuous layout fits still fits (and a misfit is
-/// reported as the continuous layout finds it).
+/// Lay `w` out on `wafers` wafers of `m`: layers in bands when they fit, else in strips, else
+/// along one continuous sweep, so every workload the continuous layout fits still fits (and a
+/// misfit is reported as the continuous layout finds it). Bands come first: their layers' rows
+/// of tiles are wide and their reductions short, which runs a few percent faster than strips.
 pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> {
-    plan(m, w, wafers, true).or_else(|_| plan(m, w, wafers, false))
+    plan(m, w, wafers, Arrangement::Bands(0))
+        .or_else(|_| plan(m, w, wafers, Arrangement::Strips(0)))
+        .or_else(|_| plan(m, w, wafers, Arrangement::Continuous))
 }
 
-/// Lay `w` out, its layers in bands when `banded`.
-fn plan(m: &WseSystem, w: &Workload, wafers: u32, banded: bool) -> Result<Plan, Misfit> {
+/// Lay `w` out with its layers arranged as `arrangement` says (the extent is searched).
+fn plan(
+    m: &WseSystem,
+    w: &Workload,
+    wafers: u32,
+    arrangement: Arrangement,
+) -> Result<Plan, Misfit> {
     let g = Geometry::new(m, wafers);
     let cap = m.wafer.pe_data_bytes();
     let mut b = Builder {
@@ -575,19 +696,32 @@ fn plan(m: &WseSystem, w: &Workload, wafers: u32, banded: bool) -> Result<Plan, 
         needs: model.head_dim * w.scenario.kv_cache.bytes() + m.wafer.pe.code_reserve_bytes,
         has: m.wafer.pe.sram_bytes,
     })?;
-    let embedding = b
-        .matrix(
-            "embedding",
-            w.quant.format(TensorClass::Embedding),
-            &[(model.vocab, model.hidden)],
-            true,
-        )?
-        .ok_or_else(|| b.too_many("more wafers for the embedding".to_owned()))?;
-    let (layers, band_rows) = if banded {
-        let (layers, h) = b.banded_layers(w, per_pe)?;
-        (layers, Some(h))
-    } else {
-        (b.continuous_layers(w, per_pe)?, None)
+    let more_for_embedding = || "more wafers for the embedding".to_owned();
+    let (embedding, layers, arrangement) = match arrangement {
+        Arrangement::Strips(_) => {
+            let (embedding, left) = b
+                .embedding_strip(w)?
+                .ok_or_else(|| b.too_many("a wafer for the embedding's strip".to_owned()))?;
+            let (layers, width) = b.striped_layers(w, per_pe, left)?;
+            (embedding, layers, Arrangement::Strips(width))
+        }
+        Arrangement::Bands(_) => {
+            let embedding = b
+                .embedding(w, true)?
+                .ok_or_else(|| b.too_many(more_for_embedding()))?;
+            let (layers, h) = b.banded_layers(w, per_pe)?;
+            (embedding, layers, Arrangement::Bands(h))
+        }
+        Arrangement::Continuous => {
+            let embedding = b
+                .embedding(w, true)?
+                .ok_or_else(|| b.too_many(more_for_embedding()))?;
+            (
+                embedding,
+                b.continuous_layers(w, per_pe)?,
+                Arrangement::Continuous,
+            )
+        }
     };
     let classifier = if model.tied_embedding {
         None
@@ -614,7 +748,7 @@ fn plan(m: &WseSystem, w: &Workload, wafers: u32, banded: bool) -> Result<Plan, 
         kv_per_pe: per_pe,
         memory: Vec::new(),
         wafers_used,
-        band_rows,
+        arrangement,
     };
     plan.memory = plan.pe_memory();
     Ok(plan)

@@ -253,10 +253,7 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
             plan.wafers_used,
             shapes.join(", "),
             plan.kv_per_pe,
-            match plan.band_rows {
-                Some(h) => format!("layers in bands of {h} rows"),
-                None => "layers along one continuous sweep".to_owned(),
-            },
+            plan.arrangement,
         ),
         trace: r.trace.clone(),
     }

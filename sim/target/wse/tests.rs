@@ -5,7 +5,7 @@ use super::datapath::Datapath;
 use super::detailed;
 use super::fast::Fast;
 use super::geometry::{Geometry, Pe, Route, Shift, Sweep};
-use super::layout::{Matrix, Misfit, Plan, layout};
+use super::layout::{Arrangement, Matrix, Misfit, Plan, layout};
 use super::place::Tiles;
 use super::program::{Program, Sink};
 use crate::arch::{Machine, WseSystem};
@@ -398,15 +398,19 @@ fn replayed_layers_equal_evaluated_ones() {
     }
 }
 
-/// No PE holds two regions, and in bands every layer is a translate of the one before: by one
-/// band on the same wafer.
+/// No PE holds two regions, and in bands (strips) every layer is a translate of the one before:
+/// by one band (strip) on the same wafer.
 fn check_plan(plan: &Plan) {
     let mut taken = std::collections::HashSet::new();
     for (pe, _) in plan.occupied() {
         assert!(taken.insert(pe), "{pe:?} holds two regions");
     }
-    let Some(h) = plan.band_rows else { return };
     let g = &plan.geometry;
+    let step = match plan.arrangement {
+        Arrangement::Bands(h) => h as i64 * g.cols as i64,
+        Arrangement::Strips(w) => w as i64,
+        Arrangement::Continuous => return,
+    };
     for (l, pair) in plan.layers.windows(2).enumerate() {
         let offset = pair[1].offset_from(&pair[0]);
         assert!(
@@ -415,7 +419,7 @@ fn check_plan(plan: &Plan) {
             l + 1
         );
         if plan.part_wafer(l) == plan.part_wafer(l + 1) {
-            assert_eq!(offset, Some(h as i64 * g.cols as i64), "layer {}", l + 1);
+            assert_eq!(offset, Some(step), "layer {}", l + 1);
         }
     }
 }
@@ -429,7 +433,7 @@ fn layers_in_bands_are_translates() {
         (tiny_wafer(10, 10, 2048), short(2), 8),
     ] {
         let plan = layout(&m, &w, wafers).unwrap();
-        assert!(plan.band_rows.is_some());
+        assert!(matches!(plan.arrangement, Arrangement::Bands(_)));
         check_plan(&plan);
     }
     // LLaMA-2-70B at 3.5 bits over 2 to 4 WSE-3s.
@@ -437,22 +441,77 @@ fn layers_in_bands_are_translates() {
     w.quant = w.quant.with_matrices_as(Format::Q35);
     for wafers in 2..=4 {
         let plan = layout(&wse3(), &w, wafers).unwrap();
-        assert!(plan.band_rows.is_some(), "{wafers} wafers");
+        assert!(
+            matches!(plan.arrangement, Arrangement::Bands(_)),
+            "{wafers} wafers"
+        );
         check_plan(&plan);
     }
 }
 
 #[test]
-fn layers_fall_back_to_one_sweep_when_bands_do_not_fit() {
-    // LLaMA-2-70B at 3.5 bits fills one WSE-3 only with the ragged ends of columns that bands
-    // leave empty: the layout is the continuous one, as before bands.
+fn layers_go_into_strips_when_bands_do_not_fit() {
+    // LLaMA-2-70B at 3.5 bits fills one WSE-3 only in strips, whose columns are nearly full;
+    // bands, 60-70% full, need two wafers.
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
     let plan = layout(&wse3(), &w, 1).unwrap();
-    assert_eq!(plan.band_rows, None);
+    assert!(matches!(plan.arrangement, Arrangement::Strips(_)));
     assert_eq!(plan.wafers_used, 1);
     check_plan(&plan);
-    assert_eq!(layout(&wse3(), &w, 2).unwrap().band_rows, Some(21));
+    assert_eq!(
+        layout(&wse3(), &w, 2).unwrap().arrangement,
+        Arrangement::Bands(21)
+    );
+}
+
+#[test]
+fn layers_in_strips_replay_exactly() {
+    // LLaMA-2-70B at 3.5 bits in strips on one WSE-3, eight layers: from the third on, each
+    // layer (a strip further east) is replayed, and the step is what evaluating it gives.
+    let mut w = workload("llama2-70b");
+    w.quant = w.quant.with_matrices_as(Format::Q35);
+    let m = wse3();
+    let mut plan = layout(&m, &w, 1).unwrap();
+    plan.layers.truncate(8);
+    let dp = Datapath::new(&m.wafer.pe);
+    let step = crate::run::work::Step::decode(&w);
+    let fast = |replay: bool| {
+        let mut f = Fast::new(plan.geometry.clone(), plan.layers.len() + 1);
+        if !replay {
+            f = f.without_replay();
+        }
+        super::emit::decode_step(&mut f, &plan, &w, dp, 2, step).unwrap();
+        f
+    };
+    let (replayed, evaluated) = (fast(true), fast(false));
+    assert_eq!(replayed.replayed, 6);
+    assert_eq!(replayed.end, evaluated.end);
+    assert_eq!(replayed.part_end, evaluated.part_end);
+    assert_eq!(replayed.part_wavelets, evaluated.part_wavelets);
+    assert_eq!(replayed.pe_busy, evaluated.pe_busy);
+}
+
+#[test]
+fn layers_fall_back_to_one_sweep_when_strips_do_not_fit() {
+    // LLaMA-3-70B at 3.5 bits needs strips of 10 columns, 800 for 80 layers on a WSE-3 of
+    // 762: only the continuous sweep, packing the strips' ragged ends, fits one wafer.
+    let plan = layout(&wse3(), &workload("llama3-70b"), 1).unwrap();
+    assert_eq!(plan.arrangement, Arrangement::Continuous);
+    assert_eq!(plan.wafers_used, 1);
+    check_plan(&plan);
+}
+
+#[test]
+fn a_strip_sweep_stays_in_its_columns() {
+    // Columns 1 and 2 of the 4 x 4 grid, full height: runs go back and forth between them.
+    let mut s = Sweep::strip(&grid(), 0, 1, 2);
+    assert_eq!(s.column(3), Some((0, 1)));
+    assert_eq!(s.column(2), Some((0, 2)));
+    assert_eq!(s.column(2), Some((2, 2)));
+    assert_eq!(s.column(1), Some((3, 1)));
+    assert_eq!(s.column(1), None);
+    assert_eq!(Sweep::strip(&grid(), 0, 4, 0).column(1), None);
 }
 
 #[test]
