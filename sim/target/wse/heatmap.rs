@@ -144,6 +144,7 @@ pub fn heatmaps(
     let f = super::run_fast(m, &w, &plan, true)?;
     let g = &plan.geometry;
     let per = g.wafer_pes();
+    let pe_memory = plan.pe_memory();
     let mut out = Vec::new();
     for wafer in 0..g.wafers {
         let base = wafer * per;
@@ -151,7 +152,7 @@ pub fn heatmaps(
         let title = format!("{} wafer {wafer}: SRAM in use per PE", w.name);
         let sram = m.wafer.pe.sram_bytes as f64;
         draw(&memory, g, &title, "% SRAM", &|i| {
-            100.0 * plan.memory[(base + i) as usize] as f64 / sram
+            100.0 * pe_memory[(base + i) as usize] as f64 / sram
         })?;
         let links = dir.join(format!("wafer{wafer}-links.png"));
         let title = format!(

@@ -234,8 +234,6 @@ pub struct Plan {
     pub classifier: Option<Matrix>,
     /// Tokens per KV PE.
     pub kv_per_pe: u64,
-    /// SRAM bytes in use per PE.
-    pub memory: Vec<u32>,
     /// Wafers holding something.
     pub wafers_used: u32,
     /// How the layers sit.
@@ -740,18 +738,15 @@ fn plan(
     if wafers_used > wafers {
         return Err(b.too_many(format!("{wafers_used} wafers")));
     }
-    let mut plan = Plan {
+    Ok(Plan {
         geometry: g,
         embedding,
         layers,
         classifier,
         kv_per_pe: per_pe,
-        memory: Vec::new(),
         wafers_used,
         arrangement,
-    };
-    plan.memory = plan.pe_memory();
-    Ok(plan)
+    })
 }
 
 impl Plan {
@@ -770,7 +765,8 @@ impl Plan {
         (ends.flat_map(Matrix::occupied)).chain(self.layers.iter().flat_map(Layer::occupied))
     }
 
-    fn pe_memory(&self) -> Vec<u32> {
+    /// SRAM bytes in use per PE (for the heat map only: a whole-system array).
+    pub fn pe_memory(&self) -> Vec<u32> {
         let mut memory = vec![0; self.geometry.pes()];
         for (pe, bytes) in self.occupied() {
             memory[pe.0 as usize] = bytes as u32;

@@ -306,7 +306,8 @@ fn stacked_layers(
         let rows: Vec<u32> = pes.map(|p| g.coords(p).1).collect();
         (*rows.iter().min().unwrap(), *rows.iter().max().unwrap())
     };
-    let used = (0..g.pes() as u32).filter(|&i| plan.memory[i as usize] > 0);
+    let memory = plan.pe_memory();
+    let used = (0..g.pes() as u32).filter(|&i| memory[i as usize] > 0);
     let bottom = rows(&mut used.map(Pe)).1 + 1;
     let first = plan.layers[0].clone();
     let mut pes = Vec::new();
