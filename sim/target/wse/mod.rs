@@ -90,10 +90,13 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
     let f = run_fast(m, w, plan, false)?;
     let fabric_wavelets = f.part_wavelets.iter().sum();
     let trace = trace.then(|| fast_trace(m, plan, &f)).transpose()?;
+    // One pass over every PE of the system.
+    let (pe_busy, pe_busy_max) =
+        (f.pe_busy.iter()).fold((0, 0), |(sum, max), &b| (sum + b, max.max(b)));
     Ok(Measured {
         end: f.end,
-        pe_busy: f.pe_busy.iter().sum(),
-        pe_busy_max: f.pe_busy.iter().copied().max().unwrap_or(0),
+        pe_busy,
+        pe_busy_max,
         fabric_wavelets,
         io_wavelets: f.io_wavelets,
         part_end: f.part_end.clone(),
