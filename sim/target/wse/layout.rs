@@ -234,7 +234,7 @@ pub struct Plan {
     pub classifier: Option<Matrix>,
     /// Tokens per KV PE.
     pub kv_per_pe: u64,
-    /// Wafers holding something.
+    /// Wafers holding something: the ones [`Plan::geometry`] has.
     pub wafers_used: u32,
     /// How the layers sit.
     pub arrangement: Arrangement,
@@ -683,7 +683,7 @@ fn plan(
     let mut b = Builder {
         m,
         sweep: Sweep::new(&g),
-        g: g.clone(),
+        g,
         cap,
         batch: w.scenario.batch,
     };
@@ -738,8 +738,10 @@ fn plan(
     if wafers_used > wafers {
         return Err(b.too_many(format!("{wafers_used} wafers")));
     }
+    // The system as simulated: the wafers in use (the rest stay idle; their PEs and links are
+    // the tail of every index, so dropping them saves clearing and walking their state).
     Ok(Plan {
-        geometry: g,
+        geometry: Geometry::new(m, wafers_used),
         embedding,
         layers,
         classifier,

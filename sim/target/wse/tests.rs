@@ -300,7 +300,11 @@ fn stacked_layers(
     let mut m = tiny_wafer(400, 40, 2048);
     m.wafer.pe.buffer_bytes = 1024;
     let w = short(batch);
-    let mut plan = layout(&m, &w, layers.div_ceil(per_wafer) as u32).unwrap();
+    let wafers = layers.div_ceil(per_wafer) as u32;
+    let mut plan = layout(&m, &w, wafers).unwrap();
+    // The layers moved below span every wafer, where the layout used the first.
+    plan.geometry = Geometry::new(&m, wafers);
+    plan.wafers_used = wafers;
     let g = plan.geometry.clone();
     let rows = |pes: &mut dyn Iterator<Item = Pe>| {
         let rows: Vec<u32> = pes.map(|p| g.coords(p).1).collect();
