@@ -225,7 +225,7 @@ impl Layer {
 }
 
 /// The whole mapping.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub geometry: Geometry,
     pub embedding: Matrix,

@@ -498,6 +498,20 @@ fn layers_in_strips_replay_exactly() {
 }
 
 #[test]
+fn plans_depend_on_the_wafers_given_only_through_their_arrangement() {
+    // What `memo` relies on: more wafers than a layout uses change nothing but which
+    // arrangement fits. LLaMA-2-70B at 3.5 bits: strips on 1 WSE-3, bands from 2 on.
+    let mut w = workload("llama2-70b");
+    w.quant = w.quant.with_matrices_as(Format::Q35);
+    let plans: Vec<Plan> = (1..=5).map(|n| layout(&wse3(), &w, n).unwrap()).collect();
+    assert!(matches!(plans[0].arrangement, Arrangement::Strips(_)));
+    for p in &plans[1..] {
+        assert_eq!(p, &plans[1]);
+    }
+    assert_eq!(plans[1].wafers_used, 2);
+}
+
+#[test]
 fn layers_fall_back_to_one_sweep_when_strips_do_not_fit() {
     // LLaMA-3-70B at 3.5 bits needs strips of 10 columns, 800 for 80 layers on a WSE-3 of
     // 762: only the continuous sweep, packing the strips' ragged ends, fits one wafer.

@@ -1,0 +1,59 @@
+//! Steps already measured at the fast fidelity, so that runs whose wafer programs are identical
+//! are simulated once.
+//!
+//! A layout only uses the wafers it needs ([`Plan::wafers_used`]), so asking for more wafers than
+//! that gives the same plan and the same step: a sweep over wafer counts repeats it for every
+//! count past the fewest (most of the shipped and benchmark grids). A step is a function of the
+//! machine, the workload and the plan alone, and a plan of the machine, the workload and how its
+//! layers are arranged (the wafers given only decide which arrangement fits; tested), so reusing
+//! it changes no number. Keys are those small inputs, not the plans (megabytes each).
+
+use super::layout::{Arrangement, Plan};
+use crate::arch::WseSystem;
+use crate::workload::Workload;
+use std::sync::Mutex;
+
+/// Steps kept: enough for a sweep whose wafer counts vary slowest over a few hundred points.
+const KEPT: usize = 512;
+
+/// What a fast step measured, without its trace (runs asking for one are not memoized).
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub end: u64,
+    pub part_end: Vec<u64>,
+    pub pe_busy: u64,
+    pub pe_busy_max: u64,
+    pub fabric_wavelets: u64,
+    pub io_wavelets: u64,
+}
+
+type Entry = (WseSystem, Workload, Arrangement, u32, Step);
+
+static STEPS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+/// The step of `plan`, from an earlier run with the same inputs or from `measure`.
+pub fn step<E>(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    measure: impl FnOnce() -> Result<Step, E>,
+) -> Result<Step, E> {
+    let key = (plan.arrangement, plan.wafers_used);
+    let known = |steps: &Vec<Entry>| {
+        (steps.iter())
+            .find(|(em, ew, a, n, _)| (*a, *n) == key && ew == w && em == m)
+            .map(|e| e.4.clone())
+    };
+    if let Some(s) = known(&STEPS.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(s);
+    }
+    let s = measure()?;
+    let mut steps = STEPS.lock().unwrap_or_else(|e| e.into_inner());
+    if known(&steps).is_none() {
+        if steps.len() == KEPT {
+            steps.remove(0);
+        }
+        steps.push((m.clone(), w.clone(), key.0, key.1, s.clone()));
+    }
+    Ok(s)
+}
