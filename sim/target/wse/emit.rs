@@ -472,7 +472,6 @@ impl<'a, S: Sink> Emitter<'a, S> {
         // The tokens' rows: tile row 0 of the embedding, one input block per PE.
         let mut x = self.inputs(e);
         let mut recorded: [Option<Recorded>; 2] = [None, None];
-        let last = plan.layers.len().saturating_sub(1);
         for l in 0..plan.layers.len() {
             self.sink.part(l);
             let g = &plan.geometry;
@@ -482,7 +481,11 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 x = out;
                 continue;
             }
-            if l < last {
+            // A layer is worth recording when layers are translates (bands, strips): the next
+            // one tells. Recording costs a sort of everything the layer touched.
+            let translates =
+                (plan.layers.get(l + 1)).is_some_and(|n| n.offset_from(&plan.layers[l]).is_some());
+            if translates {
                 self.sink.record(slot);
             }
             let output = self.layer((plan, w), l, step, &x)?;
