@@ -297,6 +297,15 @@ impl std::fmt::Display for Misfit {
     }
 }
 
+/// A sweep of `n` rows from row `at` (`bands`), or of `n` full-height columns from column `at`,
+/// of `wafer`.
+fn region(g: &Geometry, bands: bool, wafer: u32, at: u32, n: u32) -> Sweep {
+    match bands {
+        true => Sweep::band(g, wafer, at, n),
+        false => Sweep::strip(g, wafer, at, n),
+    }
+}
+
 struct Builder<'a> {
     m: &'a WseSystem,
     g: Geometry,
@@ -537,43 +546,8 @@ impl Builder<'_> {
         };
         let least = layer.pes().div_ceil(across as u64) as u32;
         self.fewest(least, most, |b, n| {
-            let sweep = if bands {
-                Sweep::band(&g, 0, 0, n)
-            } else {
-                Sweep::strip(&g, 0, 0, n)
-            };
-            Ok(b.layer_in(sweep, w, per_pe)?.is_some())
+            Ok(b.layer_in(region(&g, bands, 0, 0, n), w, per_pe)?.is_some())
         })
-    }
-
-    /// Every layer in a band of its own, the bands one under another from the first free row
-    /// of the sweep's wafer, a band that passes a wafer's bottom moved to the next wafer; the
-    /// sweep then goes on below the last band. Returns the layers and the band's rows.
-    fn banded_layers(&mut self, w: &Workload, per_pe: u64) -> Result<(Vec<Layer>, u32), Misfit> {
-        let g = self.g.clone();
-        let (mut wafer, mut top) = (self.sweep.wafer(), self.sweep.depth());
-        let h = self.layer_extent(w, per_pe, true)?.ok_or_else(|| {
-            self.too_many("a wafer larger than the fabric for a layer".to_owned())
-        })?;
-        let mut layers = Vec::new();
-        for l in 0..w.model.layers {
-            if top + h > g.rows {
-                (wafer, top) = (wafer + 1, 0);
-            }
-            if wafer >= g.wafers {
-                return Err(self.too_many(format!(
-                    "more than {} wafer(s) for layers in bands of {h} rows: layer {l} does not fit",
-                    g.wafers
-                )));
-            }
-            let layer = self.layer_in(Sweep::band(&g, wafer, top, h), w, per_pe)?;
-            layers.push(layer.ok_or_else(|| {
-                self.too_many(format!("a band of more than {h} rows for layer {l}"))
-            })?);
-            top += h;
-        }
-        self.sweep = Sweep::band(&g, wafer, top, g.rows - top);
-        Ok((layers, h))
     }
 
     /// The embedding in the narrowest full-height strip of wafer 0 that holds it; `None` when
@@ -596,41 +570,44 @@ impl Builder<'_> {
         Ok(self.embedding(w, false)?.map(|e| (e, width)))
     }
 
-    /// Every layer in a full-height strip of its own, the strips side by side from column
-    /// `left` of wafer 0, a strip that passes a wafer's east edge moved to the next wafer; the
-    /// sweep then goes on right of the last strip. Returns the layers and the strip's columns.
-    fn striped_layers(
+    /// Every layer in a band (`bands`) or full-height strip of its own, one after another
+    /// from row or column `at` of `wafer`, one that passes the wafer's edge moved to the next
+    /// wafer; the sweep then goes on past the last one. Returns the layers and their rows or
+    /// columns.
+    fn tiled_layers(
         &mut self,
         w: &Workload,
         per_pe: u64,
-        left: u32,
+        bands: bool,
+        (mut wafer, mut at): (u32, u32),
     ) -> Result<(Vec<Layer>, u32), Misfit> {
         let g = self.g.clone();
-        let width = self.layer_extent(w, per_pe, false)?.ok_or_else(|| {
+        let n = self.layer_extent(w, per_pe, bands)?.ok_or_else(|| {
             self.too_many("a wafer larger than the fabric for a layer".to_owned())
         })?;
-        let (mut wafer, mut left) = (0, left);
+        let (edge, kind, unit) = match bands {
+            true => (g.rows, "band", "rows"),
+            false => (g.cols, "strip", "columns"),
+        };
         let mut layers = Vec::new();
         for l in 0..w.model.layers {
-            if left + width > g.cols {
-                (wafer, left) = (wafer + 1, 0);
+            if at + n > edge {
+                (wafer, at) = (wafer + 1, 0);
             }
             if wafer >= g.wafers {
                 return Err(self.too_many(format!(
-                    "more than {} wafer(s) for layers in strips of {width} columns: layer {l} does not fit",
+                    "more than {} wafer(s) for layers in {kind}s of {n} {unit}: layer {l} does not fit",
                     g.wafers
                 )));
             }
-            let layer = self.layer_in(Sweep::strip(&g, wafer, left, width), w, per_pe)?;
+            let layer = self.layer_in(region(&g, bands, wafer, at, n), w, per_pe)?;
             layers.push(layer.ok_or_else(|| {
-                self.too_many(format!(
-                    "a strip of more than {width} columns for layer {l}"
-                ))
+                self.too_many(format!("a {kind} of more than {n} {unit} for layer {l}"))
             })?);
-            left += width;
+            at += n;
         }
-        self.sweep = Sweep::strip(&g, wafer, left, g.cols - left);
-        Ok((layers, width))
+        self.sweep = region(&g, bands, wafer, at, edge - at);
+        Ok((layers, n))
     }
 
     /// Every layer along the sweep, a layer that does not fit the rest of a wafer moved to the
@@ -700,14 +677,15 @@ fn plan(
             let (embedding, left) = b
                 .embedding_strip(w)?
                 .ok_or_else(|| b.too_many("a wafer for the embedding's strip".to_owned()))?;
-            let (layers, width) = b.striped_layers(w, per_pe, left)?;
+            let (layers, width) = b.tiled_layers(w, per_pe, false, (0, left))?;
             (embedding, layers, Arrangement::Strips(width))
         }
         Arrangement::Bands(_) => {
             let embedding = b
                 .embedding(w, true)?
                 .ok_or_else(|| b.too_many(more_for_embedding()))?;
-            let (layers, h) = b.banded_layers(w, per_pe)?;
+            let start = (b.sweep.wafer(), b.sweep.depth());
+            let (layers, h) = b.tiled_layers(w, per_pe, true, start)?;
             (embedding, layers, Arrangement::Bands(h))
         }
         Arrangement::Continuous => {
