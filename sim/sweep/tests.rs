@@ -67,6 +67,34 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn wse_results_do_not_depend_on_the_thread_count_or_reused_steps() {
+    // stories260k uses one WSE-3 whatever it is given: the steps on 2 and 3 wafers are reused
+    // from the one on 1 (target::wse::memo) or simulated, depending on which thread ran first;
+    // either way every number is the same.
+    let spec = parse(
+        r#"Sweep(arch: "cerebras-wse3", workload: "stories260k",
+            grid: [Units([1, 2, 3]), Batch([1, 2])])"#,
+    )
+    .unwrap();
+    let sweep = prepare(Path::new("t.ron"), &spec, None).unwrap();
+    let on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run(&sweep, &|| ()))
+    };
+    let (one, two) = (on(1), on(2));
+    assert_eq!(one, two);
+    assert_eq!(csv::to_csv(&one), csv::to_csv(&two));
+    for r in &one[2..] {
+        let first = &one[usize::from(r.batch == 2)];
+        assert!(r.tokens_per_s.is_some());
+        assert_eq!(r.tokens_per_s, first.tokens_per_s, "point {}", r.point);
+    }
+}
+
+#[test]
 fn a_failing_run_is_a_row_with_its_error_and_fit() {
     let spec = parse(
         r#"Sweep(arch: "groq-tsp", workload: "llama2-70b", points: [[Units(576)], [Units(1)]])"#,
