@@ -23,7 +23,7 @@
 //! the chunks shrink with the batch.
 
 use super::geometry::{Geometry, Pe, Sweep};
-use super::place::{Tiles, kv_tokens_per_pe, tiles};
+use super::place::{Room, Tiles, kv_tokens_per_pe, tiles};
 use crate::arch::WseSystem;
 use crate::quant::Format;
 use crate::workload::{TensorClass, Workload};
@@ -310,7 +310,8 @@ struct Builder<'a> {
     m: &'a WseSystem,
     g: Geometry,
     sweep: Sweep,
-    cap: u64,
+    /// What a PE has for a weight tile.
+    room: Room,
     /// Sequences decoded together.
     batch: u64,
 }
@@ -368,7 +369,7 @@ impl Builder<'_> {
         spill: bool,
     ) -> Result<Option<Matrix>, Misfit> {
         let (rows, cols) = shapes[0];
-        let Some(t) = tiles(format, rows, cols, self.cap) else {
+        let Some(t) = tiles(format, rows, cols, self.room) else {
             return Err(Misfit::Sram {
                 pe: (0, 0, 0),
                 what: format!("one weight of {name}"),
@@ -661,7 +662,7 @@ fn plan(
         m,
         sweep: Sweep::new(&g),
         g,
-        cap,
+        room: Room::new(m, w.scenario.batch),
         batch: w.scenario.batch,
     };
     let model = &w.model;

@@ -41,21 +41,52 @@ pub struct Tiles {
     pub in_blocks: u64,
 }
 
-/// The tiling [`place`] uses for a `rows` x `cols` matrix in `format` with at most `cap` bytes
-/// per PE, so that the machine model runs exactly the mapping the fit verdict counted.
-pub fn tiles(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Tiles> {
-    search(format, rows, cols, cap).map(|(t, _)| t)
+/// What a PE has for a weight tile. The tile gets at most `cap` bytes (what the code and buffer
+/// reserves leave), and the tile with the buffers its GEMV needs at batch `batch` (its partial
+/// sums and at least one input element per sequence, f16, as the layout checks each PE) must
+/// fit `beside_code`: at large batches a tall tile's partial sums outgrow the estimated buffer
+/// reserve, and the fit verdict must count the smaller tiles the wafer program then uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Room {
+    pub cap: u64,
+    pub beside_code: u64,
+    pub batch: u64,
 }
 
-/// Fewest PEs holding a `rows` x `cols` matrix in `format` with at most `cap` bytes per PE,
-/// over tile grids of `ceil(rows / tile_rows)` x `ceil(cols / tile_cols)`; `None` if not even a
-/// single weight fits a PE.
-fn matrix(format: Format, rows: u64, cols: u64, cap: u64) -> Option<Region> {
-    search(format, rows, cols, cap).map(|(_, r)| r)
+impl Room {
+    /// The room on a PE of `m` for a step of `batch` sequences.
+    pub fn new(m: &WseSystem, batch: u64) -> Room {
+        let pe = &m.wafer.pe;
+        Room {
+            cap: m.wafer.pe_data_bytes(),
+            beside_code: pe.sram_bytes.saturating_sub(pe.code_reserve_bytes),
+            batch,
+        }
+    }
+
+    /// Whether a `tile_rows` x `tile_cols` tile in `format` fits, with its buffers.
+    fn holds(&self, format: Format, tile_rows: u64, tile_cols: u64) -> bool {
+        let tile = format.packed_bytes(tile_rows, tile_cols);
+        let buffers = self.batch * (2 * tile_rows + 4);
+        tile <= self.cap && tile + buffers <= self.beside_code
+    }
 }
 
-fn search(format: Format, rows: u64, cols: u64, cap: u64) -> Option<(Tiles, Region)> {
-    let fits = |tr: u64, tc: u64| format.packed_bytes(tr, tc) <= cap;
+/// The tiling [`place`] uses for a `rows` x `cols` matrix in `format` on PEs with `room`, so
+/// that the machine model runs exactly the mapping the fit verdict counted.
+pub fn tiles(format: Format, rows: u64, cols: u64, room: Room) -> Option<Tiles> {
+    search(format, rows, cols, room).map(|(t, _)| t)
+}
+
+/// Fewest PEs holding a `rows` x `cols` matrix in `format` on PEs with `room`, over tile grids
+/// of `ceil(rows / tile_rows)` x `ceil(cols / tile_cols)`; `None` if not even a single weight
+/// fits a PE.
+fn matrix(format: Format, rows: u64, cols: u64, room: Room) -> Option<Region> {
+    search(format, rows, cols, room).map(|(_, r)| r)
+}
+
+fn search(format: Format, rows: u64, cols: u64, room: Room) -> Option<(Tiles, Region)> {
+    let fits = |tr: u64, tc: u64| room.holds(format, tr, tc);
     let mut best: Option<(Tiles, Region)> = None;
     // Every distinct tile width ceil(cols / pc), from whole rows down to one column.
     let mut tc = cols;
@@ -147,11 +178,12 @@ fn spill(wafers: &mut Vec<Region>, r: Region, fabric: u64) {
 pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
     let wafer = &m.wafer;
     let cap = wafer.pe_data_bytes();
+    let room = Room::new(m, w.scenario.batch);
     let fabric = wafer.fabric_pes();
     let usable = fabric * cap;
     let model = &w.model;
     let region =
-        |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, cap);
+        |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, room);
     let layer = model
         .layer_tensors()
         .iter()
@@ -243,10 +275,13 @@ mod tests {
     use proptest::prelude::*;
 
     /// Fewest PEs over every tile shape, by exhaustion.
-    fn brute_force(format: Format, rows: u64, cols: u64, cap: u64) -> Option<u64> {
+    fn brute_force(format: Format, rows: u64, cols: u64, room: Room) -> Option<u64> {
         (1..=rows)
             .flat_map(|tr| (1..=cols).map(move |tc| (tr, tc)))
-            .filter(|&(tr, tc)| format.packed_bytes(tr, tc) <= cap)
+            .filter(|&(tr, tc)| {
+                let tile = format.packed_bytes(tr, tc);
+                tile <= room.cap && tile + room.batch * (2 * tr + 4) <= room.beside_code
+            })
             .map(|(tr, tc)| rows.div_ceil(tr) * cols.div_ceil(tc))
             .min()
     }
@@ -257,10 +292,13 @@ mod tests {
             rows in 1u64..40,
             cols in 1u64..40,
             cap in 1u64..600,
+            reserve in 0u64..200,
+            batch in 0u64..4,
             format in proptest::sample::select(Format::ALL.to_vec()),
         ) {
-            let found = matrix(format, rows, cols, cap);
-            prop_assert_eq!(found.map(|r| r.pes), brute_force(format, rows, cols, cap));
+            let room = Room { cap, beside_code: cap + reserve, batch };
+            let found = matrix(format, rows, cols, room);
+            prop_assert_eq!(found.map(|r| r.pes), brute_force(format, rows, cols, room));
             if let Some(r) = found {
                 prop_assert!(r.weight_bytes <= r.pes * cap);
             }

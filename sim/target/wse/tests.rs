@@ -236,20 +236,43 @@ fn fidelities_agree_on_small_wafers() {
 
 #[test]
 fn sram_overflow_names_the_pe_and_bytes_short() {
-    // 8 bytes of buffers cannot hold a tile's partial sums next to even one input chunk.
+    // 8 bytes of buffers cannot hold a KV PE's query head and scores beside a full slice of
+    // the cache (tiles shrink to make room for their buffers; KV slices fill the data bytes).
     let mut m = tiny_wafer(40, 40, 2048);
     m.wafer.pe.buffer_bytes = 8;
-    let w = short(1);
+    let mut w = short(1);
+    w.scenario.context = 512;
     match layout(&m, &w, 4) {
-        Err(Misfit::Sram { pe, needs, has, .. }) => {
+        Err(Misfit::Sram {
+            pe,
+            needs,
+            has,
+            what,
+        }) => {
             assert!(needs > has);
             assert_eq!(pe.0, 0);
+            assert_eq!(what, "a KV-cache slice");
         }
         other => panic!("expected an SRAM overflow, got {other:?}"),
     }
     let placement = super::place(&m, &w, None);
     let err = super::simulate(&m, &w, &placement, &RunOptions::default()).unwrap_err();
     assert!(err.to_string().contains("bytes short"), "{err}");
+}
+
+#[test]
+fn fit_and_run_agree_when_batch_buffers_outgrow_the_reserve() {
+    // LLaMA-2-70B f16 at batch 4 on 5 WSE-3: the 512-row ffn_down tiles the batch-1 placement
+    // picks need 4 x 2 x 512 bytes of partial sums, more than the 4 KiB buffer reserve; the
+    // placement cuts smaller tiles instead, so the fit verdict and the wafer program agree.
+    let mut w = workload("llama2-70b");
+    w.quant = w.quant.with_matrices_as(Format::F16);
+    w.scenario.batch = 4;
+    let placement = super::place(&wse3(), &w, Some(5));
+    assert!(placement.fits);
+    let plan = layout(&wse3(), &w, 5).unwrap();
+    assert!(plan.layers[0].down.tiles.tile_rows * 2 * 4 + 4 * 4 <= 49_152 - 6_144 - 38_912 + 4_096);
+    check_plan(&plan);
 }
 
 #[test]
