@@ -26,7 +26,7 @@ use super::geometry::{Geometry, Pe, Sweep};
 use super::place::{Room, Tiles, kv_tokens_per_pe, tiles};
 use crate::arch::WseSystem;
 use crate::quant::Format;
-use crate::workload::{TensorClass, Workload};
+use crate::workload::{QuantPolicy, TensorClass, Workload};
 
 /// A matrix on PEs: tile `(a, j)` (input block `a`, output block `j`) sits in a vertical run of
 /// PEs. Runs hold one output block each (`a` down the run; partial sums reduce down it, inputs
@@ -312,6 +312,8 @@ struct Builder<'a> {
     sweep: Sweep,
     /// What a PE has for a weight tile.
     room: Room,
+    /// The formats of the workload's tensors.
+    quant: &'a QuantPolicy,
     /// Sequences decoded together.
     batch: u64,
 }
@@ -364,12 +366,14 @@ impl Builder<'_> {
     fn matrix(
         &mut self,
         name: &'static str,
-        format: Format,
+        class: TensorClass,
         shapes: &[(u64, u64)],
         spill: bool,
     ) -> Result<Option<Matrix>, Misfit> {
         let (rows, cols) = shapes[0];
-        let Some(t) = tiles(format, rows, cols, self.room) else {
+        let format = self.quant.format(class);
+        let room = self.room.of(class);
+        let Some(t) = tiles(format, rows, cols, room) else {
             return Err(Misfit::Sram {
                 pe: (0, 0, 0),
                 what: format!("one weight of {name}"),
@@ -379,13 +383,14 @@ impl Builder<'_> {
         };
         let pe = &self.m.wafer.pe;
         let tile_bytes = format.packed_bytes(t.tile_rows, t.tile_cols);
-        // Beside the tile: its partial sums and two input chunks, f16, of every sequence.
-        // Partial sums arriving from the PE above are added as each wavelet lands, so they
-        // need no block of their own.
+        // Beside the tile: its partial sums, its tail's second operand (residual or gate
+        // values, for the matrices whose tail has one) and two input chunks, f16, of every
+        // sequence. Partial sums arriving from the PE above are added as each wavelet lands,
+        // so they need no block of their own.
         let b = self.batch;
-        let fixed = pe.code_reserve_bytes + tile_bytes + 2 * b * t.tile_rows;
-        let room = pe.sram_bytes.saturating_sub(fixed) / (4 * b);
-        let chunk = t.tile_cols.min(room);
+        let fixed = pe.code_reserve_bytes + tile_bytes + room.tail_bytes(t.tile_rows);
+        let chunk_room = pe.sram_bytes.saturating_sub(fixed) / (4 * b);
+        let chunk = t.tile_cols.min(chunk_room);
         let needs = fixed + 4 * b * chunk.max(1);
         let mut outputs = Vec::new();
         for b in 0..t.out_blocks {
@@ -433,8 +438,12 @@ impl Builder<'_> {
     /// The embedding along the sweep, spilling over wafers when `spill`.
     fn embedding(&mut self, w: &Workload, spill: bool) -> Result<Option<Matrix>, Misfit> {
         let m = &w.model;
-        let format = w.quant.format(TensorClass::Embedding);
-        self.matrix("embedding", format, &[(m.vocab, m.hidden)], spill)
+        self.matrix(
+            "embedding",
+            TensorClass::Embedding,
+            &[(m.vocab, m.hidden)],
+            spill,
+        )
     }
 
     fn kv(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Vec<KvLine>>, Misfit> {
@@ -468,7 +477,6 @@ impl Builder<'_> {
 
     fn layer(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Layer>, Misfit> {
         let m = &w.model;
-        let f = |c: TensorClass| w.quant.format(c);
         let (h, q, kv, ffn) = (m.hidden, m.q_dim(), m.kv_dim(), m.ffn);
         macro_rules! region {
             ($e:expr) => {
@@ -478,18 +486,18 @@ impl Builder<'_> {
                 }
             };
         }
-        let q_m = region!(self.matrix("attn_q", f(TensorClass::AttnQ), &[(q, h)], false));
-        let k_m = region!(self.matrix("attn_k", f(TensorClass::AttnK), &[(kv, h)], false));
-        let v_m = region!(self.matrix("attn_v", f(TensorClass::AttnV), &[(kv, h)], false));
+        let q_m = region!(self.matrix("attn_q", TensorClass::AttnQ, &[(q, h)], false));
+        let k_m = region!(self.matrix("attn_k", TensorClass::AttnK, &[(kv, h)], false));
+        let v_m = region!(self.matrix("attn_v", TensorClass::AttnV, &[(kv, h)], false));
         let kv_lines = region!(self.kv(w, per_pe));
-        let o_m = region!(self.matrix("attn_o", f(TensorClass::AttnO), &[(h, q)], false));
+        let o_m = region!(self.matrix("attn_o", TensorClass::AttnO, &[(h, q)], false));
         let gu = region!(self.matrix(
             "ffn_gate+up",
-            f(TensorClass::FfnGate),
+            TensorClass::FfnGate,
             &[(ffn, h), (ffn, h)],
             false
         ));
-        let down = region!(self.matrix("ffn_down", f(TensorClass::FfnDown), &[(h, ffn)], false));
+        let down = region!(self.matrix("ffn_down", TensorClass::FfnDown, &[(h, ffn)], false));
         Ok(Some(Layer {
             q: q_m,
             k: k_m,
@@ -663,6 +671,7 @@ fn plan(
         sweep: Sweep::new(&g),
         g,
         room: Room::new(m, w.scenario.batch),
+        quant: &w.quant,
         batch: w.scenario.batch,
     };
     let model = &w.model;
@@ -706,7 +715,7 @@ fn plan(
         Some(
             b.matrix(
                 "classifier",
-                w.quant.format(TensorClass::Classifier),
+                TensorClass::Classifier,
                 &[(model.vocab, model.hidden)],
                 true,
             )?

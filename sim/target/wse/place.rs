@@ -43,14 +43,16 @@ pub struct Tiles {
 
 /// What a PE has for a weight tile. The tile gets at most `cap` bytes (what the code and buffer
 /// reserves leave), and the tile with the buffers its GEMV needs at batch `batch` (its partial
-/// sums and at least one input element per sequence, f16, as the layout checks each PE) must
-/// fit `beside_code`: at large batches a tall tile's partial sums outgrow the estimated buffer
-/// reserve, and the fit verdict must count the smaller tiles the wafer program then uses.
+/// sums, the second operand of its tail when `operand`, and at least one input element per
+/// sequence, f16, as the layout checks each PE) must fit `beside_code`: at large batches a tall
+/// tile's buffers outgrow the estimated buffer reserve, and the fit verdict must count the
+/// smaller tiles the wafer program then uses.
 #[derive(Clone, Copy, Debug)]
 pub struct Room {
     pub cap: u64,
     pub beside_code: u64,
     pub batch: u64,
+    pub operand: bool,
 }
 
 impl Room {
@@ -61,13 +63,31 @@ impl Room {
             cap: m.wafer.pe_data_bytes(),
             beside_code: pe.sram_bytes.saturating_sub(pe.code_reserve_bytes),
             batch,
+            operand: false,
         }
+    }
+
+    /// The room for a matrix of `class`: its output PEs receive a second vector per sequence
+    /// for their tail, the residual (attention output, FFN down) or the gate values (up; gate
+    /// and up share tiles).
+    pub fn of(self, class: TensorClass) -> Room {
+        use TensorClass::{AttnO, FfnDown, FfnGate, FfnUp};
+        Room {
+            operand: matches!(class, AttnO | FfnDown | FfnGate | FfnUp),
+            ..self
+        }
+    }
+
+    /// Bytes of a PE's buffers beside a tile of `tile_rows` rows: partial sums and the tail's
+    /// operand, f16, for every sequence.
+    pub fn tail_bytes(&self, tile_rows: u64) -> u64 {
+        2 * self.batch * tile_rows * (1 + u64::from(self.operand))
     }
 
     /// Whether a `tile_rows` x `tile_cols` tile in `format` fits, with its buffers.
     fn holds(&self, format: Format, tile_rows: u64, tile_cols: u64) -> bool {
         let tile = format.packed_bytes(tile_rows, tile_cols);
-        let buffers = self.batch * (2 * tile_rows + 4);
+        let buffers = self.tail_bytes(tile_rows) + 4 * self.batch;
         tile <= self.cap && tile + buffers <= self.beside_code
     }
 }
@@ -182,8 +202,9 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
     let fabric = wafer.fabric_pes();
     let usable = fabric * cap;
     let model = &w.model;
-    let region =
-        |class: TensorClass, rows: u64, cols: u64| matrix(w.quant.format(class), rows, cols, room);
+    let region = |class: TensorClass, rows: u64, cols: u64| {
+        matrix(w.quant.format(class), rows, cols, room.of(class))
+    };
     let layer = model
         .layer_tensors()
         .iter()
@@ -280,7 +301,8 @@ mod tests {
             .flat_map(|tr| (1..=cols).map(move |tc| (tr, tc)))
             .filter(|&(tr, tc)| {
                 let tile = format.packed_bytes(tr, tc);
-                tile <= room.cap && tile + room.batch * (2 * tr + 4) <= room.beside_code
+                let buffers = 2 * room.batch * tr * (1 + u64::from(room.operand)) + 4 * room.batch;
+                tile <= room.cap && tile + buffers <= room.beside_code
             })
             .map(|(tr, tc)| rows.div_ceil(tr) * cols.div_ceil(tc))
             .min()
@@ -294,9 +316,10 @@ mod tests {
             cap in 1u64..600,
             reserve in 0u64..200,
             batch in 0u64..4,
+            operand: bool,
             format in proptest::sample::select(Format::ALL.to_vec()),
         ) {
-            let room = Room { cap, beside_code: cap + reserve, batch };
+            let room = Room { cap, beside_code: cap + reserve, batch, operand };
             let found = matrix(format, rows, cols, room);
             prop_assert_eq!(found.map(|r| r.pes), brute_force(format, rows, cols, room));
             if let Some(r) = found {

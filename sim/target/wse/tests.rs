@@ -307,8 +307,8 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     let t = run(&m, &w, Fidelity::Fast);
     let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
     let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
-    assert_eq!(t.decode_cycles, 2_004_403);
-    assert_eq!(parts, [486_914, 470_117, 470_117, 470_117, 107_138]);
+    assert_eq!(t.decode_cycles, 2_004_139);
+    assert_eq!(parts, [486_848, 470_051, 470_051, 470_051, 107_138]);
     assert_eq!(units, [4_869_448_228, 337_483_658, 0]);
     assert_eq!(t.network_bytes, 0);
 }
