@@ -51,19 +51,21 @@ fn grid_runs_in_spec_order_last_axis_fastest() {
     assert!(rows.iter().any(|r| r.pareto));
 }
 
+/// The rows of `sweep` run on a pool of `threads` threads.
+fn on(sweep: &Sweep, threads: usize) -> Vec<Row> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| run(sweep, &|| ()))
+}
+
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let sweep = h100();
-    let on = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| run(&sweep, &|| ()))
-    };
-    let one = on(1);
-    assert_eq!(one, on(2));
-    assert_eq!(csv::to_csv(&one), csv::to_csv(&on(2)));
+    let (one, two) = (on(&sweep, 1), on(&sweep, 2));
+    assert_eq!(one, two);
+    assert_eq!(csv::to_csv(&one), csv::to_csv(&two));
 }
 
 #[test]
@@ -77,14 +79,7 @@ fn wse_results_do_not_depend_on_the_thread_count_or_reused_steps() {
     )
     .unwrap();
     let sweep = prepare(Path::new("t.ron"), &spec, None).unwrap();
-    let on = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| run(&sweep, &|| ()))
-    };
-    let (one, two) = (on(1), on(2));
+    let (one, two) = (on(&sweep, 1), on(&sweep, 2));
     assert_eq!(one, two);
     assert_eq!(csv::to_csv(&one), csv::to_csv(&two));
     for r in &one[2..] {
