@@ -68,7 +68,8 @@ pub struct RunArgs {
     /// Write a Chrome trace of the decode step (open in https://ui.perfetto.dev).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Write heat maps of PE memory and link load per wafer into DIR (WSE only).
+    /// Write heat maps of PE memory and link load per wafer in use into DIR (WSE only; wafers
+    /// given beyond those the layout uses stay idle and are not drawn).
     #[arg(long, value_name = "DIR")]
     heatmap: Option<PathBuf>,
 }
