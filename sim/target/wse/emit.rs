@@ -489,15 +489,19 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 self.sink.record(slot);
             }
             let output = self.layer((plan, w), l, step, &x)?;
-            let input = std::mem::replace(&mut x, output.clone());
-            let pes = plan.layers[l].occupied().map(|(pe, _)| pe);
-            let bounds = g.bounds(pes.chain(input.iter().map(|s| s.pe)));
-            recorded[slot] = bounds.map(|bounds| Recorded {
-                layer: l,
-                input,
-                output,
-                bounds,
-            });
+            let input = std::mem::replace(&mut x, output);
+            // Only what the sink recorded may be replayed: an unrecorded layer leaves the
+            // slot's earlier recording in place, on both sides.
+            if translates {
+                let pes = plan.layers[l].occupied().map(|(pe, _)| pe);
+                let bounds = g.bounds(pes.chain(input.iter().map(|s| s.pe)));
+                recorded[slot] = bounds.map(|bounds| Recorded {
+                    layer: l,
+                    input,
+                    output: x.clone(),
+                    bounds,
+                });
+            }
         }
         self.sink.part(plan.layers.len());
         let c = plan.classifier.as_ref().unwrap_or(e);
