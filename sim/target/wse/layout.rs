@@ -314,8 +314,6 @@ struct Builder<'a> {
     room: Room,
     /// The formats of the workload's tensors.
     quant: &'a QuantPolicy,
-    /// Sequences decoded together.
-    batch: u64,
 }
 
 impl Builder<'_> {
@@ -387,10 +385,10 @@ impl Builder<'_> {
         // values, for the matrices whose tail has one) and two input chunks, f16, of every
         // sequence. Partial sums arriving from the PE above are added as each wavelet lands,
         // so they need no block of their own.
-        let b = self.batch;
+        let b = room.batch;
+        let left = room.chunk_bytes(tile_bytes, t.tile_rows).unwrap_or(0);
+        let chunk = t.tile_cols.min(left / (4 * b));
         let fixed = pe.code_reserve_bytes + tile_bytes + room.tail_bytes(t.tile_rows);
-        let chunk_room = pe.sram_bytes.saturating_sub(fixed) / (4 * b);
-        let chunk = t.tile_cols.min(chunk_room);
         let needs = fixed + 4 * b * chunk.max(1);
         let mut outputs = Vec::new();
         for b in 0..t.out_blocks {
@@ -672,7 +670,6 @@ fn plan(
         g,
         room: Room::new(m, w.scenario.batch),
         quant: &w.quant,
-        batch: w.scenario.batch,
     };
     let model = &w.model;
     let per_pe = kv_tokens_per_pe(w, cap).ok_or_else(|| Misfit::Sram {

@@ -84,11 +84,17 @@ impl Room {
         2 * self.batch * tile_rows * (1 + u64::from(self.operand))
     }
 
-    /// Whether a `tile_rows` x `tile_cols` tile in `format` fits, with its buffers.
+    /// Bytes left for input chunks beside a tile of `tile_bytes` and `tile_rows` rows and its
+    /// tail buffers; `None` when those alone do not fit.
+    pub fn chunk_bytes(&self, tile_bytes: u64, tile_rows: u64) -> Option<u64> {
+        (self.beside_code).checked_sub(tile_bytes + self.tail_bytes(tile_rows))
+    }
+
+    /// Whether a `tile_rows` x `tile_cols` tile in `format` fits, with its buffers and one
+    /// input element (two chunk buffers, f16) per sequence.
     fn holds(&self, format: Format, tile_rows: u64, tile_cols: u64) -> bool {
         let tile = format.packed_bytes(tile_rows, tile_cols);
-        let buffers = self.tail_bytes(tile_rows) + 4 * self.batch;
-        tile <= self.cap && tile + buffers <= self.beside_code
+        tile <= self.cap && self.chunk_bytes(tile, tile_rows) >= Some(4 * self.batch)
     }
 }
 
