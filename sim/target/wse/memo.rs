@@ -16,9 +16,10 @@ use std::sync::Mutex;
 /// Steps kept: enough for a sweep whose wafer counts vary slowest over a few hundred points.
 const KEPT: usize = 512;
 
-/// What a fast step measured, without its trace (runs asking for one are not memoized).
+/// What a decode step measured, whichever the fidelity, without its trace (fast runs asking
+/// for one are not memoized).
 #[derive(Clone, Debug)]
-pub struct Step {
+pub struct Counts {
     pub end: u64,
     pub part_end: Vec<u64>,
     pub pe_busy: u64,
@@ -27,7 +28,7 @@ pub struct Step {
     pub io_wavelets: u64,
 }
 
-type Entry = (WseSystem, Workload, Arrangement, u32, Step);
+type Entry = (WseSystem, Workload, Arrangement, u32, Counts);
 
 static STEPS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
@@ -36,8 +37,8 @@ pub fn step<E>(
     m: &WseSystem,
     w: &Workload,
     plan: &Plan,
-    measure: impl FnOnce() -> Result<Step, E>,
-) -> Result<Step, E> {
+    measure: impl FnOnce() -> Result<Counts, E>,
+) -> Result<Counts, E> {
     let key = (plan.arrangement, plan.wafers_used);
     let known = |steps: &Vec<Entry>| {
         (steps.iter())

@@ -35,7 +35,7 @@ const DETAILED_EVENT_BUDGET: u64 = 1 << 31;
 
 /// What one simulated decode step measured, whichever the fidelity.
 struct Measured {
-    step: memo::Step,
+    counts: memo::Counts,
     trace: Option<Trace>,
 }
 
@@ -87,7 +87,7 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
         // One pass over every PE of the system.
         let (pe_busy, pe_busy_max) =
             (f.pe_busy.iter()).fold((0, 0), |(sum, max), &b| (sum + b, max.max(b)));
-        memo::Step {
+        memo::Counts {
             end: f.end,
             part_end: f.part_end.clone(),
             pe_busy,
@@ -100,14 +100,17 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
         let f = run_fast(m, w, plan, false)?;
         let trace = Some(fast_trace(m, plan, &f)?);
         return Ok(Measured {
-            step: counts(&f),
+            counts: counts(&f),
             trace,
         });
     }
-    let step = memo::step(m, w, plan, || {
+    let counts = memo::step(m, w, plan, || {
         run_fast(m, w, plan, false).map(|f| counts(&f))
     })?;
-    Ok(Measured { step, trace: None })
+    Ok(Measured {
+        counts,
+        trace: None,
+    })
 }
 
 /// The fast fidelity's trace: per wafer, the parts it ran and the wavelets the fabric carried
@@ -152,7 +155,7 @@ fn measure_detailed(
     }
     let (io, fabric): (Vec<_>, Vec<_>) = d.link_load.iter().partition(|(l, _)| g.is_io(**l));
     Ok(Measured {
-        step: memo::Step {
+        counts: memo::Counts {
             end: d.task_done.iter().copied().max().unwrap_or(0),
             part_end,
             pe_busy: d.pe_busy.iter().sum(),
@@ -203,7 +206,7 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
     let layer_ops = work::layer_ops(w, step);
     let mut start = 0;
     let mut parts = Vec::new();
-    for (i, &end) in r.step.part_end.iter().enumerate() {
+    for (i, &end) in r.counts.part_end.iter().enumerate() {
         let cycles = end.saturating_sub(start);
         start = start.max(end);
         parts.push(if i < plan.layers.len() {
@@ -212,7 +215,7 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
             part("classifier".to_owned(), &work::head_ops(w, step), cycles)
         });
     }
-    let decode = r.step.end.max(1);
+    let decode = r.counts.end.max(1);
     let ports = wafer.router.ports;
     let io_lanes = (plan.geometry.io_lanes * wafers) as u64;
     let busy = |unit: &str, instances: u64, busy: u64| UnitBusy {
@@ -225,7 +228,7 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
     // decode step, each further one the busiest PE's share of a step (an upper bound: every
     // position is charged attention over the full context).
     let positions = step.sequences * w.scenario.prompt_tokens;
-    let interval = r.step.pe_busy_max.div_ceil(step.sequences.max(1));
+    let interval = r.counts.pe_busy_max.div_ceil(step.sequences.max(1));
     let prefill = decode + positions.saturating_sub(1) * interval;
     let layer_pes = plan.layers.first().map_or(0, Layer::pes);
     let shapes: Vec<String> = plan.layers.first().map_or(Vec::new(), |l| {
@@ -250,11 +253,11 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
         prefill_cycles: prefill,
         parts,
         units: vec![
-            busy("pe", pes, r.step.pe_busy),
-            busy("router", pes * ports, r.step.fabric_wavelets),
-            busy("io", io_lanes, r.step.io_wavelets),
+            busy("pe", pes, r.counts.pe_busy),
+            busy("router", pes * ports, r.counts.fabric_wavelets),
+            busy("io", io_lanes, r.counts.io_wavelets),
         ],
-        network_bytes: r.step.io_wavelets * wafer.router.wavelet_bits / 8,
+        network_bytes: r.counts.io_wavelets * wafer.router.wavelet_bits / 8,
         peak_bytes_per_s: bytes_per_cycle * clock_hz,
         peak_ops_per_s: ops_per_cycle * clock_hz,
         peak_network_bytes_per_s: units * m.system.io_bytes_per_s,
