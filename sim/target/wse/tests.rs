@@ -371,6 +371,32 @@ fn stacked_layers(
     (m, w, plan)
 }
 
+/// The fast fidelity's decode step of `plan`, replaying translated layers unless `replay` is
+/// false; `busy` is kept busy until late first (a layer using it cannot be replayed).
+fn fast_step(m: &WseSystem, w: &Workload, plan: &Plan, replay: bool, busy: Option<Pe>) -> Fast {
+    let mut f = Fast::new(plan.geometry.clone(), plan.layers.len() + 1).with_link_load();
+    if !replay {
+        f = f.without_replay();
+    }
+    if let Some(pe) = busy {
+        f.task(pe, None, 1, 1 << 20).unwrap();
+    }
+    let (dp, step) = (
+        Datapath::new(&m.wafer.pe),
+        crate::run::work::Step::decode(w),
+    );
+    super::emit::decode_step(&mut f, plan, w, dp, 2, step).unwrap();
+    f
+}
+
+/// Two fast evaluations of one step agree in every cycle and counter the run record uses.
+fn assert_same_step(a: &Fast, b: &Fast) {
+    assert_eq!(a.end, b.end);
+    assert_eq!(a.part_end, b.part_end);
+    assert_eq!(a.part_wavelets, b.part_wavelets);
+    assert_eq!(a.pe_busy, b.pe_busy);
+}
+
 #[test]
 fn replayed_layers_equal_evaluated_ones() {
     // Layers that are translates, each fed by the one before: from the third on the fast
@@ -384,35 +410,19 @@ fn replayed_layers_equal_evaluated_ones() {
         [(1, 5, 5, 2), (3, 5, 5, 2), (2, 8, 4, 3), (1, 12, 3, 4)]
     {
         let (m, w, plan) = stacked_layers(batch, layers, per_wafer);
-        let dp = Datapath::new(&m.wafer.pe);
-        let step = crate::run::work::Step::decode(&w);
-        // With `busy`, a PE of layer 2's FFN is busy until late: that layer cannot be replayed.
-        let fast = |replay: bool, busy: bool| {
-            let mut f = Fast::new(plan.geometry.clone(), plan.layers.len() + 1).with_link_load();
-            if !replay {
-                f = f.without_replay();
-            }
-            if busy {
-                f.task(plan.layers[2].down.pe(0, 0), None, 1, 1 << 20)
-                    .unwrap();
-            }
-            super::emit::decode_step(&mut f, &plan, &w, dp, 2, step).unwrap();
-            f
-        };
-        let (blocked, unblocked) = (fast(true, true), fast(false, true));
+        let fast = |replay, busy| fast_step(&m, &w, &plan, replay, busy);
+        // A PE of layer 2's FFN busy until late: that layer cannot be replayed.
+        let busy = Some(plan.layers[2].down.pe(0, 0));
+        let (blocked, unblocked) = (fast(true, busy), fast(false, busy));
         assert!(
             blocked.replayed < layers - written,
             "batch {batch}: layer 2 evaluated"
         );
-        assert_eq!(blocked.part_end, unblocked.part_end);
-        assert_eq!(blocked.pe_busy, unblocked.pe_busy);
-        let (replayed, evaluated) = (fast(true, false), fast(false, false));
+        assert_same_step(&blocked, &unblocked);
+        let (replayed, evaluated) = (fast(true, None), fast(false, None));
         assert_eq!(replayed.replayed, layers - written, "batch {batch}");
         assert_eq!(evaluated.replayed, 0);
-        assert_eq!(replayed.end, evaluated.end);
-        assert_eq!(replayed.part_end, evaluated.part_end);
-        assert_eq!(replayed.part_wavelets, evaluated.part_wavelets);
-        assert_eq!(replayed.pe_busy, evaluated.pe_busy);
+        assert_same_step(&replayed, &evaluated);
         for link in 0..plan.geometry.links() as u32 {
             assert_eq!(replayed.link_load(link), evaluated.link_load(link));
         }
@@ -420,6 +430,10 @@ fn replayed_layers_equal_evaluated_ones() {
             assert_eq!(replayed.pe_free(pe), evaluated.pe_free(pe));
         }
         let mut prog = Program::new(plan.geometry.clone());
+        let (dp, step) = (
+            Datapath::new(&m.wafer.pe),
+            crate::run::work::Step::decode(&w),
+        );
         super::emit::decode_step(&mut prog, &plan, &w, dp, 2, step).unwrap();
         let d = detailed::run(prog, Clock::new(1_000_000_000).unwrap(), false, 1 << 26).unwrap();
         assert_eq!(d.task_done.iter().max(), Some(&replayed.end));
@@ -502,22 +516,12 @@ fn layers_in_strips_replay_exactly() {
     let m = wse3();
     let mut plan = layout(&m, &w, 1).unwrap();
     plan.layers.truncate(8);
-    let dp = Datapath::new(&m.wafer.pe);
-    let step = crate::run::work::Step::decode(&w);
-    let fast = |replay: bool| {
-        let mut f = Fast::new(plan.geometry.clone(), plan.layers.len() + 1);
-        if !replay {
-            f = f.without_replay();
-        }
-        super::emit::decode_step(&mut f, &plan, &w, dp, 2, step).unwrap();
-        f
-    };
-    let (replayed, evaluated) = (fast(true), fast(false));
+    let (replayed, evaluated) = (
+        fast_step(&m, &w, &plan, true, None),
+        fast_step(&m, &w, &plan, false, None),
+    );
     assert_eq!(replayed.replayed, 6);
-    assert_eq!(replayed.end, evaluated.end);
-    assert_eq!(replayed.part_end, evaluated.part_end);
-    assert_eq!(replayed.part_wavelets, evaluated.part_wavelets);
-    assert_eq!(replayed.pe_busy, evaluated.pe_busy);
+    assert_same_step(&replayed, &evaluated);
 }
 
 #[test]
