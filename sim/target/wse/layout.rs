@@ -596,16 +596,21 @@ impl Builder<'_> {
             true => (g.rows, "band", "rows"),
             false => (g.cols, "strip", "columns"),
         };
+        // One layer per band (strip): the wafers hold those from `at` on on this one and the
+        // whole of the rest; count them before laying any out (a layout that falls short is
+        // tried first on tight wafers, and would otherwise lay out all but the last layers).
+        let held =
+            u64::from((edge - at) / n) + u64::from(g.wafers - 1 - wafer) * u64::from(edge / n);
+        if held < w.model.layers {
+            return Err(self.too_many(format!(
+                "more than {} wafer(s) for layers in {kind}s of {n} {unit}: layer {held} does not fit",
+                g.wafers
+            )));
+        }
         let mut layers = Vec::new();
         for l in 0..w.model.layers {
             if at + n > edge {
                 (wafer, at) = (wafer + 1, 0);
-            }
-            if wafer >= g.wafers {
-                return Err(self.too_many(format!(
-                    "more than {} wafer(s) for layers in {kind}s of {n} {unit}: layer {l} does not fit",
-                    g.wafers
-                )));
             }
             let layer = self.layer_in(region(&g, bands, wafer, at, n), w, per_pe)?;
             layers.push(layer.ok_or_else(|| {
