@@ -67,6 +67,8 @@ pub struct WseRouter {
     pub colors: u64,
     /// Cycles per hop.
     pub hop_cycles: u64,
+    /// Wavelets queued per color at each input port (credits a sender holds per color).
+    pub queue_wavelets: u64,
 }
 
 /// A system around one wafer.
@@ -120,6 +122,7 @@ impl WseSystem {
             ("wafer.router.wavelet_bits", w.router.wavelet_bits),
             ("wafer.router.colors", w.router.colors),
             ("wafer.router.hop_cycles", w.router.hop_cycles),
+            ("wafer.router.queue_wavelets", w.router.queue_wavelets),
         ] {
             check::nonzero(field, v)?;
             check::at_most(field, v, 1 << 32)?;

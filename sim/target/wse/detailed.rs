@@ -3,14 +3,18 @@
 //! its tasks item by item, each activated by the arrival of the wavelet it consumes; wafers'
 //! I/O lanes are a component per wafer. Ports pass the messages routed over them in program
 //! order, one wavelet per cycle; queued wavelets wait in the port's buffer for their turn.
+//! Back-pressure is credits: a fabric port holds `queue` credits per message, spends one per
+//! wavelet and gets it back a cycle after the wavelet left the queue at the far end (was sent on
+//! by every output there, [`Flows`]); a ramp into an input queue gets it back a cycle after the
+//! task did the item, and a ramp into a buffer in memory waits for the buffer's release.
 
 use super::geometry::{Pe, RAMP_IN};
-use super::program::Program;
+use super::program::{Buffer, Program};
 use crate::engine::{
     Component, ComponentId, Context, Cycle, EngineError, Label, Phase, SimBuilder, Simulator, Trace,
 };
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// Events of the wafer model.
@@ -24,6 +28,10 @@ pub enum Ev {
     Deliver { msg: u32, drop: u32 },
     /// The PE's current item is done.
     Done,
+    /// A credit for entry `key` (message, position or drop) of the port on `link`.
+    Credit { link: u32, key: (u32, u32) },
+    /// Task `task`, a buffer's previous user, is done.
+    Released { task: u32 },
 }
 
 /// A recorded program inconsistent with itself (a bug of the mapper, not of the input).
@@ -38,15 +46,37 @@ fn wafer_error(reason: &str) -> EngineError {
 #[derive(Default)]
 struct Results {
     task_done: Vec<u64>,
+    /// Items each task has started (all of them, and done, for a finished task).
+    started: Vec<u64>,
+    finished: Vec<bool>,
     link_load: BTreeMap<u32, u64>,
+}
+
+/// The queues messages wait in at routers: per (message, position), the wavelets each of the
+/// router's outputs (the next link, the ramp into the PE) has sent on, and how many left.
+#[derive(Default)]
+struct Flows {
+    queues: BTreeMap<(u32, u32), ([u32; 2], u32)>,
+}
+
+/// Output of a router's queue: the next link or the ramp into its PE.
+#[derive(Clone, Copy)]
+enum Output {
+    Link = 0,
+    Ramp = 1,
 }
 
 type Shared = Rc<RefCell<Results>>;
 
-/// One link's queue: the (message, position) pairs it serves, in program order.
+/// One link's queue: the (message, position) pairs it serves, in program order (ramps into a
+/// PE: (message, drop)).
 struct Port {
     order: Vec<(u32, u32)>,
     arrived: Vec<u32>,
+    /// Credits returned per entry (`None`: not credit-limited).
+    credits: Vec<Option<u32>>,
+    /// The task whose end releases an entry's buffer.
+    gates: Vec<Option<u32>>,
     head: usize,
     sent: u32,
     /// When the head message's first wavelet left.
@@ -67,6 +97,7 @@ struct Wiring {
     pe: BTreeMap<Pe, ComponentId>,
     /// I/O component of each wafer.
     io: Vec<ComponentId>,
+    flows: RefCell<Flows>,
 }
 
 impl Wiring {
@@ -85,6 +116,8 @@ struct Switch {
     results: Shared,
     /// For routers: the PE whose drops this router serves.
     pe: Option<Pe>,
+    /// Tasks done that release buffers of this router's ramp.
+    released: BTreeSet<u32>,
 }
 
 impl Switch {
@@ -111,6 +144,56 @@ impl Switch {
         self.serve(link, ctx)
     }
 
+    /// Credit entry `key` of the port on `link`.
+    fn credit(
+        &mut self,
+        link: u32,
+        key: (u32, u32),
+        ctx: &mut Context<'_, Ev>,
+    ) -> Result<(), EngineError> {
+        let port = (self.ports.get_mut(&link)).ok_or_else(|| wafer_error("credit to no port"))?;
+        let i = (port.order.binary_search(&key)).map_err(|_| wafer_error("credit to no entry"))?;
+        let c = (port.credits[i].as_mut()).ok_or_else(|| wafer_error("credit to a free entry"))?;
+        *c += 1;
+        self.serve(link, ctx)
+    }
+
+    /// Wavelet `msg`'s `output` at route position `pos` sent one on: when that lets one more
+    /// leave the queue there, the fabric link into it gets its credit back a cycle later.
+    fn sent_on(
+        &self,
+        (msg, pos): (u32, u32),
+        output: Output,
+        ctx: &mut Context<'_, Ev>,
+    ) -> Result<(), EngineError> {
+        let prog = &self.wiring.prog;
+        let route = &prog.messages[msg as usize].route;
+        if pos == 0 || prog.geometry.is_io(route.links[pos as usize - 1].0) {
+            return Ok(());
+        }
+        let has_link = (pos as usize) < route.links.len();
+        let has_ramp = route.drops.binary_search_by_key(&pos, |d| d.0).is_ok();
+        let mut flows = self.wiring.flows.borrow_mut();
+        let (sent, left) = flows.queues.entry((msg, pos)).or_default();
+        sent[output as usize] += 1;
+        let leaving = match (has_link, has_ramp) {
+            (true, true) => sent[0].min(sent[1]),
+            (true, false) => sent[0],
+            _ => sent[1],
+        };
+        if leaving > *left {
+            *left = leaving;
+            let upstream = self.wiring.router(route.nodes[pos as usize - 1])?;
+            let link = route.links[pos as usize - 1].0;
+            let ev = Ev::Credit {
+                link,
+                key: (msg, pos - 1),
+            };
+            ctx.send(upstream, 1, Phase::Transfer, ev)?;
+        }
+        Ok(())
+    }
+
     fn serve(&mut self, link: u32, ctx: &mut Context<'_, Ev>) -> Result<(), EngineError> {
         let now = ctx.now().get();
         loop {
@@ -129,6 +212,14 @@ impl Switch {
                 return Ok(());
             }
             if port.arrived[port.head] <= port.sent {
+                return Ok(());
+            }
+            let depth = self.wiring.prog.geometry.queue;
+            if (port.credits[port.head]).is_some_and(|c| port.sent as u64 >= depth + c as u64) {
+                return Ok(());
+            }
+            let gate = port.gates[port.head].filter(|t| !self.released.contains(t));
+            if port.sent == 0 && gate.is_some() {
                 return Ok(());
             }
             let (msg, pos) = port.order[port.head];
@@ -155,6 +246,14 @@ impl Switch {
             }
             ctx.busy(1)?;
             *self.results.borrow_mut().link_load.entry(link).or_insert(0) += 1;
+            match deliver_to {
+                Some(_) => self.sent_on((msg, pos), Output::Link, ctx)?,
+                None => {
+                    let route = &self.wiring.prog.messages[msg as usize].route;
+                    let at = route.drops[pos as usize].0;
+                    self.sent_on((msg, at), Output::Ramp, ctx)?;
+                }
+            }
             let ev = match deliver_to {
                 None => Ev::Deliver { msg, drop: pos },
                 Some(_) => Ev::At {
@@ -208,6 +307,16 @@ impl Component<Ev> for Switch {
                 }
                 Ok(())
             }
+            Ev::Credit { link, key } => self.credit(link, key, ctx),
+            Ev::Released { task } => {
+                self.released.insert(task);
+                let pe = self.pe.ok_or_else(|| wafer_error("release off a router"))?;
+                let ramp = self.wiring.prog.geometry.link(pe, RAMP_IN);
+                match self.ports.contains_key(&ramp) {
+                    true => self.serve(ramp, ctx),
+                    false => Err(wafer_error("release for a ramp without deliveries")),
+                }
+            }
             Ev::Deliver { .. } | Ev::Done => Ok(()),
         }
     }
@@ -228,6 +337,8 @@ struct PeModel {
     done_event: Option<u64>,
     /// Wavelets delivered per (message, drop).
     arrived: BTreeMap<(u32, u32), u64>,
+    /// Tasks whose end releases a buffer.
+    gates: BTreeSet<u32>,
 }
 
 impl PeModel {
@@ -245,7 +356,16 @@ impl PeModel {
             }
             let task = &prog.tasks[id as usize];
             if self.done == task.items {
-                self.results.borrow_mut().task_done[id as usize] = self.busy_until;
+                {
+                    let mut r = self.results.borrow_mut();
+                    r.task_done[id as usize] = self.busy_until;
+                    r.finished[id as usize] = true;
+                }
+                if self.gates.contains(&id) {
+                    let router = wiring.router(self.pe)?;
+                    let at = Cycle(self.busy_until.max(now));
+                    ctx.send_at(router, at, Phase::Transfer, Ev::Released { task: id })?;
+                }
                 if ctx.tracing() {
                     let name = format!("task {id}");
                     ctx.span(name, Cycle(self.started), self.busy_until - self.started)?;
@@ -266,7 +386,21 @@ impl PeModel {
             let k = self.done as u32;
             self.done += 1;
             self.busy_until = now + task.service;
+            self.results.borrow_mut().started[id as usize] = self.done;
             ctx.busy(task.service)?;
+            // An item taken from the input queue frees its place once done.
+            if let Some((msg, drop)) = task.input {
+                let buffer = &prog.messages[msg as usize].buffers[drop as usize];
+                if *buffer == Buffer::Queue {
+                    let router = wiring.router(self.pe)?;
+                    let link = prog.geometry.link(self.pe, RAMP_IN);
+                    let ev = Ev::Credit {
+                        link,
+                        key: (msg, drop),
+                    };
+                    ctx.send_at(router, Cycle(self.busy_until + 1), Phase::Transfer, ev)?;
+                }
+            }
             if let Some(msgs) = self.sends.get(&id) {
                 let router = wiring.router(self.pe)?;
                 for &msg in msgs {
@@ -284,9 +418,39 @@ impl Component<Ev> for PeModel {
         match ev {
             Ev::Deliver { msg, drop } => *self.arrived.entry((msg, drop)).or_insert(0) += 1,
             Ev::Done => self.done_event = None,
-            Ev::At { .. } | Ev::Wake { .. } => {}
+            Ev::At { .. } | Ev::Wake { .. } | Ev::Credit { .. } | Ev::Released { .. } => {}
         }
         self.run(ctx)
+    }
+}
+
+/// The first task that never finished, what it waits for, and where that is held.
+fn deadlock(prog: &Program, task: u32, r: &Results) -> EngineError {
+    let g = &prog.geometry;
+    let t = &prog.tasks[task as usize];
+    let at = |pe: Pe| {
+        let (w, row, col) = g.coords(pe);
+        format!("PE ({row},{col}) of wafer {w}")
+    };
+    let waits = match t.input {
+        Some((msg, drop)) => {
+            let m = &prog.messages[msg as usize];
+            let src = &prog.tasks[m.src as usize];
+            format!(
+                "; it takes message {msg} from {} (drop {drop}), whose sender started {} of its                  {} items",
+                at(src.pe),
+                r.started[m.src as usize],
+                src.items
+            )
+        }
+        None => String::new(),
+    };
+    EngineError::Model {
+        component: format!("wafer: {}", at(t.pe)),
+        reason: format!(
+            "deadlock: no event left while task {task} there has started {} of its {} items{waits}              (a queue of {} wavelets waits for something later in program order)",
+            r.started[task as usize], t.items, g.queue
+        ),
     }
 }
 
@@ -365,14 +529,41 @@ pub fn run(
     }
     let results: Shared = Rc::new(RefCell::new(Results {
         task_done: vec![0; prog.tasks.len()],
+        started: vec![0; prog.tasks.len()],
+        finished: vec![false; prog.tasks.len()],
         link_load: BTreeMap::new(),
     }));
-    let wiring = Rc::new(Wiring {
-        prog: Rc::new(prog),
-        router: router.clone(),
-        pe: pe_ids.clone(),
-        io: io.clone(),
-    });
+    // Credit-limited entries: fabric links, and ramps into input queues; gated entries: ramps
+    // into buffers released by a task.
+    let credited = |link: u32, (msg, pos): (u32, u32)| -> Option<u32> {
+        let m = &prog.messages[msg as usize];
+        let ramp = !latency.contains_key(&link);
+        let limited = match ramp {
+            true => m.buffers[pos as usize] == Buffer::Queue,
+            false => !g.is_io(link),
+        };
+        limited.then_some(0)
+    };
+    let gate = |link: u32, (msg, pos): (u32, u32)| -> Option<u32> {
+        match (
+            latency.get(&link),
+            &prog.messages[msg as usize].buffers.get(pos as usize),
+        ) {
+            (None, Some(Buffer::Memory { after })) => *after,
+            _ => None,
+        }
+    };
+    let mut gates: BTreeMap<Pe, BTreeSet<u32>> = BTreeMap::new();
+    for m in &prog.messages {
+        for b in &m.buffers {
+            if let Buffer::Memory { after: Some(t) } = b {
+                gates
+                    .entry(prog.tasks[*t as usize].pe)
+                    .or_default()
+                    .insert(*t);
+            }
+        }
+    }
     // Router ports by their router; I/O lanes by their wafer.
     let mut switches: BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>> = BTreeMap::new();
     for (link, order) in ports {
@@ -386,6 +577,8 @@ pub fn run(
         };
         let port = Port {
             arrived: vec![0; order.len()],
+            credits: order.iter().map(|&key| credited(link, key)).collect(),
+            gates: order.iter().map(|&key| gate(link, key)).collect(),
             order,
             head: 0,
             sent: 0,
@@ -397,6 +590,13 @@ pub fn run(
         };
         switches.entry(owner).or_default().insert(link, port);
     }
+    let wiring = Rc::new(Wiring {
+        prog: Rc::new(prog),
+        router: router.clone(),
+        pe: pe_ids.clone(),
+        io: io.clone(),
+        flows: RefCell::default(),
+    });
     for (&pe, &id) in &router {
         let (w, r, c) = g.coords(pe);
         let sw = Switch {
@@ -404,6 +604,7 @@ pub fn run(
             ports: switches.remove(&Ok(pe)).unwrap_or_default(),
             results: Rc::clone(&results),
             pe: Some(pe),
+            released: BTreeSet::new(),
         };
         b.install(
             id,
@@ -422,6 +623,7 @@ pub fn run(
             started: 0,
             done_event: None,
             arrived: BTreeMap::new(),
+            gates: gates.remove(&pe).unwrap_or_default(),
         };
         b.install(
             pe_ids[&pe],
@@ -435,6 +637,7 @@ pub fn run(
             ports: switches.remove(&Err(w as u32)).unwrap_or_default(),
             results: Rc::clone(&results),
             pe: None,
+            released: BTreeSet::new(),
         };
         b.install(id, Label::new(format!("wafer{w}"), "io"), sw)?;
     }
@@ -443,6 +646,7 @@ pub fn run(
         sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
     }
     let _ = sim.run()?;
+    let wiring = Rc::clone(&wiring);
     let pe_busy = sim
         .counters()
         .filter(|(_, l, _)| l.unit.starts_with("pe("))
@@ -453,6 +657,9 @@ pub fn run(
     let r = Rc::try_unwrap(results)
         .map_err(|_| wafer_error("results still shared"))?
         .into_inner();
+    if let Some(stuck) = r.finished.iter().position(|&f| !f) {
+        return Err(deadlock(&wiring.prog, stuck as u32, &r));
+    }
     Ok(Detailed {
         task_done: r.task_done,
         link_load: r.link_load,

@@ -24,7 +24,7 @@
 use super::datapath::Datapath;
 use super::geometry::{Bounds, Pe, Route};
 use super::layout::{KvLine, Matrix, Plan};
-use super::program::Sink;
+use super::program::{Buffer, Receive, Sink};
 use crate::engine::EngineError;
 use crate::quant::Format;
 use crate::run::work::Step;
@@ -104,7 +104,8 @@ struct Emitter<'a, S: Sink> {
     /// Sequences decoded together.
     seqs: u64,
     route: Route,
-    deliveries: Vec<S::Delivery>,
+    /// The tasks receiving the last message.
+    received: Vec<S::Task>,
 }
 
 impl<'a, S: Sink> Emitter<'a, S> {
@@ -117,7 +118,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
             per_wavelet,
             seqs,
             route,
-            deliveries: Vec::new(),
+            received: Vec::new(),
         }
     }
 
@@ -125,20 +126,41 @@ impl<'a, S: Sink> Emitter<'a, S> {
         elements.div_ceil(self.per_wavelet)
     }
 
-    /// Send `items` wavelets from `task` to `to` (one drop); the task receiving them there.
+    /// Send the items of `task` (on `from`) to `to`, received there at `service` cycles per
+    /// wavelet from `buffer`; the receiving task.
     fn unicast(
         &mut self,
-        task: S::Task,
-        from: Pe,
-        to: Pe,
+        task: &S::Task,
+        (from, to): (Pe, Pe),
         service: u64,
-    ) -> Result<(), EngineError> {
+        buffer: Buffer<S::Task>,
+    ) -> Result<S::Task, EngineError> {
         let g = self.sink.geometry().clone();
         self.route.through(&g, from, [to]);
-        self.sink.message(task, &self.route, &mut self.deliveries)?;
-        let d = self.deliveries[0];
-        self.sink.task(to, Some(d), 0, service)?;
-        Ok(())
+        let receive = [Receive { service, buffer }];
+        (self.sink).message(task, &self.route, &receive, &mut self.received)?;
+        Ok(self.received[0].clone())
+    }
+
+    /// Forward the items of `task` (on `first`) down `line`, each next PE taking them from its
+    /// input queue at `service` cycles per wavelet, or from memory when `buffered`, and
+    /// forwarding what it made of them; the last PE's task.
+    fn relay(
+        &mut self,
+        mut task: S::Task,
+        line: impl Iterator<Item = (Pe, Pe)>,
+        service: u64,
+        buffered: bool,
+    ) -> Result<S::Task, EngineError> {
+        for hop in line {
+            let buffer = if buffered {
+                Buffer::Memory { after: None }
+            } else {
+                Buffer::Queue
+            };
+            task = self.unicast(&task, hop, service, buffer)?;
+        }
+        Ok(task)
     }
 
     /// Move elements `lo..hi` of the vectors held by `srcs` into `to`'s memory.
@@ -149,8 +171,8 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 continue;
             }
             let n = s.seqs * self.wavelets(b - a);
-            let t = self.sink.task(s.pe, None, n, 1)?;
-            self.unicast(t, s.pe, to, 0)?;
+            let t = self.sink.task(s.pe, n, 1)?;
+            self.unicast(&t, (s.pe, to), 0, Buffer::Memory { after: None })?;
         }
         Ok(())
     }
@@ -158,7 +180,9 @@ impl<'a, S: Sink> Emitter<'a, S> {
     /// Multicast every cast, chunk by chunk: the first chunk of every row, then the second, so
     /// that messages enter the links they share in the order they become ready. Each entry
     /// consumes its own copy of a chunk behind the send of the next one (two chunks in flight).
-    /// A cast's route is built once for all its chunks (their number grows with the batch).
+    /// Every stop has two chunk buffers: chunk `i` lands in the one chunk `i - 2` used, once its
+    /// task there is done. A cast's route is built once for all its chunks (their number grows
+    /// with the batch).
     fn multicast(&mut self, casts: &[Cast]) -> Result<(), EngineError> {
         let g = self.sink.geometry().clone();
         let routes: Vec<Route> = casts
@@ -171,24 +195,30 @@ impl<'a, S: Sink> Emitter<'a, S> {
             .collect();
         let chunks = |c: &Cast| (c.hi - c.lo).div_ceil(c.chunk);
         let rounds = casts.iter().map(chunks).max().unwrap_or(0);
+        // Per cast, the tasks that received its last two chunks (the older first).
+        let mut buffers: Vec<[Vec<S::Task>; 2]> = vec![[Vec::new(), Vec::new()]; casts.len()];
+        let mut receives = Vec::new();
         for i in 0..=rounds {
-            for (c, route) in casts.iter().zip(&routes) {
+            for ((c, route), used) in casts.iter().zip(&routes).zip(&mut buffers) {
                 let entry = c.stops[0];
                 let per = self.per_wavelet;
                 let len = |i: u64| c.seqs * c.chunk.min(c.hi - c.lo - i * c.chunk).div_ceil(per);
                 if i < chunks(c) {
-                    let t = self.sink.task(entry, None, len(i), 1)?;
+                    let t = self.sink.task(entry, len(i), 1)?;
                     if c.stops.len() > 1 {
-                        self.sink.message(t, route, &mut self.deliveries)?;
-                        let deliveries = std::mem::take(&mut self.deliveries);
-                        for (j, &d) in deliveries.iter().enumerate() {
-                            self.sink.task(c.stops[j + 1], Some(d), 0, c.costs[j + 1])?;
+                        receives.clear();
+                        for (j, &service) in c.costs[1..].iter().enumerate() {
+                            let after = used[0].get(j).cloned();
+                            let buffer = Buffer::Memory { after };
+                            receives.push(Receive { service, buffer });
                         }
-                        self.deliveries = deliveries;
+                        (self.sink).message(&t, route, &receives, &mut self.received)?;
+                        used.swap(0, 1);
+                        used[1].clone_from(&self.received);
                     }
                 }
                 if i >= 1 && i - 1 < chunks(c) {
-                    self.sink.task(entry, None, len(i - 1), c.costs[0])?;
+                    self.sink.task(entry, len(i - 1), c.costs[0])?;
                 }
             }
         }
@@ -238,18 +268,12 @@ impl<'a, S: Sink> Emitter<'a, S> {
         if m.tiles.in_blocks < 2 {
             return Ok(());
         }
-        let g = self.sink.geometry().clone();
         for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
             // The block's partial sums and the sum of squares for the folded norm.
             let n = self.seqs * (self.wavelets(hi - lo) + 1);
-            let mut task = self.sink.task(m.pe(0, j), None, n, 1)?;
-            for a in 1..m.tiles.in_blocks {
-                let (from, to) = (m.pe(a - 1, j), m.pe(a, j));
-                self.route.through(&g, from, [to]);
-                self.sink.message(task, &self.route, &mut self.deliveries)?;
-                let d = self.deliveries[0];
-                task = self.sink.task(to, Some(d), 0, 1)?;
-            }
+            let task = self.sink.task(m.pe(0, j), n, 1)?;
+            let line = (1..m.tiles.in_blocks).map(|a| (m.pe(a - 1, j), m.pe(a, j)));
+            self.relay(task, line, 1, false)?;
         }
         Ok(())
     }
@@ -286,7 +310,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
     fn tail(&mut self, outs: &[Src], ops: u64) -> Result<(), EngineError> {
         for o in outs {
             let cycles = self.dp.elementwise(o.hi - o.lo, ops);
-            self.sink.task(o.pe, None, o.seqs, cycles)?;
+            self.sink.task(o.pe, o.seqs, cycles)?;
         }
         Ok(())
     }
@@ -375,28 +399,21 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 let n = ((j + 1) * per_pe).min(first + attended) - (j * per_pe).max(first);
                 let scores = (n * group * hd).div_ceil(self.dp.dot_lanes())
                     + self.dp.elementwise(n * group, ops::SOFTMAX);
-                self.sink.task(kp, None, 1, scores)?;
-                let p = self
-                    .sink
-                    .task(kp, None, self.wavelets(n * group) + group, 1)?;
-                self.unicast(p, kp, vp, 0)?;
+                self.sink.task(kp, 1, scores)?;
+                let p = self.sink.task(kp, self.wavelets(n * group) + group, 1)?;
+                self.unicast(&p, (kp, vp), 0, Buffer::Memory { after: None })?;
                 let weighted = (n * group * hd).div_ceil(self.dp.axpy_lanes(Format::F16));
-                self.sink.task(vp, None, 1, weighted)?;
+                self.sink.task(vp, 1, weighted)?;
             }
         }
         // Partial outputs with each head's running max and sum, merged down the V line.
-        let g = self.sink.geometry().clone();
         let n = self.wavelets(group * hd) + group;
         let merge = self.dp.elementwise(self.per_wavelet, ops::MERGE);
         let mut outs = Vec::new();
         for &(_, pairs, lo, hi, _) in &heads {
-            let mut task = self.sink.task(pairs[0].1, None, n, 1)?;
-            for w in pairs.windows(2) {
-                self.route.through(&g, w[0].1, [w[1].1]);
-                self.sink.message(task, &self.route, &mut self.deliveries)?;
-                let d = self.deliveries[0];
-                task = self.sink.task(w[1].1, Some(d), 0, merge)?;
-            }
+            let task = self.sink.task(pairs[0].1, n, 1)?;
+            let line = pairs.windows(2).map(|w| (w[0].1, w[1].1));
+            self.relay(task, line, merge, true)?;
             let last = pairs[pairs.len() - 1].1;
             outs.push(Src {
                 pe: last,
@@ -510,17 +527,12 @@ impl<'a, S: Sink> Emitter<'a, S> {
         self.tail(&logits, ops::ARGMAX)?;
         // Arg-max (value and index) of every sequence along the output blocks, then the tokens
         // go home.
-        let mut task = self.sink.task(logits[0].pe, None, 2 * self.seqs, 1)?;
-        for w in logits.windows(2) {
-            let g = self.sink.geometry().clone();
-            self.route.through(&g, w[0].pe, [w[1].pe]);
-            self.sink.message(task, &self.route, &mut self.deliveries)?;
-            let d = self.deliveries[0];
-            task = self.sink.task(w[1].pe, Some(d), 0, 1)?;
-        }
+        let task = self.sink.task(logits[0].pe, 2 * self.seqs, 1)?;
+        let line = logits.windows(2).map(|w| (w[0].pe, w[1].pe));
+        self.relay(task, line, 1, false)?;
         let last = logits[logits.len() - 1].pe;
-        let send = self.sink.task(last, None, self.seqs, 1)?;
-        self.unicast(send, last, e.pe(0, 0), 0)?;
+        let send = self.sink.task(last, self.seqs, 1)?;
+        self.unicast(&send, (last, e.pe(0, 0)), 0, Buffer::Memory { after: None })?;
         Ok(())
     }
 }

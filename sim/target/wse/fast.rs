@@ -3,13 +3,49 @@
 //! from, which is exact because both serve strictly in program order. A part that is a
 //! translate of a recorded one is replayed from the recording where that is exact
 //! ([`super::replay`]).
+//!
+//! Back-pressure: a message whose credits never bind has the times it would have with
+//! unbounded queues, and [`Fast::flows`] decides that in one pass over the route; a message
+//! held up somewhere is evaluated wavelet by wavelet instead ([`super::held`]), and the tasks
+//! receiving it get each item's time ([`Times::Each`]).
 
 use super::geometry::{Geometry, PORTS, Pe, RAMP_IN, Route, Shift};
-use super::program::Sink;
+use super::held;
+use super::program::{Buffer, Receive, Sink};
 use super::replay::{End, Moves, Record, Recording, State};
 use super::train::{Chain, Train};
 use crate::engine::EngineError;
 use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The times of a task's items: a max-plus train, or, where back-pressure held up the message
+/// it took them from, each item's own time (or the way to them).
+#[derive(Clone, Debug)]
+pub enum Times {
+    Train(Train),
+    Each(Rc<[u64]>),
+    Served(Rc<held::Served>),
+}
+
+impl Times {
+    /// Items of the task.
+    pub fn items(&self) -> u64 {
+        match self {
+            Times::Train(t) => t.items(),
+            Times::Each(e) => e.len() as u64,
+            Times::Served(s) => s.items(),
+        }
+    }
+
+    /// Completion of the task [cycles].
+    pub fn last(&self) -> u64 {
+        match self {
+            Times::Train(t) => t.last(),
+            Times::Each(e) => e.last().copied().unwrap_or(0),
+            Times::Served(s) => s.last(),
+        }
+    }
+}
 
 /// What the evaluation measured.
 pub struct Fast {
@@ -169,107 +205,280 @@ impl Fast {
         }
     }
 
-    /// Pass `chain` (times at the link's router) over `link`; it becomes the times at the far
-    /// end.
+    /// Pass `chain` (times at the link's router) over `link`, not before `gate`; it becomes
+    /// the times at the far end.
     #[inline(always)]
-    fn traverse(&mut self, link: u32, latency: u64, chain: &mut Chain) {
+    fn traverse(&mut self, link: u32, latency: u64, chain: &mut Chain, gate: u64) {
         let free = self.link_free[self.slot(link)];
         if self.recording.active {
             let (rec, load) = (&mut self.recording, &self.link_load);
             observe(rec, load, link, free, chain.front());
         }
-        chain.serve(free);
+        chain.serve(free.max(gate));
         self.account(link, chain.items(), chain.last());
         chain.delay(latency - 1);
     }
 
-    /// Pass `train` over `link` as its first link.
-    fn first(&mut self, link: u32, latency: u64, train: &Train) -> Chain {
+    /// Pass `train` over `link` as its first link, not before `gate`.
+    fn first(&mut self, link: u32, latency: u64, train: &Train, gate: u64) -> Chain {
         let free = self.link_free[self.slot(link)];
         if self.recording.active {
             let (rec, load) = (&mut self.recording, &self.link_load);
             observe(rec, load, link, free, train.time(0));
         }
-        let mut chain = Chain::serve_from(train, free);
+        let mut chain = Chain::serve_from(train, free.max(gate));
         self.account(link, chain.items(), chain.last());
         chain.delay(latency - 1);
         chain
     }
 
     /// Deliver `chain` (times at `pe`'s router, or the message's own train before its first
-    /// link) over its ramp into the PE.
+    /// link) over its ramp into the task `receive` on the PE.
     fn deliver(
         &mut self,
         pe: Pe,
         chain: Option<&Chain>,
         src: &Train,
-    ) -> Result<Train, EngineError> {
+        receive: &Receive<Times>,
+    ) -> Result<Times, EngineError> {
         let (link, hop) = (self.g.link(pe, RAMP_IN), self.g.hop);
+        let gate = released(receive);
         let c = match chain {
             Some(&c) => {
                 let mut c = c;
-                self.traverse(link, hop, &mut c);
+                self.traverse(link, hop, &mut c, gate);
                 c
             }
-            None => self.first(link, hop, src),
+            None => self.first(link, hop, src, gate),
         };
-        c.to_train()
+        let input = c.to_train()?;
+        if self.recording.active {
+            let (free, busy) = (self.pe_free[pe.0 as usize], self.pe_busy[pe.0 as usize]);
+            (self.recording).pe(pe.0, free, Some(input.time(0)), busy);
+        }
+        self.serve(pe, input, receive.service).map(Times::Train)
+    }
+
+    /// The task on `pe` taking `input` at `service` cycles per item.
+    fn serve(&mut self, pe: Pe, mut input: Train, service: u64) -> Result<Train, EngineError> {
+        let free = &mut self.pe_free[pe.0 as usize];
+        self.pe_busy[pe.0 as usize] += input.items() * service;
+        input.serve(*free, service)?;
+        *free = input.last();
+        let done = *free;
+        self.finish(done);
+        Ok(input)
+    }
+
+    /// A task of the current part completed at `done`.
+    fn finish(&mut self, done: u64) {
+        let end = &mut self.part_end[self.part];
+        *end = (*end).max(done);
+        self.end = self.end.max(done);
+    }
+
+    /// The cycle the ramp into `pe` may start a delivery to `receive` from.
+    fn ramp_ready(&self, pe: Pe, receive: &Receive<Times>) -> u64 {
+        self.link_free[self.slot(self.g.link(pe, RAMP_IN))].max(released(receive))
+    }
+
+    /// Whether a task taking `ramp` (times past the ramp into `pe`) from its input queue as
+    /// `receive` says keeps up with it: every ramp credit is back in time for item `queue`
+    /// (checking that item is enough when the task takes at most a cycle per item and the
+    /// queue covers the ramp and the task's cycle).
+    fn keeps_up(&self, ramp: &Chain, pe: Pe, receive: &Receive<Times>) -> bool {
+        let (q, s) = (self.g.queue, receive.service);
+        !matches!(receive.buffer, Buffer::Queue)
+            || (s <= 1 && q > self.g.hop + s && ramp.time(q) >= self.pe_free[pe.0 as usize] + s + 2)
+    }
+
+    /// Whether no credit binds for `src` along `route` (more than `queue` wavelets), so that
+    /// the times of unbounded queues are exact. A link delivering into a queue sends a wavelet
+    /// per cycle at most, so its item `queue` bounds all later ones: when it is due no earlier
+    /// than a cycle after every output of the queue is ready (a link, or a ramp and its
+    /// buffer), and the link's latency is shorter than the queue, every credit is back before
+    /// it is needed.
+    fn flows(&self, src: &Train, route: &Route, receives: &[Receive<Times>]) -> bool {
+        let q = self.g.queue;
+        let drops = &route.drops;
+        let mut d = 0;
+        // Drops before the first link take the source's own times.
+        while let Some(&(0, pe)) = drops.get(d) {
+            let ramp = Chain::serve_from(src, self.ramp_ready(pe, &receives[d]));
+            if !self.keeps_up(&ramp, pe, &receives[d]) {
+                return false;
+            }
+            d += 1;
+        }
+        let Some(&(l0, lat0)) = route.links.first() else {
+            return true;
+        };
+        let mut chain = Chain::serve_from(src, self.link_free[self.slot(l0)]);
+        chain.delay(lat0 - 1);
+        for p in 1..=route.links.len() {
+            // `chain`: the times at position p, sent there over link p - 1.
+            let (sender, lat) = route.links[p - 1];
+            let credited = sender < self.io_base;
+            if credited && lat >= q {
+                return false;
+            }
+            let due = chain.time(q) - lat;
+            let ready = |at: u64| !credited || due > at;
+            if let Some(&(_, pe)) = drops.get(d).filter(|x| x.0 as usize == p) {
+                let r = self.ramp_ready(pe, &receives[d]);
+                let mut ramp = chain;
+                ramp.serve(r);
+                if !ready(r) || !self.keeps_up(&ramp, pe, &receives[d]) {
+                    return false;
+                }
+                d += 1;
+            }
+            if let Some(&(link, latency)) = route.links.get(p) {
+                let free = self.link_free[self.slot(link)];
+                if !ready(free) {
+                    return false;
+                }
+                chain.serve(free);
+                chain.delay(latency - 1);
+            }
+        }
+        true
+    }
+
+    /// `src` along `route` wavelet by wavelet, for a message held up by back-pressure.
+    fn held(
+        &mut self,
+        src: &Times,
+        route: &Route,
+        receives: &[Receive<Times>],
+        tasks: &mut Vec<Times>,
+    ) {
+        let links: Vec<held::Link> = (route.links.iter())
+            .map(|&(l, latency)| held::Link {
+                latency,
+                free: self.link_free[self.slot(l)],
+                credited: l < self.io_base,
+            })
+            .collect();
+        let drops: Vec<held::Drop> = (route.drops.iter().zip(receives))
+            .map(|(&(pos, pe), r)| held::Drop {
+                pos: pos as usize,
+                ready: self.ramp_ready(pe, r),
+                latency: self.g.hop,
+                queue: matches!(r.buffer, Buffer::Queue),
+                service: r.service,
+                pe_free: self.pe_free[pe.0 as usize],
+            })
+            .collect();
+        let n = src.items();
+        let h = match src {
+            Times::Train(t) => held::evaluate(|k| t.time(k), n, &links, &drops, self.g.queue),
+            Times::Each(e) => held::evaluate(|k| e[k as usize], n, &links, &drops, self.g.queue),
+            Times::Served(s) => {
+                let e = s.each();
+                held::evaluate(|k| e[k as usize], n, &links, &drops, self.g.queue)
+            }
+        };
+        for (&(link, _), &(first, last)) in route.links.iter().zip(&h.links) {
+            self.held_link(link, first, n, last);
+        }
+        let ramps = route.drops.iter().zip(receives).zip(&h.ramps);
+        for (((&(_, pe), r), &(first, last)), done) in ramps.zip(h.done) {
+            self.held_link(self.g.link(pe, RAMP_IN), first, n, last);
+            let i = pe.0 as usize;
+            if self.recording.active {
+                let (free, busy) = (self.pe_free[i], self.pe_busy[i]);
+                (self.recording).pe(pe.0, free, Some(first + self.g.hop), busy);
+            }
+            self.pe_busy[i] += n * r.service;
+            let task = match done {
+                held::Done::Each(e) => Times::Each(e.into()),
+                held::Done::Served(s) => Times::Served(Rc::new(s)),
+            };
+            let end = task.last();
+            self.pe_free[i] = end;
+            self.finish(end);
+            tasks.push(task);
+        }
+    }
+
+    /// Account a held message's `n` wavelets over `link`, the first reaching it at `first`,
+    /// the last sent at `last`.
+    fn held_link(&mut self, link: u32, first: u64, n: u64, last: u64) {
+        if self.recording.active {
+            let free = self.link_free[self.slot(link)];
+            let (rec, load) = (&mut self.recording, &self.link_load);
+            observe(rec, load, link, free, first);
+        }
+        self.account(link, n, last + 1);
+    }
+}
+
+/// The cycle the buffer `receive` lands in is released.
+fn released(receive: &Receive<Times>) -> u64 {
+    match &receive.buffer {
+        Buffer::Memory { after: Some(t) } => t.last(),
+        _ => 0,
     }
 }
 
 impl Sink for Fast {
-    type Task = Train;
-    type Delivery = Train;
+    type Task = Times;
 
     fn geometry(&self) -> &Geometry {
         &self.g
     }
 
-    fn task(
-        &mut self,
-        pe: Pe,
-        input: Option<Train>,
-        items: u64,
-        service: u64,
-    ) -> Result<Train, EngineError> {
-        let free = &mut self.pe_free[pe.0 as usize];
+    fn task(&mut self, pe: Pe, items: u64, service: u64) -> Result<Times, EngineError> {
+        let free = self.pe_free[pe.0 as usize];
         if self.recording.active {
-            let first = input.map(|t| t.time(0));
-            (self.recording).pe(pe.0, *free, first, self.pe_busy[pe.0 as usize]);
+            (self.recording).pe(pe.0, free, None, self.pe_busy[pe.0 as usize]);
         }
-        let mut done = input.unwrap_or_else(|| Train::at(*free, items));
-        self.pe_busy[pe.0 as usize] += done.items() * service;
-        done.serve(*free, service)?;
-        *free = done.last();
-        let end = &mut self.part_end[self.part];
-        *end = (*end).max(*free);
-        self.end = self.end.max(*free);
-        Ok(done)
+        self.serve(pe, Train::at(free, items), service)
+            .map(Times::Train)
     }
 
     fn message(
         &mut self,
-        src: Train,
+        src: &Times,
         route: &Route,
-        deliveries: &mut Vec<Train>,
+        receives: &[Receive<Times>],
+        tasks: &mut Vec<Times>,
     ) -> Result<(), EngineError> {
-        deliveries.clear();
+        tasks.clear();
+        if receives.len() != route.drops.len() {
+            return Err(EngineError::Model {
+                component: "wafer program".to_owned(),
+                reason: format!(
+                    "{} receiving tasks for {} drops",
+                    receives.len(),
+                    route.drops.len()
+                ),
+            });
+        }
+        let src = match src {
+            Times::Train(t) if t.items() <= self.g.queue || self.flows(t, route, receives) => t,
+            _ => {
+                self.held(src, route, receives, tasks);
+                return Ok(());
+            }
+        };
         let links = &route.links;
-        let mut drops = route.drops.iter().peekable();
+        let mut drops = route.drops.iter().zip(receives).peekable();
         // Drops before the first link get the source's own times.
-        while let Some(&(_, pe)) = drops.next_if(|d| d.0 == 0) {
-            deliveries.push(self.deliver(pe, None, &src)?);
+        while let Some((&(_, pe), r)) = drops.next_if(|d| d.0.0 == 0) {
+            tasks.push(self.deliver(pe, None, src, r)?);
         }
         let Some(&(link, latency)) = links.first() else {
             return Ok(());
         };
-        let mut chain = self.first(link, latency, &src);
+        let mut chain = self.first(link, latency, src, 0);
         // Then the links up to each drop's position in one pass each.
         let mut p = 1;
         loop {
             let next = drops
                 .peek()
-                .map_or(links.len(), |d| (d.0 as usize).min(links.len()));
+                .map_or(links.len(), |d| (d.0.0 as usize).min(links.len()));
             if next > p {
                 let run = &links[p..next];
                 if self.recording.active {
@@ -292,7 +501,7 @@ impl Sink for Fast {
                 p = next;
             }
             match drops.next() {
-                Some(&(_, pe)) => deliveries.push(self.deliver(pe, Some(&chain), &src)?),
+                Some((&(_, pe), r)) => tasks.push(self.deliver(pe, Some(&chain), src, r)?),
                 None => break,
             }
         }

@@ -61,6 +61,8 @@ pub struct Geometry {
     pub io_lanes: u32,
     /// Cycles from one wafer's edge to the next one's.
     pub io_latency: u64,
+    /// Wavelets a router queues per color and input port (and a PE per input queue).
+    pub queue: u64,
 }
 
 impl Geometry {
@@ -76,6 +78,7 @@ impl Geometry {
             hop: w.router.hop_cycles,
             io_lanes: (io_lanes as u32).max(1),
             io_latency: (m.system.io_latency_ns * 1e-9 * w.clock_hz).ceil().max(1.0) as u64,
+            queue: w.router.queue_wavelets,
         }
     }
 

@@ -9,6 +9,7 @@ mod emit;
 mod fast;
 mod geometry;
 mod heatmap;
+mod held;
 mod layout;
 mod memo;
 mod place;

@@ -5,8 +5,21 @@
 //! the PE's memory (all available at once). A PE runs its tasks strictly in program order, and a
 //! task's item `k` completes at `max(arrival k, completion k-1) + service`. A **message** carries
 //! one wavelet per item of the task that sends it along a route, and is delivered at the route's
-//! drops; every link (router port) passes the messages that use it in program order, one
-//! wavelet per cycle. PEs only learn of each other's results through messages, as on the wafer.
+//! drops, each to a task created with it; every link (router port) passes the messages that use
+//! it in program order, one wavelet per cycle. PEs only learn of each other's results through
+//! messages, as on the wafer.
+//!
+//! **Back-pressure.** Each message has its own queue (color) of `queue` wavelets ([`Geometry::queue`]) at the far end
+//! of every fabric link, and a link sends wavelet `k` only once wavelet `k - queue` has left
+//! that queue (been sent on by every output of the router it reached: the next link, the ramp
+//! into the PE, or both), one cycle for the credit to come back. A delivery lands either in the
+//! receiving PE's input queue (as deep: the ramp sends wavelet `k` once the task has done item
+//! `k - queue`) or in a buffer in SRAM that the layout budgets for the whole message
+//! (the ramp starts once the task that last used the buffer is done). A PE sends from its
+//! memory: its tasks never wait for the fabric. I/O lanes between wafers are not
+//! credit-limited (the systems' links buffer in bulk). Every wait points to something earlier
+//! in program order or to an earlier wavelet, so programs written through a [`Sink`] cannot
+//! deadlock.
 //!
 //! The mapper writes the program into a [`Sink`]: the fast fidelity evaluates it as it comes
 //! (message by message, in closed form), the detailed one records it ([`Program`]) and runs it
@@ -15,32 +28,43 @@
 use super::geometry::{Geometry, Pe, Route, Shift};
 use crate::engine::EngineError;
 
+/// Where a delivered message lands in the receiving PE.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Buffer<T> {
+    /// The task takes it straight from the PE's input queue ([`Geometry::queue`] wavelets).
+    Queue,
+    /// A buffer in SRAM holding the whole message, free once task `after` (its previous user)
+    /// is done.
+    Memory { after: Option<T> },
+}
+
+/// The task receiving one drop of a message: `service` cycles per wavelet, from `buffer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Receive<T> {
+    pub service: u64,
+    pub buffer: Buffer<T>,
+}
+
 /// Receiver of a wafer program in program order.
 pub trait Sink {
     /// A task's handle, to send its items as a message.
-    type Task: Copy;
-    /// A message's arrival at one PE, to be consumed by one task there.
-    type Delivery: Copy;
+    type Task: Clone;
 
     /// The system the program runs on.
     fn geometry(&self) -> &Geometry;
 
-    /// A task on `pe` processing `items` (the wavelets of `input` when given) at `service`
-    /// cycles each.
-    fn task(
-        &mut self,
-        pe: Pe,
-        input: Option<Self::Delivery>,
-        items: u64,
-        service: u64,
-    ) -> Result<Self::Task, EngineError>;
+    /// A task on `pe` processing `items` from its memory at `service` cycles each.
+    fn task(&mut self, pe: Pe, items: u64, service: u64) -> Result<Self::Task, EngineError>;
 
-    /// A message of one wavelet per item of `src` along `route`; its deliveries, one per drop.
+    /// A message of one wavelet per item of `src` along `route`, sent right after `src` was
+    /// written (nothing ran on its PE in between), and the tasks receiving it, one per drop
+    /// (`receives[d]` at `route.drops[d]`), into `tasks`.
     fn message(
         &mut self,
-        src: Self::Task,
+        src: &Self::Task,
         route: &Route,
-        deliveries: &mut Vec<Self::Delivery>,
+        receives: &[Receive<Self::Task>],
+        tasks: &mut Vec<Self::Task>,
     ) -> Result<(), EngineError>;
 
     /// Whether messages need their routes' `nodes` (the routers they pass).
@@ -80,6 +104,8 @@ pub struct Message {
     /// The task whose items it carries.
     pub src: u32,
     pub route: Route,
+    /// Where each drop lands (tasks by index).
+    pub buffers: Vec<Buffer<u32>>,
 }
 
 /// A whole recorded program, for the detailed fidelity.
@@ -107,50 +133,67 @@ fn index(n: usize, what: &'static str) -> Result<u32, EngineError> {
     u32::try_from(n).map_err(|_| EngineError::Overflow { what })
 }
 
+impl Program {
+    fn push(&mut self, task: Task) -> Result<u32, EngineError> {
+        self.tasks.push(task);
+        index(self.tasks.len() - 1, "task count")
+    }
+}
+
 impl Sink for Program {
     type Task = u32;
-    type Delivery = (u32, u32);
 
     fn geometry(&self) -> &Geometry {
         &self.geometry
     }
 
-    fn task(
-        &mut self,
-        pe: Pe,
-        input: Option<(u32, u32)>,
-        items: u64,
-        service: u64,
-    ) -> Result<u32, EngineError> {
-        let items = match input {
-            Some((m, _)) => self.tasks[self.messages[m as usize].src as usize].items,
-            None => items,
-        };
-        self.tasks.push(Task {
+    fn task(&mut self, pe: Pe, items: u64, service: u64) -> Result<u32, EngineError> {
+        let part = self.part;
+        self.push(Task {
             pe,
-            input,
+            input: None,
             items,
             service,
-            part: self.part,
-        });
-        index(self.tasks.len() - 1, "task count")
+            part,
+        })
     }
 
     fn message(
         &mut self,
-        src: u32,
+        src: &u32,
         route: &Route,
-        deliveries: &mut Vec<(u32, u32)>,
+        receives: &[Receive<u32>],
+        tasks: &mut Vec<u32>,
     ) -> Result<(), EngineError> {
-        let id = index(self.messages.len(), "message count")?;
-        deliveries.clear();
-        for d in 0..route.drops.len() {
-            deliveries.push((id, index(d, "drop count")?));
+        if receives.len() != route.drops.len() {
+            return Err(EngineError::Model {
+                component: "wafer program".to_owned(),
+                reason: format!(
+                    "{} receiving tasks for {} drops",
+                    receives.len(),
+                    route.drops.len()
+                ),
+            });
         }
+        let id = index(self.messages.len(), "message count")?;
+        let items = self.tasks[*src as usize].items;
         self.messages.push(Message {
-            src,
+            src: *src,
             route: route.clone(),
+            buffers: receives.iter().map(|r| r.buffer.clone()).collect(),
         });
+        tasks.clear();
+        for (d, (r, &(_, pe))) in receives.iter().zip(&route.drops).enumerate() {
+            let part = self.part;
+            let t = self.push(Task {
+                pe,
+                input: Some((id, index(d, "drop count")?)),
+                items,
+                service: r.service,
+                part,
+            })?;
+            tasks.push(t);
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use super::fast::Fast;
 use super::geometry::{Geometry, Pe, Route, Shift, Sweep};
 use super::layout::{Arrangement, Matrix, Misfit, Plan, layout};
 use super::place::Tiles;
-use super::program::{Program, Sink};
+use super::program::{Buffer, Program, Receive, Sink};
 use crate::arch::{Machine, WseSystem};
 use crate::engine::Clock;
 use crate::quant::Format;
@@ -23,6 +23,7 @@ fn grid() -> Geometry {
         hop: 1,
         io_lanes: 1,
         io_latency: 10,
+        queue: 4,
     }
 }
 
@@ -53,7 +54,8 @@ fn short(batch: u64) -> Workload {
 }
 
 /// A hand-written program for any sink: one task per step, each optionally sending a message
-/// along `stops`; a step with `input` consumes drop `input` of the previous message.
+/// along `stops`; a step with `input` receives drop `input` of the last message sent before it
+/// (from its input queue), at its `service` cycles per wavelet.
 struct Step {
     pe: Pe,
     input: Option<usize>,
@@ -62,28 +64,51 @@ struct Step {
     stops: Vec<Pe>,
 }
 
-fn emit<S: Sink>(sink: &mut S, steps: &[Step]) -> Vec<S::Task> {
-    let mut tasks = Vec::new();
-    let mut last = Vec::new();
-    for s in steps {
-        let input = s.input.map(|d| last[d]);
-        let t = sink.task(s.pe, input, s.items, s.service).unwrap();
-        if !s.stops.is_empty() {
-            let mut route = Route::default();
-            route.through(&grid(), s.pe, s.stops.iter().copied());
-            sink.message(t, &route, &mut last).unwrap();
+fn emit<S: Sink>(sink: &mut S, g: &Geometry, steps: &[Step]) -> Vec<S::Task> {
+    let mut tasks: Vec<Option<S::Task>> = vec![None; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        if s.input.is_none() {
+            tasks[i] = Some(sink.task(s.pe, s.items, s.service).unwrap());
         }
-        tasks.push(t);
+        if s.stops.is_empty() {
+            continue;
+        }
+        // The steps receiving this message: the next ones with an input, one per drop.
+        let receivers: Vec<usize> = (i + 1..steps.len())
+            .filter(|&j| steps[j].input.is_some())
+            .take(s.stops.len())
+            .collect();
+        let mut receives = vec![None; s.stops.len()];
+        for &j in &receivers {
+            let buffer = Buffer::Queue;
+            receives[steps[j].input.unwrap()] = Some(Receive {
+                service: steps[j].service,
+                buffer,
+            });
+        }
+        let receives: Vec<Receive<S::Task>> = receives.into_iter().map(Option::unwrap).collect();
+        let mut route = Route::default();
+        route.through(g, s.pe, s.stops.iter().copied());
+        let mut received = Vec::new();
+        let src = tasks[i].clone().unwrap();
+        sink.message(&src, &route, &receives, &mut received)
+            .unwrap();
+        for &j in &receivers {
+            tasks[j] = Some(received[steps[j].input.unwrap()].clone());
+        }
     }
-    tasks
+    tasks.into_iter().map(Option::unwrap).collect()
 }
 
 /// Completion of every task, at the fast fidelity and the detailed one.
 fn both(steps: &[Step]) -> (Vec<u64>, Vec<u64>) {
     let mut fast = Fast::new(grid(), 1);
-    let done = emit(&mut fast, steps).iter().map(|t| t.last()).collect();
+    let done = emit(&mut fast, &grid(), steps)
+        .iter()
+        .map(|t| t.last())
+        .collect();
     let mut prog = Program::new(grid());
-    emit(&mut prog, steps);
+    emit(&mut prog, &grid(), steps);
     let d = detailed::run(prog, Clock::new(1_000_000_000).unwrap(), false, 1 << 20).unwrap();
     (done, d.task_done)
 }
@@ -217,6 +242,12 @@ fn fidelities_agree_on_small_wafers() {
         }
         cases.push((m, short(batch)));
     }
+    // Queues of 1 and 2 wavelets hold nearly every message up.
+    for (case, queue) in [(0, 1), (1, 2), (3, 1)] {
+        let (mut m, w) = cases[case].clone();
+        m.wafer.router.queue_wavelets = queue;
+        cases.push((m, w));
+    }
     for (m, w) in &cases {
         let placement = super::place(m, w, None);
         assert!(placement.fits, "{}", placement.split);
@@ -227,6 +258,10 @@ fn fidelities_agree_on_small_wafers() {
         assert_eq!(fast.units, det.units);
         assert_eq!(fast.network_bytes, det.network_bytes);
     }
+    // Shallower queues hold messages up for longer.
+    let (deep, shallow) = (&cases[0], &cases[cases.len() - 3]);
+    let cycles = |(m, w): &(WseSystem, Workload)| run(m, w, Fidelity::Fast).decode_cycles;
+    assert!(cycles(shallow) > cycles(deep));
     // The cases on 10 x 10 wafers span several: their I/O lanes carried wavelets.
     for (m, w) in cases.iter().filter(|(m, _)| m.wafer.fabric_rows == 10) {
         assert!(super::place(m, w, None).units_needed > Some(1));
@@ -299,7 +334,9 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     // GEMV in lock step, so one's GEMV no longer overlaps the other's attention as the
     // per-sequence order let it (with batch-1-sized chunks it would be 2,037,506). Moved again
     // when layers went into bands (2,017,483 before): layers 1 to 3 are now translates of each
-    // other and take the same cycles (layer 0's input comes from the embedding).
+    // other and take the same cycles (layer 0's input comes from the embedding). Moved when
+    // router queues got their depth (4 wavelets) and credits (2,004,139 before): chunks wait
+    // for their buffers and partial sums for the PE that adds them, holding their links.
     let m = wse3();
     let mut w = workload("llama3-70b");
     w.model.layers = 4;
@@ -307,8 +344,8 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     let t = run(&m, &w, Fidelity::Fast);
     let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
     let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
-    assert_eq!(t.decode_cycles, 2_004_139);
-    assert_eq!(parts, [486_848, 470_051, 470_051, 470_051, 107_138]);
+    assert_eq!(t.decode_cycles, 2_106_365);
+    assert_eq!(parts, [507_497, 495_918, 495_918, 495_918, 111_114]);
     assert_eq!(units, [4_869_448_228, 337_483_658, 0]);
     assert_eq!(t.network_bytes, 0);
 }
@@ -379,7 +416,7 @@ fn fast_step(m: &WseSystem, w: &Workload, plan: &Plan, replay: bool, busy: Optio
         f = f.without_replay();
     }
     if let Some(pe) = busy {
-        f.task(pe, None, 1, 1 << 20).unwrap();
+        f.task(pe, 1, 1 << 20).unwrap();
     }
     let (dp, step) = (
         Datapath::new(&m.wafer.pe),
@@ -587,4 +624,82 @@ fn rigid_shifts_refuse_wraps() {
     assert_eq!(g.rigid_shift(&b, at, 1), None);
     assert_eq!(g.rigid_shift(&b, at, 8), None);
     assert_eq!(g.rigid_shift(&b, at, 32), None);
+}
+
+#[test]
+fn a_slow_consumer_back_pressures_a_multicast() {
+    // (0,0) multicasts 16 wavelets (sent at 1..=16) along row 0; (0,2) takes 4 cycles a
+    // wavelet from its input queue, the others none; every queue holds 4 wavelets. Unbounded,
+    // wavelet k reaches (0,j) at k + 4 + j: the last at 19, 20, 21.
+    // (0,2) does wavelet k at 5 + 4 (k + 1) (69 for the last). Its ramp sends wavelet k >= 4 a
+    // cycle after item k - 4 is done (4k - 6), so its router's queue fills and the link into
+    // it sends wavelet k >= 8 a cycle after the ramp sent k - 4: at 4k - 21, 39 for the last,
+    // which reaches (0,3) at 39 + 3 = 42. One queue further back, the link into (0,1) sends
+    // wavelet k >= 13 a cycle after that link sent k - 4 (4k - 36): the last at 24, reaching
+    // (0,1) at 26. The link out of (0,0) would be held from wavelet 20 on: the sender is not.
+    let stops = vec![at(0, 1), at(0, 2), at(0, 3)];
+    let steps = vec![
+        step(at(0, 0), None, 16, 1, stops),
+        step(at(0, 1), Some(0), 0, 0, vec![]),
+        step(at(0, 2), Some(1), 0, 4, vec![]),
+        step(at(0, 3), Some(2), 0, 0, vec![]),
+    ];
+    let (fast, det) = both(&steps);
+    assert_eq!(fast, [16, 26, 69, 42]);
+    assert_eq!(det, fast);
+}
+
+#[test]
+fn a_held_message_delays_the_next_on_its_links() {
+    // (0,0) sends 20 wavelets to (0,3), which takes 6 cycles a wavelet (done at 6 (k + 2),
+    // 126 for the last), then 4 wavelets to (0,2) over the same first links. Holding 4
+    // wavelets per queue, the links back from (0,3) send wavelet k no earlier than
+    // 6k - 11 (ramp), 6k - 34, 6k - 57 and 6k - 80 (each 4 wavelets and a credit's cycle
+    // earlier), so the last of the first message leaves (0,1) eastwards at 57 and (0,0) at 34.
+    // The second message, sent at 21..=24, follows it: over (0,0)->(0,1) from 35 and
+    // (0,1)->(0,2) from 58, and reaches (0,2) at 60..=63. Without back-pressure: 28.
+    let steps = vec![
+        step(at(0, 0), None, 20, 1, vec![at(0, 3)]),
+        step(at(0, 3), Some(0), 0, 6, vec![]),
+        step(at(0, 0), None, 4, 1, vec![at(0, 2)]),
+        step(at(0, 2), Some(0), 0, 0, vec![]),
+    ];
+    let (fast, det) = both(&steps);
+    assert_eq!(fast, [20, 126, 24, 63]);
+    assert_eq!(det, fast);
+}
+
+#[test]
+fn a_buffer_released_only_later_is_reported_as_a_deadlock() {
+    // The buffer (0,1) receives into is released by a task that runs after the one reading
+    // it: no program written through a sink does this, so the model names it.
+    let g = grid();
+    let mut prog = Program::new(g.clone());
+    let t = prog.task(at(0, 0), 4, 1).unwrap();
+    let mut route = Route::default();
+    route.through(&g, at(0, 0), [at(0, 1)]);
+    let receive = Receive {
+        service: 1,
+        buffer: Buffer::Memory { after: None },
+    };
+    let mut received = Vec::new();
+    prog.message(&t, &route, &[receive], &mut received).unwrap();
+    let later = prog.task(at(0, 1), 1, 1).unwrap();
+    prog.messages[0].buffers[0] = Buffer::Memory { after: Some(later) };
+    let clock = Clock::new(1_000_000_000).unwrap();
+    let e = detailed::run(prog, clock, false, 1 << 20)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("deadlock"), "{e}");
+    assert!(e.contains("PE (0,1) of wafer 0"), "{e}");
+    assert!(e.contains("message 0 from PE (0,0)"), "{e}");
+}
+
+#[test]
+fn a_router_without_queues_is_refused() {
+    let mut m = wse3();
+    m.wafer.router.queue_wavelets = 0;
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("wafer.router.queue_wavelets"), "{e}");
 }

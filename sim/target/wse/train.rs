@@ -219,6 +219,14 @@ impl Chain {
         self.n
     }
 
+    /// Time of item `k` [cycles] (as [`Train::time`]).
+    pub fn time(&self, k: u64) -> u64 {
+        let steep = self.steep[..self.len]
+            .iter()
+            .map(|&(a, b)| a + self.off + k * b);
+        steep.fold(self.unit + k, u64::max)
+    }
+
     /// Time of the last item [cycles] (as [`Train::last`]).
     #[inline]
     pub fn last(&self) -> u64 {
