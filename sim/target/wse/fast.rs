@@ -372,12 +372,12 @@ impl Fast {
             .collect();
         let n = src.items();
         let h = match src {
-            Times::Train(t) => held::evaluate(|k| t.time(k), n, &links, &drops, self.g.queue),
-            Times::Each(e) => held::evaluate(|k| e[k as usize], n, &links, &drops, self.g.queue),
-            Times::Served(s) => {
-                let e = s.each();
-                held::evaluate(|k| e[k as usize], n, &links, &drops, self.g.queue)
+            Times::Train(t) => {
+                let src: Vec<u64> = (0..n).map(|k| t.time(k)).collect();
+                held::evaluate(&src, &links, &drops, self.g.queue)
             }
+            Times::Each(e) => held::evaluate(e, &links, &drops, self.g.queue),
+            Times::Served(s) => held::evaluate(s.each(), &links, &drops, self.g.queue),
         };
         for (&(link, _), &(first, last)) in route.links.iter().zip(&h.links) {
             self.held_link(link, first, n, last);
