@@ -126,20 +126,20 @@ impl Switch {
         prog.tasks[prog.messages[msg as usize].src as usize].items as u32
     }
 
+    /// The port on `link` and the index of entry `key` in it.
+    fn entry(&mut self, link: u32, key: (u32, u32)) -> Result<(&mut Port, usize), EngineError> {
+        let port = (self.ports.get_mut(&link)).ok_or_else(|| wafer_error("no port on the link"))?;
+        let i = (port.order.binary_search(&key)).map_err(|_| wafer_error("no such entry"))?;
+        Ok((port, i))
+    }
+
     fn arrive(
         &mut self,
         link: u32,
         key: (u32, u32),
         ctx: &mut Context<'_, Ev>,
     ) -> Result<(), EngineError> {
-        let port = self
-            .ports
-            .get_mut(&link)
-            .ok_or_else(|| wafer_error("port outside the program"))?;
-        let i = port
-            .order
-            .binary_search(&key)
-            .map_err(|_| wafer_error("wavelet on an unrouted port"))?;
+        let (port, i) = self.entry(link, key)?;
         port.arrived[i] += 1;
         self.serve(link, ctx)
     }
@@ -151,8 +151,7 @@ impl Switch {
         key: (u32, u32),
         ctx: &mut Context<'_, Ev>,
     ) -> Result<(), EngineError> {
-        let port = (self.ports.get_mut(&link)).ok_or_else(|| wafer_error("credit to no port"))?;
-        let i = (port.order.binary_search(&key)).map_err(|_| wafer_error("credit to no entry"))?;
+        let (port, i) = self.entry(link, key)?;
         let c = (port.credits[i].as_mut()).ok_or_else(|| wafer_error("credit to a free entry"))?;
         *c += 1;
         self.serve(link, ctx)

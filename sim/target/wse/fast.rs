@@ -11,7 +11,7 @@
 
 use super::geometry::{Geometry, PORTS, Pe, RAMP_IN, Route, Shift};
 use super::held;
-use super::program::{Buffer, Receive, Sink};
+use super::program::{Buffer, Receive, Sink, one_per_drop};
 use super::replay::{End, Moves, Record, Recording, State};
 use super::train::{Chain, Train};
 use crate::engine::EngineError;
@@ -345,7 +345,7 @@ impl Fast {
         true
     }
 
-    /// `src` along `route` wavelet by wavelet, for a message held up by back-pressure.
+    /// `src` along `route`, a message held up by back-pressure somewhere ([`held::evaluate`]).
     fn held(
         &mut self,
         src: &Times,
@@ -446,16 +446,7 @@ impl Sink for Fast {
         tasks: &mut Vec<Times>,
     ) -> Result<(), EngineError> {
         tasks.clear();
-        if receives.len() != route.drops.len() {
-            return Err(EngineError::Model {
-                component: "wafer program".to_owned(),
-                reason: format!(
-                    "{} receiving tasks for {} drops",
-                    receives.len(),
-                    route.drops.len()
-                ),
-            });
-        }
+        one_per_drop(route, receives)?;
         let src = match src {
             Times::Train(t) if t.items() <= self.g.queue || self.flows(t, route, receives) => t,
             _ => {

@@ -161,6 +161,9 @@ impl Seq {
 
     /// Served by an output with floors `floor`.
     fn served(&self, floor: &Steps) -> Seq {
+        if floor.0.is_empty() {
+            return self.clone();
+        }
         let n = self.base.len() as u64;
         Seq {
             floor: self.floor.max(floor, n),
@@ -265,6 +268,21 @@ fn drop_at(drops: &[Drop], positions: usize) -> Vec<Option<usize>> {
     at
 }
 
+/// An output (the time its first wavelet arrived, its last start) sends wavelet `k`, arrived
+/// at `arrival`: the first no earlier than `ready`, each a cycle after the one before, and none
+/// before its `credit`; when.
+fn send(out: &mut (u64, u64), k: usize, arrival: u64, ready: u64, credit: u64) -> u64 {
+    let start = match k {
+        0 => {
+            out.0 = arrival;
+            arrival.max(ready)
+        }
+        _ => arrival.max(out.1 + 1),
+    };
+    out.1 = start.max(credit);
+    out.1
+}
+
 /// The recurrences themselves, wavelet by wavelet over every position, for a message of
 /// wavelets ready at `src` along `links` with `drops` (in position order), every queue
 /// `queue >= 1` wavelets deep.
@@ -286,36 +304,23 @@ pub fn wavelets(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
         for p in 0..positions {
             let mut left = 0;
             if let Some(d) = at[p] {
-                let (dr, r) = (&drops[d], &mut h.ramps[d]);
-                let mut start = match k {
-                    0 => arrival.max(dr.ready),
-                    _ => arrival.max(r.1 + 1),
+                let dr = &drops[d];
+                let credit = match dr.queue && earlier {
+                    true => done_ring[d * q + slot] + 1,
+                    false => 0,
                 };
-                if k == 0 {
-                    r.0 = arrival;
-                }
-                if dr.queue && earlier {
-                    start = start.max(done_ring[d * q + slot] + 1);
-                }
-                r.1 = start;
+                let start = send(&mut h.ramps[d], k, arrival, dr.ready, credit);
                 left = start;
                 last[d] = (start + dr.latency).max(last[d]) + dr.service;
                 done_ring[d * q + slot] = last[d];
                 each[d].push(last[d]);
             }
             if let Some(l) = links.get(p) {
-                let s = &mut h.links[p];
-                let mut start = match k {
-                    0 => arrival.max(l.free),
-                    _ => arrival.max(s.1 + 1),
+                let credit = match l.credited && earlier {
+                    true => leave[(p + 1) * q + slot] + 1,
+                    false => 0,
                 };
-                if k == 0 {
-                    s.0 = arrival;
-                }
-                if l.credited && earlier {
-                    start = start.max(leave[(p + 1) * q + slot] + 1);
-                }
-                s.1 = start;
+                let start = send(&mut h.links[p], k, arrival, l.free, credit);
                 left = left.max(start);
                 arrival = start + l.latency;
             }

@@ -264,10 +264,12 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
         peak_network_bytes_per_s: units * m.system.io_bytes_per_s,
         mapping: format!(
             "weight-stationary MeshGEMV on {} of {wafers} wafer(s), {layer_pes} PEs per layer ({}); \
-             KV cache in lines of {} tokens per PE; links and PEs serve in program order; {}",
+             KV cache in lines of {} tokens per PE; links and PEs serve in program order, \
+             links credit-limited by queues of {} wavelets per color; {}",
             plan.wafers_used,
             shapes.join(", "),
             plan.kv_per_pe,
+            wafer.router.queue_wavelets,
             plan.arrangement,
         ),
         trace: r.trace.clone(),

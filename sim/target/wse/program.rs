@@ -45,6 +45,21 @@ pub struct Receive<T> {
     pub buffer: Buffer<T>,
 }
 
+/// A message needs one receiving task per drop of its route.
+pub fn one_per_drop<T>(route: &Route, receives: &[Receive<T>]) -> Result<(), EngineError> {
+    if receives.len() == route.drops.len() {
+        return Ok(());
+    }
+    Err(EngineError::Model {
+        component: "wafer program".to_owned(),
+        reason: format!(
+            "{} receiving tasks for {} drops",
+            receives.len(),
+            route.drops.len()
+        ),
+    })
+}
+
 /// Receiver of a wafer program in program order.
 pub trait Sink {
     /// A task's handle, to send its items as a message.
@@ -165,16 +180,7 @@ impl Sink for Program {
         receives: &[Receive<u32>],
         tasks: &mut Vec<u32>,
     ) -> Result<(), EngineError> {
-        if receives.len() != route.drops.len() {
-            return Err(EngineError::Model {
-                component: "wafer program".to_owned(),
-                reason: format!(
-                    "{} receiving tasks for {} drops",
-                    receives.len(),
-                    route.drops.len()
-                ),
-            });
-        }
+        one_per_drop(route, receives)?;
         let id = index(self.messages.len(), "message count")?;
         let items = self.tasks[*src as usize].items;
         self.messages.push(Message {

@@ -703,3 +703,30 @@ fn a_router_without_queues_is_refused() {
     let e = m.validate().unwrap_err().to_string();
     assert!(e.contains("wafer.router.queue_wavelets"), "{e}");
 }
+
+#[test]
+fn a_message_needs_one_receiving_task_per_drop() {
+    let g = grid();
+    let mut route = Route::default();
+    route.through(&g, at(0, 0), [at(0, 1), at(0, 2)]);
+    fn receive<T>() -> Receive<T> {
+        Receive {
+            service: 0,
+            buffer: Buffer::Queue,
+        }
+    }
+    let mut fast = Fast::new(g.clone(), 1);
+    let t = fast.task(at(0, 0), 2, 1).unwrap();
+    let e = fast.message(&t, &route, &[receive()], &mut Vec::new());
+    assert!(
+        e.unwrap_err()
+            .to_string()
+            .contains("1 receiving tasks for 2 drops")
+    );
+    let mut prog = Program::new(g);
+    let t = prog.task(at(0, 0), 2, 1).unwrap();
+    assert!(
+        prog.message(&t, &route, &[receive()], &mut Vec::new())
+            .is_err()
+    );
+}
