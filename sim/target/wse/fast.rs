@@ -24,7 +24,7 @@ use std::rc::Rc;
 pub enum Times {
     Train(Train),
     Each(Rc<[u64]>),
-    Served(Rc<held::Served>),
+    Served(held::Served),
 }
 
 impl Times {
@@ -377,7 +377,7 @@ impl Fast {
                 held::evaluate(&src, &links, &drops, self.g.queue)
             }
             Times::Each(e) => held::evaluate(e, &links, &drops, self.g.queue),
-            Times::Served(s) => held::evaluate(s.each(), &links, &drops, self.g.queue),
+            Times::Served(s) => held::evaluate(&s.each(), &links, &drops, self.g.queue),
         };
         for (&(link, _), &(first, last)) in route.links.iter().zip(&h.links) {
             self.held_link(link, first, n, last);
@@ -393,7 +393,7 @@ impl Fast {
             self.pe_busy[i] += n * r.service;
             let task = match done {
                 held::Done::Each(e) => Times::Each(e.into()),
-                held::Done::Served(s) => Times::Served(Rc::new(s)),
+                held::Done::Served(s) => Times::Served(s),
             };
             let end = task.last();
             self.pe_free[i] = end;

@@ -22,7 +22,6 @@
 //! queues no deeper than a link's latency, the recurrences are evaluated.
 
 use smallvec::{SmallVec, smallvec};
-use std::cell::OnceCell;
 use std::rc::Rc;
 
 /// A link of the route as the state has it.
@@ -170,31 +169,24 @@ impl Seq {
             ..self.clone()
         }
     }
-
-    /// The same times `d` later.
-    fn later(&self, d: u64) -> Seq {
-        let mut s = self.clone();
-        s.shift += d;
-        s.floor.later(d);
-        s
-    }
 }
 
-/// A task taking items that arrive as a [`Seq`], free from `ready`, `service` cycles each: its
-/// last item's time is known at once, each item's only when asked for.
-#[derive(Debug)]
+/// A task taking items that arrive as a [`Seq`] `delay` cycles later, free from `ready`,
+/// `service` cycles each: its last item's time is known at once, each item's only when asked
+/// for. The drops of a multicast share one arrival sequence.
+#[derive(Clone, Debug)]
 pub struct Served {
-    arrivals: Seq,
+    arrivals: Rc<Seq>,
+    delay: u64,
     ready: u64,
     service: u64,
     last: u64,
-    each: OnceCell<Rc<[u64]>>,
 }
 
 impl Served {
-    /// A task free from `ready` taking `arrivals` at `service` cycles each; `top(service)` is
-    /// `max_k (base[k] + (n - k) service)` of the arrivals' base.
-    fn new(arrivals: Seq, ready: u64, service: u64, top: u64) -> Served {
+    /// A task free from `ready` taking `arrivals` `delay` later at `service` cycles each;
+    /// `top` is `max_k (base[k] + (n - k) service)` of the arrivals' base.
+    fn new(arrivals: Rc<Seq>, delay: u64, (ready, service): (u64, u64), top: u64) -> Served {
         // done(n-1) = max(ready + n s, max_k (arrival(k) + (n - k) s)); on each floor step the
         // term is linear in k, so its ends bound it.
         let n = arrivals.base.len() as u64;
@@ -202,18 +194,16 @@ impl Served {
         let steps = &arrivals.floor.0;
         let floors = steps.iter().enumerate().flat_map(|(i, &(t, c))| {
             let end = steps.get(i + 1).map_or(n, |x| x.0) - 1;
-            [t, end].map(|k| c + k as i64 + (n - k) as i64 * s)
+            [t, end].map(|k| c + delay as i64 + k as i64 + (n - k) as i64 * s)
         });
-        let last = floors.fold(
-            (ready + n * service).max(top + arrivals.shift) as i64,
-            i64::max,
-        ) as u64;
+        let base = top + arrivals.shift + delay;
+        let last = floors.fold((ready + n * service).max(base) as i64, i64::max) as u64;
         Served {
             arrivals,
+            delay,
             ready,
             service,
             last,
-            each: OnceCell::new(),
         }
     }
 
@@ -228,16 +218,14 @@ impl Served {
     }
 
     /// Completion of each item [cycles].
-    pub fn each(&self) -> &Rc<[u64]> {
-        self.each.get_or_init(|| {
-            let mut done = self.ready;
-            let mut times = self.arrivals.times();
-            for t in times.iter_mut() {
-                done = (*t).max(done) + self.service;
-                *t = done;
-            }
-            times.into()
-        })
+    pub fn each(&self) -> Vec<u64> {
+        let mut done = self.ready;
+        let mut times = self.arrivals.times();
+        for t in times.iter_mut() {
+            done = (*t + self.delay).max(done) + self.service;
+            *t = done;
+        }
+        times
     }
 }
 
@@ -450,25 +438,34 @@ pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
     let mut arrival: Option<Seq> = None;
     // The last wavelet's arrival (kept along: a floor changes it only where a link has one).
     let mut last = 0;
+    // `arrival` as it was when its floor last changed, and its shift then, for the drops.
+    let mut shared: Option<(Rc<Seq>, u64)> = None;
     for (p, drop) in at.iter().enumerate() {
         let first = arrival.as_ref().map_or(src[0], |a| a.at(0));
         if let &Some(i) = drop {
             let d = &drops[i];
-            let ramp = match &arrival {
-                Some(a) => a.served(&ramp_floor[i]),
-                None => Seq {
-                    base: serve(&ramp_floor[i]),
-                    shift: 0,
-                    floor: Steps::default(),
-                },
-            };
-            let ramp_last = match ramp_floor[i].0.is_empty() && arrival.is_some() {
-                true => last,
-                false => ramp.last(),
+            let (ramp, delay, ramp_last) = match (&arrival, &shared) {
+                (Some(a), Some((seq, shift))) if ramp_floor[i].0.is_empty() => {
+                    (Rc::clone(seq), a.shift - shift, last)
+                }
+                (Some(a), _) => {
+                    let ramp = a.served(&ramp_floor[i]);
+                    let l = ramp.last();
+                    (Rc::new(ramp), 0, l)
+                }
+                (None, _) => {
+                    let ramp = Seq {
+                        base: serve(&ramp_floor[i]),
+                        shift: 0,
+                        floor: Steps::default(),
+                    };
+                    let l = ramp.last();
+                    (Rc::new(ramp), 0, l)
+                }
             };
             held.ramps[i] = (first, ramp_last);
             let t = top(&ramp.base, d.service);
-            let served = Served::new(ramp.later(d.latency), d.pe_free, d.service, t);
+            let served = Served::new(ramp, delay + d.latency, (d.pe_free, d.service), t);
             held.done.push(Done::Served(served));
         }
         let Some(l) = links.get(p) else {
@@ -490,6 +487,7 @@ pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
             if let Some(f) = floor {
                 a.floor = a.floor.max(&f, n);
                 last = a.last();
+                shared = None;
             }
         } else {
             last = a.last();
@@ -498,6 +496,9 @@ pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
         a.shift += l.latency;
         a.floor.later(l.latency);
         last += l.latency;
+        if shared.is_none() {
+            shared = Some((Rc::new(a.clone()), a.shift));
+        }
     }
     held
 }
