@@ -436,7 +436,8 @@ fn deadlock(prog: &Program, task: u32, r: &Results) -> EngineError {
             let m = &prog.messages[msg as usize];
             let src = &prog.tasks[m.src as usize];
             format!(
-                "; it takes message {msg} from {} (drop {drop}), whose sender started {} of its                  {} items",
+                "; it takes message {msg} from {} (drop {drop}), whose sender started {} of \
+                 its {} items",
                 at(src.pe),
                 r.started[m.src as usize],
                 src.items
@@ -447,7 +448,8 @@ fn deadlock(prog: &Program, task: u32, r: &Results) -> EngineError {
     EngineError::Model {
         component: format!("wafer: {}", at(t.pe)),
         reason: format!(
-            "deadlock: no event left while task {task} there has started {} of its {} items{waits}              (a queue of {} wavelets waits for something later in program order)",
+            "deadlock: no event left while task {task} there has started {} of its {} items\
+             {waits} (a queue of {} wavelets waits for something later in program order)",
             r.started[task as usize], t.items, g.queue
         ),
     }
@@ -645,7 +647,6 @@ pub fn run(
         sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
     }
     let _ = sim.run()?;
-    let wiring = Rc::clone(&wiring);
     let pe_busy = sim
         .counters()
         .filter(|(_, l, _)| l.unit.starts_with("pe("))

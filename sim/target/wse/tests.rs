@@ -694,6 +694,7 @@ fn a_buffer_released_only_later_is_reported_as_a_deadlock() {
     assert!(e.contains("deadlock"), "{e}");
     assert!(e.contains("PE (0,1) of wafer 0"), "{e}");
     assert!(e.contains("message 0 from PE (0,0)"), "{e}");
+    assert!(!e.contains("  "), "{e}");
 }
 
 #[test]
