@@ -142,23 +142,18 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(self.received[0].clone())
     }
 
-    /// Forward the items of `task` (on `first`) down `line`, each next PE taking them from its
-    /// input queue at `service` cycles per wavelet, or from memory when `buffered`, and
-    /// forwarding what it made of them; the last PE's task.
+    /// Forward the items of `task` down `line` (pairs of PEs, `task` on the first), each next PE
+    /// taking them from `buffer` at `service` cycles per wavelet and forwarding what it made of
+    /// them; the last PE's task.
     fn relay(
         &mut self,
         mut task: S::Task,
         line: impl Iterator<Item = (Pe, Pe)>,
         service: u64,
-        buffered: bool,
+        buffer: Buffer<S::Task>,
     ) -> Result<S::Task, EngineError> {
         for hop in line {
-            let buffer = if buffered {
-                Buffer::Memory { after: None }
-            } else {
-                Buffer::Queue
-            };
-            task = self.unicast(&task, hop, service, buffer)?;
+            task = self.unicast(&task, hop, service, buffer.clone())?;
         }
         Ok(task)
     }
@@ -273,7 +268,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
             let n = self.seqs * (self.wavelets(hi - lo) + 1);
             let task = self.sink.task(m.pe(0, j), n, 1)?;
             let line = (1..m.tiles.in_blocks).map(|a| (m.pe(a - 1, j), m.pe(a, j)));
-            self.relay(task, line, 1, false)?;
+            self.relay(task, line, 1, Buffer::Queue)?;
         }
         Ok(())
     }
@@ -413,7 +408,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
         for &(_, pairs, lo, hi, _) in &heads {
             let task = self.sink.task(pairs[0].1, n, 1)?;
             let line = pairs.windows(2).map(|w| (w[0].1, w[1].1));
-            self.relay(task, line, merge, true)?;
+            self.relay(task, line, merge, Buffer::Memory { after: None })?;
             let last = pairs[pairs.len() - 1].1;
             outs.push(Src {
                 pe: last,
@@ -529,7 +524,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
         // go home.
         let task = self.sink.task(logits[0].pe, 2 * self.seqs, 1)?;
         let line = logits.windows(2).map(|w| (w[0].pe, w[1].pe));
-        self.relay(task, line, 1, false)?;
+        self.relay(task, line, 1, Buffer::Queue)?;
         let last = logits[logits.len() - 1].pe;
         let send = self.sink.task(last, self.seqs, 1)?;
         self.unicast(&send, (last, e.pe(0, 0)), 0, Buffer::Memory { after: None })?;

@@ -6,8 +6,8 @@
 //!
 //! Back-pressure: a message whose credits never bind has the times it would have with
 //! unbounded queues, and [`Fast::flows`] decides that in one pass over the route; a message
-//! held up somewhere is evaluated wavelet by wavelet instead ([`super::held`]), and the tasks
-//! receiving it get each item's time ([`Times::Each`]).
+//! held up somewhere is evaluated by [`super::held`] instead, and the tasks receiving it get
+//! their items' times as [`Times::Each`] or [`Times::Served`].
 
 use super::geometry::{Geometry, PORTS, Pe, RAMP_IN, Route, Shift};
 use super::held;
@@ -283,13 +283,13 @@ impl Fast {
     }
 
     /// Whether a task taking `ramp` (times past the ramp into `pe`) from its input queue as
-    /// `receive` says keeps up with it: every ramp credit is back in time for item `queue`
-    /// (checking that item is enough when the task takes at most a cycle per item and the
-    /// queue covers the ramp and the task's cycle).
+    /// `receive` says keeps up with it: every ramp credit is back in time for item `queue`,
+    /// which is enough where [`held::input_queue_start`] applies.
     fn keeps_up(&self, ramp: &Chain, pe: Pe, receive: &Receive<Times>) -> bool {
-        let (q, s) = (self.g.queue, receive.service);
+        let (q, free) = (self.g.queue, self.pe_free[pe.0 as usize]);
         !matches!(receive.buffer, Buffer::Queue)
-            || (s <= 1 && q > self.g.hop + s && ramp.time(q) >= self.pe_free[pe.0 as usize] + s + 2)
+            || held::input_queue_start(receive.service, self.g.hop, free, q)
+                .is_some_and(|start| ramp.time(q) > start)
     }
 
     /// Whether no credit binds for `src` along `route` (more than `queue` wavelets), so that

@@ -319,16 +319,18 @@ pub fn wavelets(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
     h
 }
 
-/// The floor a ramp's credits from its task's input queue put on it, when it is one: the task
-/// takes at most a cycle a wavelet and the queue covers the ramp and the task, so only the
-/// task's start holds the ramp back (`ready + (k - queue + 1) s + 1` from wavelet `queue` on).
+/// The earliest a ramp into an input queue may start wavelet `queue` by its task's credits,
+/// when only the task's start holds the ramp back: the task takes at most a cycle a wavelet
+/// and the queue covers the ramp and the task (`ready + (k - queue + 1) s + 1` for wavelet `k`
+/// from `queue` on); `None` when the task holds it back further.
+pub fn input_queue_start(service: u64, latency: u64, ready: u64, queue: u64) -> Option<u64> {
+    (service <= 1 && queue > latency + service).then_some(ready + service + 1)
+}
+
+/// The floor [`input_queue_start`] puts on the ramp into drop `d`.
 fn input_queue_floor(d: &Drop, queue: u64) -> Option<Steps> {
-    let (r, q) = (d.pe_free as i64, queue as i64);
-    match d.service {
-        1 if queue >= d.latency + 2 => Some(Steps(smallvec![(queue, r - q + 2)])),
-        0 if queue > d.latency => Some(Steps(smallvec![(queue, r + 1 - q)])),
-        _ => None,
-    }
+    let start = input_queue_start(d.service, d.latency, d.pe_free, queue)?;
+    Some(Steps(smallvec![(queue, start as i64 - queue as i64)]))
 }
 
 /// Evaluate a message of `n >= 1` wavelets ready at `src(k)` along `links` with `drops` (in
@@ -593,7 +595,10 @@ mod tests {
             prop_assert_eq!(&got.ramps, &want.ramps);
             for (g, w) in got.done.iter().zip(&want.done) {
                 prop_assert_eq!(times(g), times(w));
-                let last = match g { Done::Each(e) => *e.last().unwrap(), Done::Served(s) => s.last() };
+                let last = match g {
+                    Done::Each(e) => *e.last().unwrap(),
+                    Done::Served(s) => s.last(),
+                };
                 prop_assert_eq!(last, *times(w).last().unwrap());
             }
         }

@@ -9,17 +9,17 @@
 //! it in program order, one wavelet per cycle. PEs only learn of each other's results through
 //! messages, as on the wafer.
 //!
-//! **Back-pressure.** Each message has its own queue (color) of `queue` wavelets ([`Geometry::queue`]) at the far end
-//! of every fabric link, and a link sends wavelet `k` only once wavelet `k - queue` has left
-//! that queue (been sent on by every output of the router it reached: the next link, the ramp
-//! into the PE, or both), one cycle for the credit to come back. A delivery lands either in the
-//! receiving PE's input queue (as deep: the ramp sends wavelet `k` once the task has done item
-//! `k - queue`) or in a buffer in SRAM that the layout budgets for the whole message
-//! (the ramp starts once the task that last used the buffer is done). A PE sends from its
-//! memory: its tasks never wait for the fabric. I/O lanes between wafers are not
-//! credit-limited (the systems' links buffer in bulk). Every wait points to something earlier
-//! in program order or to an earlier wavelet, so programs written through a [`Sink`] cannot
-//! deadlock.
+//! **Back-pressure.** Each message has its own queue (color) of `queue` wavelets
+//! ([`Geometry::queue`]) at the far end of every fabric link, and a link sends wavelet `k` only
+//! once wavelet `k - queue` has left that queue (been sent on by every output of the router it
+//! reached: the next link, the ramp into the PE, or both), one cycle for the credit to come
+//! back. A delivery lands either in the receiving PE's input queue (as deep: the ramp sends
+//! wavelet `k` once the task has done item `k - queue`) or in a buffer in SRAM that the layout
+//! budgets for the whole message (the ramp starts once the task that last used the buffer is
+//! done). A PE sends from its memory: its tasks never wait for the fabric. I/O lanes between
+//! wafers are not credit-limited (the systems' links buffer in bulk). Every wait points to
+//! something earlier in program order or to an earlier wavelet, so programs written through a
+//! [`Sink`] cannot deadlock.
 //!
 //! The mapper writes the program into a [`Sink`]: the fast fidelity evaluates it as it comes
 //! (message by message, in closed form), the detailed one records it ([`Program`]) and runs it
@@ -71,9 +71,8 @@ pub trait Sink {
     /// A task on `pe` processing `items` from its memory at `service` cycles each.
     fn task(&mut self, pe: Pe, items: u64, service: u64) -> Result<Self::Task, EngineError>;
 
-    /// A message of one wavelet per item of `src` along `route`, sent right after `src` was
-    /// written (nothing ran on its PE in between), and the tasks receiving it, one per drop
-    /// (`receives[d]` at `route.drops[d]`), into `tasks`.
+    /// A message of one wavelet per item of `src` along `route`, and the tasks receiving it,
+    /// one per drop (`receives[d]` at `route.drops[d]`), into `tasks`.
     fn message(
         &mut self,
         src: &Self::Task,
