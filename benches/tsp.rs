@@ -4,8 +4,8 @@
 //! CPU time of each (best of 3) and the process's peak resident set.
 
 use accsim::arch::Machine;
+use accsim::mapping::Fidelity;
 use accsim::quant::Format;
-use accsim::run::Fidelity;
 use std::time::Instant;
 
 /// CPU time of this thread [s] (the host is shared; wall time alone would mislead).
@@ -66,7 +66,7 @@ fn main() {
         let mut result = (0, 0);
         for _ in 0..3 {
             let (wall, cpu) = (Instant::now(), cpu_seconds());
-            result = accsim::target::tsp::decode_step(&tsp, &w, units, Fidelity::Fast)
+            result = accsim::machines::tsp::decode_step(&tsp, &w, units, Fidelity::Fast)
                 .expect("decode step runs");
             best.0 = best.0.min(wall.elapsed().as_secs_f64());
             best.1 = best.1.min(cpu_seconds() - cpu);

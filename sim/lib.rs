@@ -10,13 +10,14 @@ pub mod describe;
 pub mod engine;
 pub mod error;
 pub mod fit;
+pub mod machines;
+pub mod mapping;
 pub mod model;
 pub mod quant;
 pub mod report;
 pub mod run;
 pub mod study;
 pub mod sweep;
-pub mod target;
 pub mod workload;
 
 pub use error::{Error, Result};

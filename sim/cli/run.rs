@@ -2,8 +2,9 @@
 //! energy and the numerics of the same weights.
 
 use super::select::{self, UnitFlags};
+use accsim::mapping::Fidelity;
 use accsim::report::Table;
-use accsim::run::{self, Fidelity, NumericsMode, RunOptions, RunRecord};
+use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
 use accsim::{Error, arch, workload};
 use clap::{Args, ValueEnum};
 use std::io::BufWriter;
@@ -113,7 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let out = run::run(&a, &w, &opts)?;
     if let (Some(dir), Some(m)) = (&args.heatmap, wse) {
         if out.record.fits {
-            for maps in accsim::target::wse::heatmaps(m, &w, &opts, dir)? {
+            for maps in accsim::machines::wse::heatmaps(m, &w, opts.format, &opts.sim(), dir)? {
                 eprintln!("{}\n{}", maps.memory.display(), maps.links.display());
             }
         } else {

@@ -1,14 +1,14 @@
 //! Memory fit: how many bytes a workload needs in a given format, where they land on a machine
-//! (through the target's placement), and the verdict on each claim of the source documents.
+//! (through the family's placement), and the verdict on each claim of the source documents.
 
 pub mod claims;
-pub mod footprint;
 
 use crate::arch::{Arch, Unit};
+use crate::machines;
+use crate::mapping::Placement;
 use crate::quant::Format;
-use crate::target::{self, Placement};
 use crate::workload::Workload;
-use footprint::{ClassBytes, Footprint};
+use crate::workload::footprint::{self, ClassBytes, Footprint};
 use serde::Serialize;
 
 pub use claims::Verdict;
@@ -57,7 +57,7 @@ pub fn fit(arch: &Arch, w: &Workload, format: Format, units: Option<u64>) -> Fit
     let mut w = w.clone();
     w.quant = w.quant.with_matrices_as(format);
     let f: Footprint = footprint::footprint(&w);
-    let placement = target::place(&arch.machine, &w, units);
+    let placement = machines::place(&arch.machine, &w, units);
     let mut record = FitRecord {
         arch: arch.name.clone(),
         workload: w.name.clone(),

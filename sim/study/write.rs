@@ -245,7 +245,7 @@ fn micros(cycles: u64, clock_hz: f64) -> f64 {
 
 fn breakdown_figure(r: &RunRecord) -> PlotPair {
     let clock = r.clock_hz.unwrap_or(1.0);
-    let part = |f: fn(&crate::run::PartTime) -> u64| -> Vec<(f64, f64)> {
+    let part = |f: fn(&crate::mapping::PartTime) -> u64| -> Vec<(f64, f64)> {
         r.parts
             .iter()
             .enumerate()

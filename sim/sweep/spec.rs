@@ -4,8 +4,8 @@
 
 use crate::describe::{Validate, check};
 use crate::error::Invalid;
+use crate::mapping::Fidelity;
 use crate::quant::Format;
-use crate::run::Fidelity;
 use serde::{Deserialize, Serialize};
 
 /// One sweep file.

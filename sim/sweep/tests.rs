@@ -71,7 +71,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn wse_results_do_not_depend_on_the_thread_count_or_reused_steps() {
     // stories260k uses one WSE-3 whatever it is given: the steps on 2 and 3 wafers are reused
-    // from the one on 1 (target::wse::memo) or simulated, depending on which thread ran first;
+    // from the one on 1 (machines::wse::memo) or simulated, depending on which thread ran first;
     // either way every number is the same.
     let spec = parse(
         r#"Sweep(arch: "cerebras-wse3", workload: "stories260k",

@@ -1,7 +1,9 @@
 //! Workloads: a model shape, how each class of its tensors is stored, and how it is served.
 //! Knows nothing about hardware.
 
+pub mod footprint;
 mod shape;
+pub mod work;
 
 pub use shape::{Llama3Scaling, ModelShape, Rope, TensorClass, TensorGroup};
 

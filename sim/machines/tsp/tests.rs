@@ -13,8 +13,8 @@ use super::program::{Chip, Kind, Program, Ref, VecOp};
 use super::schedule::{Member, Pick, Scheduler};
 use super::timing::{run_step, specs};
 use crate::arch::TspSystem;
-use crate::run::Fidelity;
-use crate::run::work::Step;
+use crate::mapping::Fidelity;
+use crate::workload::work::Step;
 
 fn system() -> TspSystem {
     super::place::tests::tsp()

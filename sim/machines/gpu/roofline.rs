@@ -5,10 +5,10 @@
 //! nanosecond ticks, so `cycles` are nanoseconds.
 
 use crate::arch::GpuSystem;
+use crate::mapping::{PartTime, Timing, UnitBusy};
 use crate::quant::Format;
-use crate::run::work::{self, Op, OpKind, Step};
-use crate::run::{PartTime, Timing, UnitBusy};
 use crate::workload::Workload;
+use crate::workload::work::{self, Op, OpKind, Step};
 
 /// Ticks per second of the GPU timeline.
 const TICK_HZ: f64 = 1e9;

@@ -14,7 +14,7 @@ use super::place::Item;
 use super::program::{Chip, Handoff, Kind, Program, Ref, VecOp};
 use super::schedule::{Input, Member, Moves, Pick, Scheduler};
 use crate::quant::Format;
-use crate::run::work::Step;
+use crate::workload::work::Step;
 use crate::workload::{TensorClass, Workload};
 use std::ops::Range;
 

@@ -1,9 +1,9 @@
 //! GPU placement: tensor parallelism over HBM. Every weight matrix and the KV cache are split
 //! evenly across the GPUs; norms are replicated; each GPU also holds the batch's activations.
 
-use super::super::{Placement, UnitLoad, verdict};
 use crate::arch::{GpuSystem, Unit};
-use crate::fit::footprint::footprint;
+use crate::mapping::{Placement, UnitLoad, verdict};
+use crate::workload::footprint::footprint;
 use crate::workload::{TensorClass, Workload};
 
 /// Place `w` on `units` GPUs, or on as few as hold it.

@@ -24,9 +24,9 @@ pub use place::place;
 
 use crate::arch::WseSystem;
 use crate::engine::{Clock, Cycle, Trace};
-use crate::run::work::{self, Op, Step};
-use crate::run::{Fidelity, PartTime, RunOptions, Timing, UnitBusy};
+use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
+use crate::workload::work::{self, Op, Step};
 use datapath::Datapath;
 use layout::{Layer, Plan};
 
@@ -41,7 +41,7 @@ struct Measured {
 }
 
 /// Wafers the run uses: as asked, or as many as the placement needs.
-fn wafers(placement: &super::Placement, opts: &RunOptions) -> crate::Result<u32> {
+fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Result<u32> {
     let n = opts.units.or(placement.units_needed).unwrap_or(1);
     u32::try_from(n).map_err(|_| crate::Error::Usage {
         flag: "--wafers".to_owned(),
@@ -172,8 +172,8 @@ fn measure_detailed(
 pub fn simulate(
     m: &WseSystem,
     w: &Workload,
-    placement: &super::Placement,
-    opts: &RunOptions,
+    placement: &crate::mapping::Placement,
+    opts: &SimOptions,
 ) -> crate::Result<Timing> {
     let wafers = wafers(placement, opts)?;
     let plan = plan(m, w, wafers)?;

@@ -8,8 +8,8 @@ use super::place::Item;
 use super::program::{Chip, Dep, Handoff, Program};
 use super::schedule::Moves;
 use crate::engine::EngineError;
-use crate::run::work::Step;
 use crate::workload::Workload;
+use crate::workload::work::Step;
 
 /// A stage lowered earlier whose schedule moves exactly with its input, and its verified run.
 struct Compiled {

@@ -8,8 +8,8 @@
 //! out in order and wafers are filled in turn; a layer never straddles two wafers, the embedding
 //! and classifier may.
 
-use super::super::{Placement, UnitLoad, verdict};
 use crate::arch::{Unit, WseSystem};
+use crate::mapping::{Placement, UnitLoad, verdict};
 use crate::quant::Format;
 use crate::workload::{TensorClass, Workload};
 

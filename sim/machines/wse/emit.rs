@@ -27,8 +27,8 @@ use super::layout::{KvLine, Matrix, Plan};
 use super::program::{Buffer, Receive, Sink};
 use crate::engine::EngineError;
 use crate::quant::Format;
-use crate::run::work::Step;
 use crate::workload::Workload;
+use crate::workload::work::Step;
 
 /// Element-wise operations per element of the GEMV tails.
 mod ops {

@@ -221,7 +221,7 @@ mod tests {
         let step = Step::decode(&w);
         let layer: u64 = layer_ops(&w, step).iter().map(|o| o.weight_bytes).sum();
         let head: u64 = head_ops(&w, step).iter().map(|o| o.weight_bytes).sum();
-        let f = crate::fit::footprint::footprint(&w);
+        let f = crate::workload::footprint::footprint(&w);
         let norms: u64 = f
             .classes
             .iter()

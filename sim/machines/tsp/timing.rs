@@ -10,9 +10,9 @@ use super::program::Program;
 use super::reuse::Stages;
 use crate::arch::TspSystem;
 use crate::engine::{Clock, EngineError, Trace};
-use crate::run::work::{self, Step};
-use crate::run::{Fidelity, PartTime, RunOptions, Timing, UnitBusy};
+use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
+use crate::workload::work::{self, Step};
 use std::collections::BTreeMap;
 
 /// One step over every stage.
@@ -136,8 +136,8 @@ fn spans(t: &mut Trace, prog: &Program) -> Result<(), EngineError> {
 pub fn simulate(
     sys: &TspSystem,
     w: &Workload,
-    placement: &crate::target::Placement,
-    opts: &RunOptions,
+    placement: &crate::mapping::Placement,
+    opts: &SimOptions,
 ) -> crate::Result<Timing> {
     let mapping = place::mapping_for(sys, w, opts.units).ok_or_else(|| crate::Error::Usage {
         flag: "--workload".to_owned(),

@@ -9,10 +9,10 @@
 //! runtime reserve (instructions, activations, staging) takes whole addresses too; if the batch's
 //! activations per chip exceed it, they take its place.
 
-use super::super::{Placement, UnitLoad, verdict};
 use crate::arch::{TspChip, TspSystem, Unit};
-use crate::fit::footprint::activation_bytes;
+use crate::mapping::{Placement, UnitLoad, verdict};
 use crate::quant::Format;
+use crate::workload::footprint::activation_bytes;
 use crate::workload::{TensorClass, Workload};
 
 /// Shard storage on one chip.
@@ -347,7 +347,7 @@ pub(super) mod tests {
     use crate::arch::Machine;
 
     /// The shipped TSP system (shared with the machine-model tests).
-    pub(in crate::target::tsp) fn tsp() -> TspSystem {
+    pub(in crate::machines::tsp) fn tsp() -> TspSystem {
         let archs = crate::arch::presets().unwrap();
         match archs
             .into_iter()

@@ -18,7 +18,7 @@ mod tests;
 pub use place::place;
 
 use crate::arch::TspSystem;
-use crate::run::{RunOptions, Timing};
+use crate::mapping::{SimOptions, Timing};
 use crate::workload::Workload;
 
 /// Compile and run one decode step of `w` on `units` chips (or the fewest that hold it) at
@@ -27,13 +27,13 @@ pub fn decode_step(
     m: &TspSystem,
     w: &Workload,
     units: Option<u64>,
-    fidelity: crate::run::Fidelity,
+    fidelity: crate::mapping::Fidelity,
 ) -> crate::Result<(u64, u64)> {
     let mapping = place::mapping_for(m, w, units).ok_or_else(|| crate::Error::Usage {
         flag: "--workload".to_owned(),
         reason: format!("{} has no TSP mapping", w.name),
     })?;
-    let step = crate::run::work::Step::decode(w);
+    let step = crate::workload::work::Step::decode(w);
     let run = timing::run_step(
         &machine::Machine::new(m),
         w,
@@ -49,8 +49,8 @@ pub fn decode_step(
 pub fn simulate(
     m: &TspSystem,
     w: &Workload,
-    placement: &super::Placement,
-    opts: &RunOptions,
+    placement: &crate::mapping::Placement,
+    opts: &SimOptions,
 ) -> crate::Result<Timing> {
     timing::simulate(m, w, placement, opts)
 }

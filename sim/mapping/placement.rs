@@ -1,14 +1,7 @@
-//! Accelerator families. Each family owns its placement (how a workload's bytes land on its
-//! memories), and later its compiler and machine model. Adding a family means one folder here
-//! and one RON file under `arch/`.
+//! Where a workload's bytes land on a machine: what every family's placement returns, and the
+//! fit verdict shared by all of them.
 
-pub mod gpu;
-pub mod tsp;
-pub mod wse;
-
-use crate::arch::{Machine, Unit};
-use crate::run::{RunOptions, Timing};
-use crate::workload::Workload;
+use crate::arch::Unit;
 use serde::Serialize;
 
 /// Where a workload's bytes land on a machine, and whether they fit.
@@ -55,34 +48,10 @@ impl UnitLoad {
     }
 }
 
-/// Place `w` on `machine`, on exactly `units` units if given, else on as few as possible.
-pub fn place(machine: &Machine, w: &Workload, units: Option<u64>) -> Placement {
-    match machine {
-        Machine::GroqTsp(m) => tsp::place(m, w, units),
-        Machine::CerebrasWse(m) => wse::place(m, w, units),
-        Machine::Gpu(m) => gpu::place(m, w, units),
-    }
-}
-
-/// Compile `w` for `units` units of `machine` (laid out as `placement`) and time it.
-pub fn simulate(
-    machine: &Machine,
-    w: &Workload,
-    placement: &Placement,
-    units: u64,
-    opts: &RunOptions,
-) -> crate::Result<Timing> {
-    match machine {
-        Machine::GroqTsp(m) => tsp::simulate(m, w, placement, opts),
-        Machine::CerebrasWse(m) => wse::simulate(m, w, placement, opts),
-        Machine::Gpu(m) => Ok(gpu::simulate(m, w, units)),
-    }
-}
-
 /// Fill in the verdict shared by every family once the mapping is known; `total_bytes` is what
 /// the mapping stores over all units, padding included; `max_units` is the largest system the
 /// family can build, if it has a limit.
-fn verdict(
+pub fn verdict(
     mut p: Placement,
     units_given: Option<u64>,
     max_units: Option<u64>,

@@ -5,8 +5,9 @@
 use super::geometry::Geometry;
 use crate::arch::WseSystem;
 use crate::error::Error;
+use crate::mapping::SimOptions;
+use crate::quant::Format;
 use crate::report::plot::{FONT, register_fonts};
-use crate::run::RunOptions;
 use crate::workload::Workload;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -128,7 +129,8 @@ fn draw(
 pub fn heatmaps(
     m: &WseSystem,
     w: &Workload,
-    opts: &RunOptions,
+    format: Format,
+    opts: &SimOptions,
     dir: &Path,
 ) -> crate::Result<Vec<WaferMaps>> {
     register_fonts();
@@ -137,7 +139,7 @@ pub fn heatmaps(
         source,
     })?;
     let mut w = w.clone();
-    w.quant = w.quant.with_matrices_as(opts.format);
+    w.quant = w.quant.with_matrices_as(format);
     let placement = super::place(m, &w, opts.units);
     let wafers = super::wafers(&placement, opts)?;
     let plan = super::plan(m, &w, wafers)?;

@@ -10,8 +10,8 @@ use super::place::Tiles;
 use super::program::{Buffer, Program, Receive, Sink};
 use crate::arch::{Machine, WseSystem};
 use crate::engine::Clock;
+use crate::mapping::{Fidelity, SimOptions};
 use crate::quant::Format;
-use crate::run::{Fidelity, RunOptions};
 use crate::workload::Workload;
 
 /// A 4 x 4 wafer with one-cycle hops.
@@ -214,11 +214,11 @@ fn tiny_wafer(rows: u64, cols: u64, sram: u64) -> WseSystem {
     m
 }
 
-fn run(m: &WseSystem, w: &Workload, fidelity: Fidelity) -> crate::run::Timing {
+fn run(m: &WseSystem, w: &Workload, fidelity: Fidelity) -> crate::mapping::Timing {
     let placement = super::place(m, w, None);
-    let opts = RunOptions {
+    let opts = SimOptions {
         fidelity,
-        ..RunOptions::default()
+        ..SimOptions::default()
     };
     super::simulate(m, w, &placement, &opts).unwrap()
 }
@@ -291,7 +291,7 @@ fn sram_overflow_names_the_pe_and_bytes_short() {
         other => panic!("expected an SRAM overflow, got {other:?}"),
     }
     let placement = super::place(&m, &w, None);
-    let err = super::simulate(&m, &w, &placement, &RunOptions::default()).unwrap_err();
+    let err = super::simulate(&m, &w, &placement, &SimOptions::default()).unwrap_err();
     assert!(err.to_string().contains("bytes short"), "{err}");
 }
 
@@ -420,7 +420,7 @@ fn fast_step(m: &WseSystem, w: &Workload, plan: &Plan, replay: bool, busy: Optio
     }
     let (dp, step) = (
         Datapath::new(&m.wafer.pe),
-        crate::run::work::Step::decode(w),
+        crate::workload::work::Step::decode(w),
     );
     super::emit::decode_step(&mut f, plan, w, dp, 2, step).unwrap();
     f
@@ -469,7 +469,7 @@ fn replayed_layers_equal_evaluated_ones() {
         let mut prog = Program::new(plan.geometry.clone());
         let (dp, step) = (
             Datapath::new(&m.wafer.pe),
-            crate::run::work::Step::decode(&w),
+            crate::workload::work::Step::decode(&w),
         );
         super::emit::decode_step(&mut prog, &plan, &w, dp, 2, step).unwrap();
         let d = detailed::run(prog, Clock::new(1_000_000_000).unwrap(), false, 1 << 26).unwrap();
