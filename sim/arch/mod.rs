@@ -74,6 +74,20 @@ impl Machine {
         }
     }
 
+    /// Peak rate at which one unit reads its weight memory [bytes/s]: the fastest path any
+    /// byte of a step can take, so the hardware bound of every run is taken from it.
+    pub fn memory_bytes_per_s_per_unit(&self) -> f64 {
+        match self {
+            Machine::GroqTsp(m) => (m.chip.slices() * m.chip.vector_bytes) as f64 * m.chip.clock_hz,
+            Machine::CerebrasWse(m) => {
+                let w = &m.wafer;
+                (w.fabric_pes() * w.pe.sram_read_ports * w.pe.sram_port_bits / 8) as f64
+                    * w.clock_hz
+            }
+            Machine::Gpu(m) => m.gpu.hbm_bytes_per_s,
+        }
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         match self {
             Machine::GroqTsp(m) => m.validate(),

@@ -169,6 +169,11 @@ fn summary(r: &RunRecord) -> String {
         or_dash(r.cycles_per_token, |v| v.to_string()),
     );
     out += &format!(
+        "bound        {} tokens/s per user if every byte crossed memory at peak; mapping efficiency {}\n",
+        or_dash(r.bound_tokens_per_s, |v| format!("{v:.1}")),
+        or_dash(r.mapping_efficiency, |v| format!("{:.2}%", 100.0 * v)),
+    );
+    out += &format!(
         "first token  {}\n",
         or_dash(r.ttft_s, |v| format!("{:.3} ms", v * 1e3))
     );

@@ -14,6 +14,7 @@ use crate::machines;
 use crate::mapping::{Fidelity, PartTime, SimOptions, UnitBusy};
 use crate::quant::Format;
 use crate::workload::Workload;
+use crate::workload::work::{self, Step};
 use serde::Serialize;
 
 pub use numerics::{Numerics, NumericsMode};
@@ -102,6 +103,12 @@ pub struct RunRecord {
     pub decode_tokens_per_s: Option<f64>,
     /// Decode tokens per second over the whole batch.
     pub aggregate_tokens_per_s: Option<f64>,
+    /// What the units could decode per user if every byte of the step (weights and KV cache as
+    /// stored) crossed each unit's memory at its peak rate: `units x memory bytes/s per unit /
+    /// decode step bytes`. Independent of the mapping.
+    pub bound_tokens_per_s: Option<f64>,
+    /// `decode_tokens_per_s / bound_tokens_per_s`: how much of the hardware the mapping uses.
+    pub mapping_efficiency: Option<f64>,
     /// Time to first token: prefill of the prompt plus one decode step [s].
     pub ttft_s: Option<f64>,
     pub utilization: Option<Utilization>,
@@ -139,6 +146,13 @@ fn unit_power_w(machine: &Machine) -> f64 {
     }
 }
 
+/// The hardware bound of a decode step on `units` units (`None` without units).
+fn bound_tokens_per_s(machine: &Machine, w: &Workload, units: u64) -> Option<f64> {
+    let (bytes, _) = work::totals(w, Step::decode(w));
+    (units > 0 && bytes > 0)
+        .then(|| units as f64 * machine.memory_bytes_per_s_per_unit() / bytes as f64)
+}
+
 /// Compile `w` for `arch` with every matrix in `opts.format`, execute it, and check numerics.
 pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
     let mut w = w.clone();
@@ -158,6 +172,7 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         None
     };
     let numerics = numerics::check(&w, opts.numerics, opts.seed)?;
+    let bound = bound_tokens_per_s(&arch.machine, &w, units);
     let t = timing.as_ref();
     let seconds = |cycles: u64| cycles as f64 / t.map_or(1.0, |t| t.clock_hz);
     let step_s = t.map(|t| seconds(t.decode_cycles));
@@ -178,6 +193,8 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         cycles_per_token: t.map(|t| t.decode_cycles),
         decode_tokens_per_s: step_s.map(|s| 1.0 / s),
         aggregate_tokens_per_s: step_s.map(|s| w.scenario.batch as f64 / s),
+        bound_tokens_per_s: bound,
+        mapping_efficiency: step_s.zip(bound).map(|(s, b)| 1.0 / s / b),
         ttft_s: t.map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
         utilization: t.map(|t| {
             let s = seconds(t.decode_cycles);
