@@ -2,7 +2,7 @@
 //! energy and the numerics of the same weights.
 
 use super::select::{self, UnitFlags};
-use accsim::mapping::Fidelity;
+use accsim::mapping::{Fidelity, Objective};
 use accsim::report::Table;
 use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
 use accsim::{Error, arch, workload};
@@ -69,6 +69,21 @@ pub struct RunArgs {
     /// Write a Chrome trace of the decode step (open in https://ui.perfetto.dev).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// What the mapping search maximizes.
+    #[arg(long, value_enum, default_value_t = Objective::PerUser)]
+    objective: Objective,
+    /// Pin the tensor-parallel degree (TSP chips per stage, GPUs per stage).
+    #[arg(long, value_name = "N")]
+    tp: Option<u64>,
+    /// Pin the data bytes a weight tile may take on one PE (WSE).
+    #[arg(long, value_name = "BYTES")]
+    tile_bytes: Option<u64>,
+    /// Pin the tokens of one KV head one PE may hold (WSE).
+    #[arg(long, value_name = "N")]
+    kv_tokens_per_pe: Option<u64>,
+    /// List the mappings the search weighed, with their times.
+    #[arg(long)]
+    explain: bool,
     /// Write heat maps of PE memory and link load per wafer in use into DIR (WSE only; wafers
     /// given beyond those the layout uses stay idle and are not drawn).
     #[arg(long, value_name = "DIR")]
@@ -99,6 +114,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         seed: args.seed,
         trace: args.trace.is_some(),
+        objective: args.objective,
+        pins: select::pins(&a, args.tp, args.tile_bytes, args.kv_tokens_per_pe)?,
     };
     let wse = match (&args.heatmap, &a.machine) {
         (Some(_), arch::Machine::CerebrasWse(m)) => Some(m),
@@ -132,8 +149,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out.record)?);
     } else {
         print!("{}", summary(&out.record));
+        if args.explain {
+            print!("{}", explain(&out.record));
+        }
     }
     Ok(())
+}
+
+/// The mappings the search weighed, as a table.
+fn explain(r: &RunRecord) -> String {
+    let mut t = Table::new(["mapping", "tokens/s per user", "score", "note"]);
+    for c in &r.mapping_candidates {
+        t.row([
+            c.mapping.clone(),
+            or_dash(c.decode_tokens_per_s, |v| format!("{v:.1}")),
+            or_dash(c.score, |v| format!("{v:.4}")),
+            c.note.clone(),
+        ]);
+    }
+    format!(
+        "\nMappings weighed ({} candidates, objective: {}):\n{t}",
+        r.mapping_candidates.len(),
+        r.objective.name()
+    )
 }
 
 /// A value or a dash when the run was not timed.

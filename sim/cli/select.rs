@@ -3,6 +3,7 @@
 use accsim::Error;
 use accsim::arch::{Arch, Unit};
 use accsim::describe::Described;
+use accsim::mapping::Pins;
 use accsim::quant::Format;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -71,5 +72,40 @@ pub fn format(name: &str) -> Result<Format, Error> {
     name.parse::<Format>().map_err(|e| Error::Usage {
         flag: "--format".to_owned(),
         reason: e.to_string(),
+    })
+}
+
+/// The mapping parameters pinned on the command line, each checked against the family that
+/// has it.
+pub fn pins(
+    arch: &Arch,
+    tp: Option<u64>,
+    tile_bytes: Option<u64>,
+    kv_tokens_per_pe: Option<u64>,
+) -> Result<Pins, Error> {
+    let unit = arch.machine.unit();
+    let flags = [
+        ("--tp", tp, unit != Unit::Wafer),
+        ("--tile-bytes", tile_bytes, unit == Unit::Wafer),
+        ("--kv-tokens-per-pe", kv_tokens_per_pe, unit == Unit::Wafer),
+    ];
+    for (flag, value, applies) in flags {
+        let Some(n) = value else { continue };
+        let reason = if !applies {
+            format!("architecture `{}` has no such mapping parameter", arch.name)
+        } else if n == 0 {
+            "must be at least 1".to_owned()
+        } else {
+            continue;
+        };
+        return Err(Error::Usage {
+            flag: flag.to_owned(),
+            reason,
+        });
+    }
+    Ok(Pins {
+        tp,
+        tile_bytes,
+        kv_tokens_per_pe,
     })
 }

@@ -11,7 +11,9 @@ use crate::arch::{Arch, Machine, Unit};
 use crate::engine::Trace;
 use crate::fit;
 use crate::machines;
-use crate::mapping::{Fidelity, PartTime, SimOptions, UnitBusy};
+use crate::mapping::{
+    Candidate, Fidelity, MappingParams, Objective, PartTime, Pins, SimOptions, UnitBusy,
+};
 use crate::quant::Format;
 use crate::workload::Workload;
 use crate::workload::work::{self, Step};
@@ -34,6 +36,10 @@ pub struct RunOptions {
     pub seed: u64,
     /// Record a trace (Chrome trace event format).
     pub trace: bool,
+    /// What the mapping search maximizes.
+    pub objective: Objective,
+    /// Mapping parameters the user fixed.
+    pub pins: Pins,
 }
 
 impl RunOptions {
@@ -43,6 +49,8 @@ impl RunOptions {
             units: self.units,
             fidelity: self.fidelity,
             trace: self.trace,
+            objective: self.objective,
+            pins: self.pins,
         }
     }
 }
@@ -56,6 +64,8 @@ impl Default for RunOptions {
             numerics: NumericsMode::Sampled(1),
             seed: numerics::DEFAULT_SEED,
             trace: false,
+            objective: Objective::default(),
+            pins: Pins::default(),
         }
     }
 }
@@ -95,6 +105,12 @@ pub struct RunRecord {
     pub bytes_short: u64,
     /// How the workload was mapped.
     pub mapping: String,
+    /// The mapping as structured parameters (`null` when not timed).
+    pub mapping_params: Option<MappingParams>,
+    /// What the mapping search maximized.
+    pub objective: Objective,
+    /// The mappings the search weighed (`accsim run --explain` lists them).
+    pub mapping_candidates: Vec<Candidate>,
     /// Clock the cycle counts are in [Hz].
     pub clock_hz: Option<f64>,
     /// One decode step of the whole batch [cycles].
@@ -189,6 +205,9 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         fits: fit.fits,
         bytes_short: fit.placement.bytes_short,
         mapping: t.map_or_else(|| fit.placement.split.clone(), |t| t.mapping.clone()),
+        mapping_params: t.map(|t| t.mapping_params.clone()),
+        objective: opts.objective,
+        mapping_candidates: t.map(|t| t.candidates.clone()).unwrap_or_default(),
         clock_hz: t.map(|t| t.clock_hz),
         cycles_per_token: t.map(|t| t.decode_cycles),
         decode_tokens_per_s: step_s.map(|s| 1.0 / s),

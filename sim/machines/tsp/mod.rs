@@ -10,6 +10,7 @@ mod place;
 mod program;
 mod reuse;
 mod schedule;
+mod search;
 mod timing;
 
 #[cfg(test)]
@@ -29,19 +30,12 @@ pub fn decode_step(
     units: Option<u64>,
     fidelity: crate::mapping::Fidelity,
 ) -> crate::Result<(u64, u64)> {
-    let mapping = place::mapping_for(m, w, units).ok_or_else(|| crate::Error::Usage {
-        flag: "--workload".to_owned(),
-        reason: format!("{} has no TSP mapping", w.name),
-    })?;
-    let step = crate::workload::work::Step::decode(w);
-    let run = timing::run_step(
-        &machine::Machine::new(m),
-        w,
-        step,
-        &mapping,
+    let opts = SimOptions {
+        units,
         fidelity,
-        false,
-    )?;
+        ..SimOptions::default()
+    };
+    let run = search::choose(&machine::Machine::new(m), m, w, &opts)?.decode;
     Ok((run.cycles, run.instrs))
 }
 

@@ -5,12 +5,12 @@ use super::detailed;
 use super::fast::StageRun;
 use super::lower::{self, StageSpec};
 use super::machine::Machine;
-use super::place::{self, Mapping};
+use super::place::Mapping;
 use super::program::Program;
 use super::reuse::Stages;
 use crate::arch::TspSystem;
 use crate::engine::{Clock, EngineError, Trace};
-use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
+use crate::mapping::{Fidelity, MappingParams, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Step};
 use std::collections::BTreeMap;
@@ -139,12 +139,18 @@ pub fn simulate(
     placement: &crate::mapping::Placement,
     opts: &SimOptions,
 ) -> crate::Result<Timing> {
-    let mapping = place::mapping_for(sys, w, opts.units).ok_or_else(|| crate::Error::Usage {
-        flag: "--workload".to_owned(),
-        reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
-    })?;
+    if placement.units_needed.is_none() {
+        return Err(crate::Error::Usage {
+            flag: "--workload".to_owned(),
+            reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
+        });
+    }
     let m = Machine::new(sys);
-    let decode = run_step(&m, w, Step::decode(w), &mapping, opts.fidelity, opts.trace)?;
+    let super::search::Chosen {
+        mapping,
+        decode,
+        candidates,
+    } = super::search::choose(&m, sys, w, opts)?;
     let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
     let chips = mapping.chips();
     let chip = &sys.chip;
@@ -224,6 +230,14 @@ pub fn simulate(
             decode.instrs,
             opts.fidelity.name()
         ),
+        mapping_params: MappingParams::Tsp {
+            tp: mapping.tp,
+            stages: mapping.items.len() as u64,
+            chips_used: mapping.chips(),
+            max_layers_per_stage: mapping.max_layers_per_stage(),
+            allreduce: "direct: each rank sends its partial to every peer".to_owned(),
+        },
+        candidates,
         trace: decode.trace,
     })
 }

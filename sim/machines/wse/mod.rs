@@ -15,6 +15,7 @@ mod memo;
 mod place;
 mod program;
 mod replay;
+mod search;
 #[cfg(test)]
 mod tests;
 mod train;
@@ -24,11 +25,12 @@ pub use place::place;
 
 use crate::arch::WseSystem;
 use crate::engine::{Clock, Cycle, Trace};
-use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
+use crate::mapping::{Candidate, Fidelity, MappingParams, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Op, Step};
 use datapath::Datapath;
 use layout::{Layer, Plan};
+use place::Spread;
 
 /// Events a detailed run may handle before it is stopped as too large for wavelet-level
 /// simulation (about a minute of host time).
@@ -49,11 +51,114 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
     })
 }
 
-/// Lay `w` out on `wafers` wafers; a misfit is a usage error naming the PE or wafer count.
-fn plan(m: &WseSystem, w: &Workload, wafers: u32) -> crate::Result<Plan> {
-    layout::layout(m, w, wafers).map_err(|e| crate::Error::Usage {
+/// Lay `w` out on `wafers` wafers with `spread`; a misfit is a usage error naming the PE or
+/// wafer count.
+fn plan(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> crate::Result<Plan> {
+    layout::layout(m, w, wafers, spread).map_err(|e| crate::Error::Usage {
         flag: "--wafers".to_owned(),
         reason: e.to_string(),
+    })
+}
+
+/// The mapping the search chose, measured at the fast fidelity, and what it weighed.
+struct Chosen {
+    plan: Plan,
+    counts: memo::Counts,
+    candidates: Vec<Candidate>,
+}
+
+/// Search the spreads for `w` on `wafers` wafers under `opts`' objective and pins: the best
+/// few by estimate are laid out and measured at the fast fidelity, the best of those chosen.
+fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Chosen> {
+    let mut ranked = search::candidates(m, w, u64::from(wafers), &opts.pins);
+    if ranked.is_empty() {
+        if !opts.pins.is_empty() {
+            return Err(crate::Error::Usage {
+                flag: "--tile-bytes / --kv-tokens-per-pe".to_owned(),
+                reason: format!("the pinned spread does not fit {wafers} wafer(s)"),
+            });
+        }
+        ranked.push(search::Ranked {
+            spread: Spread::densest(m),
+            estimate_cycles: 0,
+        });
+    }
+    let clock_hz = m.wafer.clock_hz;
+    let mut best: Option<(f64, Plan, memo::Counts)> = None;
+    let mut candidates = Vec::new();
+    for (i, r) in ranked.iter().enumerate() {
+        let describe = |what: String| {
+            format!(
+                "tiles <= {} B, KV <= {} tokens per PE{what}",
+                r.spread.tile_bytes,
+                if r.spread.kv_tokens == u64::MAX {
+                    "all that fit".to_owned()
+                } else {
+                    r.spread.kv_tokens.to_string()
+                },
+            )
+        };
+        if i >= search::SIMULATED {
+            candidates.push(Candidate {
+                mapping: describe(String::new()),
+                decode_tokens_per_s: None,
+                score: None,
+                note: format!(
+                    "not simulated: estimated {} cycles per step, behind the {} simulated",
+                    r.estimate_cycles,
+                    search::SIMULATED
+                ),
+            });
+            continue;
+        }
+        let measured = plan(m, w, wafers, r.spread).and_then(|p| {
+            let counts = measure_fast(m, w, &p, false)?.counts;
+            Ok((p, counts))
+        });
+        match measured {
+            Ok((p, counts)) => {
+                let step_s = counts.end.max(1) as f64 / clock_hz;
+                let score =
+                    opts.objective
+                        .score(step_s, w.scenario.batch, u64::from(p.wafers_used));
+                candidates.push(Candidate {
+                    mapping: describe(format!(
+                        ": {} PEs per layer on {} wafer(s), {}",
+                        p.layers.first().map_or(0, Layer::pes),
+                        p.wafers_used,
+                        p.arrangement
+                    )),
+                    decode_tokens_per_s: Some(1.0 / step_s),
+                    score: Some(score),
+                    note: format!(
+                        "estimated {} cycles, simulated {}",
+                        r.estimate_cycles, counts.end
+                    ),
+                });
+                if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                    best = Some((score, p, counts));
+                }
+            }
+            Err(e) => candidates.push(Candidate {
+                mapping: describe(String::new()),
+                decode_tokens_per_s: None,
+                score: None,
+                note: format!("no layout: {e}"),
+            }),
+        }
+    }
+    let Some((_, plan, counts)) = best else {
+        // Every candidate failed to lay out: report the densest one's reason.
+        plan(m, w, wafers, Spread::densest(m))?;
+        return Err(crate::Error::Usage {
+            flag: "--wafers".to_owned(),
+            reason: format!("no spread lays out on {wafers} wafer(s)"),
+        });
+    };
+    Ok(Chosen {
+        plan,
+        counts,
+        candidates,
     })
 }
 
@@ -176,15 +281,26 @@ pub fn simulate(
     opts: &SimOptions,
 ) -> crate::Result<Timing> {
     let wafers = wafers(placement, opts)?;
-    let plan = plan(m, w, wafers)?;
-    let r = match opts.fidelity {
-        Fidelity::Fast => measure_fast(m, w, &plan, opts.trace)?,
-        Fidelity::Detailed => measure_detailed(m, w, &plan, opts.trace)?,
+    let chosen = choose(m, w, wafers, opts)?;
+    let r = match (opts.fidelity, opts.trace) {
+        (Fidelity::Fast, false) => Measured {
+            counts: chosen.counts,
+            trace: None,
+        },
+        (Fidelity::Fast, true) => measure_fast(m, w, &chosen.plan, true)?,
+        (Fidelity::Detailed, trace) => measure_detailed(m, w, &chosen.plan, trace)?,
     };
-    Ok(timing(m, w, &plan, wafers, &r))
+    Ok(timing(m, w, &chosen.plan, wafers, &r, chosen.candidates))
 }
 
-fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -> Timing {
+fn timing(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    wafers: u32,
+    r: &Measured,
+    candidates: Vec<Candidate>,
+) -> Timing {
     let wafer = &m.wafer;
     let clock_hz = wafer.clock_hz;
     let units = wafers as f64;
@@ -272,6 +388,14 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
             wafer.router.queue_wavelets,
             plan.arrangement,
         ),
+        mapping_params: MappingParams::Wse {
+            wafers_used: u64::from(plan.wafers_used),
+            tile_bytes: plan.spread.tile_bytes.min(wafer.pe_data_bytes()),
+            kv_tokens_per_pe: plan.kv_per_pe,
+            pes_per_layer: layer_pes,
+            arrangement: plan.arrangement.to_string(),
+        },
+        candidates,
         trace: r.trace.clone(),
     }
 }

@@ -6,11 +6,11 @@ use super::detailed;
 use super::fast::Fast;
 use super::geometry::{Geometry, Pe, Route, Shift, Sweep};
 use super::layout::{Arrangement, Matrix, Misfit, Plan, layout};
-use super::place::Tiles;
+use super::place::{Spread, Tiles};
 use super::program::{Buffer, Program, Receive, Sink};
 use crate::arch::{Machine, WseSystem};
 use crate::engine::Clock;
-use crate::mapping::{Fidelity, SimOptions};
+use crate::mapping::{Fidelity, MappingParams, Pins, SimOptions};
 use crate::quant::Format;
 use crate::workload::Workload;
 
@@ -215,9 +215,28 @@ fn tiny_wafer(rows: u64, cols: u64, sram: u64) -> WseSystem {
 }
 
 fn run(m: &WseSystem, w: &Workload, fidelity: Fidelity) -> crate::mapping::Timing {
+    run_pinned(m, w, fidelity, Pins::default())
+}
+
+/// Every PE filled, as the fit verdict counts: the mapping before the search.
+fn densest(m: &WseSystem) -> Pins {
+    Pins {
+        tile_bytes: Some(m.wafer.pe_data_bytes()),
+        kv_tokens_per_pe: Some(u64::MAX),
+        ..Pins::default()
+    }
+}
+
+fn run_pinned(
+    m: &WseSystem,
+    w: &Workload,
+    fidelity: Fidelity,
+    pins: Pins,
+) -> crate::mapping::Timing {
     let placement = super::place(m, w, None);
     let opts = SimOptions {
         fidelity,
+        pins,
         ..SimOptions::default()
     };
     super::simulate(m, w, &placement, &opts).unwrap()
@@ -277,7 +296,7 @@ fn sram_overflow_names_the_pe_and_bytes_short() {
     m.wafer.pe.buffer_bytes = 8;
     let mut w = short(1);
     w.scenario.context = 512;
-    match layout(&m, &w, 4) {
+    match layout(&m, &w, 4, Spread::densest(&m)) {
         Err(Misfit::Sram {
             pe,
             needs,
@@ -291,8 +310,20 @@ fn sram_overflow_names_the_pe_and_bytes_short() {
         other => panic!("expected an SRAM overflow, got {other:?}"),
     }
     let placement = super::place(&m, &w, None);
-    let err = super::simulate(&m, &w, &placement, &SimOptions::default()).unwrap_err();
+    let pinned = SimOptions {
+        pins: densest(&m),
+        ..SimOptions::default()
+    };
+    let err = super::simulate(&m, &w, &placement, &pinned).unwrap_err();
     assert!(err.to_string().contains("bytes short"), "{err}");
+    // The search finds smaller KV slices, which leave a KV PE room for its buffers.
+    let t = super::simulate(&m, &w, &placement, &SimOptions::default()).unwrap();
+    match t.mapping_params {
+        MappingParams::Wse {
+            kv_tokens_per_pe, ..
+        } => assert!(kv_tokens_per_pe < 512, "{kv_tokens_per_pe}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -305,7 +336,7 @@ fn fit_and_run_agree_when_batch_buffers_outgrow_the_reserve() {
     w.scenario.batch = 4;
     let placement = super::place(&wse3(), &w, Some(5));
     assert!(placement.fits);
-    let plan = layout(&wse3(), &w, 5).unwrap();
+    let plan = layout(&wse3(), &w, 5, Spread::densest(&wse3())).unwrap();
     assert!(plan.layers[0].down.tiles.tile_rows * 2 * 4 + 4 * 4 <= 49_152 - 6_144 - 38_912 + 4_096);
     check_plan(&plan);
 }
@@ -341,7 +372,7 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     let mut w = workload("llama3-70b");
     w.model.layers = 4;
     w.scenario.batch = 2;
-    let t = run(&m, &w, Fidelity::Fast);
+    let t = run_pinned(&m, &w, Fidelity::Fast, densest(&m));
     let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
     let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
     assert_eq!(t.decode_cycles, 2_106_365);
@@ -361,7 +392,7 @@ fn stacked_layers(
     m.wafer.pe.buffer_bytes = 1024;
     let w = short(batch);
     let wafers = layers.div_ceil(per_wafer) as u32;
-    let mut plan = layout(&m, &w, wafers).unwrap();
+    let mut plan = layout(&m, &w, wafers, Spread::densest(&m)).unwrap();
     // The layers moved below span every wafer, where the layout used the first.
     plan.geometry = Geometry::new(&m, wafers);
     plan.wafers_used = wafers;
@@ -511,7 +542,7 @@ fn layers_in_bands_are_translates() {
         (tiny_wafer(40, 40, 2048), short(1), 1),
         (tiny_wafer(10, 10, 2048), short(2), 8),
     ] {
-        let plan = layout(&m, &w, wafers).unwrap();
+        let plan = layout(&m, &w, wafers, Spread::densest(&m)).unwrap();
         assert!(matches!(plan.arrangement, Arrangement::Bands(_)));
         check_plan(&plan);
     }
@@ -519,7 +550,7 @@ fn layers_in_bands_are_translates() {
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
     for wafers in 2..=4 {
-        let plan = layout(&wse3(), &w, wafers).unwrap();
+        let plan = layout(&wse3(), &w, wafers, Spread::densest(&wse3())).unwrap();
         assert!(
             matches!(plan.arrangement, Arrangement::Bands(_)),
             "{wafers} wafers"
@@ -534,12 +565,14 @@ fn layers_go_into_strips_when_bands_do_not_fit() {
     // bands, 60-70% full, need two wafers.
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
-    let plan = layout(&wse3(), &w, 1).unwrap();
+    let plan = layout(&wse3(), &w, 1, Spread::densest(&wse3())).unwrap();
     assert!(matches!(plan.arrangement, Arrangement::Strips(_)));
     assert_eq!(plan.wafers_used, 1);
     check_plan(&plan);
     assert_eq!(
-        layout(&wse3(), &w, 2).unwrap().arrangement,
+        layout(&wse3(), &w, 2, Spread::densest(&wse3()))
+            .unwrap()
+            .arrangement,
         Arrangement::Bands(21)
     );
 }
@@ -551,7 +584,7 @@ fn layers_in_strips_replay_exactly() {
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
     let m = wse3();
-    let mut plan = layout(&m, &w, 1).unwrap();
+    let mut plan = layout(&m, &w, 1, Spread::densest(&m)).unwrap();
     plan.layers.truncate(8);
     let (replayed, evaluated) = (
         fast_step(&m, &w, &plan, true, None),
@@ -567,7 +600,9 @@ fn plans_depend_on_the_wafers_given_only_through_their_arrangement() {
     // arrangement fits. LLaMA-2-70B at 3.5 bits: strips on 1 WSE-3, bands from 2 on.
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
-    let plans: Vec<Plan> = (1..=5).map(|n| layout(&wse3(), &w, n).unwrap()).collect();
+    let plans: Vec<Plan> = (1..=5)
+        .map(|n| layout(&wse3(), &w, n, Spread::densest(&wse3())).unwrap())
+        .collect();
     assert!(matches!(plans[0].arrangement, Arrangement::Strips(_)));
     for p in &plans[1..] {
         assert_eq!(p, &plans[1]);
@@ -579,7 +614,13 @@ fn plans_depend_on_the_wafers_given_only_through_their_arrangement() {
 fn layers_fall_back_to_one_sweep_when_strips_do_not_fit() {
     // LLaMA-3-70B at 3.5 bits needs strips of 10 columns, 800 for 80 layers on a WSE-3 of
     // 762: only the continuous sweep, packing the strips' ragged ends, fits one wafer.
-    let plan = layout(&wse3(), &workload("llama3-70b"), 1).unwrap();
+    let plan = layout(
+        &wse3(),
+        &workload("llama3-70b"),
+        1,
+        Spread::densest(&wse3()),
+    )
+    .unwrap();
     assert_eq!(plan.arrangement, Arrangement::Continuous);
     assert_eq!(plan.wafers_used, 1);
     check_plan(&plan);
