@@ -67,8 +67,9 @@ struct Chosen {
     candidates: Vec<Candidate>,
 }
 
-/// Search the spreads for `w` on `wafers` wafers under `opts`' objective and pins: the best
-/// few by estimate are laid out and measured at the fast fidelity, the best of those chosen.
+/// Search the spreads for `w` on `wafers` wafers under `opts`' objective and pins: laid out
+/// and measured at the fast fidelity in order of their bound, until no bound left can beat the
+/// best measured (see `search`).
 fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Chosen> {
     let mut ranked = search::candidates(m, w, u64::from(wafers), &opts.pins);
     if ranked.is_empty() {
@@ -80,33 +81,35 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
         }
         ranked.push(search::Ranked {
             spread: Spread::densest(m),
-            estimate_cycles: 0,
+            bound_cycles: 0,
         });
     }
     let clock_hz = m.wafer.clock_hz;
+    let seconds = |cycles: u64| cycles.max(1) as f64 / clock_hz;
+    let batch = w.scenario.batch;
     let mut best: Option<(f64, Plan, memo::Counts)> = None;
     let mut candidates = Vec::new();
-    for (i, r) in ranked.iter().enumerate() {
+    for r in &ranked {
+        let kv = match r.spread.kv_tokens {
+            u64::MAX => "all that fit".to_owned(),
+            n => n.to_string(),
+        };
         let describe = |what: String| {
             format!(
-                "tiles <= {} B, KV <= {} tokens per PE{what}",
-                r.spread.tile_bytes,
-                if r.spread.kv_tokens == u64::MAX {
-                    "all that fit".to_owned()
-                } else {
-                    r.spread.kv_tokens.to_string()
-                },
+                "tiles <= {} B, KV <= {kv} tokens per PE{what}",
+                r.spread.tile_bytes
             )
         };
-        if i >= search::SIMULATED {
+        // No mapping on these wafers uses more of them than all.
+        let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
+        if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
             candidates.push(Candidate {
                 mapping: describe(String::new()),
                 decode_tokens_per_s: None,
                 score: None,
                 note: format!(
-                    "not simulated: estimated {} cycles per step, behind the {} simulated",
-                    r.estimate_cycles,
-                    search::SIMULATED
+                    "pruned: its bound ({} cycles) cannot beat the best found",
+                    r.bound_cycles
                 ),
             });
             continue;
@@ -117,10 +120,8 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
         });
         match measured {
             Ok((p, counts)) => {
-                let step_s = counts.end.max(1) as f64 / clock_hz;
-                let score =
-                    opts.objective
-                        .score(step_s, w.scenario.batch, u64::from(p.wafers_used));
+                let step_s = seconds(counts.end);
+                let score = opts.objective.score(step_s, batch, u64::from(p.wafers_used));
                 candidates.push(Candidate {
                     mapping: describe(format!(
                         ": {} PEs per layer on {} wafer(s), {}",
@@ -130,10 +131,7 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
                     )),
                     decode_tokens_per_s: Some(1.0 / step_s),
                     score: Some(score),
-                    note: format!(
-                        "estimated {} cycles, simulated {}",
-                        r.estimate_cycles, counts.end
-                    ),
+                    note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
                 });
                 if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
                     best = Some((score, p, counts));

@@ -4,8 +4,10 @@
 //! fewest PEs, one matrix after another: most of the wafers given stay idle. Smaller tiles and
 //! KV slices spread a layer over more PEs, so each does less work, at the price of longer
 //! multicasts and reductions. The candidates are a ladder of tile and slice sizes; those that
-//! fit the wafers given are ranked by a cheap estimate (per-PE work plus the hops a GEMV's
-//! input and partial sums travel), and the best few are decided by the fast fidelity.
+//! fit the wafers given are ranked by a lower bound on their decode step (the per-PE work of
+//! each phase of a layer, which run one after another) and simulated at the fast fidelity in
+//! that order until the next bound cannot beat the best step found (branch and bound: the best
+//! over every candidate, so more wafers, which only add candidates, never give a slower step).
 
 use super::datapath::Datapath;
 use super::place::{self, Room, Spread};
@@ -17,18 +19,15 @@ use crate::workload::{TensorClass, Workload};
 const TILE_DIVISORS: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 /// Tokens of one KV head per PE, besides as many as fit.
 const KV_TOKENS: [u64; 5] = [64, 32, 16, 8, 4];
-/// Candidates decided by the fast fidelity, at most.
-pub const SIMULATED: usize = 3;
-
-/// A spread that fits the wafers given, with its estimated decode step.
+/// A spread that fits the wafers given, with a lower bound on its decode step.
 #[derive(Clone, Copy, Debug)]
 pub struct Ranked {
     pub spread: Spread,
-    pub estimate_cycles: u64,
+    pub bound_cycles: u64,
 }
 
 /// The spreads the search weighs for `w` on `wafers` wafers: pinned values alone where pinned,
-/// those that fit (by the fit verdict's count), best estimate first.
+/// those that fit (by the fit verdict's count), smallest bound first.
 pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<Ranked> {
     let cap = m.wafer.pe_data_bytes();
     let tiles: Vec<u64> = match pins.tile_bytes {
@@ -51,19 +50,20 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
         .filter_map(|spread| {
             Some(Ranked {
                 spread,
-                estimate_cycles: estimate(m, w, spread)?,
+                bound_cycles: bound(m, w, spread)?,
             })
         })
         .collect();
     // Ties go to the denser spread (listed first): fewer PEs for the same time.
-    ranked.sort_by_key(|r| r.estimate_cycles);
+    ranked.sort_by_key(|r| r.bound_cycles);
     ranked
 }
 
-/// A quick estimate of a decode step's cycles with `spread`: per layer, each GEMV phase's
-/// per-PE work plus the hops its input travels along a row of tiles and its partial sums down
-/// a run, and attention's per-PE work plus its line; the classifier alike.
-fn estimate(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
+/// Cycles a decode step with `spread` takes at least: per layer, the phases run one after
+/// another (Q, K and V side by side, attention, O, gate and up, down), and each lasts at least
+/// the work of its busiest PE (a tile's multiply-adds over the datapath's lanes; a K PE's
+/// scores over its tokens for every query head of its group); the classifier alike.
+fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let model = &w.model;
     let batch = w.scenario.batch.max(1);
     let dp = Datapath::new(&m.wafer.pe);
@@ -71,10 +71,7 @@ fn estimate(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let gemv = |class: TensorClass, rows: u64, cols: u64| {
         let format = w.quant.format(class);
         let t = place::tiles(format, rows, cols, room.of(class))?;
-        let work = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
-        // Runs of the shorter side lie side by side across the fabric's columns.
-        let runs = t.in_blocks.max(t.out_blocks).min(m.wafer.fabric_cols);
-        Some(work + t.out_blocks.min(t.in_blocks) + runs)
+        Some((t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format)))
     };
     let (h, f) = (model.hidden, model.ffn);
     let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h)?
