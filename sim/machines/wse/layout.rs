@@ -662,8 +662,10 @@ pub fn layout(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> Resul
         .or_else(|_| plan(m, w, wafers, spread, Arrangement::Continuous))
 }
 
-/// Lay `w` out with its layers arranged as `arrangement` says (the extent is searched).
-fn plan(
+/// Lay `w` out with its layers arranged as `arrangement` says (the extent is searched). The
+/// plan depends on `wafers` only through whether it fits (tested), so the mapping search can
+/// weigh every arrangement on the wafers given and find each one fewer wafers would have had.
+pub fn plan(
     m: &WseSystem,
     w: &Workload,
     wafers: u32,

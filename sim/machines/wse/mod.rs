@@ -29,7 +29,7 @@ use crate::mapping::{Candidate, Fidelity, MappingParams, PartTime, SimOptions, T
 use crate::workload::Workload;
 use crate::workload::work::{self, Op, Step};
 use datapath::Datapath;
-use layout::{Layer, Plan};
+use layout::{Arrangement, Layer, Plan};
 use place::Spread;
 
 /// Events a detailed run may handle before it is stopped as too large for wavelet-level
@@ -54,10 +54,46 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
 /// Lay `w` out on `wafers` wafers with `spread`; a misfit is a usage error naming the PE or
 /// wafer count.
 fn plan(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> crate::Result<Plan> {
-    layout::layout(m, w, wafers, spread).map_err(|e| crate::Error::Usage {
+    layout::layout(m, w, wafers, spread).map_err(misfit)
+}
+
+/// The arrangements of `spread` worth simulating on `wafers` wafers: the one `layout::layout`
+/// picks there, and each one it would pick on fewer wafers. A plan depends on the wafer count
+/// only through whether it fits, so an arrangement is the pick on some smaller count exactly
+/// when it needs fewer wafers than every arrangement `layout` prefers to it. Weighing those
+/// makes more wafers never slower, and costs no simulation when the preferred one is also the
+/// most compact (arrangements that are not translates of a layer are slow to simulate).
+fn arrangements(
+    m: &WseSystem,
+    w: &Workload,
+    wafers: u32,
+    spread: Spread,
+) -> crate::Result<Vec<Plan>> {
+    let mut kept: Vec<Plan> = Vec::new();
+    let mut last = None;
+    for a in [
+        Arrangement::Bands(0),
+        Arrangement::Strips(0),
+        Arrangement::Continuous,
+    ] {
+        match layout::plan(m, w, wafers, spread, a) {
+            Ok(p) if kept.iter().all(|k| p.wafers_used < k.wafers_used) => kept.push(p),
+            Ok(_) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    match (kept.is_empty(), last) {
+        (true, Some(e)) => Err(misfit(e)),
+        _ => Ok(kept),
+    }
+}
+
+/// A layout that does not fit, as a usage error naming the wafer count.
+fn misfit(e: impl std::fmt::Display) -> crate::Error {
+    crate::Error::Usage {
         flag: "--wafers".to_owned(),
         reason: e.to_string(),
-    })
+    }
 }
 
 /// The mapping the search chose, measured at the fast fidelity, and what it weighed.
@@ -114,35 +150,49 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
             });
             continue;
         }
-        let measured = plan(m, w, wafers, r.spread).and_then(|p| {
-            let counts = measure_fast(m, w, &p, false)?.counts;
-            Ok((p, counts))
-        });
-        match measured {
-            Ok((p, counts)) => {
-                let step_s = seconds(counts.end);
-                let score = opts.objective.score(step_s, batch, u64::from(p.wafers_used));
+        let plans = match arrangements(m, w, wafers, r.spread) {
+            Ok(plans) => plans,
+            Err(e) => {
                 candidates.push(Candidate {
-                    mapping: describe(format!(
-                        ": {} PEs per layer on {} wafer(s), {}",
-                        p.layers.first().map_or(0, Layer::pes),
-                        p.wafers_used,
-                        p.arrangement
-                    )),
-                    decode_tokens_per_s: Some(1.0 / step_s),
-                    score: Some(score),
-                    note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
+                    mapping: describe(String::new()),
+                    decode_tokens_per_s: None,
+                    score: None,
+                    note: format!("no layout: {e}"),
                 });
-                if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                    best = Some((score, p, counts));
-                }
+                continue;
             }
-            Err(e) => candidates.push(Candidate {
-                mapping: describe(String::new()),
-                decode_tokens_per_s: None,
-                score: None,
-                note: format!("no layout: {e}"),
-            }),
+        };
+        for p in plans {
+            let counts = match measure_fast(m, w, &p, false) {
+                Ok(fast) => fast.counts,
+                Err(e) => {
+                    candidates.push(Candidate {
+                        mapping: describe(format!(", {}", p.arrangement)),
+                        decode_tokens_per_s: None,
+                        score: None,
+                        note: format!("no program: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let step_s = seconds(counts.end);
+            let score = opts
+                .objective
+                .score(step_s, batch, u64::from(p.wafers_used));
+            candidates.push(Candidate {
+                mapping: describe(format!(
+                    ": {} PEs per layer on {} wafer(s), {}",
+                    p.layers.first().map_or(0, Layer::pes),
+                    p.wafers_used,
+                    p.arrangement
+                )),
+                decode_tokens_per_s: Some(1.0 / step_s),
+                score: Some(score),
+                note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
+            });
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, p, counts));
+            }
         }
     }
     let Some((_, plan, counts)) = best else {

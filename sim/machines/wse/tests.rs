@@ -772,3 +772,27 @@ fn a_message_needs_one_receiving_task_per_drop() {
             .is_err()
     );
 }
+
+#[test]
+fn more_wafers_never_give_a_slower_step() {
+    // stories260k on 12 x 40 wafers of 2 KB PEs needs several wafers; from one count to the
+    // next the search may change the arrangement or leave wafers idle, never lose speed. Here
+    // the one-wafer strips stay best: smaller tiles on more wafers lengthen the reductions.
+    let m = tiny_wafer(12, 40, 2048);
+    let w = short(1);
+    let placement = super::place(&m, &w, None);
+    let fewest = placement.units_needed.expect("fits some wafer count");
+    let steps: Vec<(u64, u64)> = (fewest..fewest + 4)
+        .map(|n| {
+            let opts = SimOptions {
+                units: Some(n),
+                ..SimOptions::default()
+            };
+            let t = super::simulate(&m, &w, &placement, &opts).unwrap();
+            (n, t.decode_cycles)
+        })
+        .collect();
+    for pair in steps.windows(2) {
+        assert!(pair[1].1 <= pair[0].1, "{steps:?}");
+    }
+}
