@@ -777,7 +777,7 @@ fn a_message_needs_one_receiving_task_per_drop() {
 fn more_wafers_never_give_a_slower_step() {
     // stories260k on 12 x 40 wafers of 2 KB PEs needs several wafers; from one count to the
     // next the search may change the arrangement or leave wafers idle, never lose speed. Here
-    // the one-wafer strips stay best: smaller tiles on more wafers lengthen the reductions.
+    // the one-wafer mapping stays best: smaller tiles on more wafers lengthen the reductions.
     let m = tiny_wafer(12, 40, 2048);
     let w = short(1);
     let placement = super::place(&m, &w, None);
