@@ -279,6 +279,18 @@ impl Scratch {
         }
     }
 
+    /// The chain starts at `start`: every member moves with the input when the start does.
+    fn start_at(&mut self, start: &Start) {
+        self.cat.iter_mut().for_each(|c| *c = start.moves);
+        self.t0 = start.t0;
+        self.still = start.still as i64;
+        self.moving = if start.moves {
+            start.t0 as i64
+        } else {
+            i64::MAX
+        };
+    }
+
     /// Member `k` no earlier than offset `v` (which moves with the input when `dep`).
     fn raise(&mut self, k: usize, v: i64, dep: bool) {
         self.compared((self.o[k] as i64, self.cat[k]), (v, dep));
@@ -353,14 +365,7 @@ impl Scheduler {
         self.unit_bounds(&s, &mut start);
         self.pick_streams(&mut s, members);
         self.wait_bounds(&s, prog, prev, members, &mut start);
-        s.cat.iter_mut().for_each(|c| *c = start.moves);
-        s.t0 = start.t0;
-        s.still = start.still as i64;
-        s.moving = if start.moves {
-            start.t0 as i64
-        } else {
-            i64::MAX
-        };
+        s.start_at(&start);
         self.place_mem_accesses(&mut s, members);
         let base = emit(prog, &s, members, part, what);
         self.reserve_chain(&mut s, prog, base);
