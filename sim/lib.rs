@@ -2,7 +2,7 @@
 //! running from the on-chip SRAM of dataflow accelerators (Groq TSP, Cerebras WSE).
 //!
 //! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
-//! → placement and memory fit ([`fit`]) → compiled program and simulation ([`target`], [`run`])
+//! → placement and memory fit ([`fit`]) → compiled program and simulation ([`machines`], [`run`])
 //! → report.
 
 pub mod arch;

@@ -8,9 +8,10 @@ use super::machine::Machine;
 use super::place::Mapping;
 use super::program::Program;
 use super::reuse::Stages;
-use crate::arch::TspSystem;
+use super::search::Chosen;
+use crate::arch::TspChip;
 use crate::engine::{Clock, EngineError, Trace};
-use crate::mapping::{Fidelity, MappingParams, PartTime, SimOptions, Timing, UnitBusy};
+use crate::mapping::{Fidelity, MappingParams, PartTime, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Step};
 use std::collections::BTreeMap;
@@ -132,28 +133,23 @@ fn spans(t: &mut Trace, prog: &Program) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Compile and time `w`'s decode step and prefill on the placement's mapping.
-pub fn simulate(
-    sys: &TspSystem,
+/// The run's timing from the chosen mapping's decode step and its prefill: each part's span
+/// with its rooflines, each kind of unit's busy time, the peaks of the chips used.
+pub fn timing(
+    m: &Machine,
+    chip: &TspChip,
     w: &Workload,
-    placement: &crate::mapping::Placement,
-    opts: &SimOptions,
-) -> crate::Result<Timing> {
-    if placement.units_needed.is_none() {
-        return Err(crate::Error::Usage {
-            flag: "--workload".to_owned(),
-            reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
-        });
-    }
-    let m = Machine::new(sys);
-    let super::search::Chosen {
+    chosen: Chosen,
+    prefill_cycles: u64,
+    fidelity: Fidelity,
+) -> Timing {
+    let Chosen {
         mapping,
         decode,
         candidates,
-    } = super::search::choose(&m, sys, w, opts)?;
-    let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
+    } = chosen;
+    let mapping = &mapping;
     let chips = mapping.chips();
-    let chip = &sys.chip;
     let mem_bytes_per_cycle = (m.slices * m.vector_bytes) as f64;
     let ops_per_cycle = chip.peak_int8_ops_per_s() / m.clock_hz;
     let step = Step::decode(w);
@@ -214,10 +210,10 @@ pub fn simulate(
         })
         .collect();
     let chips_f = chips as f64;
-    Ok(Timing {
+    Timing {
         clock_hz: m.clock_hz,
         decode_cycles: decode.cycles,
-        prefill_cycles: prefill.cycles,
+        prefill_cycles,
         parts,
         units,
         network_bytes: decode.c2c_bytes,
@@ -228,7 +224,7 @@ pub fn simulate(
             "{}; statically scheduled, {} instructions per decode step, verified at {} fidelity",
             mapping.describe(),
             decode.instrs,
-            opts.fidelity.name()
+            fidelity.name()
         ),
         mapping_params: MappingParams::Tsp {
             tp: mapping.tp,
@@ -239,5 +235,5 @@ pub fn simulate(
         },
         candidates,
         trace: decode.trace,
-    })
+    }
 }
