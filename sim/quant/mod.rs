@@ -27,7 +27,7 @@ mod view;
 
 pub use error::QuantError;
 pub use format::Format;
-pub use metrics::ErrorMetrics;
+pub use metrics::{ErrorMetrics, ErrorSums};
 pub use packed::PackedMatrix;
 
 #[cfg(test)]
