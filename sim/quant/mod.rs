@@ -10,6 +10,8 @@ pub mod packed;
 pub mod weights;
 
 mod bitstream;
+#[cfg(target_arch = "x86_64")]
+mod dense_avx2;
 mod float;
 mod group;
 mod int8;
