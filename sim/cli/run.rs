@@ -238,6 +238,17 @@ fn summary(r: &RunRecord) -> String {
         n.measure,
         or_dash(n.rel_error, |v| format!(" = {v:.3e}"))
     );
+    if !n.matrices.is_empty() {
+        let each: Vec<String> = n
+            .matrices
+            .iter()
+            .map(|m| format!("{} {:.3e} ({:.1} dB)", m.class, m.rel_error, m.sqnr_db))
+            .collect();
+        out += &format!(
+            "             stored weights vs f32 (relative error, SQNR): {}\n",
+            each.join(", ")
+        );
+    }
     if !r.unit_busy.is_empty() {
         let mut t = Table::new(["unit", "instances", "busy cycles", "utilization"]);
         for u in &r.unit_busy {
