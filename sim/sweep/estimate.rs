@@ -1,0 +1,141 @@
+//! Estimates for planning a sweep before running it (`accsim sweep --dry-run`): a few of the
+//! points are run one after another on this thread, measuring the CPU time and the memory each
+//! takes, and the figures scale to the whole sweep and to a split into shards. Point costs vary
+//! (a point that does not fit costs nothing), so the samples are spread over the spec.
+
+use super::shard::Shard;
+use super::{Sweep, run_point};
+use std::time::Instant;
+
+/// What a sample of points cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Points in the whole spec.
+    pub points: usize,
+    /// Points run to measure.
+    pub sampled: usize,
+    /// Mean CPU time per point [s].
+    pub cpu_s_per_point: f64,
+    /// Largest growth of resident memory while one point ran [bytes]; `None` where the operating
+    /// system does not tell (not Linux).
+    pub mem_bytes_per_point: Option<u64>,
+    /// Resident memory before the first sample, the spec and its jobs loaded [bytes].
+    pub base_mem_bytes: Option<u64>,
+}
+
+/// How to split a sweep to finish within a target wall time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Shards suggested (at least 1, at most one per point).
+    pub shards: usize,
+    /// Estimated wall time of one shard [s].
+    pub shard_wall_s: f64,
+    /// Estimated peak resident memory of one shard's process [bytes].
+    pub shard_mem_bytes: Option<u64>,
+}
+
+/// A number from a `/proc/self/status` line such as `VmRSS:  1234 kB`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// CPU time of this thread so far [s] (`None` off Linux).
+fn thread_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(stat.split_whitespace().next()?.parse::<f64>().ok()? / 1e9)
+}
+
+/// Run up to `samples` points of `shard`, spread evenly over its points, and measure them.
+pub fn estimate(sweep: &Sweep, shard: Shard, samples: usize) -> Estimate {
+    let points: Vec<usize> = shard.points(sweep.jobs.len()).collect();
+    let n = samples.max(1).min(points.len());
+    let base_mem_bytes = status_bytes("VmRSS:");
+    let (mut cpu, mut mem) = (0.0, base_mem_bytes.map(|_| 0));
+    for k in 0..n {
+        let p = points[k * points.len() / n];
+        // Restart the peak-memory count (Linux 4.0+; where refused, the peak only overstates).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = status_bytes("VmRSS:");
+        let (wall, thread) = (Instant::now(), thread_cpu_s());
+        run_point(p, &sweep.jobs[p]);
+        cpu += match (thread, thread_cpu_s()) {
+            (Some(a), Some(b)) => b - a,
+            _ => wall.elapsed().as_secs_f64(),
+        };
+        mem = match (mem, before, status_bytes("VmHWM:")) {
+            (Some(m), Some(b), Some(peak)) => Some(m.max(peak.saturating_sub(b))),
+            _ => None,
+        };
+    }
+    Estimate {
+        points: sweep.jobs.len(),
+        sampled: n,
+        cpu_s_per_point: if n == 0 { 0.0 } else { cpu / n as f64 },
+        mem_bytes_per_point: mem,
+        base_mem_bytes,
+    }
+}
+
+impl Estimate {
+    /// CPU time of the whole sweep [s].
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_s_per_point * self.points as f64
+    }
+
+    /// The fewest shards of `threads` threads each that finish within `target_wall_s`.
+    pub fn plan(&self, threads: usize, target_wall_s: f64) -> Plan {
+        let threads = threads.max(1);
+        let wall =
+            |shard_points: usize| shard_points.div_ceil(threads) as f64 * self.cpu_s_per_point;
+        let wanted = (self.cpu_s() / (threads as f64 * target_wall_s)).ceil() as usize;
+        let mut shards = wanted.clamp(1, self.points.max(1));
+        // Points run `threads` at a time, so the split rounds up; add shards until it fits.
+        while shards < self.points && wall(self.points.div_ceil(shards)) > target_wall_s {
+            shards += 1;
+        }
+        let shard_points = self.points.div_ceil(shards);
+        Plan {
+            shards,
+            shard_wall_s: wall(shard_points),
+            shard_mem_bytes: self
+                .base_mem_bytes
+                .zip(self.mem_bytes_per_point)
+                .map(|(base, per)| base + per * threads.min(shard_points) as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn est(points: usize, cpu: f64) -> Estimate {
+        Estimate {
+            points,
+            sampled: 3,
+            cpu_s_per_point: cpu,
+            mem_bytes_per_point: Some(10),
+            base_mem_bytes: Some(100),
+        }
+    }
+
+    #[test]
+    fn plan_splits_to_meet_the_target() {
+        // 1,000 points of 0.2 s on 2 threads: 100 s of wall; a 30 s target needs 4 shards.
+        let p = est(1000, 0.2).plan(2, 30.0);
+        assert_eq!(p.shards, 4);
+        assert!((p.shard_wall_s - 25.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.shard_mem_bytes, Some(120));
+        assert_eq!(est(1000, 0.2).plan(2, 1e6).shards, 1);
+        // Never more shards than points, even when one point alone misses the target.
+        assert_eq!(est(3, 100.0).plan(1, 1.0).shards, 3);
+    }
+}
