@@ -5,7 +5,7 @@
 use super::run::NumericsFlag;
 use accsim::Error;
 use accsim::report::{self, Table};
-use accsim::sweep::estimate::{self, Estimate};
+use accsim::sweep::estimate::{self, Estimate, Plan};
 use accsim::sweep::journal::{self, Header, Journal};
 use accsim::sweep::{self, Row, Shard, Sweep, SweepNumerics};
 use clap::Args;
@@ -53,14 +53,15 @@ pub struct SweepArgs {
     #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with = "dry_run")]
     merge: Vec<PathBuf>,
     /// Run nothing: print the point count, the CPU time and memory per point (measured on a
-    /// few points) and the shards suggested for --target-wall.
+    /// few points) and the shards suggested for --target-wall (with --shard I/N: the cost of
+    /// each of the N shards instead).
     #[arg(long)]
     dry_run: bool,
     /// Wall time one shard should take, for --dry-run's suggestion: seconds, or with s, m, h, d.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     target_wall: String,
     /// Points --dry-run runs to measure.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 5)]
     samples: usize,
 }
 
@@ -130,9 +131,15 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         .build()?;
     if args.dry_run {
         let est = estimate::estimate(&prepared, shard, args.samples);
+        let threads = pool.current_num_threads();
+        let split = if shard.is_whole() {
+            est.plan(threads, target_wall_s)
+        } else {
+            est.split(threads, shard.count)
+        };
         print!(
             "{}",
-            plan(&est, shard, pool.current_num_threads(), target_wall_s)
+            report_plan(&est, &split, shard, threads, target_wall_s)
         );
         return Ok(());
     }
@@ -212,7 +219,9 @@ fn run_shard(
 
 /// A duration for people.
 fn duration(s: f64) -> String {
-    if s < 120.0 {
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else if s < 120.0 {
         format!("{s:.1} s")
     } else if s < 7200.0 {
         format!("{:.1} min", s / 60.0)
@@ -223,8 +232,13 @@ fn duration(s: f64) -> String {
 
 /// The `--dry-run` report: sentences, then `key=value` lines for scripts (sizes in bytes,
 /// times in seconds; memory keys absent where the system does not tell).
-fn plan(est: &Estimate, shard: Shard, threads: usize, target_wall_s: f64) -> String {
-    let p = est.plan(threads, target_wall_s);
+fn report_plan(
+    est: &Estimate,
+    p: &Plan,
+    shard: Shard,
+    threads: usize,
+    target_wall_s: f64,
+) -> String {
     let mem = |b: Option<u64>| b.map_or_else(|| "unknown".to_owned(), report::bytes);
     let mut out = format!(
         "{} points; {} sampled{}: {} CPU and {} memory per point ({} before the first)\n",
@@ -244,10 +258,14 @@ fn plan(est: &Estimate, shard: Shard, threads: usize, target_wall_s: f64) -> Str
         duration(est.cpu_s()),
         duration(est.cpu_s() / threads as f64),
     );
+    let what = if shard.is_whole() {
+        format!("suggested to finish within {}", duration(target_wall_s))
+    } else {
+        "as given".to_owned()
+    };
     out += &format!(
-        "suggested: {} shard(s) of {threads} threads to finish within {}: {} and {} each\n",
+        "{} shard(s) of {threads} threads ({what}): {} and {} each\n",
         p.shards,
-        duration(target_wall_s),
         duration(p.shard_wall_s),
         mem(p.shard_mem_bytes),
     );

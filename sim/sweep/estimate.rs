@@ -1,7 +1,8 @@
 //! Estimates for planning a sweep before running it (`accsim sweep --dry-run`): a few of the
 //! points are run one after another on this thread, measuring the CPU time and the memory each
 //! takes, and the figures scale to the whole sweep and to a split into shards. Point costs vary
-//! (a point that does not fit costs nothing), so the samples are spread over the spec.
+//! (a point that does not fit costs nothing), so the samples are spread over the spec at
+//! irregular steps (a golden-ratio sequence) that do not line up with a grid's axes.
 
 use super::shard::Shard;
 use super::{Sweep, run_point};
@@ -53,14 +54,27 @@ fn thread_cpu_s() -> Option<f64> {
     Some(stat.split_whitespace().next()?.parse::<f64>().ok()? / 1e9)
 }
 
-/// Run up to `samples` points of `shard`, spread evenly over its points, and measure them.
+/// Up to `n` distinct positions below `len`, spread at golden-ratio steps from the middle.
+fn spread(n: usize, len: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for k in 0..n.min(len) * 4 {
+        let at = ((0.5 + k as f64 * 0.618_033_988_749_895).fract() * len as f64) as usize;
+        if out.len() < n && !out.contains(&at) {
+            out.push(at);
+        }
+    }
+    out
+}
+
+/// Run up to `samples` points of `shard`, spread over its points, and measure them.
 pub fn estimate(sweep: &Sweep, shard: Shard, samples: usize) -> Estimate {
     let points: Vec<usize> = shard.points(sweep.jobs.len()).collect();
-    let n = samples.max(1).min(points.len());
+    let picks = spread(samples.max(1), points.len());
+    let n = picks.len();
     let base_mem_bytes = status_bytes("VmRSS:");
     let (mut cpu, mut mem) = (0.0, base_mem_bytes.map(|_| 0));
-    for k in 0..n {
-        let p = points[k * points.len() / n];
+    for &k in &picks {
+        let p = points[k];
         // Restart the peak-memory count (Linux 4.0+; where refused, the peak only overstates).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let before = status_bytes("VmRSS:");
@@ -92,23 +106,27 @@ impl Estimate {
 
     /// The fewest shards of `threads` threads each that finish within `target_wall_s`.
     pub fn plan(&self, threads: usize, target_wall_s: f64) -> Plan {
-        let threads = threads.max(1);
-        let wall =
-            |shard_points: usize| shard_points.div_ceil(threads) as f64 * self.cpu_s_per_point;
-        let wanted = (self.cpu_s() / (threads as f64 * target_wall_s)).ceil() as usize;
-        let mut shards = wanted.clamp(1, self.points.max(1));
-        // Points run `threads` at a time, so the split rounds up; add shards until it fits.
-        while shards < self.points && wall(self.points.div_ceil(shards)) > target_wall_s {
-            shards += 1;
+        let wanted = (self.cpu_s() / (threads.max(1) as f64 * target_wall_s)).ceil() as usize;
+        let mut plan = self.split(threads, wanted.clamp(1, self.points.max(1)));
+        // Points run `threads` at a time, so a split rounds up; add shards until it fits.
+        while plan.shards < self.points && plan.shard_wall_s > target_wall_s {
+            plan = self.split(threads, plan.shards + 1);
         }
+        plan
+    }
+
+    /// The cost of each of `shards` shards of `threads` threads each.
+    pub fn split(&self, threads: usize, shards: usize) -> Plan {
+        let shards = shards.max(1);
         let shard_points = self.points.div_ceil(shards);
+        let threads = threads.max(1).min(shard_points.max(1));
         Plan {
             shards,
-            shard_wall_s: wall(shard_points),
+            shard_wall_s: shard_points.div_ceil(threads) as f64 * self.cpu_s_per_point,
             shard_mem_bytes: self
                 .base_mem_bytes
                 .zip(self.mem_bytes_per_point)
-                .map(|(base, per)| base + per * threads.min(shard_points) as u64),
+                .map(|(base, per)| base + per * threads as u64),
         }
     }
 }
@@ -128,6 +146,16 @@ mod tests {
     }
 
     #[test]
+    fn samples_are_distinct_and_in_range() {
+        for len in [1, 2, 5, 12, 1000] {
+            let s = spread(5, len);
+            assert_eq!(s.len(), 5.min(len));
+            assert!(s.iter().all(|&p| p < len));
+            assert!(s.iter().enumerate().all(|(i, p)| !s[..i].contains(p)));
+        }
+    }
+
+    #[test]
     fn plan_splits_to_meet_the_target() {
         // 1,000 points of 0.2 s on 2 threads: 100 s of wall; a 30 s target needs 4 shards.
         let p = est(1000, 0.2).plan(2, 30.0);
@@ -137,5 +165,8 @@ mod tests {
         assert_eq!(est(1000, 0.2).plan(2, 1e6).shards, 1);
         // Never more shards than points, even when one point alone misses the target.
         assert_eq!(est(3, 100.0).plan(1, 1.0).shards, 3);
+        // A given split: 10 shards of 100 points, 50 rounds of 2 points.
+        let s = est(1000, 0.2).split(2, 10);
+        assert!((s.shard_wall_s - 10.0).abs() < 1e-9, "{s:?}");
     }
 }
