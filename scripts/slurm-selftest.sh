@@ -53,7 +53,13 @@ started=()
 cleanup() {
     if [ -z "$keep" ]; then
         for pidfile in "${started[@]}"; do
-            [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+            [ -f "$pidfile" ] || continue
+            pid=$(cat "$pidfile")
+            kill "$pid" 2>/dev/null || continue
+            for _ in $(seq 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.2
+            done
         done
     fi
 }

@@ -101,13 +101,25 @@ echo "submitted shards: job array $array, $shards tasks of $cpus CPU(s), ${minut
 
 merge_cmd=$(printf '%q ' "$accsim" sweep "$spec" "${sweep_args[@]}" --merge "$out/shards" --out "$out")
 merge_mem=$((256 + points / 1000))
-merge=$(sbatch --parsable "${sbatch_args[@]}" ${wait:+--wait} \
+merge=$(sbatch --parsable "${sbatch_args[@]}" \
     --job-name="accsim-$stem-merge" --dependency="afterok:$array" --kill-on-invalid-dep=yes \
     --cpus-per-task=1 --mem="${merge_mem}M" --time=30 \
-    --output="$out/logs/merge.log" --wrap="$merge_cmd") || {
-    status=$?
-    echo "merge job failed or was cancelled (a shard failed?): see $out/logs/" >&2
-    exit "$status"
-}
+    --output="$out/logs/merge.log" --wrap="$merge_cmd")
 merge=${merge%%;*}
 echo "submitted merge: job $merge, after every shard succeeds; results in $out/$stem.csv and .json"
+[ -n "$wait" ] || exit 0
+
+# Wait for the merge job (polling every 1, 2, 4 ... 16 s; sbatch --wait backs off to 30 s and more).
+pause=1
+while :; do
+    state=$(scontrol show job -o "$merge" 2>/dev/null | grep -o 'JobState=[A-Z_]*' || true)
+    case ${state#JobState=} in
+        PENDING | CONFIGURING | RUNNING | COMPLETING | REQUEUED | SUSPENDED) ;;
+        COMPLETED) echo "merge job $merge completed"; exit 0 ;;
+        "") [ -f "$out/$stem.csv" ] && exit 0
+            echo "merge job $merge is gone and $out/$stem.csv is missing: see $out/logs/" >&2; exit 1 ;;
+        *) echo "merge job $merge ended ${state#JobState=} (a shard failed?): see $out/logs/" >&2; exit 1 ;;
+    esac
+    sleep "$pause"
+    pause=$((pause < 16 ? pause * 2 : 16))
+done
