@@ -50,7 +50,7 @@ mod tests {
         h.bytes(b"a");
         assert_eq!(h.hex(), "af63dc4c8601ec8c");
         let mut t = Fnv::default();
-        write!(t, "{}", "a").unwrap();
+        t.write_str("a").unwrap();
         assert_eq!(t.hex(), h.hex());
     }
 }
