@@ -49,6 +49,7 @@ fi
 dir=${dir:-$(mktemp -d /tmp/accsim-slurm.XXXXXX)}
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
 dir=$(readlink -f "$dir")
+chmod 755 "$dir" # munged runs as user munge and keeps its pid file in here
 started=()
 cleanup() {
     if [ -z "$keep" ]; then
