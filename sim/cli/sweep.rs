@@ -130,16 +130,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         .num_threads(args.threads.unwrap_or(0))
         .build()?;
     if args.dry_run {
-        let est = estimate::estimate(&prepared, shard, args.samples);
         let threads = pool.current_num_threads();
-        let split = if shard.is_whole() {
-            est.plan(threads, target_wall_s)
-        } else {
-            est.split(threads, shard.count)
-        };
         print!(
             "{}",
-            report_plan(&est, &split, shard, threads, target_wall_s)
+            dry_run(&prepared, shard, threads, target_wall_s, args.samples)
         );
         return Ok(());
     }
@@ -219,7 +213,9 @@ fn run_shard(
 
 /// A duration for people.
 fn duration(s: f64) -> String {
-    if s < 1.0 {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
         format!("{:.1} ms", s * 1e3)
     } else if s < 120.0 {
         format!("{s:.1} s")
@@ -230,8 +226,26 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// The `--dry-run` report: sentences, then `key=value` lines for scripts (sizes in bytes,
-/// times in seconds; memory keys absent where the system does not tell).
+/// The `--dry-run` report: measure a few points, then the split suggested for the target wall
+/// time, or with `--shard I/N` the cost of each of the N shards.
+fn dry_run(
+    prepared: &Sweep,
+    shard: Shard,
+    threads: usize,
+    target_wall_s: f64,
+    samples: usize,
+) -> String {
+    let est = estimate::estimate(prepared, shard, samples);
+    let split = if shard.is_whole() {
+        est.plan(threads, target_wall_s)
+    } else {
+        est.split(threads, shard.count)
+    };
+    report_plan(&est, &split, shard, threads, target_wall_s)
+}
+
+/// Sentences, then `key=value` lines for scripts (sizes in bytes, times in seconds; memory keys
+/// absent where the system does not tell).
 fn report_plan(
     est: &Estimate,
     p: &Plan,
