@@ -48,10 +48,23 @@ fn status_bytes(key: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// CPU time of this thread so far [s] (`None` off Linux).
+/// CPU time of this thread so far [s], to the nanosecond. (Linux's `/proc/thread-self/schedstat`
+/// lags by up to a scheduler tick, which is longer than a roofline point.)
+#[cfg(unix)]
 fn thread_cpu_s() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(stat.split_whitespace().next()?.parse::<f64>().ok()? / 1e9)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live, owned value.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+}
+
+/// Elsewhere the samples are timed by the wall clock.
+#[cfg(not(unix))]
+fn thread_cpu_s() -> Option<f64> {
+    None
 }
 
 /// Up to `n` distinct positions below `len`, spread at golden-ratio steps from the middle.
