@@ -17,7 +17,9 @@ pub mod quant;
 pub mod report;
 pub mod run;
 pub mod study;
+pub mod sensitivity;
 pub mod sweep;
+pub mod validation;
 pub mod workload;
 
 pub use error::{Error, Result};

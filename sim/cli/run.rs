@@ -241,10 +241,7 @@ fn summary(r: &RunRecord) -> String {
         }
         out += &format!("\n{t}");
     }
-    out += &format!(
-        "\nEstimated inputs of {}: {}\n",
-        r.arch,
-        r.estimated_inputs.join(", ")
-    );
+    out += "\n";
+    out += &arch::inputs_note(&r.arch, &r.estimated_inputs, &r.calibrated_inputs);
     out
 }

@@ -19,11 +19,17 @@ pub struct UnitFlags {
     /// Exactly this many GPUs.
     #[arg(long, value_name = "N", group = "units")]
     pub gpus: Option<u64>,
+    /// Exactly this many units of the architecture's family (chips, wafers or GPUs).
+    #[arg(long, value_name = "N", group = "units")]
+    pub units: Option<u64>,
 }
 
 impl UnitFlags {
     /// The unit count the user gave, checked against the architecture's family.
     pub fn for_arch(&self, arch: &Arch) -> Result<Option<u64>, Error> {
+        if let Some(n) = self.units {
+            return positive("--units", n).map(Some);
+        }
         let given = [
             (Unit::Chip, "--chips", self.chips),
             (Unit::Wafer, "--wafers", self.wafers),
@@ -42,16 +48,21 @@ impl UnitFlags {
                     ),
                 });
             }
-            if n == 0 {
-                return Err(Error::Usage {
-                    flag: flag.to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                });
-            }
-            return Ok(Some(n));
+            return positive(flag, n).map(Some);
         }
         Ok(None)
     }
+}
+
+/// A count given on the command line must be at least one.
+fn positive(flag: &str, n: u64) -> Result<u64, Error> {
+    if n == 0 {
+        return Err(Error::Usage {
+            flag: flag.to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(n)
 }
 
 /// Load the named description, or every shipped one.

@@ -7,7 +7,7 @@
 
 pub mod numerics;
 
-use crate::arch::{Arch, Machine, Unit};
+use crate::arch::{Arch, Calibration, Machine, Unit};
 use crate::engine::Trace;
 use crate::fit;
 use crate::machines;
@@ -122,6 +122,8 @@ pub struct RunRecord {
     pub numerics: Numerics,
     /// Inputs of the architecture that are estimates, not published figures.
     pub estimated_inputs: Vec<String>,
+    /// Estimated inputs fit to a published point (see [`crate::arch::Calibration`]).
+    pub calibrated_inputs: Vec<Calibration>,
 }
 
 /// What a run produced: the record and, if asked for, the trace.
@@ -200,6 +202,7 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         energy_j_per_token: step_s.map(|s| s * power_w),
         numerics,
         estimated_inputs: arch.estimated.clone(),
+        calibrated_inputs: arch.calibrated.clone(),
     };
     Ok(RunOutput {
         record,
