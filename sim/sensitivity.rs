@@ -63,7 +63,14 @@ fn change(variant: Option<f64>, base: Option<f64>) -> Option<f64> {
 }
 
 /// One variant's row.
-fn row(arch: &Arch, w: &Workload, opts: &RunOptions, base: &RunRecord, field: &str, factor: f64) -> Row {
+fn row(
+    arch: &Arch,
+    w: &Workload,
+    opts: &RunOptions,
+    base: &RunRecord,
+    field: &str,
+    factor: f64,
+) -> Row {
     let mut r = Row {
         field: field.to_owned(),
         factor,
@@ -84,7 +91,7 @@ fn row(arch: &Arch, w: &Workload, opts: &RunOptions, base: &RunRecord, field: &s
         }
     };
     r.value = vary::value_at(&variant, field);
-    match run::run(&variant, w, opts) {
+    match run::run_alone(&variant, w, opts) {
         Ok(out) if !out.record.fits => {
             r.note = Some(format!(
                 "does not fit {} {}(s) ({} bytes short)",
@@ -118,7 +125,7 @@ fn magnitude(r: &Row) -> f64 {
 /// rows do not depend on the thread count. A run as estimated that does not fit is an error:
 /// there is nothing to compare against.
 pub fn analyse(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sensitivity, Error> {
-    let base = run::run(arch, w, opts)?.record;
+    let base = run::run_alone(arch, w, opts)?.record;
     if !base.fits {
         return Err(Error::Usage {
             flag: "--units".to_owned(),
@@ -165,4 +172,72 @@ pub fn analyse(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sensitivi
         estimated_inputs: base.estimated_inputs,
         calibrated_inputs: base.calibrated_inputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{arch, workload};
+
+    fn preset<T: Clone>(all: crate::describe::Described<T>, name: &str, of: fn(&T) -> &str) -> T {
+        all.into_iter()
+            .map(|(_, t)| t)
+            .find(|t| of(t) == name)
+            .unwrap()
+    }
+
+    fn small(arch_name: &str) -> Sensitivity {
+        let a = preset(arch::presets().unwrap(), arch_name, |a| &a.name);
+        let w = preset(workload::presets().unwrap(), "stories260k", |w| &w.name);
+        let opts = RunOptions {
+            numerics: crate::run::NumericsMode::Off,
+            ..RunOptions::default()
+        };
+        analyse(&a, &w, &opts).unwrap()
+    }
+
+    #[test]
+    fn every_estimated_field_has_a_row_per_factor_largest_change_first() {
+        let s = small("groq-tsp");
+        assert_eq!(s.rows.len(), FACTORS.len() * s.estimated_inputs.len());
+        for f in &s.estimated_inputs {
+            assert_eq!(s.rows.iter().filter(|r| &r.field == f).count(), 2, "{f}");
+        }
+        let sizes: Vec<f64> = s.rows.iter().map(magnitude).collect();
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        let power = s.rows.iter().find(|r| r.field == "chip.power_w").unwrap();
+        assert_eq!(power.decode_change, Some(0.0));
+        for r in s.rows.iter().filter(|r| r.hinges) {
+            assert!(s.hinges_on.contains(&r.field));
+            assert!(r.decode_change.unwrap().abs() > HINGE);
+        }
+    }
+
+    #[test]
+    fn an_invalid_variant_is_a_row_saying_why() {
+        let s = small("groq-tsp");
+        let install = s
+            .rows
+            .iter()
+            .find(|r| r.field == "chip.mxm.install_vectors_per_cycle" && r.factor == 2.0)
+            .unwrap();
+        let note = install.note.as_deref().unwrap();
+        assert!(note.starts_with("not a valid description"), "{note}");
+        assert_eq!(install.decode_change, None);
+        let wse = small("cerebras-wse3");
+        assert_eq!(wse.rows.len(), 2 * wse.estimated_inputs.len());
+    }
+
+    #[test]
+    fn a_run_that_does_not_fit_is_refused() {
+        let a = preset(arch::presets().unwrap(), "groq-tsp", |a| &a.name);
+        let w = preset(workload::presets().unwrap(), "llama2-70b", |w| &w.name);
+        let opts = RunOptions {
+            units: Some(1),
+            numerics: crate::run::NumericsMode::Off,
+            ..RunOptions::default()
+        };
+        let e = analyse(&a, &w, &opts).unwrap_err().to_string();
+        assert!(e.contains("does not fit 1 chip"), "{e}");
+    }
 }

@@ -54,7 +54,12 @@ pub fn inputs_note(arch: &str, estimated: &[String], calibrated: &[Calibration])
     if !calibrated.is_empty() {
         let fits: Vec<String> = calibrated
             .iter()
-            .map(|c| format!("{} (fit to `{}`; estimate {})", c.field, c.point, c.estimate))
+            .map(|c| {
+                format!(
+                    "{} (fit to `{}`; estimate {})",
+                    c.field, c.point, c.estimate
+                )
+            })
             .collect();
         out += &format!("Calibrated inputs of {arch}: {}\n", fits.join(", "));
     }
@@ -223,5 +228,25 @@ mod tests {
             err.to_string().contains("install_vectors_per_cycle"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn calibrated_entries_round_trip_and_must_name_an_estimate() {
+        let text = PRESETS[0].text.replace(
+            "    machine: GroqTsp((",
+            "    calibrated: [(field: \"chip.power_w\", point: \"groq-llama2-70b\", estimate: 300.0)],\n    machine: GroqTsp((",
+        );
+        let a: Arch = describe::parse(Path::new("x.ron"), &text).unwrap();
+        assert_eq!(a.calibrated.len(), 1);
+        let again: Arch =
+            describe::parse(Path::new("y.ron"), &ron::to_string(&a).unwrap()).unwrap();
+        assert_eq!(again, a);
+        let varied = vary::scaled(&a, "chip.power_w", 2.0).unwrap();
+        assert_eq!(varied.calibrated, a.calibrated);
+        let note = inputs_note(&a.name, &a.estimated, &a.calibrated);
+        assert!(note.contains("Calibrated inputs of groq-tsp: chip.power_w (fit to `groq-llama2-70b`; estimate 300)"), "{note}");
+        let wrong = text.replace("field: \"chip.power_w\"", "field: \"chip.clock_hz\"");
+        let e = describe::parse::<Arch>(Path::new("x.ron"), &wrong).unwrap_err();
+        assert!(e.to_string().contains("calibrated[0].field"), "{e}");
     }
 }

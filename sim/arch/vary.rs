@@ -57,9 +57,12 @@ pub fn scaled(arch: &Arch, path: &str, factor: f64) -> Result<Arch, Invalid> {
     }
     let variant: Arch = serde_json::from_value(t)
         .map_err(|e| Invalid::new(path, format!("x{factor} is not representable: {e}")))?;
-    variant
-        .validate()
-        .map_err(|e| Invalid::new(path, format!("x{factor} makes the description invalid: {e}")))?;
+    variant.validate().map_err(|e| {
+        Invalid::new(
+            path,
+            format!("x{factor} makes the description invalid: {e}"),
+        )
+    })?;
     Ok(variant)
 }
 
@@ -93,7 +96,10 @@ mod tests {
         let b = scaled(&a, "system.levels", 0.5).unwrap_or_else(|e| panic!("{e}"));
         let before = tree(&a);
         let after = tree(&b);
-        let at = |t: &Value| t.pointer("/machine/GroqTsp/system/levels/0/hop_latency_ns").cloned();
+        let at = |t: &Value| {
+            t.pointer("/machine/GroqTsp/system/levels/0/hop_latency_ns")
+                .cloned()
+        };
         assert_eq!(
             at(&after).unwrap().as_f64().unwrap(),
             0.5 * at(&before).unwrap().as_f64().unwrap()

@@ -67,18 +67,26 @@ pub fn predicted_cell(o: &Outcome) -> String {
 
 /// One line of what an estimate would have to be.
 fn reproduction(r: &Reproduction, o: &Outcome) -> String {
-    let reach = r.reach.map_or_else(String::new, |[lo, hi]| {
-        format!(
-            " (x1/{0}..x{0} predicts {1}..{2})",
-            reproduce::RANGE,
-            o.metric.show(lo),
-            o.metric.show(hi)
-        )
-    });
+    let reach = r.reach.map_or_else(
+        || " (no variant tried fits the units)".to_owned(),
+        |[lo, hi]| {
+            format!(
+                " (x1/{0}..x{0} predicts {1}..{2})",
+                reproduce::RANGE,
+                o.metric.show(lo),
+                o.metric.show(hi)
+            )
+        },
+    );
     match (r.factor, r.value, r.estimate) {
         (None, _, _) => format!("    {}: none in range{reach}", r.field),
         (Some(f), Some(v), Some(e)) => {
-            format!("    {}: {} (x{f:.3} the estimate {})", r.field, number(v), number(e))
+            format!(
+                "    {}: {} (x{f:.3} the estimate {})",
+                r.field,
+                number(v),
+                number(e)
+            )
         }
         (Some(f), _, _) => format!("    {}: every number under it x{f:.3}", r.field),
     }

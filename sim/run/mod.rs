@@ -209,3 +209,16 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         trace: timing.and_then(|t| t.trace),
     })
 }
+
+/// [`run`] on a short-lived thread of its own. A machine model may keep scratch arrays per
+/// thread for the next run on it (the WSE fast fidelity does, sized by the largest run); a
+/// long-lived worker running a few 405B-class variants one after another would then hold
+/// gigabytes it never uses again. Commands that run a few large variants (validation,
+/// sensitivity) free them this way when each run ends.
+pub fn run_alone(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
+    std::thread::scope(|s| {
+        s.spawn(|| run(arch, w, opts))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}

@@ -27,7 +27,10 @@ pub const TOLERANCE: f64 = 0.25;
 /// The shipped validation file, embedded.
 pub const PRESET: Preset = Preset {
     path: "workloads/validation.ron",
-    text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/validation.ron")),
+    text: include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workloads/validation.ron"
+    )),
 };
 
 /// Workloads shipped for the published points only (not part of the study's claims).
@@ -169,7 +172,7 @@ fn jobs(file: &Path, v: &Validation) -> Result<Vec<Job>, Error> {
 
 /// Run one job; a failure is kept as its message.
 pub(crate) fn run_job(j: &Job) -> Result<RunRecord, String> {
-    run::run(&j.arch, &j.workload, &j.opts)
+    run::run_alone(&j.arch, &j.workload, &j.opts)
         .map(|o| o.record)
         .map_err(|e| e.to_string())
 }
@@ -249,4 +252,199 @@ pub fn run(file: &Path, v: &Validation, explain: bool) -> Result<Vec<Outcome>, E
         }
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch;
+
+    /// A validation file of small runs (stories260K on one TSP chip), with `extra` points.
+    fn small(published: f64, extra: &str) -> String {
+        format!(
+            r#"Validation(points: [
+                (name: "small", system: "one TSP chip", arch: "groq-tsp", workload: "stories260k",
+                 format: "int8", units: None, batch: 1, context: None, prompt_tokens: None,
+                 metric: DecodeTokensPerSUser, published: {published}, date: "2026-12",
+                 source: "https://example.org/small", undisclosed: "nothing"),
+                {extra}
+            ])"#
+        )
+    }
+
+    fn parse(text: &str) -> Result<Validation, Error> {
+        describe::parse(Path::new("v.ron"), text)
+    }
+
+    fn small_prediction() -> f64 {
+        let v = parse(&small(1.0, "")).unwrap();
+        run(Path::new("v.ron"), &v, false).unwrap()[0]
+            .predicted
+            .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_file_parses_and_names_only_shipped_descriptions() {
+        let v = preset().unwrap();
+        assert!(v.points.len() >= 4);
+        jobs(Path::new(PRESET.path), &v).unwrap();
+    }
+
+    #[test]
+    fn parse_errors_name_the_file_the_field_and_the_reason() {
+        let unknown = small(1.0, "").replace("undisclosed:", "colour: \"red\", undisclosed:");
+        let e = parse(&unknown).unwrap_err().to_string();
+        assert!(e.starts_with("v.ron:"), "{e}");
+        assert!(e.contains("points[0]") && e.contains("colour"), "{e}");
+        let negative = parse(&small(-3.0, "")).unwrap_err().to_string();
+        assert!(
+            negative.contains("points[0].published") && negative.contains("> 0"),
+            "{negative}"
+        );
+        let again = r#"(name: "small", system: "s", arch: "groq-tsp", workload: "stories260k",
+                 format: "int8", units: None, batch: 1, context: None, prompt_tokens: None,
+                 metric: TimeToFirstTokenS, published: 1.0, date: "2026-12",
+                 source: "https://example.org/again", undisclosed: "nothing")"#;
+        let dup = parse(&small(1.0, again)).unwrap_err().to_string();
+        assert!(
+            dup.contains("points[1].name") && dup.contains("earlier"),
+            "{dup}"
+        );
+        let bad_arch = small(1.0, "").replace("\"groq-tsp\"", "\"groq-tpu\"");
+        let v = parse(&bad_arch).unwrap();
+        let e = run(Path::new("v.ron"), &v, false).unwrap_err().to_string();
+        assert!(
+            e.contains("v.ron") && e.contains("points[0].arch") && e.contains("groq-tsp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn error_is_predicted_over_published_minus_one() {
+        assert!((error(112.8, 300.0) + 0.624).abs() < 1e-12);
+        assert_eq!(error(450.0, 450.0), 0.0);
+        assert!(within(0.25) && within(-0.25));
+        assert!(!within(0.2501) && !within(-0.2501));
+    }
+
+    #[test]
+    fn json_records_lead_with_the_documented_keys_in_order() {
+        let v = parse(&small(1.0, "")).unwrap();
+        let o = run(Path::new("v.ron"), &v, false).unwrap();
+        let json = serde_json::to_string(&o[0]).unwrap();
+        let keys = [
+            "name",
+            "arch",
+            "workload",
+            "format",
+            "units",
+            "metric",
+            "published",
+            "predicted",
+            "error",
+            "source",
+        ];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| json.find(&format!("\"{k}\":")).expect(k))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{json}");
+        assert!(json.starts_with("{\"name\":"), "{json}");
+        let predicted = o[0].predicted.unwrap();
+        assert_eq!(o[0].error, Some(predicted - 1.0));
+        assert_eq!((o[0].units, o[0].units_disclosed), (Some(1), false));
+    }
+
+    #[test]
+    fn a_point_that_does_not_fit_has_no_prediction_and_its_bytes_short() {
+        let big = r#"(name: "big", system: "one chip", arch: "groq-tsp", workload: "llama2-70b",
+                 format: "int8", units: Some(1), batch: 1, context: None, prompt_tokens: None,
+                 metric: TimeToFirstTokenS, published: 0.3, date: "2026-12",
+                 source: "https://example.org/big", undisclosed: "nothing")"#;
+        let v = parse(&small(1.0, big)).unwrap();
+        let o = &run(Path::new("v.ron"), &v, false).unwrap()[1];
+        assert_eq!(
+            (o.predicted, o.error, o.fits, o.within),
+            (None, None, false, false)
+        );
+        assert!(o.bytes_short > 0);
+        assert_eq!(o.units, Some(1));
+    }
+
+    #[test]
+    fn a_missed_point_is_reproduced_by_the_estimate_that_made_it() {
+        // Publish what the model predicts with the MXM latency doubled: the search must find 48.
+        let v = parse(&small(1.0, "")).unwrap();
+        let j = jobs(Path::new("v.ron"), &v).unwrap().remove(0);
+        let slower = Job {
+            arch: arch::vary::scaled(&j.arch, "chip.mxm.latency_cycles", 2.0).unwrap(),
+            ..j.clone()
+        };
+        let target = run_job(&slower).unwrap().decode_tokens_per_s.unwrap();
+        assert!(
+            target < 0.99 * small_prediction(),
+            "the latency must matter"
+        );
+        let v = parse(&small(target * 1.0001, "")).unwrap();
+        let o = &run(Path::new("v.ron"), &v, true).unwrap()[0];
+        assert!(o.within, "{o:?}");
+        assert!(
+            o.reproduce.is_empty(),
+            "a point within tolerance is not searched"
+        );
+        let v = parse(&small(target * 0.5, "")).unwrap();
+        let o = &run(Path::new("v.ron"), &v, true).unwrap()[0];
+        assert_eq!(o.reproduce.len(), j.arch.estimated.len());
+        let fields: Vec<&str> = o.reproduce.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            j.arch
+                .estimated
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        let power = o
+            .reproduce
+            .iter()
+            .find(|r| r.field == "chip.power_w")
+            .unwrap();
+        assert_eq!(power.factor, None, "power does not change speed");
+        // Exactly the doubled latency reproduces `target`.
+        let exact = reproduce::search(
+            &[&j],
+            &[run_job(&j)],
+            &[(0, Metric::DecodeTokensPerSUser, target)],
+        );
+        let latency = exact[0]
+            .iter()
+            .find(|r| r.field == "chip.mxm.latency_cycles")
+            .unwrap();
+        assert_eq!(latency.value, Some(48.0), "{latency:?}");
+        assert_eq!(latency.estimate, Some(24.0));
+    }
+
+    #[test]
+    fn calibrated_points_are_flagged_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = arch::PRESETS[0].text.replace(
+            "    machine: GroqTsp((",
+            "    calibrated: [(field: \"chip.power_w\", point: \"small\", estimate: 300.0)],\n    machine: GroqTsp((",
+        );
+        std::fs::write(dir.path().join("tsp.ron"), &text).unwrap();
+        let file = dir.path().join("v.ron");
+        let v: Validation = describe::parse(
+            &file,
+            &small(1.0, "").replace("\"groq-tsp\"", "\"tsp.ron\""),
+        )
+        .unwrap();
+        let o = run(&file, &v, false).unwrap();
+        assert_eq!(o[0].calibrated, vec!["chip.power_w".to_owned()]);
+        let json = serde_json::to_value(&o[0]).unwrap();
+        assert_eq!(json["calibrated"][0], "chip.power_w");
+        let mut other = v.clone();
+        other.points[0].name = "renamed".to_owned();
+        let e = run(&file, &other, false).unwrap_err().to_string();
+        assert!(e.contains("points[0].arch") && e.contains("`small`"), "{e}");
+    }
 }

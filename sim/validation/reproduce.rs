@@ -192,7 +192,10 @@ pub fn search(
         .map(|(i, &(k, _, _))| {
             let nth = missed[..i].iter().filter(|(j, _, _)| *j == k).count();
             let fields = &per_job[searched.iter().position(|&s| s == k).unwrap_or(0)];
-            fields.iter().map(|per_point| per_point[nth].clone()).collect()
+            fields
+                .iter()
+                .map(|per_point| per_point[nth].clone())
+                .collect()
         })
         .collect()
 }

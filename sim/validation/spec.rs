@@ -109,7 +109,10 @@ impl Validate for Validation {
                 ));
             }
             if !p.source.starts_with("https://") && !p.source.starts_with("http://") {
-                return Err(Invalid::new(f("source"), "must be the URL of the publication"));
+                return Err(Invalid::new(
+                    f("source"),
+                    "must be the URL of the publication",
+                ));
             }
             check::positive(&f("published"), p.published)?;
             check::nonzero(&f("batch"), p.batch)?;
