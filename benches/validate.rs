@@ -34,7 +34,10 @@ fn main() {
         v.points.len(),
         rayon::current_num_threads()
     );
-    for (explain, what) in [(false, "predictions only (the study)"), (true, "with the search")] {
+    for (explain, what) in [
+        (false, "predictions only (the study)"),
+        (true, "with the search"),
+    ] {
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         let outcomes = validation::run(path, &v, explain).expect("the shipped points run");
         let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);

@@ -113,7 +113,14 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
     let rebuilt: Vec<(&str, DocTable)> = tables::all(&study);
     assert_eq!(
         rebuilt.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-        ["memory", "fit", "performance", "accuracy", "validation", "claims"]
+        [
+            "memory",
+            "fit",
+            "performance",
+            "accuracy",
+            "validation",
+            "claims"
+        ]
     );
     for (name, t) in &rebuilt {
         assert!(!t.rows.is_empty(), "table {name} is empty");
@@ -133,7 +140,11 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
     assert!((gb - first["weight_bytes"].as_f64().unwrap() / 1e9).abs() <= 0.005);
     let validation = study["validation"].as_array().unwrap();
     assert_eq!(validation.len(), 4, "the shipped published points");
-    assert!(validation.iter().all(|o| o["reproduce"] == serde_json::json!([])));
+    assert!(
+        validation
+            .iter()
+            .all(|o| o["reproduce"] == serde_json::json!([]))
+    );
     let claims = study["claims"].as_array().unwrap();
     for speed in [
         "110 tokens/s",

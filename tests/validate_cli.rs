@@ -38,15 +38,25 @@ fn validate_prints_each_point_its_error_and_what_would_reproduce_a_miss() {
         .stdout(predicate::str::contains("1 (fewest that fit)"))
         .stdout(predicate::str::contains("does not fit ("))
         .stdout(predicate::str::contains("bytes short)"))
-        .stdout(predicate::str::contains("chip.mxm.latency_cycles: none in range"))
+        .stdout(predicate::str::contains(
+            "chip.mxm.latency_cycles: none in range",
+        ))
         .stdout(predicate::str::contains("not disclosed: everything"));
     let json = stdout_json(accsim().args(["validate", "--json", "--file"]).arg(&p));
     let points = json.as_array().unwrap();
     assert_eq!(points.len(), 2);
     for o in points {
         for k in [
-            "name", "arch", "workload", "format", "units", "metric", "published", "predicted",
-            "error", "source",
+            "name",
+            "arch",
+            "workload",
+            "format",
+            "units",
+            "metric",
+            "published",
+            "predicted",
+            "error",
+            "source",
         ] {
             assert!(o.get(k).is_some(), "{k} missing from {o}");
         }
@@ -56,7 +66,11 @@ fn validate_prints_each_point_its_error_and_what_would_reproduce_a_miss() {
     let predicted = small["predicted"].as_f64().unwrap();
     assert!((err - (predicted / 1e9 - 1.0)).abs() < 1e-12);
     assert_eq!(small["within"], false);
-    assert_eq!(small["reproduce"].as_array().unwrap().len(), 10, "one per TSP estimate");
+    assert_eq!(
+        small["reproduce"].as_array().unwrap().len(),
+        10,
+        "one per TSP estimate"
+    );
     assert!(big["predicted"].is_null() && big["error"].is_null());
     assert!(big["bytes_short"].as_u64().unwrap() > 0);
 }
@@ -64,7 +78,10 @@ fn validate_prints_each_point_its_error_and_what_would_reproduce_a_miss() {
 #[test]
 fn a_bad_validation_file_exits_2_naming_file_field_and_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let p = file(dir.path(), &POINTS.replace("published: 0.3", "published: 0.3, typo: 1"));
+    let p = file(
+        dir.path(),
+        &POINTS.replace("published: 0.3", "published: 0.3, typo: 1"),
+    );
     accsim()
         .args(["validate", "--file"])
         .arg(&p)
@@ -73,7 +90,10 @@ fn a_bad_validation_file_exits_2_naming_file_field_and_reason() {
         .stderr(predicate::str::contains("points.ron:"))
         .stderr(predicate::str::contains("points[1]"))
         .stderr(predicate::str::contains("typo"));
-    let p = file(dir.path(), &POINTS.replace("https://example.org/big", "somewhere"));
+    let p = file(
+        dir.path(),
+        &POINTS.replace("https://example.org/big", "somewhere"),
+    );
     accsim()
         .args(["validate", "--file"])
         .arg(&p)

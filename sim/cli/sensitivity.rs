@@ -1,12 +1,11 @@
 //! `accsim sensitivity`: how much one run's prediction moves with each estimated input.
 
-use super::select::{self, UnitFlags};
+use super::select::RunTarget;
+use accsim::arch;
 use accsim::report::Table;
 use accsim::run::{NumericsMode, RunOptions};
 use accsim::sensitivity::{self, HINGE, Sensitivity};
-use accsim::{arch, workload};
 use clap::Args;
-use std::path::PathBuf;
 
 /// Halve and double every estimated input of an architecture and show what each does to speed.
 #[derive(Args)]
@@ -22,23 +21,8 @@ tokens/s or time to first token. A variant that is not a valid description, or d
 is a row saying so. A change of decode tokens/s beyond ±25% marks the prediction as hinging on
 that estimate.")]
 pub struct SensitivityArgs {
-    /// Architecture description.
-    #[arg(long, value_name = "FILE")]
-    arch: PathBuf,
-    /// Workload description.
-    #[arg(long, value_name = "FILE")]
-    workload: PathBuf,
-    /// Format of every weight matrix.
-    #[arg(long, value_name = "NAME", default_value = "q3.5")]
-    format: String,
     #[command(flatten)]
-    units: UnitFlags,
-    /// Sequences decoded together (default: the workload's scenario).
-    #[arg(long, value_name = "B")]
-    batch: Option<u64>,
-    /// KV-cache context per sequence [tokens] (default: the workload's scenario).
-    #[arg(long, value_name = "T")]
-    context: Option<u64>,
+    target: RunTarget,
     /// Print the JSON record instead of tables.
     #[arg(long)]
     json: bool,
@@ -46,17 +30,14 @@ pub struct SensitivityArgs {
 
 /// Run `accsim sensitivity`.
 pub fn run(args: SensitivityArgs) -> anyhow::Result<()> {
-    let a = arch::load(&args.arch)?;
-    let w = workload::load(&args.workload)?
-        .with_scenario(args.batch, args.context)
-        .map_err(|e| e.in_file(&args.workload))?;
+    let t = args.target.load()?;
     let opts = RunOptions {
-        format: select::format(&args.format)?,
-        units: args.units.for_arch(&a)?,
+        format: t.format,
+        units: t.units,
         numerics: NumericsMode::Off,
         ..RunOptions::default()
     };
-    let s = sensitivity::analyse(&a, &w, &opts)?;
+    let s = sensitivity::analyse(&t.arch, &t.workload, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

@@ -85,18 +85,32 @@ impl Variants<'_> {
         self.metric(e.exp2(), m).map(|v| (v / published).ln())
     }
 
-    /// Bisect between exponents `a` and `b`, whose gaps `ga` and `gb` differ in sign.
-    fn bisect(&self, mut a: f64, mut ga: f64, mut b: f64, m: Metric, published: f64) -> f64 {
+    /// Bisect between exponents `a` and `b`, whose gaps `ga` and `gb` differ in sign; the
+    /// exponent tried that came closest (integer fields move in steps, so the closest variant
+    /// run, not the last midpoint, is the answer).
+    fn bisect(&self, a: (f64, f64), b: (f64, f64), m: Metric, published: f64) -> f64 {
+        let ((mut a, mut ga), (mut b, gb)) = (a, b);
+        let mut best = if ga.abs() <= gb.abs() {
+            (a, ga)
+        } else {
+            (b, gb)
+        };
         for _ in 0..STEPS {
             let mid = 0.5 * (a + b);
-            match self.gap(mid, m, published) {
-                Some(g) if g.signum() == ga.signum() => (a, ga) = (mid, g),
-                Some(_) => b = mid,
-                // A variant between two that run should run too; stop at what is known.
-                None => break,
+            // A variant between two that run should run too; stop at what is known.
+            let Some(g) = self.gap(mid, m, published) else {
+                break;
+            };
+            if g.abs() < best.1.abs() {
+                best = (mid, g);
+            }
+            if g.signum() == ga.signum() {
+                (a, ga) = (mid, g);
+            } else {
+                b = mid;
             }
         }
-        0.5 * (a + b)
+        best.0
     }
 
     /// The exponent on one side (`side` = 1 above the estimate, -1 below) that reproduces the
@@ -106,7 +120,8 @@ impl Variants<'_> {
         let far = side * RANGE.log2();
         let here = self.gap(0.0, m, published);
         if let (Some(g0), Some(gf)) = (here, self.gap(far, m, published)) {
-            return (g0.signum() != gf.signum()).then(|| self.bisect(0.0, g0, far, m, published));
+            return (g0.signum() != gf.signum())
+                .then(|| self.bisect((0.0, g0), (far, gf), m, published));
         }
         let ladder: Vec<(f64, Option<f64>)> = [0.0, 0.5, 1.0, 2.0, 4.0]
             .iter()
@@ -114,7 +129,7 @@ impl Variants<'_> {
             .collect();
         ladder.windows(2).find_map(|w| match (w[0], w[1]) {
             ((a, Some(ga)), (b, Some(gb))) if ga.signum() != gb.signum() => {
-                Some(self.bisect(a, ga, b, m, published))
+                Some(self.bisect((a, ga), (b, gb), m, published))
             }
             _ => None,
         })
