@@ -115,7 +115,8 @@ impl Variants<'_> {
 
     /// The exponent on one side (`side` = 1 above the estimate, -1 below) that reproduces the
     /// point. When the estimate and the far end both run, the answer lies between them if the
-    /// gap changes sign; otherwise the ladder inwards finds the first bracket that runs.
+    /// gap changes sign (one run per side for most fields); otherwise a ladder of factors
+    /// 2^(far/8, far/4, far/2, far) finds the first bracket whose ends both run.
     fn side(&self, side: f64, m: Metric, published: f64) -> Option<f64> {
         let far = side * RANGE.log2();
         let here = self.gap(0.0, m, published);
@@ -123,9 +124,9 @@ impl Variants<'_> {
             return (g0.signum() != gf.signum())
                 .then(|| self.bisect((0.0, g0), (far, gf), m, published));
         }
-        let ladder: Vec<(f64, Option<f64>)> = [0.0, 0.5, 1.0, 2.0, 4.0]
+        let ladder: Vec<(f64, Option<f64>)> = [0.0, 0.125, 0.25, 0.5, 1.0]
             .iter()
-            .map(|&k| (side * k, self.gap(side * k, m, published)))
+            .map(|&k| (k * far, self.gap(k * far, m, published)))
             .collect();
         ladder.windows(2).find_map(|w| match (w[0], w[1]) {
             ((a, Some(ga)), (b, Some(gb))) if ga.signum() != gb.signum() => {
@@ -141,11 +142,10 @@ impl Variants<'_> {
             .flatten()
             .min_by(|a, b| a.abs().total_cmp(&b.abs()));
         let factor = found.map(f64::exp2);
-        let seen: Vec<f64> = self
-            .runs
-            .borrow()
-            .keys()
-            .filter_map(|&bits| self.metric(f64::from_bits(bits), m))
+        let tried: Vec<u64> = self.runs.borrow().keys().copied().collect();
+        let seen: Vec<f64> = tried
+            .into_iter()
+            .filter_map(|bits| self.metric(f64::from_bits(bits), m))
             .collect();
         let reach = (!seen.is_empty()).then(|| {
             let lo = seen.iter().copied().fold(f64::INFINITY, f64::min);
