@@ -89,6 +89,36 @@ pub fn parse_presets<T: DeserializeOwned + Validate>(
         .collect()
 }
 
+/// A description one file refers to: a shipped one by name, or a `.ron` file relative to the
+/// referring file `from`. The error lists the shipped names.
+pub fn resolve<T>(
+    from: &Path,
+    field: &str,
+    reference: &str,
+    presets: Described<T>,
+    name: fn(&T) -> &str,
+    load: fn(&Path) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if reference.ends_with(".ron") {
+        return load(&from.parent().unwrap_or(Path::new(".")).join(reference));
+    }
+    let known: Vec<String> = presets.iter().map(|(_, t)| name(t).to_owned()).collect();
+    presets
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| name(t) == reference)
+        .ok_or_else(|| {
+            Invalid::new(
+                field,
+                format!(
+                    "`{reference}` is neither a shipped description ({}) nor a .ron file",
+                    known.join(", ")
+                ),
+            )
+            .in_file(from)
+        })
+}
+
 /// Checks shared by every description type, so each invariant reads as one line.
 pub mod check {
     use crate::error::Invalid;

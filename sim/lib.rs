@@ -16,8 +16,10 @@ pub mod model;
 pub mod quant;
 pub mod report;
 pub mod run;
+pub mod sensitivity;
 pub mod study;
 pub mod sweep;
+pub mod validation;
 pub mod workload;
 
 pub use error::{Error, Result};

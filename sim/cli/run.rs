@@ -1,11 +1,11 @@
 //! `accsim run`: compile a workload for a machine, execute it, and report speed, utilization,
 //! energy and the numerics of the same weights.
 
-use super::select::{self, UnitFlags};
+use super::select::{self, Loaded, RunTarget};
 use accsim::mapping::{Fidelity, Objective};
 use accsim::report::Table;
 use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
-use accsim::{Error, arch, workload};
+use accsim::{Error, arch};
 use clap::{Args, ValueEnum};
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -34,23 +34,8 @@ pub enum NumericsFlag {
 Without a unit count the run uses the fewest units that hold the workload (see `accsim fit`).
 A workload that does not fit the units given is reported with the bytes short, not timed.")]
 pub struct RunArgs {
-    /// Architecture description.
-    #[arg(long, value_name = "FILE")]
-    arch: PathBuf,
-    /// Workload description.
-    #[arg(long, value_name = "FILE")]
-    workload: PathBuf,
-    /// Format of every weight matrix.
-    #[arg(long, value_name = "NAME", default_value = "q3.5")]
-    format: String,
     #[command(flatten)]
-    units: UnitFlags,
-    /// Sequences decoded together (default: the workload's scenario).
-    #[arg(long, value_name = "B")]
-    batch: Option<u64>,
-    /// KV-cache context per sequence [tokens] (default: the workload's scenario).
-    #[arg(long, value_name = "T")]
-    context: Option<u64>,
+    target: RunTarget,
     /// Execution fidelity: every event, or aggregated with the same cycle counts.
     #[arg(long, value_enum, default_value_t = Fidelity::Fast)]
     fidelity: Fidelity,
@@ -92,10 +77,12 @@ pub struct RunArgs {
 
 /// Run `accsim run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let a = arch::load(&args.arch)?;
-    let w = workload::load(&args.workload)?
-        .with_scenario(args.batch, args.context)
-        .map_err(|e| e.in_file(&args.workload))?;
+    let Loaded {
+        arch: a,
+        workload: w,
+        format,
+        units,
+    } = args.target.load()?;
     if args.sample_layers == 0 {
         return Err(Error::Usage {
             flag: "--sample-layers".to_owned(),
@@ -104,8 +91,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .into());
     }
     let opts = RunOptions {
-        format: select::format(&args.format)?,
-        units: args.units.for_arch(&a)?,
+        format,
+        units,
         fidelity: args.fidelity,
         numerics: match args.numerics {
             NumericsFlag::Full => NumericsMode::Full,
@@ -295,10 +282,7 @@ fn summary(r: &RunRecord) -> String {
         }
         out += &format!("\n{t}");
     }
-    out += &format!(
-        "\nEstimated inputs of {}: {}\n",
-        r.arch,
-        r.estimated_inputs.join(", ")
-    );
+    out += "\n";
+    out += &arch::inputs_note(&r.arch, &r.estimated_inputs, &r.calibrated_inputs);
     out
 }

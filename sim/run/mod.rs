@@ -7,7 +7,7 @@
 
 pub mod numerics;
 
-use crate::arch::{Arch, Machine, Unit};
+use crate::arch::{Arch, Calibration, Machine, Unit};
 use crate::engine::Trace;
 use crate::fit;
 use crate::machines;
@@ -145,6 +145,8 @@ pub struct RunRecord {
     pub numerics: Numerics,
     /// Inputs of the architecture that are estimates, not published figures.
     pub estimated_inputs: Vec<String>,
+    /// Estimated inputs fit to a published point (see [`crate::arch::Calibration`]).
+    pub calibrated_inputs: Vec<Calibration>,
 }
 
 /// What a run produced: the record and, if asked for, the trace.
@@ -236,9 +238,23 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         energy_j_per_token: step_s.map(|s| s * power_w),
         numerics,
         estimated_inputs: arch.estimated.clone(),
+        calibrated_inputs: arch.calibrated.clone(),
     };
     Ok(RunOutput {
         record,
         trace: timing.and_then(|t| t.trace),
+    })
+}
+
+/// [`run`] on a short-lived thread of its own. A machine model may keep scratch arrays per
+/// thread for the next run on it (the WSE fast fidelity does, sized by the largest run); a
+/// long-lived worker running a few 405B-class variants one after another would then hold
+/// gigabytes it never uses again. Commands that run a few large variants (validation,
+/// sensitivity) free them this way when each run ends.
+pub fn run_alone(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
+    std::thread::scope(|s| {
+        s.spawn(|| run(arch, w, opts))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 
 use crate::arch::{self, Arch, Unit};
 use crate::describe::{self, Described, Preset};
-use crate::error::{Error, Invalid};
+use crate::error::Error;
 use crate::fit;
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions};
@@ -55,35 +55,6 @@ pub fn load(path: &Path) -> Result<Spec, Error> {
     describe::load(path)
 }
 
-/// A shipped description by name, or a file relative to the spec.
-fn resolve<T: Clone>(
-    spec_path: &Path,
-    field: &str,
-    reference: &str,
-    presets: Described<T>,
-    name: fn(&T) -> &str,
-    load: fn(&Path) -> Result<T, Error>,
-) -> Result<T, Error> {
-    if reference.ends_with(".ron") {
-        return load(&Workload::resolve(spec_path, Path::new(reference)));
-    }
-    let known: Vec<String> = presets.iter().map(|(_, t)| name(t).to_owned()).collect();
-    presets
-        .into_iter()
-        .map(|(_, t)| t)
-        .find(|t| name(t) == reference)
-        .ok_or_else(|| {
-            Invalid::new(
-                field,
-                format!(
-                    "`{reference}` is neither a shipped description ({}) nor a .ron file",
-                    known.join(", ")
-                ),
-            )
-            .in_file(spec_path)
-        })
-}
-
 /// A sweep ready to run: every point's job, built and validated.
 #[derive(Clone, Debug)]
 pub struct Sweep {
@@ -100,7 +71,7 @@ pub struct Sweep {
 /// Resolve the spec's architecture and workload and build every point, so that a bad value is
 /// reported (file, field, reason) before anything runs. `numerics` overrides the spec's.
 pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Result<Sweep, Error> {
-    let arch: Arch = resolve(
+    let arch: Arch = describe::resolve(
         path,
         "arch",
         &spec.arch,
@@ -108,7 +79,7 @@ pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Res
         |a| &a.name,
         arch::load,
     )?;
-    let workload: Workload = resolve(
+    let workload: Workload = describe::resolve(
         path,
         "workload",
         &spec.workload,
