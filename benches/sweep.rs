@@ -11,6 +11,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+mod measure;
+use measure::process_cpu_s;
+
 /// The wall-time target of a 1,000-point grid on 2 cores [s].
 const TARGET_S: f64 = 60.0;
 
@@ -29,19 +32,6 @@ fn spec(arch: &str, units: &str) -> Spec {
         )"#
     );
     accsim::describe::parse(Path::new("bench.ron"), &text).expect("bench spec is valid")
-}
-
-/// CPU time of every thread of this process so far [s] (the host is shared, so wall time alone
-/// would mislead); rayon's workers live as long as the process, so differences are exact.
-fn process_cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 1e9
 }
 
 fn main() {
@@ -73,14 +63,14 @@ fn main() {
             .expect("bench spec prepares");
         assert_eq!(prepared.jobs.len(), 1000);
         let done = AtomicUsize::new(0);
-        let (wall, cpu) = (Instant::now(), process_cpu_seconds());
+        let (wall, cpu) = (Instant::now(), process_cpu_s());
         let rows = sweep::run(&prepared, &|| {
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if n % 100 == 0 {
                 eprint!("\r{arch}: {n}/1000 points");
             }
         });
-        let (wall, cpu) = (wall.elapsed().as_secs_f64(), process_cpu_seconds() - cpu);
+        let (wall, cpu) = (wall.elapsed().as_secs_f64(), process_cpu_s() - cpu);
         eprint!("\r");
         let timed = rows.iter().filter(|r| r.tokens_per_s.is_some()).count();
         println!(

@@ -9,32 +9,8 @@ use accsim::{arch, workload};
 use std::path::Path;
 use std::time::Instant;
 
-/// Clock ticks per second of `/proc/self/stat`'s times (Linux `USER_HZ`).
-const TICKS_PER_S: f64 = 100.0;
-
-/// User plus system CPU time of this process [s]; 0 where `/proc` is missing.
-fn process_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at the state, field 3.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    fields.iter().sum::<u64>() as f64 / TICKS_PER_S
-}
-
-/// Peak resident set of this process [bytes] (`VmHWM`); 0 where `/proc` is missing.
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
+mod measure;
+use measure::{peak_rss_bytes, process_cpu_s};
 
 fn main() {
     let a = arch::load(Path::new("arch/cerebras-wse3.ron")).expect("arch loads");

@@ -142,29 +142,15 @@ pub fn pins(
     tile_bytes: Option<u64>,
     kv_tokens_per_pe: Option<u64>,
 ) -> Result<Pins, Error> {
-    let unit = arch.machine.unit();
-    let flags = [
-        ("--tp", tp, unit != Unit::Wafer),
-        ("--tile-bytes", tile_bytes, unit == Unit::Wafer),
-        ("--kv-tokens-per-pe", kv_tokens_per_pe, unit == Unit::Wafer),
-    ];
-    for (flag, value, applies) in flags {
-        let Some(n) = value else { continue };
-        let reason = if !applies {
-            format!("architecture `{}` has no such mapping parameter", arch.name)
-        } else if n == 0 {
-            "must be at least 1".to_owned()
-        } else {
-            continue;
-        };
-        return Err(Error::Usage {
-            flag: flag.to_owned(),
-            reason,
-        });
-    }
-    Ok(Pins {
+    let pins = Pins {
         tp,
         tile_bytes,
         kv_tokens_per_pe,
-    })
+    };
+    pins.check(arch.machine.unit())
+        .map_err(|(flag, reason)| Error::Usage {
+            flag: flag.to_owned(),
+            reason: format!("architecture `{}`: {reason}", arch.name),
+        })?;
+    Ok(pins)
 }

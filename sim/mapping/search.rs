@@ -55,6 +55,34 @@ impl Pins {
     pub fn is_empty(&self) -> bool {
         *self == Pins::default()
     }
+
+    /// Refuse a pin of 0 or one the family of `unit` does not have, as (flag, reason): the
+    /// CLI and sweep specs name their own field.
+    pub fn check(&self, unit: crate::arch::Unit) -> Result<(), (&'static str, String)> {
+        use crate::arch::Unit;
+        let pins = [
+            ("--tp", self.tp, unit != Unit::Wafer),
+            ("--tile-bytes", self.tile_bytes, unit == Unit::Wafer),
+            (
+                "--kv-tokens-per-pe",
+                self.kv_tokens_per_pe,
+                unit == Unit::Wafer,
+            ),
+        ];
+        for (flag, value, applies) in pins {
+            match value {
+                Some(_) if !applies => {
+                    return Err((
+                        flag,
+                        format!("a {} has no such mapping parameter", unit.name()),
+                    ));
+                }
+                Some(0) => return Err((flag, "must be at least 1".to_owned())),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The mapping a family chose, as structured parameters (`mapping_params` in the run record).

@@ -6,6 +6,7 @@ use super::spec::Setting;
 use crate::arch::{Arch, Machine};
 use crate::describe::Validate;
 use crate::error::Invalid;
+use crate::mapping::Pins;
 use crate::run::RunOptions;
 use crate::workload::Workload;
 
@@ -78,6 +79,16 @@ fn set_link(a: &mut Arch, bytes_per_s: f64) {
     }
 }
 
+/// Pin one mapping parameter of `job`; refused when its architecture's family has no such
+/// parameter.
+fn pin(job: &mut Job, set: impl FnOnce(&mut Pins)) -> Result<(), String> {
+    set(&mut job.opts.pins);
+    job.opts
+        .pins
+        .check(job.arch.machine.unit())
+        .map_err(|(_, reason)| reason)
+}
+
 /// What one point runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
@@ -109,6 +120,9 @@ pub fn apply(base: &Job, settings: &[(String, Setting)]) -> Result<Job, Invalid>
                 context = Some(c);
                 continue;
             }
+            Setting::Tp(n) => pin(&mut job, |p| p.tp = Some(n)),
+            Setting::TileBytes(n) => pin(&mut job, |p| p.tile_bytes = Some(n)),
+            Setting::KvTokensPerPe(n) => pin(&mut job, |p| p.kv_tokens_per_pe = Some(n)),
             Setting::MemoryBytes(b) => set_memory(&mut job.arch, b),
             Setting::ClockHz(hz) => set_clock(&mut job.arch, hz),
             Setting::LinkBytesPerS(bw) => {

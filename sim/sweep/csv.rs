@@ -4,7 +4,7 @@
 use super::Row;
 
 /// Column titles, in [`Row`] field order.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 21] = [
     "point",
     "arch",
     "workload",
@@ -18,6 +18,7 @@ pub const COLUMNS: [&str; 20] = [
     "context",
     "bits_per_weight",
     "fits",
+    "mapping",
     "tokens_per_s_per_user",
     "tokens_per_s",
     "ttft_s",
@@ -57,6 +58,7 @@ pub fn to_csv(rows: &[Row]) -> String {
             r.context.to_string(),
             r.bits_per_weight.to_string(),
             r.fits.to_string(),
+            quote(&r.mapping),
             opt(r.tokens_per_s_per_user),
             opt(r.tokens_per_s),
             opt(r.ttft_s),

@@ -140,6 +140,9 @@ pub struct Row {
     pub bits_per_weight: f64,
     /// Whether weights, KV cache and buffers fit the units.
     pub fits: bool,
+    /// The mapping the run chose (or was pinned to), as `accsim run` prints it; empty when
+    /// not timed.
+    pub mapping: String,
     /// Decode tokens per second seen by each user.
     pub tokens_per_s_per_user: Option<f64>,
     /// Decode tokens per second over the batch.
@@ -175,6 +178,7 @@ fn run_point(point: usize, job: &Job) -> Row {
         context: w.scenario.context,
         bits_per_weight: footprint::footprint(&sized).bits_per_weight(),
         fits: false,
+        mapping: String::new(),
         tokens_per_s_per_user: None,
         tokens_per_s: None,
         ttft_s: None,
@@ -188,6 +192,7 @@ fn run_point(point: usize, job: &Job) -> Row {
             let r = out.record;
             row.units = o.units.or(Some(r.units).filter(|&n| n > 0));
             row.fits = r.fits;
+            row.mapping = r.mapping;
             row.tokens_per_s_per_user = r.decode_tokens_per_s;
             row.tokens_per_s = r.aggregate_tokens_per_s;
             row.ttft_s = r.ttft_s;

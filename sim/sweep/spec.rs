@@ -66,6 +66,12 @@ pub enum Axis {
     Batch(Vec<u64>),
     /// KV-cache context per sequence [tokens].
     Context(Vec<u64>),
+    /// Pinned tensor-parallel degree (TSP chips per stage, GPUs per stage).
+    Tp(Vec<u64>),
+    /// Pinned data bytes a weight tile may take on one PE (WSE).
+    TileBytes(Vec<u64>),
+    /// Pinned tokens of one KV head one PE may hold (WSE).
+    KvTokensPerPe(Vec<u64>),
 }
 
 /// One parameter of one point.
@@ -78,6 +84,9 @@ pub enum Setting {
     Format(Format),
     Batch(u64),
     Context(u64),
+    Tp(u64),
+    TileBytes(u64),
+    KvTokensPerPe(u64),
 }
 
 /// Largest sweep accepted: far beyond any useful study, small enough to stay in memory.
@@ -97,6 +106,9 @@ impl Axis {
             Axis::Format(v) => each(v, Setting::Format),
             Axis::Batch(v) => each(v, Setting::Batch),
             Axis::Context(v) => each(v, Setting::Context),
+            Axis::Tp(v) => each(v, Setting::Tp),
+            Axis::TileBytes(v) => each(v, Setting::TileBytes),
+            Axis::KvTokensPerPe(v) => each(v, Setting::KvTokensPerPe),
         }
     }
 }
@@ -112,6 +124,9 @@ impl Setting {
             Setting::Format(_) => "Format",
             Setting::Batch(_) => "Batch",
             Setting::Context(_) => "Context",
+            Setting::Tp(_) => "Tp",
+            Setting::TileBytes(_) => "TileBytes",
+            Setting::KvTokensPerPe(_) => "KvTokensPerPe",
         }
     }
 
@@ -121,7 +136,10 @@ impl Setting {
             Setting::Units(n)
             | Setting::MemoryBytes(n)
             | Setting::Batch(n)
-            | Setting::Context(n) => {
+            | Setting::Context(n)
+            | Setting::Tp(n)
+            | Setting::TileBytes(n)
+            | Setting::KvTokensPerPe(n) => {
                 check::nonzero(field, n)?;
                 check::at_most(field, n, 1 << 50)
             }

@@ -173,6 +173,14 @@ fn bad_specs_name_the_field_and_the_reason() {
             r#"Sweep(arch: "groq-tsp", workload: "llama2-70b", grid: [Format(["q9"])])"#,
             "unknown format `q9`",
         ),
+        (
+            r#"Sweep(arch: "groq-tsp", workload: "llama2-70b", grid: [TileBytes([4096])])"#,
+            "grid[0].TileBytes[0]`: a chip has no such mapping parameter",
+        ),
+        (
+            r#"Sweep(arch: "cerebras-wse3", workload: "llama2-70b", points: [[Tp(8)]])"#,
+            "points[0][0]`: a wafer has no such mapping parameter",
+        ),
     ];
     for (text, expected) in cases {
         let r = reason(text);
@@ -188,11 +196,16 @@ fn csv_has_a_header_and_one_line_per_point() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), rows.len() + 1);
     assert_eq!(lines[0].split(',').count(), csv::COLUMNS.len());
-    assert!(
-        lines[1..]
-            .iter()
-            .all(|l| l.split(',').count() == csv::COLUMNS.len())
-    );
+    // Cells: commas outside quotes separate them (a quoted mapping holds commas).
+    let cells = |l: &str| {
+        1 + l
+            .split('"')
+            .step_by(2)
+            .map(|out| out.matches(',').count())
+            .sum::<usize>()
+    };
+    assert!(lines[1..].iter().all(|l| cells(l) == csv::COLUMNS.len()));
+    assert!(lines[1..].iter().any(|l| l.contains('"')));
 }
 
 #[test]
@@ -243,5 +256,22 @@ fn a_journal_resumes_its_shard_and_rejects_rows_it_cannot_hold() {
         std::fs::write(&path, format!("{header_line}\n{}\n", rows.join("\n"))).unwrap();
         let e = journal::read(&path).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");
+    }
+}
+
+#[test]
+fn pinned_mapping_parameters_are_swept_and_recorded() {
+    let spec = parse(
+        r#"Sweep(arch: "groq-tsp", workload: "stories260k", grid: [Units([8]), Tp([1, 2, 4])])"#,
+    )
+    .unwrap();
+    let rows = run(
+        &prepare(Path::new("test.ron"), &spec, None).unwrap(),
+        &|| (),
+    );
+    for (row, tp) in rows.iter().zip([1, 2, 4]) {
+        let pinned = format!("tensor parallel {tp} x");
+        assert!(row.mapping.starts_with(&pinned), "{}", row.mapping);
+        assert!(row.tokens_per_s_per_user.is_some());
     }
 }

@@ -23,20 +23,11 @@ use crate::mapping::{SimOptions, Timing};
 use crate::workload::Workload;
 use crate::workload::work::Step;
 
-/// Compile and run one decode step of `w` on `units` chips (or the fewest that hold it) at
-/// `fidelity`: its cycles and the instructions executed. What the speed benchmark measures.
-pub fn decode_step(
-    m: &TspSystem,
-    w: &Workload,
-    units: Option<u64>,
-    fidelity: crate::mapping::Fidelity,
-) -> crate::Result<(u64, u64)> {
-    let opts = SimOptions {
-        units,
-        fidelity,
-        ..SimOptions::default()
-    };
-    let run = search::choose(&machine::Machine::new(m), m, w, &opts)?.decode;
+/// Compile and run one decode step of `w` on `opts.units` chips (or the fewest that hold it),
+/// through the mapping search (pin `opts.pins.tp` to time one mapping): its cycles and the
+/// instructions executed. What the speed benchmark measures.
+pub fn decode_step(m: &TspSystem, w: &Workload, opts: &SimOptions) -> crate::Result<(u64, u64)> {
+    let run = search::choose(&machine::Machine::new(m), m, w, opts)?.decode;
     Ok((run.cycles, run.instrs))
 }
 

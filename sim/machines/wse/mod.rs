@@ -57,6 +57,40 @@ fn plan(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> crate::Resu
     layout::layout(m, w, wafers, spread).map_err(misfit)
 }
 
+/// One arrangement of a spread, laid out and run at the fast fidelity, or what stopped it
+/// (the arrangement, if known, and why).
+enum Trial {
+    Ran(Box<(Plan, memo::Counts)>),
+    Failed(String, String),
+}
+
+/// Lay out and run each arrangement of `spread` worth simulating (see [`arrangements`]).
+fn trial(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> Vec<Trial> {
+    let plans = match arrangements(m, w, wafers, spread) {
+        Ok(plans) => plans,
+        Err(e) => return vec![Trial::Failed(String::new(), format!("no layout: {e}"))],
+    };
+    plans
+        .into_iter()
+        .map(|p| match measure_fast(m, w, &p, false) {
+            Ok(fast) => Trial::Ran(Box::new((p, fast.counts))),
+            Err(e) => Trial::Failed(format!(", {}", p.arrangement), format!("no program: {e}")),
+        })
+        .collect()
+}
+
+/// A spread in words, followed by `what`.
+fn describe(r: &search::Ranked, what: &str) -> String {
+    let kv = match r.spread.kv_tokens {
+        u64::MAX => "all that fit".to_owned(),
+        n => n.to_string(),
+    };
+    format!(
+        "tiles <= {} B, KV <= {kv} tokens per PE{what}",
+        r.spread.tile_bytes
+    )
+}
+
 /// The arrangements of `spread` worth simulating on `wafers` wafers: the one `layout::layout`
 /// picks there, and each one it would pick on fewer wafers. A plan depends on the wafer count
 /// only through whether it fits, so an arrangement is the pick on some smaller count exactly
@@ -120,27 +154,16 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
             bound_cycles: 0,
         });
     }
-    let clock_hz = m.wafer.clock_hz;
-    let seconds = |cycles: u64| cycles.max(1) as f64 / clock_hz;
+    let seconds = |cycles: u64| cycles.max(1) as f64 / m.wafer.clock_hz;
     let batch = w.scenario.batch;
     let mut best: Option<(f64, Plan, memo::Counts)> = None;
     let mut candidates = Vec::new();
     for r in &ranked {
-        let kv = match r.spread.kv_tokens {
-            u64::MAX => "all that fit".to_owned(),
-            n => n.to_string(),
-        };
-        let describe = |what: String| {
-            format!(
-                "tiles <= {} B, KV <= {kv} tokens per PE{what}",
-                r.spread.tile_bytes
-            )
-        };
         // No mapping on these wafers uses more of them than all.
         let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
         if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
             candidates.push(Candidate {
-                mapping: describe(String::new()),
+                mapping: describe(r, ""),
                 decode_tokens_per_s: None,
                 score: None,
                 note: format!(
@@ -150,27 +173,15 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
             });
             continue;
         }
-        let plans = match arrangements(m, w, wafers, r.spread) {
-            Ok(plans) => plans,
-            Err(e) => {
-                candidates.push(Candidate {
-                    mapping: describe(String::new()),
-                    decode_tokens_per_s: None,
-                    score: None,
-                    note: format!("no layout: {e}"),
-                });
-                continue;
-            }
-        };
-        for p in plans {
-            let counts = match measure_fast(m, w, &p, false) {
-                Ok(fast) => fast.counts,
-                Err(e) => {
+        for t in trial(m, w, wafers, r.spread) {
+            let (p, counts) = match t {
+                Trial::Ran(ran) => *ran,
+                Trial::Failed(what, note) => {
                     candidates.push(Candidate {
-                        mapping: describe(format!(", {}", p.arrangement)),
+                        mapping: describe(r, &what),
                         decode_tokens_per_s: None,
                         score: None,
-                        note: format!("no program: {e}"),
+                        note,
                     });
                     continue;
                 }
@@ -180,12 +191,15 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
                 .objective
                 .score(step_s, batch, u64::from(p.wafers_used));
             candidates.push(Candidate {
-                mapping: describe(format!(
-                    ": {} PEs per layer on {} wafer(s), {}",
-                    p.layers.first().map_or(0, Layer::pes),
-                    p.wafers_used,
-                    p.arrangement
-                )),
+                mapping: describe(
+                    r,
+                    &format!(
+                        ": {} PEs per layer on {} wafer(s), {}",
+                        p.layers.first().map_or(0, Layer::pes),
+                        p.wafers_used,
+                        p.arrangement
+                    ),
+                ),
                 decode_tokens_per_s: Some(1.0 / step_s),
                 score: Some(score),
                 note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
