@@ -42,12 +42,12 @@ impl UnitFlags {
                     ),
                 });
             }
-            if n == 0 {
-                return Err(Error::Usage {
+            arch.machine
+                .check_units(n)
+                .map_err(|reason| Error::Usage {
                     flag: flag.to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                });
-            }
+                    reason,
+                })?;
             return Ok(Some(n));
         }
         Ok(None)

@@ -64,6 +64,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         .into());
     }
     let spec = sweep::load(&args.spec)?;
+    super::output::writable_dir(&args.out)?;
     let numerics = args.numerics.map(|n| match n {
         NumericsFlag::Full => SweepNumerics::Full,
         NumericsFlag::Sampled => SweepNumerics::Sampled(args.sample_layers),

@@ -49,11 +49,23 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
     })
 }
 
-/// Lay `w` out on `wafers` wafers; a misfit is a usage error naming the PE or wafer count.
-fn plan(m: &WseSystem, w: &Workload, wafers: u32) -> crate::Result<Plan> {
-    layout::layout(m, w, wafers).map_err(|e| crate::Error::Usage {
-        flag: "--wafers".to_owned(),
-        reason: e.to_string(),
+/// Lay `w` out on `wafers` wafers, after checking the host can hold the fabric's state. A
+/// misfit is a usage error naming the PE or wafer count, blamed on `--wafers` only when the
+/// user gave the count (`opts.units`); otherwise on the workload's scenario.
+fn plan(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Plan> {
+    let g = geometry::Geometry::new(m, wafers);
+    // The fast fidelity's per-PE and per-link arrays, 8 bytes each: the largest allocation.
+    let state = 8 * (2 * g.pes() as u64 + g.links() as u64);
+    crate::host::reserve(|| format!("the fabric state of {wafers} wafer(s)"), state)?;
+    layout::layout(m, w, wafers).map_err(|e| match opts.units {
+        Some(_) => crate::Error::Usage {
+            flag: "--wafers".to_owned(),
+            reason: e.to_string(),
+        },
+        None => crate::Error::Usage {
+            flag: format!("workload `{}` (batch {}, context {})", w.name, w.scenario.batch, w.scenario.context),
+            reason: format!("does not lay out on the {wafers} wafer(s) its placement needs: {e}"),
+        },
     })
 }
 
@@ -176,7 +188,7 @@ pub fn simulate(
     opts: &SimOptions,
 ) -> crate::Result<Timing> {
     let wafers = wafers(placement, opts)?;
-    let plan = plan(m, w, wafers)?;
+    let plan = plan(m, w, wafers, opts)?;
     let r = match opts.fidelity {
         Fidelity::Fast => measure_fast(m, w, &plan, opts.trace)?,
         Fidelity::Detailed => measure_detailed(m, w, &plan, opts.trace)?,

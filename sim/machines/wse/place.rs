@@ -153,17 +153,21 @@ fn search(format: Format, rows: u64, cols: u64, room: Room) -> Option<(Tiles, Re
     best
 }
 
-/// Tokens of one KV head's K (or V) vectors one PE holds; `None` if not even one fits.
-pub fn kv_tokens_per_pe(w: &Workload, cap: u64) -> Option<u64> {
+/// Tokens of one KV head's K (or V) vectors one PE holds; `None` if not even one fits. They fit
+/// the PE's data bytes, and, with the query (or partial output) of the head being worked on and
+/// one f16 score per token beside them, the PE's SRAM after its code (the layout's rule).
+pub fn kv_tokens_per_pe(m: &WseSystem, w: &Workload) -> Option<u64> {
+    let pe = &m.wafer.pe;
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
-    Some(cap / vector).filter(|&n| n > 0)
+    let beside = pe.sram_bytes.checked_sub(pe.code_reserve_bytes + 4 * w.model.head_dim)?;
+    Some((m.wafer.pe_data_bytes() / vector).min(beside / (vector + 2))).filter(|&n| n > 0)
 }
 
 /// PEs of one layer's KV cache: each PE holds whole head vectors of K or V for some tokens.
-fn kv_cache(w: &Workload, cap: u64) -> Option<Region> {
+fn kv_cache(m: &WseSystem, w: &Workload) -> Option<Region> {
+    let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
+    let per_pe = kv_tokens_per_pe(m, w)?;
     let m = &w.model;
-    let vector = m.head_dim * w.scenario.kv_cache.bytes();
-    let per_pe = kv_tokens_per_pe(w, cap)?;
     let tokens = w.scenario.context * w.scenario.batch;
     let pes = 2 * m.kv_heads * tokens.div_ceil(per_pe);
     Some(Region {
@@ -218,7 +222,7 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
             let r = region(t.class, t.rows, t.cols)?;
             Some((0..t.count).fold(acc, |a, _| a.add(r)))
         })
-        .and_then(|r| Some(r.add(kv_cache(w, cap)?)));
+        .and_then(|r| Some(r.add(kv_cache(m, w)?)));
     let embedding = region(TensorClass::Embedding, model.vocab, model.hidden);
     let final_norm = region(TensorClass::Norm, 1, model.hidden);
     let classifier = if model.tied_embedding {
@@ -240,7 +244,7 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
         verdict(p, units, None, 0)
     };
     let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) =
-        (layer, kv_cache(w, cap), embedding, final_norm, classifier)
+        (layer, kv_cache(m, w), embedding, final_norm, classifier)
     else {
         return fail(format!(
             "no mapping: a single tile or KV vector exceeds the {cap} bytes a PE has for data"
@@ -343,6 +347,15 @@ mod tests {
             .unwrap();
         // 38,912 data bytes hold 152 f16 head vectors of 128; 4,096 tokens need 27 PEs per
         // (K or V, KV head): 2 x 8 x 27 = 432 PEs per layer.
-        assert_eq!(kv_cache(&w, 38_912).unwrap().pes, 432);
+        let (_, wse3) = crate::arch::presets()
+            .unwrap()
+            .into_iter()
+            .find(|(_, a)| a.name == "cerebras-wse3")
+            .unwrap();
+        let crate::arch::Machine::CerebrasWse(m) = wse3.machine else {
+            panic!("cerebras-wse3 is a WSE")
+        };
+        assert_eq!(m.wafer.pe_data_bytes(), 38_912);
+        assert_eq!(kv_cache(&m, &w).unwrap().pes, 432);
     }
 }
