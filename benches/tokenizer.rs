@@ -16,7 +16,10 @@ fn paragraph(c: &mut Criterion) {
     // One paragraph: the whole excerpt with its line breaks as spaces.
     let one_line = text.replace('\n', " ");
     for kb in [16, 64] {
-        let cut = (0..=kb * 1024).rev().find(|&i| one_line.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=kb * 1024)
+            .rev()
+            .find(|&i| one_line.is_char_boundary(i))
+            .unwrap_or(0);
         let slice = &one_line[..cut.min(one_line.len())];
         c.bench_function(&format!("tokenize a {kb} KB paragraph"), |b| {
             b.iter(|| black_box(tok.encode(black_box(slice))).len())

@@ -63,8 +63,14 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     }
     let before = &text.as_bytes()[..pos];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     Some((line, column))
 }
 
@@ -134,12 +140,21 @@ fn find_key(code: &[u8], from: usize, name: &str) -> Option<usize> {
 fn element(code: &[u8], from: usize, index: usize) -> Option<usize> {
     let mut open = from + code[from..].iter().position(|&c| c == b'[' || c == b'(')?;
     // A variant wrapping a list, `ClockHz([...])`: its elements are the list's.
-    let inner = open + 1 + code[open + 1..].iter().position(|c| !c.is_ascii_whitespace())?;
+    let inner = open
+        + 1
+        + code[open + 1..]
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())?;
     if code[open] == b'(' && code[inner] == b'[' {
         open = inner;
     }
     let (mut depth, mut count, mut i) = (0usize, 0usize, open);
-    let start = |i: usize| i + code[i..].iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(0);
+    let start = |i: usize| {
+        i + code[i..]
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(0)
+    };
     while i < code.len() {
         match code[i] {
             b'"' => {
@@ -248,7 +263,10 @@ pub mod check {
         } else {
             Err(Invalid::new(
                 field,
-                format!("must be between {min} and {max}{}, got {value}", with_space(unit)),
+                format!(
+                    "must be between {min} and {max}{}, got {value}",
+                    with_space(unit)
+                ),
             ))
         }
     }

@@ -10,7 +10,10 @@ pub const MEMORY_ENV: &str = "ACCSIM_MEMORY_BYTES";
 /// Bytes of memory available now: `ACCSIM_MEMORY_BYTES` if set, else Linux's `MemAvailable`;
 /// `None` where neither is known (then nothing is refused).
 pub fn available_bytes() -> Option<u64> {
-    if let Some(v) = std::env::var(MEMORY_ENV).ok().and_then(|v| v.trim().parse().ok()) {
+    if let Some(v) = std::env::var(MEMORY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
         return Some(v);
     }
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -321,7 +321,9 @@ fn cli_token() -> impl Strategy<Value = String> {
     let wse = shipped("arch/cerebras-wse3.ron").display().to_string();
     let gpu = shipped("arch/nvidia-h100.ron").display().to_string();
     let stories = shipped("workloads/stories260k.ron").display().to_string();
-    let bin = shipped("workloads/models/stories260K/stories260K.bin").display().to_string();
+    let bin = shipped("workloads/models/stories260K/stories260K.bin")
+        .display()
+        .to_string();
     prop::sample::select(vec![
         "--arch".to_owned(),
         arch,
@@ -383,7 +385,10 @@ fn read_all(ck: &dyn Checkpoint) {
     }
     for t in all {
         if let Ok(Some(v)) = ck.tensor(t) {
-            assert!(v.iter().all(|x| x.is_finite()), "{t:?} holds a non-finite value");
+            assert!(
+                v.iter().all(|x| x.is_finite()),
+                "{t:?} holds a non-finite value"
+            );
         }
     }
 }
@@ -414,15 +419,23 @@ fn write_small_safetensors(dir: &Path, nan: bool) -> PathBuf {
         .map(|(k, (_, s))| {
             let n: usize = s.iter().product();
             (0..n)
-                .map(|i| if nan && k == 3 && i == 5 { f32::NAN } else { (i % 7) as f32 * 0.1 })
+                .map(|i| {
+                    if nan && k == 3 && i == 5 {
+                        f32::NAN
+                    } else {
+                        (i % 7) as f32 * 0.1
+                    }
+                })
                 .flat_map(f32::to_le_bytes)
                 .collect()
         })
         .collect();
-    let views = shapes
-        .iter()
-        .zip(&blobs)
-        .map(|((n, s), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()));
+    let views = shapes.iter().zip(&blobs).map(|((n, s), b)| {
+        (
+            n.clone(),
+            TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+        )
+    });
     let path = dir.join("model.safetensors");
     std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
     let config = serde_json::json!({
@@ -457,7 +470,8 @@ fn scale_numbers(v: &mut serde_json::Value, changed: &[(usize, f64)], i: &mut us
                         serde_json::Number::from(x as u64)
                     } else {
                         let x = n.as_f64().unwrap_or(0.0) * f;
-                        serde_json::Number::from_f64(x).unwrap_or_else(|| serde_json::Number::from(0))
+                        serde_json::Number::from_f64(x)
+                            .unwrap_or_else(|| serde_json::Number::from(0))
                     };
                 }
             }
@@ -481,7 +495,9 @@ fn a_nan_weight_in_safetensors_is_refused() {
 
 #[test]
 fn validation_errors_point_at_the_line_and_column() {
-    let text = arch::PRESETS[0].text.replace("latency_cycles: 216", "latency_cycles: 0xFFFFFFFFFFFF");
+    let text = arch::PRESETS[0]
+        .text
+        .replace("latency_cycles: 216", "latency_cycles: 0xFFFFFFFFFFFF");
     assert_ne!(text, arch::PRESETS[0].text);
     let e = describe::parse::<Arch>(Path::new("tsp.ron"), &text).unwrap_err();
     let line = text

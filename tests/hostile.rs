@@ -61,9 +61,15 @@ fn token_counts_that_would_wrap_are_refused() {
         dir.path(),
         STORIES,
         "w.ron",
-        &[("generated_tokens: 256", "generated_tokens: 18446744073709551615")],
+        &[(
+            "generated_tokens: 256",
+            "generated_tokens: 18446744073709551615",
+        )],
     );
-    let e = refused(&["fit", "--workload", s(&w)], &["scenario.context", "generated_tokens"]);
+    let e = refused(
+        &["fit", "--workload", s(&w)],
+        &["scenario.context", "generated_tokens"],
+    );
     assert!(e.contains("w.ron:31:"), "not located: {e}");
 }
 
@@ -74,11 +80,22 @@ fn fields_that_size_allocations_or_divide_are_bounded() {
     let d = dir.path();
     let wse3 = "arch/cerebras-wse3.ron";
     let cases = [
-        (wse3, vec![("clock_hz: 1.1e9", "clock_hz: 10.0")], "wafer.clock_hz"),
-        (wse3, vec![("io_bytes_per_s: 150e9", "io_bytes_per_s: 1e20")], "system.io_bytes_per_s"),
         (
             wse3,
-            vec![("fabric_rows: 1172", "fabric_rows: 65536"), ("fabric_cols: 762", "fabric_cols: 65536")],
+            vec![("clock_hz: 1.1e9", "clock_hz: 10.0")],
+            "wafer.clock_hz",
+        ),
+        (
+            wse3,
+            vec![("io_bytes_per_s: 150e9", "io_bytes_per_s: 1e20")],
+            "system.io_bytes_per_s",
+        ),
+        (
+            wse3,
+            vec![
+                ("fabric_rows: 1172", "fabric_rows: 65536"),
+                ("fabric_cols: 762", "fabric_cols: 65536"),
+            ],
             "wafer.fabric_rows",
         ),
         (
@@ -90,7 +107,15 @@ fn fields_that_size_allocations_or_divide_are_bounded() {
     for (i, (file, edits, field)) in cases.into_iter().enumerate() {
         let a = edited(d, file, &format!("a{i}.ron"), &edits);
         let e = refused(
-            &["run", "--arch", s(&a), "--workload", STORIES, "--numerics", "off"],
+            &[
+                "run",
+                "--arch",
+                s(&a),
+                "--workload",
+                STORIES,
+                "--numerics",
+                "off",
+            ],
             &[field, "must be", "got"],
         );
         assert!(e.contains(&format!("a{i}.ron:")), "{e}");
@@ -129,10 +154,19 @@ fn nonsense_values_are_refused() {
         d,
         "arch/groq-tsp.ron",
         "tsp.ron",
-        &[("latency_cycles: 216", "latency_cycles: 18446744073709551615")],
+        &[(
+            "latency_cycles: 216",
+            "latency_cycles: 18446744073709551615",
+        )],
     );
     refused(
-        &["fit", "--arch", s(&latency), "--workload", "workloads/llama2-70b.ron"],
+        &[
+            "fit",
+            "--arch",
+            s(&latency),
+            "--workload",
+            "workloads/llama2-70b.ron",
+        ],
         &["tsp.ron:", "chip.c2c.latency_cycles"],
     );
     let hbm = edited(
@@ -141,7 +175,10 @@ fn nonsense_values_are_refused() {
         "gpu.ron",
         &[("hbm_bytes_per_s: 3.35e12", "hbm_bytes_per_s: 1e-300")],
     );
-    refused(&["fit", "--arch", s(&hbm), "--workload", STORIES], &["gpu.hbm_bytes_per_s"]);
+    refused(
+        &["fit", "--arch", s(&hbm), "--workload", STORIES],
+        &["gpu.hbm_bytes_per_s"],
+    );
     // Dimensions each within bounds whose product overflows 64 bits.
     let params = edited(
         d,
@@ -156,7 +193,10 @@ fn nonsense_values_are_refused() {
             ("head_dim: 8", "head_dim: 2048"),
         ],
     );
-    refused(&["fit", "--workload", s(&params)], &["huge.ron:", "model.layers", "parameters"]);
+    refused(
+        &["fit", "--workload", s(&params)],
+        &["huge.ron:", "model.layers", "parameters"],
+    );
 }
 
 /// Class 4: memory is asked for before it is taken.
@@ -179,15 +219,28 @@ fn large_allocations_are_checked_first() {
     std::fs::write(&big, ron::to_string(&w).unwrap()).unwrap();
     refused_with(
         accsim().env("ACCSIM_MEMORY_BYTES", "4000000000"),
-        &["run", "--arch", "arch/nvidia-h100.ron", "--workload", s(&big)],
+        &[
+            "run",
+            "--arch",
+            "arch/nvidia-h100.ron",
+            "--workload",
+            s(&big),
+        ],
         &["--numerics sampled", "needs", "GB of memory"],
     );
     // The fabric state of many wafers.
     refused_with(
         accsim().env("ACCSIM_MEMORY_BYTES", "1000000000"),
         &[
-            "run", "--arch", "arch/cerebras-wse3.ron", "--workload", STORIES, "--wafers", "300",
-            "--numerics", "off",
+            "run",
+            "--arch",
+            "arch/cerebras-wse3.ron",
+            "--workload",
+            STORIES,
+            "--wafers",
+            "300",
+            "--numerics",
+            "off",
         ],
         &["fabric state of 300 wafer(s) needs"],
     );
@@ -200,12 +253,20 @@ fn large_allocations_are_checked_first() {
         .collect();
     std::fs::write(&ck, header).unwrap();
     refused(
-        &["quant", "--format", "int8", "--dist", &format!("{}:tok", s(&ck))],
+        &[
+            "quant",
+            "--format",
+            "int8",
+            "--dist",
+            &format!("{}:tok", s(&ck)),
+        ],
         &["ck.bin", "truncated"],
     );
     refused_with(
         accsim().env("ACCSIM_MEMORY_BYTES", "1000000"),
-        &["quant", "--format", "int8", "--rows", "4096", "--cols", "4096"],
+        &[
+            "quant", "--format", "int8", "--rows", "4096", "--cols", "4096",
+        ],
         &["--rows 4096 --cols 4096 needs"],
     );
 }
@@ -229,7 +290,15 @@ fn non_finite_weights_are_refused() {
     let w = edited(d, STORIES, "stories260k.ron", &[]);
     for format in ["f32", "q3.5"] {
         refused(
-            &["generate", "--workload", s(&w), "--format", format, "--tokens", "2"],
+            &[
+                "generate",
+                "--workload",
+                s(&w),
+                "--format",
+                format,
+                "--tokens",
+                "2",
+            ],
             &["stories260K.bin", "Embedding", "NaN", "must be finite"],
         );
     }
@@ -237,7 +306,13 @@ fn non_finite_weights_are_refused() {
     inf[28 + 400..28 + 404].copy_from_slice(&f32::INFINITY.to_le_bytes());
     std::fs::write(models.join("stories260K.bin"), &inf).unwrap();
     refused(
-        &["quant", "--format", "f32", "--dist", &format!("{}:tok", s(&models.join("stories260K.bin")))],
+        &[
+            "quant",
+            "--format",
+            "f32",
+            "--dist",
+            &format!("{}:tok", s(&models.join("stories260K.bin"))),
+        ],
         &["must be finite"],
     );
 }
@@ -246,8 +321,20 @@ fn non_finite_weights_are_refused() {
 #[test]
 fn fit_and_run_agree_on_stories260k_at_large_batch() {
     for batch in ["5", "8", "64"] {
-        let args = ["--arch", "arch/cerebras-wse3.ron", "--workload", STORIES, "--batch", batch];
-        let fit = common::stdout_json(accsim().arg("fit").args(args).args(["--format", "q3.5", "--json"]));
+        let args = [
+            "--arch",
+            "arch/cerebras-wse3.ron",
+            "--workload",
+            STORIES,
+            "--batch",
+            batch,
+        ];
+        let fit = common::stdout_json(
+            accsim()
+                .arg("fit")
+                .args(args)
+                .args(["--format", "q3.5", "--json"]),
+        );
         let run = common::run_json("arch/cerebras-wse3.ron", STORIES, &["--batch", batch]);
         assert_eq!(fit[0]["fits"], run["fits"], "batch {batch}");
         assert_eq!(run["fits"], true, "batch {batch}");
@@ -257,15 +344,18 @@ fn fit_and_run_agree_on_stories260k_at_large_batch() {
 /// Class 7: a long paragraph tokenizes (its speed is in `benches/tokenizer.rs`).
 #[test]
 fn a_64_kb_paragraph_tokenizes() {
-    let tok = accsim::model::Tokenizer::from_llama2c(&shipped(
-        "workloads/models/stories260K/tok512.bin",
-    ))
-    .unwrap();
+    let tok =
+        accsim::model::Tokenizer::from_llama2c(&shipped("workloads/models/stories260K/tok512.bin"))
+            .unwrap();
     let text = std::fs::read_to_string(shipped("workloads/text/tinystories_valid_excerpt64k.txt"))
         .unwrap()
         .replace('\n', " ");
     let ids = tok.encode(&text);
-    assert!(ids.len() > 10_000 && ids.len() < text.len(), "{}", ids.len());
+    assert!(
+        ids.len() > 10_000 && ids.len() < text.len(),
+        "{}",
+        ids.len()
+    );
     assert_eq!(tok.decode(&ids), text);
 }
 
@@ -276,20 +366,39 @@ fn unwritable_outputs_are_reported_before_the_work() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
     let under = file.join("sub");
-    refused(&["report", "--out", s(&under)], &["a-file/sub", "cannot write"]);
     refused(
-        &["sweep", "workloads/sweeps/wse-wafers-formats.ron", "--out", s(&under)],
+        &["report", "--out", s(&under)],
         &["a-file/sub", "cannot write"],
     );
     refused(
         &[
-            "run", "--arch", "arch/groq-tsp.ron", "--workload", "workloads/llama2-70b.ron",
-            "--trace", s(&under.join("t.json")),
+            "sweep",
+            "workloads/sweeps/wse-wafers-formats.ron",
+            "--out",
+            s(&under),
+        ],
+        &["a-file/sub", "cannot write"],
+    );
+    refused(
+        &[
+            "run",
+            "--arch",
+            "arch/groq-tsp.ron",
+            "--workload",
+            "workloads/llama2-70b.ron",
+            "--trace",
+            s(&under.join("t.json")),
         ],
         &["a-file/sub/t.json", "cannot write"],
     );
     refused(
-        &["accuracy", "--workload", STORIES, "--csv", s(&under.join("a.csv"))],
+        &[
+            "accuracy",
+            "--workload",
+            STORIES,
+            "--csv",
+            s(&under.join("a.csv")),
+        ],
         &["a-file/sub/a.csv", "cannot write"],
     );
 }

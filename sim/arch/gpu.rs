@@ -85,7 +85,13 @@ impl GpuSystem {
                 "leaves no HBM for the model",
             ));
         }
-        check::within("node.gpus_per_node", self.node.gpus_per_node, 1, 1 << 10, "")?;
+        check::within(
+            "node.gpus_per_node",
+            self.node.gpus_per_node,
+            1,
+            1 << 10,
+            "",
+        )?;
         bandwidth("node.nvlink_bytes_per_s", self.node.nvlink_bytes_per_s)?;
         check::between(
             "node.collective_latency_s",

@@ -198,7 +198,13 @@ impl TspSystem {
     /// Check every field against its physical range, and every relation between fields.
     pub fn validate(&self) -> Result<(), Invalid> {
         let c = &self.chip;
-        check::between("chip.clock_hz", c.clock_hz, MIN_CLOCK_HZ, MAX_CLOCK_HZ, "Hz")?;
+        check::between(
+            "chip.clock_hz",
+            c.clock_hz,
+            MIN_CLOCK_HZ,
+            MAX_CLOCK_HZ,
+            "Hz",
+        )?;
         check::between("chip.power_w", c.power_w, 1e-3, 1e5, "W")?;
         // The machine model streams one weight vector per plane per cycle into the MXM; another
         // rate would be silently ignored, so it is refused instead.
@@ -216,8 +222,16 @@ impl TspSystem {
             ("chip.lanes_per_superlane", c.lanes_per_superlane, small),
             ("chip.vector_bytes", c.vector_bytes, large),
             ("chip.mem.hemispheres", c.mem.hemispheres, 16),
-            ("chip.mem.slices_per_hemisphere", c.mem.slices_per_hemisphere, small),
-            ("chip.mem.addresses_per_slice", c.mem.addresses_per_slice, 1 << 24),
+            (
+                "chip.mem.slices_per_hemisphere",
+                c.mem.slices_per_hemisphere,
+                small,
+            ),
+            (
+                "chip.mem.addresses_per_slice",
+                c.mem.addresses_per_slice,
+                1 << 24,
+            ),
             ("chip.mem.banks_per_slice", c.mem.banks_per_slice, small),
             ("chip.mem.sram_bytes", c.mem.sram_bytes, 1 << 40),
             ("chip.streams.per_direction", c.streams.per_direction, small),
@@ -228,8 +242,16 @@ impl TspSystem {
             ("chip.mxm.fp16_rate_divisor", c.mxm.fp16_rate_divisor, small),
             ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane, small),
             ("chip.vxm.alus_per_op", c.vxm.alus_per_op, small),
-            ("chip.sxm.slices_per_hemisphere", c.sxm.slices_per_hemisphere, small),
-            ("chip.icu.instruction_queues", c.icu.instruction_queues, large),
+            (
+                "chip.sxm.slices_per_hemisphere",
+                c.sxm.slices_per_hemisphere,
+                small,
+            ),
+            (
+                "chip.icu.instruction_queues",
+                c.icu.instruction_queues,
+                large,
+            ),
             ("chip.c2c.links", c.c2c.links, small),
             ("chip.c2c.lanes_per_link", c.c2c.lanes_per_link, small),
             ("system.chips_per_node", self.system.chips_per_node, small),
@@ -242,11 +264,31 @@ impl TspSystem {
         // Pipeline latencies: zero is a legal idealization; beyond the bound a latency would
         // dwarf any decode step and only hide an error.
         for (field, v, max) in [
-            ("chip.mem.read_latency_cycles", c.mem.read_latency_cycles, MAX_UNIT_LATENCY),
-            ("chip.mxm.latency_cycles", c.mxm.latency_cycles, MAX_UNIT_LATENCY),
-            ("chip.vxm.latency_cycles", c.vxm.latency_cycles, MAX_UNIT_LATENCY),
-            ("chip.sxm.latency_cycles", c.sxm.latency_cycles, MAX_UNIT_LATENCY),
-            ("chip.c2c.latency_cycles", c.c2c.latency_cycles, MAX_LINK_LATENCY),
+            (
+                "chip.mem.read_latency_cycles",
+                c.mem.read_latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.mxm.latency_cycles",
+                c.mxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.vxm.latency_cycles",
+                c.vxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.sxm.latency_cycles",
+                c.sxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.c2c.latency_cycles",
+                c.c2c.latency_cycles,
+                MAX_LINK_LATENCY,
+            ),
         ] {
             check::within(field, v, 0, max, "cycles")?;
         }

@@ -126,11 +126,22 @@ impl WseSystem {
             ("wafer.router.wavelet_bits", w.router.wavelet_bits, 16, 4096),
             ("wafer.router.colors", w.router.colors, 1, small),
             ("wafer.router.hop_cycles", w.router.hop_cycles, 1, small),
-            ("wafer.router.queue_wavelets", w.router.queue_wavelets, 1, 1 << 16),
+            (
+                "wafer.router.queue_wavelets",
+                w.router.queue_wavelets,
+                1,
+                1 << 16,
+            ),
         ] {
             check::within(field, v, min, max, "")?;
         }
-        check::between("wafer.clock_hz", w.clock_hz, MIN_CLOCK_HZ, MAX_CLOCK_HZ, "Hz")?;
+        check::between(
+            "wafer.clock_hz",
+            w.clock_hz,
+            MIN_CLOCK_HZ,
+            MAX_CLOCK_HZ,
+            "Hz",
+        )?;
         check::between(
             "system.io_bytes_per_s",
             self.system.io_bytes_per_s,

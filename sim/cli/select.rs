@@ -42,12 +42,10 @@ impl UnitFlags {
                     ),
                 });
             }
-            arch.machine
-                .check_units(n)
-                .map_err(|reason| Error::Usage {
-                    flag: flag.to_owned(),
-                    reason,
-                })?;
+            arch.machine.check_units(n).map_err(|reason| Error::Usage {
+                flag: flag.to_owned(),
+                reason,
+            })?;
             return Ok(Some(n));
         }
         Ok(None)

@@ -138,17 +138,18 @@ impl Tokenizer {
         let mut alive = vec![true; n];
         let mut heap = BinaryHeap::new();
         let mut buf = Vec::new();
-        let mut push = |heap: &mut BinaryHeap<Candidate>, ids: &[u32], left: usize, right: usize| {
-            if let Some((score, merged)) = self.pair(ids[left], ids[right], &mut buf) {
-                heap.push(Candidate {
-                    score,
-                    left: Reverse(left),
-                    right,
-                    ids: (ids[left], ids[right]),
-                    merged,
-                });
-            }
-        };
+        let mut push =
+            |heap: &mut BinaryHeap<Candidate>, ids: &[u32], left: usize, right: usize| {
+                if let Some((score, merged)) = self.pair(ids[left], ids[right], &mut buf) {
+                    heap.push(Candidate {
+                        score,
+                        left: Reverse(left),
+                        right,
+                        ids: (ids[left], ids[right]),
+                        merged,
+                    });
+                }
+            };
         for i in 1..n {
             push(&mut heap, &ids, i - 1, i);
         }
@@ -348,7 +349,9 @@ mod tests {
 
     #[test]
     fn nan_merge_scores_are_refused() {
-        let pieces: Vec<Vec<u8>> = ["<unk>", "<s>", "</s>", "a"].map(|p| p.as_bytes().to_vec()).into();
+        let pieces: Vec<Vec<u8>> = ["<unk>", "<s>", "</s>", "a"]
+            .map(|p| p.as_bytes().to_vec())
+            .into();
         let e = Tokenizer::new(pieces, vec![0.0, 0.0, 0.0, f32::NAN]).unwrap_err();
         assert!(e.contains("token 3"), "{e}");
     }

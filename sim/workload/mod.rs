@@ -258,12 +258,22 @@ impl Workload {
             + wide(m.vocab);
         let prompt = wide(s.prompt_tokens);
         let attended = batch * prompt * (prompt + 1) / 2;
-        let prefill_ops = 2 * wide(m.params()) * batch * prompt
-            + 4 * wide(m.layers) * wide(m.q_dim()) * attended;
+        let prefill_ops =
+            2 * wide(m.params()) * batch * prompt + 4 * wide(m.layers) * wide(m.q_dim()) * attended;
         for (what, value, limit, unit) in [
             ("the KV cache takes", kv, MAX_BYTES, "bytes"),
-            ("one step's working vectors take", 4 * per_sequence * batch, MAX_BYTES, "bytes"),
-            ("the prefill of the prompt takes", prefill_ops, MAX_OPS, "operations"),
+            (
+                "one step's working vectors take",
+                4 * per_sequence * batch,
+                MAX_BYTES,
+                "bytes",
+            ),
+            (
+                "the prefill of the prompt takes",
+                prefill_ops,
+                MAX_OPS,
+                "operations",
+            ),
         ] {
             if value > limit {
                 return Err(Invalid::new(

@@ -284,7 +284,13 @@ impl ModelShape {
             check::between(&g("factor"), s.factor, 1.0, 1e6, "")?;
             check::between(&g("low_freq_factor"), s.low_freq_factor, 1e-6, 1e6, "")?;
             check::between(&g("high_freq_factor"), s.high_freq_factor, 1e-6, 1e6, "")?;
-            check::within(&g("original_context"), s.original_context, 1, MAX_DIM, "tokens")?;
+            check::within(
+                &g("original_context"),
+                s.original_context,
+                1,
+                MAX_DIM,
+                "tokens",
+            )?;
             if s.high_freq_factor <= s.low_freq_factor {
                 return Err(Invalid::new(
                     g("high_freq_factor"),

@@ -63,7 +63,10 @@ fn plan(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::R
             reason: e.to_string(),
         },
         None => crate::Error::Usage {
-            flag: format!("workload `{}` (batch {}, context {})", w.name, w.scenario.batch, w.scenario.context),
+            flag: format!(
+                "workload `{}` (batch {}, context {})",
+                w.name, w.scenario.batch, w.scenario.context
+            ),
             reason: format!("does not lay out on the {wafers} wafer(s) its placement needs: {e}"),
         },
     })

@@ -159,7 +159,9 @@ fn search(format: Format, rows: u64, cols: u64, room: Room) -> Option<(Tiles, Re
 pub fn kv_tokens_per_pe(m: &WseSystem, w: &Workload) -> Option<u64> {
     let pe = &m.wafer.pe;
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
-    let beside = pe.sram_bytes.checked_sub(pe.code_reserve_bytes + 4 * w.model.head_dim)?;
+    let beside = pe
+        .sram_bytes
+        .checked_sub(pe.code_reserve_bytes + 4 * w.model.head_dim)?;
     Some((m.wafer.pe_data_bytes() / vector).min(beside / (vector + 2))).filter(|&n| n > 0)
 }
 
