@@ -197,6 +197,12 @@ fn nonsense_values_are_refused() {
         &["fit", "--workload", s(&params)],
         &["huge.ron:", "model.layers", "parameters"],
     );
+    // A prompt longer than the model's context would generate nothing, silently.
+    let prompt = "once upon a time ".repeat(300);
+    refused(
+        &["generate", "--workload", STORIES, "--prompt", &prompt],
+        &["--prompt", "do not fit the model's context of 512"],
+    );
 }
 
 /// Class 4: memory is asked for before it is taken.
@@ -339,6 +345,30 @@ fn fit_and_run_agree_on_stories260k_at_large_batch() {
         assert_eq!(fit[0]["fits"], run["fits"], "batch {batch}");
         assert_eq!(run["fits"], true, "batch {batch}");
     }
+}
+
+/// Class 6: a workload needing more units than the system can have does not fit, in `fit` and
+/// in `run` alike.
+#[test]
+fn more_units_than_a_system_can_have_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsp = edited(
+        dir.path(),
+        "arch/groq-tsp.ron",
+        "small.ron",
+        &[("max_chips: 10440", "max_chips: 8")],
+    );
+    let args = ["--arch", s(&tsp), "--workload", "workloads/llama2-70b.ron"];
+    let fit = common::stdout_json(
+        accsim()
+            .arg("fit")
+            .args(args)
+            .args(["--format", "q3.5", "--json"]),
+    );
+    assert_eq!(fit[0]["fits"], false, "{fit}");
+    let run = common::run_json(s(&tsp), "workloads/llama2-70b.ron", &[]);
+    assert_eq!(run["fits"], false, "{run}");
+    assert!(run["cycles_per_token"].is_null());
 }
 
 /// Class 7: a long paragraph tokenizes (its speed is in `benches/tokenizer.rs`).

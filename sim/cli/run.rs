@@ -85,9 +85,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         output::writable_dir(dir)?;
     }
     let a = arch::load(&args.arch)?;
-    let w = workload::load(&args.workload)?
-        .with_scenario(args.batch, args.context)
-        .map_err(|e| e.in_file(&args.workload))?;
+    let w = select::scenario(
+        &args.workload,
+        &workload::load(&args.workload)?,
+        args.batch,
+        args.context,
+    )?;
     if args.sample_layers == 0 {
         return Err(Error::Usage {
             flag: "--sample-layers".to_owned(),

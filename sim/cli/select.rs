@@ -4,6 +4,7 @@ use accsim::Error;
 use accsim::arch::{Arch, Unit};
 use accsim::describe::Described;
 use accsim::quant::Format;
+use accsim::workload::Workload;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,30 @@ impl UnitFlags {
         }
         Ok(None)
     }
+}
+
+/// `w` (read from `path`) served with the `--batch` and `--context` overrides given; a value
+/// the workload refuses is blamed on the flag that set it, else on the file.
+pub fn scenario(
+    path: &Path,
+    w: &Workload,
+    batch: Option<u64>,
+    context: Option<u64>,
+) -> Result<Workload, Error> {
+    w.with_scenario(batch, context).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "scenario.batch" if batch.is_some() => Some("--batch"),
+            "scenario.context" if context.is_some() => Some("--context"),
+            _ => None,
+        };
+        match flag {
+            Some(flag) => Error::Usage {
+                flag: flag.to_owned(),
+                reason: e.reason,
+            },
+            None => e.in_file(path),
+        }
+    })
 }
 
 /// Load the named description, or every shipped one.
