@@ -40,8 +40,23 @@ pub fn parse<T: DeserializeOwned + Validate>(path: &Path, text: &str) -> Result<
     })?;
     de.end()
         .map_err(|e| syntax(de.span_error(e), String::new()))?;
-    value.validate().map_err(|e| e.in_text(path, text))?;
+    value.validate().map_err(|e| located(e, path, text))?;
     Ok(value)
+}
+
+/// `e` in the file at `path` and, when its field can be found in the file's `text`, at the line
+/// and column where the field is written.
+pub fn located(e: Invalid, path: &Path, text: &str) -> Error {
+    match locate(text, &e.field) {
+        Some((line, column)) => Error::InvalidAt {
+            path: path.to_owned(),
+            line,
+            column,
+            field: e.field,
+            reason: e.reason,
+        },
+        None => e.in_file(path),
+    }
 }
 
 /// Line and column (1-based) where the field at the dotted `path` of a validation error (e.g.
@@ -231,6 +246,36 @@ pub fn parse_presets<T: DeserializeOwned + Validate>(
         .collect()
 }
 
+/// A description one file refers to: a shipped one by name, or a `.ron` file relative to the
+/// referring file `from`. The error lists the shipped names.
+pub fn resolve<T>(
+    from: &Path,
+    field: &str,
+    reference: &str,
+    presets: Described<T>,
+    name: fn(&T) -> &str,
+    load: fn(&Path) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if reference.ends_with(".ron") {
+        return load(&from.parent().unwrap_or(Path::new(".")).join(reference));
+    }
+    let known: Vec<String> = presets.iter().map(|(_, t)| name(t).to_owned()).collect();
+    presets
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| name(t) == reference)
+        .ok_or_else(|| {
+            Invalid::new(
+                field,
+                format!(
+                    "`{reference}` is neither a shipped description ({}) nor a .ron file",
+                    known.join(", ")
+                ),
+            )
+            .in_file(from)
+        })
+}
+
 /// Checks shared by every description type, so each invariant reads as one line.
 pub mod check {
     use crate::error::Invalid;
@@ -243,6 +288,18 @@ pub mod check {
             Err(Invalid::new(
                 field,
                 format!("must be a finite number > 0, got {value}"),
+            ))
+        }
+    }
+
+    /// `value` must be a finite number at least zero.
+    pub fn non_negative(field: &str, value: f64) -> Result<(), Invalid> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(Invalid::new(
+                field,
+                format!("must be a finite number >= 0, got {value}"),
             ))
         }
     }

@@ -94,21 +94,6 @@ impl Invalid {
             reason: self.reason,
         }
     }
-
-    /// Attach the file the value came from and, when the field can be found in its `text`,
-    /// the line and column where it is written.
-    pub fn in_text(self, path: impl Into<PathBuf>, text: &str) -> Error {
-        match crate::describe::locate(text, &self.field) {
-            Some((line, column)) => Error::InvalidAt {
-                path: path.into(),
-                line,
-                column,
-                field: self.field,
-                reason: self.reason,
-            },
-            None => self.in_file(path),
-        }
-    }
 }
 
 /// Shorthand for results whose error is a user input problem.

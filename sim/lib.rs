@@ -2,7 +2,7 @@
 //! running from the on-chip SRAM of dataflow accelerators (Groq TSP, Cerebras WSE).
 //!
 //! Data flows one way: description files ([`arch`], [`workload`]) → packed weights ([`quant`])
-//! → placement and memory fit ([`fit`]) → compiled program and simulation ([`target`], [`run`])
+//! → placement and memory fit ([`fit`]) → compiled program and simulation ([`machines`], [`run`])
 //! → report.
 
 pub mod arch;
@@ -17,8 +17,10 @@ pub mod model;
 pub mod quant;
 pub mod report;
 pub mod run;
+pub mod sensitivity;
 pub mod study;
 pub mod sweep;
+pub mod validation;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -57,7 +57,8 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
         .arg(out)
         .assert()
         .success()
-        .stdout(predicates::str::contains("Claims of the source documents"));
+        .stdout(predicates::str::contains("Claims of the source documents"))
+        .stdout(predicates::str::contains("Published deployments: "));
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
     let figures = index["figures"].as_array().unwrap();
@@ -112,7 +113,14 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
     let rebuilt: Vec<(&str, DocTable)> = tables::all(&study);
     assert_eq!(
         rebuilt.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-        ["memory", "fit", "performance", "accuracy", "claims"]
+        [
+            "memory",
+            "fit",
+            "performance",
+            "accuracy",
+            "validation",
+            "claims"
+        ]
     );
     for (name, t) in &rebuilt {
         assert!(!t.rows.is_empty(), "table {name} is empty");
@@ -130,6 +138,13 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
     let memory = &rebuilt[0].1;
     let gb: f64 = memory.rows[0][3].parse().unwrap();
     assert!((gb - first["weight_bytes"].as_f64().unwrap() / 1e9).abs() <= 0.005);
+    let validation = study["validation"].as_array().unwrap();
+    assert_eq!(validation.len(), 4, "the shipped published points");
+    assert!(
+        validation
+            .iter()
+            .all(|o| o["reproduce"] == serde_json::json!([]))
+    );
     let claims = study["claims"].as_array().unwrap();
     for speed in [
         "110 tokens/s",

@@ -4,6 +4,7 @@
 
 mod gpu;
 mod tsp;
+pub mod vary;
 mod wse;
 
 pub use gpu::{Gpu, GpuNode, GpuPeaks, GpuSystem};
@@ -41,8 +42,43 @@ pub struct Arch {
     pub name: String,
     /// Dotted paths of the fields whose values are estimates rather than published figures.
     pub estimated: Vec<String>,
+    /// Estimates fit to a published deployment, in the open: a prediction of that deployment
+    /// is then no test of the model, and the validation table says so.
+    #[serde(default)]
+    pub calibrated: Vec<Calibration>,
     /// The machine itself.
     pub machine: Machine,
+}
+
+/// One estimated input set to reproduce a published point (see `workloads/validation.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Dotted path of the field, one of the architecture's `estimated`.
+    pub field: String,
+    /// Name of the published point it was fit to.
+    pub point: String,
+    /// The field's estimate before calibration.
+    pub estimate: f64,
+}
+
+/// The lines of a report that list an architecture's estimated inputs and, if any, those
+/// calibrated to a published point, so no output shows one list without the other.
+pub fn inputs_note(arch: &str, estimated: &[String], calibrated: &[Calibration]) -> String {
+    let mut out = format!("Estimated inputs of {arch}: {}\n", estimated.join(", "));
+    if !calibrated.is_empty() {
+        let fits: Vec<String> = calibrated
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} (fit to `{}`; estimate {})",
+                    c.field, c.point, c.estimate
+                )
+            })
+            .collect();
+        out += &format!("Calibrated inputs of {arch}: {}\n", fits.join(", "));
+    }
+    out
 }
 
 /// The accelerator family and its description.
@@ -116,6 +152,20 @@ impl Machine {
         }
     }
 
+    /// Peak rate at which one unit reads its weight memory [bytes/s]: the fastest path any
+    /// byte of a step can take, so the hardware bound of every run is taken from it.
+    pub fn memory_bytes_per_s_per_unit(&self) -> f64 {
+        match self {
+            Machine::GroqTsp(m) => (m.chip.slices() * m.chip.vector_bytes) as f64 * m.chip.clock_hz,
+            Machine::CerebrasWse(m) => {
+                let w = &m.wafer;
+                (w.fabric_pes() * w.pe.sram_read_ports * w.pe.sram_port_bits / 8) as f64
+                    * w.clock_hz
+            }
+            Machine::Gpu(m) => m.gpu.hbm_bytes_per_s,
+        }
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         match self {
             Machine::GroqTsp(m) => m.validate(),
@@ -147,6 +197,21 @@ impl Validate for Arch {
                     format!("`{path}` is not a field of this description"),
                 ));
             }
+        }
+        for (i, c) in self.calibrated.iter().enumerate() {
+            if !self.estimated.contains(&c.field) {
+                return Err(Invalid::new(
+                    format!("calibrated[{i}].field"),
+                    format!("`{}` is not listed in `estimated`", c.field),
+                ));
+            }
+            if c.point.trim().is_empty() {
+                return Err(Invalid::new(
+                    format!("calibrated[{i}].point"),
+                    "must name a published point",
+                ));
+            }
+            describe::check::non_negative(&format!("calibrated[{i}].estimate"), c.estimate)?;
         }
         Ok(())
     }
@@ -219,5 +284,25 @@ mod tests {
             err.to_string().contains("install_vectors_per_cycle"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn calibrated_entries_round_trip_and_must_name_an_estimate() {
+        let text = PRESETS[0].text.replace(
+            "    machine: GroqTsp((",
+            "    calibrated: [(field: \"chip.power_w\", point: \"groq-llama2-70b\", estimate: 300.0)],\n    machine: GroqTsp((",
+        );
+        let a: Arch = describe::parse(Path::new("x.ron"), &text).unwrap();
+        assert_eq!(a.calibrated.len(), 1);
+        let again: Arch =
+            describe::parse(Path::new("y.ron"), &ron::to_string(&a).unwrap()).unwrap();
+        assert_eq!(again, a);
+        let varied = vary::scaled(&a, "chip.power_w", 2.0).unwrap();
+        assert_eq!(varied.calibrated, a.calibrated);
+        let note = inputs_note(&a.name, &a.estimated, &a.calibrated);
+        assert!(note.contains("Calibrated inputs of groq-tsp: chip.power_w (fit to `groq-llama2-70b`; estimate 300)"), "{note}");
+        let wrong = text.replace("field: \"chip.power_w\"", "field: \"chip.clock_hz\"");
+        let e = describe::parse::<Arch>(Path::new("x.ron"), &wrong).unwrap_err();
+        assert!(e.to_string().contains("calibrated[0].field"), "{e}");
     }
 }

@@ -292,6 +292,13 @@ impl TspSystem {
         ] {
             check::within(field, v, 0, max, "cycles")?;
         }
+        self.check_chip_relations()?;
+        self.check_network()
+    }
+
+    /// The chip's fields that must agree with each other.
+    fn check_chip_relations(&self) -> Result<(), Invalid> {
+        let c = &self.chip;
         check::equal(
             "chip.vector_bytes",
             c.vector_bytes,
@@ -325,6 +332,12 @@ impl TspSystem {
                 format!("{} leaves no SRAM for weights", c.runtime_reserve_bytes),
             ));
         }
+        Ok(())
+    }
+
+    /// The chip-to-chip links and the network levels built from them.
+    fn check_network(&self) -> Result<(), Invalid> {
+        let c = &self.chip;
         check::between("chip.c2c.lane_gbps", c.c2c.lane_gbps, 1e-3, 1e4, "Gb/s")?;
         check::between(
             "chip.c2c.link_bytes_per_s",

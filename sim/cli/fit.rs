@@ -152,11 +152,7 @@ fn estimates(records: &[FitRecord]) -> String {
     for r in records {
         if !seen.contains(&r.arch.as_str()) {
             seen.push(&r.arch);
-            out += &format!(
-                "Estimated inputs of {}: {}\n",
-                r.arch,
-                r.estimated_inputs.join(", ")
-            );
+            out += &arch::inputs_note(&r.arch, &r.estimated_inputs, &r.calibrated_inputs);
         }
     }
     out

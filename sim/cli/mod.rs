@@ -8,7 +8,9 @@ mod quant;
 mod report;
 mod run;
 mod select;
+mod sensitivity;
 mod sweep;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +38,10 @@ enum Command {
     Report(report::ReportArgs),
     /// Run a grid or list of machine and workload parameters; CSV, JSON and the Pareto front.
     Sweep(sweep::SweepArgs),
+    /// Predict published deployments and show each prediction's error against them.
+    Validate(validate::ValidateArgs),
+    /// Halve and double each estimated input of an architecture; the change in speed of each.
+    Sensitivity(sensitivity::SensitivityArgs),
 }
 
 /// Parse the command line and run the chosen command.
@@ -49,6 +55,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Report(args)) => report::run(args),
+        Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Sensitivity(args)) => sensitivity::run(args),
         None => report::default_study(),
     }
 }

@@ -51,7 +51,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         accuracy_paragraphs: args.accuracy_paragraphs,
     };
     let (s, index) = study_to(&args.out, opts)?;
-    print!("{}", summary(&s.claims));
+    print!("{}{}", summary(&s.claims), validated(&s));
     println!(
         "wrote {} figures (PNG and SVG) and {} tables (Markdown and LaTeX) to {}",
         index.figures.len(),
@@ -74,7 +74,7 @@ pub fn default_study() -> anyhow::Result<()> {
             accuracy_paragraphs: study::DEFAULT_ACCURACY_PARAGRAPHS,
         },
     )?;
-    print!("{}", summary(&s.claims));
+    print!("{}{}", summary(&s.claims), validated(&s));
     println!(
         "\n{} figures and {} tables in {}/ (see README.md there); {} figure(s) not drawn, listed there.",
         index.figures.len(),
@@ -84,6 +84,35 @@ pub fn default_study() -> anyhow::Result<()> {
     );
     println!("elapsed {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// One line on the published deployments: how many the model reproduces.
+fn validated(s: &Study) -> String {
+    if let Some(e) = &s.validation_error {
+        return format!("Published deployments: not predicted ({e})\n");
+    }
+    let within = s.validation.iter().filter(|o| o.within).count();
+    let misses: Vec<String> = s
+        .validation
+        .iter()
+        .filter(|o| !o.within)
+        .map(|o| {
+            o.error.map_or_else(
+                || format!("{} (not timed)", o.name),
+                |e| format!("{} ({:+.0}%)", o.name, 100.0 * e),
+            )
+        })
+        .collect();
+    format!(
+        "Published deployments: {within} of {} predicted within ±{:.0}%{}; see validation.md, `accsim validate`\n",
+        s.validation.len(),
+        100.0 * accsim::validation::TOLERANCE,
+        if misses.is_empty() {
+            String::new()
+        } else {
+            format!(", missed: {}", misses.join(", "))
+        }
+    )
 }
 
 /// One line per distinct verdict: a claim judged the same on several architectures (sizes do

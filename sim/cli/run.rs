@@ -2,11 +2,11 @@
 //! energy and the numerics of the same weights.
 
 use super::output;
-use super::select::{self, UnitFlags};
-use accsim::mapping::Fidelity;
+use super::select::{self, Loaded, RunTarget};
+use accsim::mapping::{Fidelity, Objective};
 use accsim::report::Table;
 use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
-use accsim::{Error, arch, workload};
+use accsim::{Error, arch};
 use clap::{Args, ValueEnum};
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -35,23 +35,8 @@ pub enum NumericsFlag {
 Without a unit count the run uses the fewest units that hold the workload (see `accsim fit`).
 A workload that does not fit the units given is reported with the bytes short, not timed.")]
 pub struct RunArgs {
-    /// Architecture description.
-    #[arg(long, value_name = "FILE")]
-    arch: PathBuf,
-    /// Workload description.
-    #[arg(long, value_name = "FILE")]
-    workload: PathBuf,
-    /// Format of every weight matrix.
-    #[arg(long, value_name = "NAME", default_value = "q3.5")]
-    format: String,
     #[command(flatten)]
-    units: UnitFlags,
-    /// Sequences decoded together (default: the workload's scenario).
-    #[arg(long, value_name = "B")]
-    batch: Option<u64>,
-    /// KV-cache context per sequence [tokens] (default: the workload's scenario).
-    #[arg(long, value_name = "T")]
-    context: Option<u64>,
+    target: RunTarget,
     /// Execution fidelity: every event, or aggregated with the same cycle counts.
     #[arg(long, value_enum, default_value_t = Fidelity::Fast)]
     fidelity: Fidelity,
@@ -70,6 +55,21 @@ pub struct RunArgs {
     /// Write a Chrome trace of the decode step (open in https://ui.perfetto.dev).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// What the mapping search maximizes.
+    #[arg(long, value_enum, default_value_t = Objective::PerUser)]
+    objective: Objective,
+    /// Pin the tensor-parallel degree (TSP chips per stage, GPUs per stage).
+    #[arg(long, value_name = "N")]
+    tp: Option<u64>,
+    /// Pin the data bytes a weight tile may take on one PE (WSE).
+    #[arg(long, value_name = "BYTES")]
+    tile_bytes: Option<u64>,
+    /// Pin the tokens of one KV head one PE may hold (WSE).
+    #[arg(long, value_name = "N")]
+    kv_tokens_per_pe: Option<u64>,
+    /// List the mappings the search weighed, with their times.
+    #[arg(long)]
+    explain: bool,
     /// Write heat maps of PE memory and link load per wafer in use into DIR (WSE only; wafers
     /// given beyond those the layout uses stay idle and are not drawn).
     #[arg(long, value_name = "DIR")]
@@ -84,13 +84,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.heatmap {
         output::writable_dir(dir)?;
     }
-    let a = arch::load(&args.arch)?;
-    let w = select::scenario(
-        &args.workload,
-        &workload::load(&args.workload)?,
-        args.batch,
-        args.context,
-    )?;
+    let Loaded {
+        arch: a,
+        workload: w,
+        format,
+        units,
+    } = args.target.load()?;
     if args.sample_layers == 0 {
         return Err(Error::Usage {
             flag: "--sample-layers".to_owned(),
@@ -99,8 +98,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .into());
     }
     let opts = RunOptions {
-        format: select::format(&args.format)?,
-        units: args.units.for_arch(&a)?,
+        format,
+        units,
         fidelity: args.fidelity,
         numerics: match args.numerics {
             NumericsFlag::Full => NumericsMode::Full,
@@ -109,6 +108,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         seed: args.seed,
         trace: args.trace.is_some(),
+        objective: args.objective,
+        pins: select::pins(&a, args.tp, args.tile_bytes, args.kv_tokens_per_pe)?,
     };
     let wse = match (&args.heatmap, &a.machine) {
         (Some(_), arch::Machine::CerebrasWse(m)) => Some(m),
@@ -142,8 +143,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out.record)?);
     } else {
         print!("{}", summary(&out.record));
+        if args.explain {
+            print!("{}", explain(&out.record));
+        }
     }
     Ok(())
+}
+
+/// The mappings the search weighed, as a table.
+fn explain(r: &RunRecord) -> String {
+    let mut t = Table::new(["mapping", "tokens/s per user", "score", "note"]);
+    for c in &r.mapping_candidates {
+        t.row([
+            c.mapping.clone(),
+            or_dash(c.decode_tokens_per_s, |v| format!("{v:.1}")),
+            or_dash(c.score, |v| format!("{v:.4}")),
+            c.note.clone(),
+        ]);
+    }
+    format!(
+        "\nMappings weighed ({} candidates, objective: {}):\n{t}",
+        r.mapping_candidates.len(),
+        r.objective.name()
+    )
 }
 
 /// A value or a dash when the run was not timed.
@@ -179,6 +201,11 @@ fn summary(r: &RunRecord) -> String {
         or_dash(r.cycles_per_token, |v| v.to_string()),
     );
     out += &format!(
+        "bound        {} tokens/s per user if every byte crossed memory at peak; mapping efficiency {}\n",
+        or_dash(r.bound_tokens_per_s, |v| format!("{v:.1}")),
+        or_dash(r.mapping_efficiency, |v| format!("{:.2}%", 100.0 * v)),
+    );
+    out += &format!(
         "first token  {}\n",
         or_dash(r.ttft_s, |v| format!("{:.3} ms", v * 1e3))
     );
@@ -205,6 +232,17 @@ fn summary(r: &RunRecord) -> String {
         n.measure,
         or_dash(n.rel_error, |v| format!(" = {v:.3e}"))
     );
+    if !n.matrices.is_empty() {
+        let each: Vec<String> = n
+            .matrices
+            .iter()
+            .map(|m| format!("{} {:.3e} ({:.1} dB)", m.class, m.rel_error, m.sqnr_db))
+            .collect();
+        out += &format!(
+            "             stored weights vs f32 (relative error, SQNR): {}\n",
+            each.join(", ")
+        );
+    }
     if !r.unit_busy.is_empty() {
         let mut t = Table::new(["unit", "instances", "busy cycles", "utilization"]);
         for u in &r.unit_busy {
@@ -251,10 +289,7 @@ fn summary(r: &RunRecord) -> String {
         }
         out += &format!("\n{t}");
     }
-    out += &format!(
-        "\nEstimated inputs of {}: {}\n",
-        r.arch,
-        r.estimated_inputs.join(", ")
-    );
+    out += "\n";
+    out += &arch::inputs_note(&r.arch, &r.estimated_inputs, &r.calibrated_inputs);
     out
 }

@@ -1,30 +1,87 @@
 //! Flags shared by the commands that pick descriptions, formats and unit counts.
 
 use accsim::Error;
-use accsim::arch::{Arch, Unit};
+use accsim::arch::{self, Arch, Unit};
 use accsim::describe::Described;
+use accsim::mapping::Pins;
 use accsim::quant::Format;
-use accsim::workload::Workload;
+use accsim::workload::{self, Workload};
 use clap::Args;
 use std::path::{Path, PathBuf};
+
+/// What one run is of: the flags `accsim run` and `accsim sensitivity` share.
+#[derive(Args)]
+pub struct RunTarget {
+    /// Architecture description.
+    #[arg(long, value_name = "FILE")]
+    pub arch: PathBuf,
+    /// Workload description.
+    #[arg(long, value_name = "FILE")]
+    pub workload: PathBuf,
+    /// Format of every weight matrix.
+    #[arg(long, value_name = "NAME", default_value = "q3.5")]
+    pub format: String,
+    #[command(flatten)]
+    pub units: UnitFlags,
+    /// Sequences decoded together (default: the workload's scenario).
+    #[arg(long, value_name = "B")]
+    pub batch: Option<u64>,
+    /// KV-cache context per sequence [tokens] (default: the workload's scenario).
+    #[arg(long, value_name = "T")]
+    pub context: Option<u64>,
+}
+
+/// A run target's descriptions loaded and checked against each other.
+pub struct Loaded {
+    pub arch: Arch,
+    /// The workload with the batch and context given.
+    pub workload: Workload,
+    pub format: Format,
+    pub units: Option<u64>,
+}
+
+impl RunTarget {
+    /// Load both descriptions and check the format and unit flags.
+    pub fn load(&self) -> Result<Loaded, Error> {
+        let a = arch::load(&self.arch)?;
+        let w = scenario(
+            &self.workload,
+            &workload::load(&self.workload)?,
+            self.batch,
+            self.context,
+        )?;
+        Ok(Loaded {
+            units: self.units.for_arch(&a)?,
+            format: format(&self.format)?,
+            arch: a,
+            workload: w,
+        })
+    }
+}
 
 /// How many units of the architecture's family to use.
 #[derive(Args, Clone, Debug, Default)]
 pub struct UnitFlags {
     /// Exactly this many TSP chips.
-    #[arg(long, value_name = "N", group = "units")]
+    #[arg(long, value_name = "N", group = "unit_count")]
     pub chips: Option<u64>,
     /// Exactly this many WSE wafers.
-    #[arg(long, value_name = "N", group = "units")]
+    #[arg(long, value_name = "N", group = "unit_count")]
     pub wafers: Option<u64>,
     /// Exactly this many GPUs.
-    #[arg(long, value_name = "N", group = "units")]
+    #[arg(long, value_name = "N", group = "unit_count")]
     pub gpus: Option<u64>,
+    /// Exactly this many units of the architecture's family (chips, wafers or GPUs).
+    #[arg(long, value_name = "N", group = "unit_count")]
+    pub units: Option<u64>,
 }
 
 impl UnitFlags {
     /// The unit count the user gave, checked against the architecture's family.
     pub fn for_arch(&self, arch: &Arch) -> Result<Option<u64>, Error> {
+        if let Some(n) = self.units {
+            return units_allowed(arch, "--units", n).map(Some);
+        }
         let given = [
             (Unit::Chip, "--chips", self.chips),
             (Unit::Wafer, "--wafers", self.wafers),
@@ -43,11 +100,7 @@ impl UnitFlags {
                     ),
                 });
             }
-            arch.machine.check_units(n).map_err(|reason| Error::Usage {
-                flag: flag.to_owned(),
-                reason,
-            })?;
-            return Ok(Some(n));
+            return units_allowed(arch, flag, n).map(Some);
         }
         Ok(None)
     }
@@ -77,6 +130,16 @@ pub fn scenario(
     })
 }
 
+/// A unit count given on the command line: at least one, and no more than one system of the
+/// architecture's family can have.
+fn units_allowed(arch: &Arch, flag: &str, n: u64) -> Result<u64, Error> {
+    arch.machine.check_units(n).map_err(|reason| Error::Usage {
+        flag: flag.to_owned(),
+        reason,
+    })?;
+    Ok(n)
+}
+
 /// Load the named description, or every shipped one.
 pub fn descriptions<T>(
     path: &Option<PathBuf>,
@@ -94,5 +157,40 @@ pub fn format(name: &str) -> Result<Format, Error> {
     name.parse::<Format>().map_err(|e| Error::Usage {
         flag: "--format".to_owned(),
         reason: e.to_string(),
+    })
+}
+
+/// The mapping parameters pinned on the command line, each checked against the family that
+/// has it.
+pub fn pins(
+    arch: &Arch,
+    tp: Option<u64>,
+    tile_bytes: Option<u64>,
+    kv_tokens_per_pe: Option<u64>,
+) -> Result<Pins, Error> {
+    let unit = arch.machine.unit();
+    let flags = [
+        ("--tp", tp, unit != Unit::Wafer),
+        ("--tile-bytes", tile_bytes, unit == Unit::Wafer),
+        ("--kv-tokens-per-pe", kv_tokens_per_pe, unit == Unit::Wafer),
+    ];
+    for (flag, value, applies) in flags {
+        let Some(n) = value else { continue };
+        let reason = if !applies {
+            format!("architecture `{}` has no such mapping parameter", arch.name)
+        } else if n == 0 {
+            "must be at least 1".to_owned()
+        } else {
+            continue;
+        };
+        return Err(Error::Usage {
+            flag: flag.to_owned(),
+            reason,
+        });
+    }
+    Ok(Pins {
+        tp,
+        tile_bytes,
+        kv_tokens_per_pe,
     })
 }

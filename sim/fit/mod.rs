@@ -3,7 +3,7 @@
 
 pub mod claims;
 
-use crate::arch::{Arch, Unit};
+use crate::arch::{Arch, Calibration, Unit};
 use crate::machines;
 use crate::mapping::Placement;
 use crate::quant::Format;
@@ -48,6 +48,8 @@ pub struct FitRecord {
     pub placement: Placement,
     /// Inputs of the architecture that are estimates, not published figures.
     pub estimated_inputs: Vec<String>,
+    /// Estimated inputs fit to a published point (see [`crate::arch::Calibration`]).
+    pub calibrated_inputs: Vec<Calibration>,
     /// The source documents' claims this record can judge.
     pub claims: Vec<Verdict>,
 }
@@ -85,6 +87,7 @@ pub fn fit(arch: &Arch, w: &Workload, format: Format, units: Option<u64>) -> Fit
         fits: placement.fits,
         placement,
         estimated_inputs: arch.estimated.clone(),
+        calibrated_inputs: arch.calibrated.clone(),
         claims: Vec::new(),
     };
     let mut int4 = w.clone();

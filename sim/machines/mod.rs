@@ -30,6 +30,8 @@ pub fn simulate(
     match machine {
         Machine::GroqTsp(m) => tsp::simulate(m, w, placement, opts),
         Machine::CerebrasWse(m) => wse::simulate(m, w, placement, opts),
-        Machine::Gpu(m) => Ok(gpu::simulate(m, w, units)),
+        Machine::Gpu(m) => {
+            gpu::simulate(m, w, units, placement.units_needed.unwrap_or(units), opts)
+        }
     }
 }

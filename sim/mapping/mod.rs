@@ -4,7 +4,9 @@
 //! `machines`.
 
 mod placement;
+mod search;
 mod timing;
 
 pub use placement::{Placement, UnitLoad, verdict};
+pub use search::{Candidate, MappingParams, Objective, Pins};
 pub use timing::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};

@@ -1,6 +1,7 @@
 //! What a family's simulation is asked to do and what it returns: the options of one run and
 //! the cycles it measured, part by part and unit by unit.
 
+use super::search::{Candidate, MappingParams, Objective, Pins};
 use crate::engine::Trace;
 use serde::Serialize;
 
@@ -37,6 +38,10 @@ pub struct SimOptions {
     pub fidelity: Fidelity,
     /// Record a trace (Chrome trace event format).
     pub trace: bool,
+    /// What the mapping search maximizes.
+    pub objective: Objective,
+    /// Mapping parameters the user fixed.
+    pub pins: Pins,
 }
 
 /// Time spent in one part of a step.
@@ -90,6 +95,10 @@ pub struct Timing {
     pub peak_network_bytes_per_s: f64,
     /// How the workload was mapped, in words.
     pub mapping: String,
+    /// The same, as structured parameters.
+    pub mapping_params: MappingParams,
+    /// The mappings the search weighed, best first where simulated.
+    pub candidates: Vec<Candidate>,
     /// Trace of the decode step, when asked for.
     pub trace: Option<Trace>,
 }

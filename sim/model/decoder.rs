@@ -109,6 +109,22 @@ impl Layer {
         })
     }
 
+    /// The weight error of each quantized matrix of the layer (its index is `l`).
+    pub(crate) fn weight_errors(&self, l: usize) -> Vec<(Tensor, crate::quant::ErrorSums)> {
+        [
+            (Tensor::Q(l), &self.q),
+            (Tensor::K(l), &self.k),
+            (Tensor::V(l), &self.v),
+            (Tensor::O(l), &self.o),
+            (Tensor::Gate(l), &self.gate),
+            (Tensor::Up(l), &self.up),
+            (Tensor::Down(l), &self.down),
+        ]
+        .into_iter()
+        .filter_map(|(t, m)| m.weight_error().map(|e| (t, e)))
+        .collect()
+    }
+
     /// Run `n` positions of the residual stream `x` (n × dim) through the layer, in place,
     /// attending to the positions already in `cache` and appending the new ones.
     pub(crate) fn forward(

@@ -1,7 +1,7 @@
 //! Matrix-vector products behind one interface, so the same decoder runs f32 weights or any
 //! packed weight format.
 
-use crate::quant::{Format, PackedMatrix};
+use crate::quant::{ErrorSums, Format, PackedMatrix};
 use rayon::prelude::*;
 
 /// Work (multiply-adds) above which a product is split over rows with rayon.
@@ -11,6 +11,42 @@ const PARALLEL_MACS: usize = 1 << 20;
 pub trait Linear: Send + Sync {
     /// `batch` products: x is batch × cols, y is batch × rows, both row-major.
     fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]);
+
+    /// How far the stored weights are from the f32 weights they were made from; `None` for
+    /// weights stored exactly (the f32 reference).
+    fn weight_error(&self) -> Option<ErrorSums> {
+        None
+    }
+}
+
+/// Packed weights with the error their quantization made, measured while they were packed.
+pub struct Quantized {
+    matrix: PackedMatrix,
+    error: ErrorSums,
+}
+
+impl Quantized {
+    /// Quantize a matrix whose rows `fill(r, row)` writes, block of rows by block of rows.
+    pub fn by_rows(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<Self, String> {
+        let (matrix, error) =
+            PackedMatrix::quantize_rows(format, rows, cols, fill).map_err(|e| e.to_string())?;
+        Ok(Self { matrix, error })
+    }
+}
+
+impl Linear for Quantized {
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        self.matrix.gemm(x, batch, y);
+    }
+
+    fn weight_error(&self) -> Option<ErrorSums> {
+        Some(self.error)
+    }
 }
 
 /// Plain f32 weights: the reference every format is compared with.
@@ -93,9 +129,10 @@ pub fn build(
 ) -> Result<Box<dyn Linear>, String> {
     match format {
         Format::F32 => Ok(Box::new(Dense::new(rows, cols, w))),
-        _ => PackedMatrix::quantize(format, rows, cols, &w)
-            .map(|p| Box::new(p) as Box<dyn Linear>)
-            .map_err(|e| e.to_string()),
+        _ => Quantized::by_rows(format, rows, cols, |r, row| {
+            row.copy_from_slice(&w[r * cols..][..cols])
+        })
+        .map(|q| Box::new(q) as Box<dyn Linear>),
     }
 }
 
@@ -112,11 +149,5 @@ pub fn round_trip(
         _ => PackedMatrix::quantize(format, rows, cols, &w)
             .map(|p| p.dequantize())
             .map_err(|e| e.to_string()),
-    }
-}
-
-impl Linear for PackedMatrix {
-    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
-        self.gemm(x, batch, y);
     }
 }

@@ -6,10 +6,10 @@ use super::Config;
 use super::data_error;
 use super::decoder::{Layer, LayerCache, RopeTable, head, vector};
 use super::tensor::{Checkpoint, Tensor};
-use crate::quant::Format;
+use crate::quant::{ErrorSums, Format};
 
 /// How far the lane under test ended from the reference.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LaneError {
     /// Decoder layers both lanes ran.
     pub layers: usize,
@@ -20,6 +20,8 @@ pub struct LaneError {
     pub update_rel_error: f64,
     /// ‖logits_test − logits_ref‖ / ‖logits_ref‖, when the head ran.
     pub logits_rel_error: Option<f64>,
+    /// The weight error of each matrix the lane quantized, in load order.
+    pub matrices: Vec<(Tensor, ErrorSums)>,
 }
 
 /// Run the residual stream `input` (positions × dim) through the first `layers` layers of `ck`
@@ -55,22 +57,30 @@ pub fn compare(
             .chain(lanes.iter().copied())
             .collect();
     let mut xs = vec![input.to_vec(); all.len()];
+    let mut matrices = vec![Vec::new(); all.len()];
     for l in 0..layers {
-        for (x, format_of) in xs.iter_mut().zip(&all) {
-            Layer::load(ck, l, *format_of)?.forward(c, x, n, &rope, &mut LayerCache::default());
+        for ((x, format_of), m) in xs.iter_mut().zip(&all).zip(&mut matrices) {
+            let layer = Layer::load(ck, l, *format_of)?;
+            m.extend(layer.weight_errors(l));
+            layer.forward(c, x, n, &rope, &mut LayerCache::default());
         }
         progress(l + 1);
     }
     let logits = if with_head {
-        let one = |x: &[f32], format_of: &dyn Fn(Tensor) -> Format| -> crate::Result<Vec<f32>> {
+        let one = |x: &[f32],
+                   format_of: &dyn Fn(Tensor) -> Format,
+                   m: &mut Vec<(Tensor, ErrorSums)>|
+         -> crate::Result<Vec<f32>> {
             let norm = vector(ck, Tensor::FinalNorm, format_of(Tensor::FinalNorm))?;
             let classifier = ck.linear(Tensor::Classifier, format_of(Tensor::Classifier))?;
+            m.extend(classifier.weight_error().map(|e| (Tensor::Classifier, e)));
             Ok(head(c, &norm, classifier.as_ref(), x, n))
         };
         Some(
             xs.iter()
                 .zip(&all)
-                .map(|(x, f)| one(x, *f))
+                .zip(&mut matrices)
+                .map(|((x, f), m)| one(x, *f, m))
                 .collect::<crate::Result<Vec<_>>>()?,
         )
     } else {
@@ -78,12 +88,16 @@ pub fn compare(
     };
     let x_ref = &xs[0];
     let added: Vec<f32> = x_ref.iter().zip(input).map(|(r, i)| r - i).collect();
-    Ok((1..all.len())
-        .map(|i| LaneError {
+    Ok(matrices
+        .into_iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, matrices)| LaneError {
             layers,
             positions: n,
             update_rel_error: rel_error(&xs[i], x_ref, &added),
             logits_rel_error: logits.as_ref().map(|l| rel_error(&l[i], &l[0], &l[0])),
+            matrices,
         })
         .collect())
 }
@@ -134,8 +148,10 @@ mod tests {
             true,
             &mut |_| {},
         )
-        .unwrap()[0];
+        .unwrap()
+        .remove(0);
         assert_eq!((e.update_rel_error, e.logits_rel_error), (0.0, Some(0.0)));
+        assert!(e.matrices.is_empty(), "f32 matrices are stored exactly");
         assert_eq!((e.layers, e.positions), (3, 5));
     }
 
@@ -158,7 +174,12 @@ mod tests {
                 Format::F32
             }
         };
-        let e = compare(&ck, &[&format_of], &input, 5, true, &mut |_| {}).unwrap()[0];
+        let e = compare(&ck, &[&format_of], &input, 5, true, &mut |_| {})
+            .unwrap()
+            .remove(0);
+        // Seven matrices per layer and the classifier, each with its weight error.
+        assert_eq!(e.matrices.len(), 7 * 5 + 1);
+        assert!(e.matrices.iter().all(|(_, m)| m.metrics().rel_error > 0.0));
         let logits = |f: &dyn Fn(Tensor) -> Format| {
             let m = Model::load(&ck, f).unwrap();
             m.forward(&tokens, &mut KvCache::new(&m), None)
@@ -183,7 +204,9 @@ mod tests {
             &mut |_| {},
         );
         let one = |f: Format| {
-            compare(&ck, &[&lane(f)], &input[..4 * 64], 2, false, &mut |_| {}).unwrap()[0]
+            compare(&ck, &[&lane(f)], &input[..4 * 64], 2, false, &mut |_| {})
+                .unwrap()
+                .remove(0)
         };
         let e: Vec<f64> = all.unwrap().iter().map(|e| e.update_rel_error).collect();
         assert_eq!(

@@ -11,12 +11,14 @@
 //! N(0, 1). Real trained weights differ in detail, so every output is labelled synthetic.
 //! Each matrix has its own seed (run seed, tensor) and each row its own ChaCha8 stream, so values
 //! do not depend on threads. Tensors are drawn when asked for, one at a time, and an f32 matrix
-//! is never stored: its rows are remade inside each product ([`RowsOnDemand`]).
+//! is never stored: its rows are remade inside each product ([`RowsOnDemand`]), or quantized
+//! block of rows by block of rows as they are drawn ([`Quantized::by_rows`]). The embedding
+//! table is one stream, so the rows a run uses are drawn without the rest of the table.
 
 use super::Config;
-use super::linear::{Linear, dot};
+use super::linear::{Linear, Quantized, dot};
 use super::lockstep;
-use super::tensor::{Checkpoint, Tensor, stored_linear};
+use super::tensor::{Checkpoint, Tensor};
 use crate::quant::Format;
 use crate::quant::weights::{LlamaLike, activations};
 use rayon::prelude::*;
@@ -66,6 +68,15 @@ impl Synthetic {
         Self { config, seed }
     }
 
+    /// The first `n` rows of the embedding table (the input residual stream of `n` positions):
+    /// the table is one stream, so these are its first `n * dim` values.
+    pub fn embedding_rows(&self, n: usize) -> Vec<f32> {
+        activations(
+            n * self.config.dim,
+            tensor_seed(self.seed, Tensor::Embedding),
+        )
+    }
+
     /// The distribution of matrix `t`.
     fn matrix(&self, t: Tensor) -> LlamaLike {
         LlamaLike::new(t.shape(&self.config).1, tensor_seed(self.seed, t))
@@ -108,7 +119,7 @@ impl Checkpoint for Synthetic {
         let (rows, cols) = t.shape(&self.config);
         Ok(Some(match t {
             Tensor::AttnNorm(_) | Tensor::FfnNorm(_) | Tensor::FinalNorm => vec![1.0; cols],
-            Tensor::Embedding => activations(rows * cols, tensor_seed(self.seed, t)),
+            Tensor::Embedding => self.embedding_rows(rows),
             _ => {
                 let dist = self.matrix(t);
                 let mut w = vec![0.0; rows * cols];
@@ -121,15 +132,14 @@ impl Checkpoint for Synthetic {
     }
 
     fn linear(&self, t: Tensor, format: Format) -> crate::Result<Box<dyn Linear>> {
+        let (rows, cols) = t.shape(&self.config);
+        let dist = self.matrix(t);
         if format == Format::F32 {
-            let (rows, cols) = t.shape(&self.config);
-            Ok(Box::new(RowsOnDemand {
-                rows,
-                cols,
-                dist: self.matrix(t),
-            }))
+            Ok(Box::new(RowsOnDemand { rows, cols, dist }))
         } else {
-            stored_linear(self, t, format)
+            let packed = Quantized::by_rows(format, rows, cols, |r, row| dist.fill_row(r, row))
+                .map_err(|r| super::data_error(self.path(), format!("tensor {t:?}: {r}")))?;
+            Ok(Box::new(packed))
         }
     }
 }
@@ -215,6 +225,7 @@ pub fn layer_errors(
 mod tests {
     use super::*;
     use crate::model::linear::Dense;
+    use crate::model::tensor::stored_linear;
 
     const SMALL: LayerShape = LayerShape {
         name: "small",
@@ -260,6 +271,18 @@ mod tests {
         dense.forward(&x, 3, &mut a);
         ck.linear(t, Format::F32).unwrap().forward(&x, 3, &mut b);
         assert_eq!(a, b);
+        // Streamed quantization packs the bytes of the stored matrix.
+        let (mut c, mut d) = (vec![0.0; 3 * rows], vec![0.0; 3 * rows]);
+        let streamed = ck.linear(t, Format::Q35).unwrap();
+        streamed.forward(&x, 3, &mut c);
+        stored_linear(&ck, t, Format::Q35)
+            .unwrap()
+            .forward(&x, 3, &mut d);
+        assert_eq!(c, d);
+        assert!(streamed.weight_error().unwrap().metrics().rel_error > 0.0);
+        // The embedding rows a run uses are the first rows of the table.
+        let table = ck.tensor(Tensor::Embedding).unwrap().unwrap();
+        assert_eq!(ck.embedding_rows(2), table[..2 * 96]);
         // Different layers and tensors draw different matrices.
         assert_ne!(ck.tensor(Tensor::Up(0)).unwrap(), ck.tensor(t).unwrap());
         assert_ne!(ck.tensor(Tensor::Gate(1)).unwrap(), ck.tensor(t).unwrap());

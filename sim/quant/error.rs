@@ -53,3 +53,29 @@ pub enum QuantError {
     )]
     NoInt8Kernel { format: Format },
 }
+
+impl QuantError {
+    /// The error of a block of rows starting at `row0` of a matrix `cols` wide, renamed to
+    /// the matrix's own row and weight indices.
+    pub(crate) fn in_block_at(self, row0: usize, cols: usize) -> Self {
+        match self {
+            QuantError::NonFinite {
+                index,
+                row,
+                col,
+                value,
+            } => QuantError::NonFinite {
+                index: index + row0 * cols,
+                row: row + row0,
+                col,
+                value,
+            },
+            QuantError::F16Overflow { row, what, value } => QuantError::F16Overflow {
+                row: row + row0,
+                what,
+                value,
+            },
+            other => other,
+        }
+    }
+}

@@ -5,10 +5,10 @@
 //! exactly the same operations where the CPU has one.
 
 use super::isa::Isa;
-#[cfg(target_arch = "x86_64")]
-use super::pairs_avx2;
 use super::view::BLOCK;
 use super::{Format, PackedMatrix, q35};
+#[cfg(target_arch = "x86_64")]
+use super::{dense_avx2, pairs_avx2};
 use rayon::prelude::*;
 
 /// Independent partial sums per row; column `c` always lands in lane `c % LANES`.
@@ -49,6 +49,12 @@ impl PackedMatrix {
             Some(split) => self.row_dot_pairs(isa, r, split, acc, out),
             None => match isa {
                 Isa::Portable => self.row_dot(r, x, acc, out),
+                // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2 and F16C, and the
+                // format is checked to be one `dense_avx2` decodes.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 if dense_avx2::decodes(self.format()) => unsafe {
+                    dense_avx2::row_dot(self, r, x, acc, out)
+                },
                 // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { self.row_dot_avx2(r, x, acc, out) },
@@ -68,20 +74,32 @@ impl PackedMatrix {
     /// Row `r` against every activation vector of `x`; `out[b]` gets batch element `b`.
     #[inline(always)]
     fn row_dot(&self, r: usize, x: &[f32], acc: &mut Vec<[f32; LANES]>, out: &mut [f32]) {
-        let cols = self.cols();
         acc.clear();
         acc.resize(out.len(), [0.0; LANES]);
-        let mut w = [0.0f32; BLOCK];
-        for col0 in (0..cols).step_by(BLOCK) {
-            let w = &mut w[..BLOCK.min(cols - col0)];
-            self.decode_block(r, col0, w);
-            for (b, lanes) in acc.iter_mut().enumerate() {
-                let xs = &x[b * cols + col0..][..w.len()];
-                accumulate(w, xs, lanes);
-            }
+        for col0 in (0..self.cols()).step_by(BLOCK) {
+            self.accumulate_block(r, col0, x, acc);
         }
         for (o, lanes) in out.iter_mut().zip(acc.iter()) {
             *o = reduce(lanes);
+        }
+    }
+
+    /// Decode the block of row `r` at column `col0` and add its products with every
+    /// activation vector of `x` into that vector's lanes in `acc`.
+    #[inline(always)]
+    pub(super) fn accumulate_block(
+        &self,
+        r: usize,
+        col0: usize,
+        x: &[f32],
+        acc: &mut [[f32; LANES]],
+    ) {
+        let cols = self.cols();
+        let mut w = [0.0f32; BLOCK];
+        let w = &mut w[..BLOCK.min(cols - col0)];
+        self.decode_block(r, col0, w);
+        for (b, lanes) in acc.iter_mut().enumerate() {
+            accumulate(w, &x[b * cols + col0..][..w.len()], lanes);
         }
     }
 
@@ -281,6 +299,6 @@ fn lane_sum(v: &[f32]) -> f32 {
 
 /// Sum the lanes as a fixed pairwise tree.
 #[inline]
-fn reduce(l: &[f32; LANES]) -> f32 {
+pub(super) fn reduce(l: &[f32; LANES]) -> f32 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }

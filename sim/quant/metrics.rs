@@ -23,23 +23,57 @@ impl ErrorMetrics {
     /// # Panics
     /// If the lengths differ (a caller bug).
     pub fn between(reference: &[f32], approx: &[f32]) -> Self {
+        let mut sums = ErrorSums::default();
+        sums.add(reference, approx);
+        sums.metrics()
+    }
+}
+
+/// The running sums behind [`ErrorMetrics`], so a matrix compared block by block (never held
+/// whole in f32) gets the same measures; blocks merged in a fixed order give fixed results.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ErrorSums {
+    signal: f64,
+    noise: f64,
+    cross: f64,
+    other: f64,
+    max_abs: f64,
+}
+
+impl ErrorSums {
+    /// Add the elements of one block.
+    ///
+    /// # Panics
+    /// If the lengths differ (a caller bug).
+    pub fn add(&mut self, reference: &[f32], approx: &[f32]) {
         assert_eq!(reference.len(), approx.len(), "metrics need equal lengths");
-        let (mut signal, mut noise, mut cross, mut other, mut max_abs) =
-            (0.0, 0.0, 0.0, 0.0, 0.0f64);
         for (&r, &a) in reference.iter().zip(approx) {
             let (r, a) = (f64::from(r), f64::from(a));
             let d = a - r;
-            signal += r * r;
-            noise += d * d;
-            cross += r * a;
-            other += a * a;
-            max_abs = max_abs.max(d.abs());
+            self.signal += r * r;
+            self.noise += d * d;
+            self.cross += r * a;
+            self.other += a * a;
+            self.max_abs = self.max_abs.max(d.abs());
         }
-        Self {
-            rel_error: (noise / signal).sqrt(),
-            max_abs_error: max_abs,
-            cosine: cross / (signal.sqrt() * other.sqrt()),
-            sqnr_db: 10.0 * (signal / noise).log10(),
+    }
+
+    /// Add the sums of another block.
+    pub fn merge(&mut self, o: &Self) {
+        self.signal += o.signal;
+        self.noise += o.noise;
+        self.cross += o.cross;
+        self.other += o.other;
+        self.max_abs = self.max_abs.max(o.max_abs);
+    }
+
+    /// The measures of everything added so far.
+    pub fn metrics(&self) -> ErrorMetrics {
+        ErrorMetrics {
+            rel_error: (self.noise / self.signal).sqrt(),
+            max_abs_error: self.max_abs,
+            cosine: self.cross / (self.signal.sqrt() * self.other.sqrt()),
+            sqnr_db: 10.0 * (self.signal / self.noise).log10(),
         }
     }
 }
@@ -56,6 +90,17 @@ mod tests {
         assert_relative_eq!(m.max_abs_error, 0.5);
         assert_relative_eq!(m.sqnr_db, 20.0);
         assert_relative_eq!(m.cosine, 27.0 / (5.0 * 29.25f64.sqrt()));
+    }
+
+    #[test]
+    fn sums_over_blocks_equal_the_whole() {
+        let (r, a) = ([3.0, 4.0, -1.0, 2.0], [3.0, 4.5, -1.5, 2.0]);
+        let mut sums = ErrorSums::default();
+        sums.add(&r[..3], &a[..3]);
+        let mut tail = ErrorSums::default();
+        tail.add(&r[3..], &a[3..]);
+        sums.merge(&tail);
+        assert_eq!(sums.metrics(), ErrorMetrics::between(&r, &a));
     }
 
     #[test]

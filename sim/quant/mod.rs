@@ -10,6 +10,8 @@ pub mod packed;
 pub mod weights;
 
 mod bitstream;
+#[cfg(target_arch = "x86_64")]
+mod dense_avx2;
 mod float;
 mod group;
 mod int8;
@@ -27,7 +29,7 @@ mod view;
 
 pub use error::QuantError;
 pub use format::Format;
-pub use metrics::ErrorMetrics;
+pub use metrics::{ErrorMetrics, ErrorSums};
 pub use packed::PackedMatrix;
 
 #[cfg(test)]

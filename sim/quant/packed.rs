@@ -3,8 +3,12 @@
 //! weights or from raw bytes.
 
 use super::view::{BLOCK, View};
-use super::{Format, QuantError, float, group, int8, meta, q35};
+use super::{ErrorSums, Format, QuantError, float, group, int8, meta, q35};
 use rayon::prelude::*;
+
+/// Rows quantized together by [`PackedMatrix::quantize_rows`]: a multiple of 8, so every
+/// format's codes of a block start on a byte boundary (7-bit pairs and 3-bit codes included).
+const BLOCK_ROWS: usize = 64;
 
 /// A `rows` x `cols` weight matrix (output channels x inputs, row-major) packed in `format`:
 /// codes section then f16 metadata section, `format.packed_bytes(rows, cols)` bytes in all.
@@ -60,6 +64,67 @@ impl PackedMatrix {
             cols,
             bytes,
         })
+    }
+
+    /// Quantize and pack a matrix made block of rows by block of rows: `fill(r, row)` writes
+    /// row `r` (`cols` finite values). Blocks run in parallel, so only a few blocks of f32
+    /// rows exist at a time, never the whole matrix; the bytes are those of [`Self::quantize`]
+    /// on the same rows, and the returned sums compare every stored weight with its f32 value.
+    pub fn quantize_rows(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<(Self, ErrorSums), QuantError> {
+        checked_len(rows, cols)?;
+        let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
+        let block_code = format.code_bytes(BLOCK_ROWS as u64, cols as u64) as usize;
+        let block_meta = format.metadata_bytes(BLOCK_ROWS as u64, cols as u64) as usize;
+        let mut bytes = vec![0u8; format.packed_bytes(rows as u64, cols as u64) as usize];
+        let (codes, metadata) = bytes.split_at_mut(code_len);
+        let mut metadata: Vec<&mut [u8]> = metadata.chunks_mut(block_meta.max(1)).collect();
+        // The float formats store no metadata: their blocks get empty slices.
+        metadata.resize_with(rows.div_ceil(BLOCK_ROWS), Default::default);
+        let sums = codes
+            .par_chunks_mut(block_code)
+            .zip(metadata)
+            .enumerate()
+            .map_init(
+                || (Vec::new(), vec![0.0; cols]),
+                |(weights, stored), (b, (codes, metadata))| {
+                    let row0 = b * BLOCK_ROWS;
+                    let n = BLOCK_ROWS.min(rows - row0);
+                    weights.resize(n * cols, 0.0);
+                    for (i, row) in weights.chunks_exact_mut(cols).enumerate() {
+                        fill(row0 + i, row);
+                    }
+                    let block = Self::quantize(format, n, cols, weights)
+                        .map_err(|e| e.in_block_at(row0, cols))?;
+                    let (c, m) = block.bytes.split_at(block.view().code_len);
+                    codes.copy_from_slice(c);
+                    metadata.copy_from_slice(m);
+                    let mut sums = ErrorSums::default();
+                    for (i, row) in weights.chunks_exact(cols).enumerate() {
+                        block.dequantize_row(i, stored);
+                        sums.add(row, stored);
+                    }
+                    Ok(sums)
+                },
+            )
+            .collect::<Result<Vec<_>, QuantError>>()?;
+        let total = sums.iter().fold(ErrorSums::default(), |mut t, s| {
+            t.merge(s);
+            t
+        });
+        Ok((
+            Self {
+                format,
+                rows,
+                cols,
+                bytes,
+            },
+            total,
+        ))
     }
 
     /// Adopt packed bytes (e.g. read back from a simulated memory), checking their length

@@ -477,6 +477,47 @@ fn from_bytes_checks_length_and_metadata() {
     assert!(PackedMatrix::from_bytes(Format::Q35Opt, 2, 5, m.bytes()).is_ok());
 }
 
+#[test]
+fn quantizing_by_blocks_of_rows_gives_the_bytes_of_the_whole_matrix() {
+    // 150 rows: two full blocks and a partial one; odd widths end rows mid-byte.
+    for cols in [129, 200] {
+        let rows = 150;
+        let w = weights::llama_like(rows, cols, 5);
+        let fill = |r: usize, row: &mut [f32]| row.copy_from_slice(&w[r * cols..][..cols]);
+        let in_pool = |threads: usize, f: Format| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| PackedMatrix::quantize_rows(f, rows, cols, fill).unwrap())
+        };
+        for f in Format::ALL {
+            let (m, sums) = in_pool(1, f);
+            assert_eq!(m, PackedMatrix::quantize(f, rows, cols, &w).unwrap(), "{f}");
+            assert_eq!((m.clone(), sums), in_pool(2, f), "{f}: thread count");
+            let whole = super::ErrorMetrics::between(&w, &m.dequantize());
+            let blocks = sums.metrics();
+            assert!(
+                (blocks.rel_error - whole.rel_error).abs() <= 1e-12 * whole.rel_error.max(1.0),
+                "{f}"
+            );
+            assert_eq!(blocks.max_abs_error, whole.max_abs_error, "{f}");
+        }
+    }
+    let bad = PackedMatrix::quantize_rows(Format::Int8, 100, 3, |r, row| {
+        row.fill(if r == 70 { f32::NAN } else { 1.0 })
+    });
+    assert!(matches!(
+        bad,
+        Err(QuantError::NonFinite {
+            index: 210,
+            row: 70,
+            col: 0,
+            ..
+        })
+    ));
+}
+
 /// Speed of the GEMV kernels on one thread with the matrix in cache (L3; best of many short
 /// runs, which a shared host disturbs least): `cargo test --release --lib kernel_speed --
 /// --ignored --nocapture`.

@@ -7,13 +7,16 @@
 
 pub mod numerics;
 
-use crate::arch::{Arch, Machine, Unit};
+use crate::arch::{Arch, Calibration, Machine, Unit};
 use crate::engine::Trace;
 use crate::fit;
 use crate::machines;
-use crate::mapping::{Fidelity, PartTime, SimOptions, UnitBusy};
+use crate::mapping::{
+    Candidate, Fidelity, MappingParams, Objective, PartTime, Pins, SimOptions, UnitBusy,
+};
 use crate::quant::Format;
 use crate::workload::Workload;
+use crate::workload::work::{self, Step};
 use serde::Serialize;
 
 pub use numerics::{Numerics, NumericsMode};
@@ -33,6 +36,10 @@ pub struct RunOptions {
     pub seed: u64,
     /// Record a trace (Chrome trace event format).
     pub trace: bool,
+    /// What the mapping search maximizes.
+    pub objective: Objective,
+    /// Mapping parameters the user fixed.
+    pub pins: Pins,
 }
 
 impl RunOptions {
@@ -42,6 +49,8 @@ impl RunOptions {
             units: self.units,
             fidelity: self.fidelity,
             trace: self.trace,
+            objective: self.objective,
+            pins: self.pins,
         }
     }
 }
@@ -55,6 +64,8 @@ impl Default for RunOptions {
             numerics: NumericsMode::Sampled(1),
             seed: numerics::DEFAULT_SEED,
             trace: false,
+            objective: Objective::default(),
+            pins: Pins::default(),
         }
     }
 }
@@ -94,6 +105,12 @@ pub struct RunRecord {
     pub bytes_short: u64,
     /// How the workload was mapped.
     pub mapping: String,
+    /// The mapping as structured parameters (`null` when not timed).
+    pub mapping_params: Option<MappingParams>,
+    /// What the mapping search maximized.
+    pub objective: Objective,
+    /// The mappings the search weighed (`accsim run --explain` lists them).
+    pub mapping_candidates: Vec<Candidate>,
     /// Clock the cycle counts are in [Hz].
     pub clock_hz: Option<f64>,
     /// One decode step of the whole batch [cycles].
@@ -102,6 +119,12 @@ pub struct RunRecord {
     pub decode_tokens_per_s: Option<f64>,
     /// Decode tokens per second over the whole batch.
     pub aggregate_tokens_per_s: Option<f64>,
+    /// What the units could decode per user if every byte of the step (weights and KV cache as
+    /// stored) crossed each unit's memory at its peak rate: `units x memory bytes/s per unit /
+    /// decode step bytes`. Independent of the mapping.
+    pub bound_tokens_per_s: Option<f64>,
+    /// `decode_tokens_per_s / bound_tokens_per_s`: how much of the hardware the mapping uses.
+    pub mapping_efficiency: Option<f64>,
     /// Time to first token: prefill of the prompt plus one decode step [s].
     pub ttft_s: Option<f64>,
     pub utilization: Option<Utilization>,
@@ -122,6 +145,8 @@ pub struct RunRecord {
     pub numerics: Numerics,
     /// Inputs of the architecture that are estimates, not published figures.
     pub estimated_inputs: Vec<String>,
+    /// Estimated inputs fit to a published point (see [`crate::arch::Calibration`]).
+    pub calibrated_inputs: Vec<Calibration>,
 }
 
 /// What a run produced: the record and, if asked for, the trace.
@@ -137,6 +162,13 @@ fn unit_power_w(machine: &Machine) -> f64 {
         Machine::CerebrasWse(m) => m.system.power_w,
         Machine::Gpu(m) => m.gpu.power_w,
     }
+}
+
+/// The hardware bound of a decode step on `units` units (`None` without units).
+fn bound_tokens_per_s(machine: &Machine, w: &Workload, units: u64) -> Option<f64> {
+    let (bytes, _) = work::totals(w, Step::decode(w));
+    (units > 0 && bytes > 0)
+        .then(|| units as f64 * machine.memory_bytes_per_s_per_unit() / bytes as f64)
 }
 
 /// Compile `w` for `arch` with every matrix in `opts.format`, execute it, and check numerics.
@@ -169,6 +201,7 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         None
     };
     let numerics = numerics::check(&w, opts.numerics, opts.seed)?;
+    let bound = bound_tokens_per_s(&arch.machine, &w, units);
     let t = timing.as_ref();
     let seconds = |cycles: u64| cycles as f64 / t.map_or(1.0, |t| t.clock_hz);
     let step_s = t.map(|t| seconds(t.decode_cycles));
@@ -185,10 +218,15 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         fits: fit.fits,
         bytes_short: fit.placement.bytes_short,
         mapping: t.map_or_else(|| fit.placement.split.clone(), |t| t.mapping.clone()),
+        mapping_params: t.map(|t| t.mapping_params.clone()),
+        objective: opts.objective,
+        mapping_candidates: t.map(|t| t.candidates.clone()).unwrap_or_default(),
         clock_hz: t.map(|t| t.clock_hz),
         cycles_per_token: t.map(|t| t.decode_cycles),
         decode_tokens_per_s: step_s.map(|s| 1.0 / s),
         aggregate_tokens_per_s: step_s.map(|s| w.scenario.batch as f64 / s),
+        bound_tokens_per_s: bound,
+        mapping_efficiency: step_s.zip(bound).map(|(s, b)| 1.0 / s / b),
         ttft_s: t.map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
         utilization: t.map(|t| {
             let s = seconds(t.decode_cycles);
@@ -211,9 +249,23 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         energy_j_per_token: step_s.map(|s| s * power_w),
         numerics,
         estimated_inputs: arch.estimated.clone(),
+        calibrated_inputs: arch.calibrated.clone(),
     };
     Ok(RunOutput {
         record,
         trace: timing.and_then(|t| t.trace),
+    })
+}
+
+/// [`run`] on a short-lived thread of its own. A machine model may keep scratch arrays per
+/// thread for the next run on it (the WSE fast fidelity does, sized by the largest run); a
+/// long-lived worker running a few 405B-class variants one after another would then hold
+/// gigabytes it never uses again. Commands that run a few large variants (validation,
+/// sensitivity) free them this way when each run ends.
+pub fn run_alone(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
+    std::thread::scope(|s| {
+        s.spawn(|| run(arch, w, opts))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }

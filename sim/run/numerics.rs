@@ -8,7 +8,8 @@ use crate::model::open::open_workload;
 use crate::model::synthetic::Synthetic;
 use crate::model::tensor::{Checkpoint, Tensor};
 use crate::model::tokenizer::BOS;
-use crate::workload::Workload;
+use crate::quant::ErrorSums;
+use crate::workload::{TensorClass, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -57,8 +58,48 @@ pub struct Numerics {
     pub weights: &'static str,
     /// What `rel_error` measures.
     pub measure: String,
-    /// Relative error of the output against f32 (`null` when off).
+    /// Relative error of the output against f32 (`null` when off). It compounds every
+    /// matrix's error through the layers' nonlinearities (attention softmax, SwiGLU), so it
+    /// can exceed each matrix's own error and even 1: the format then changed what the layers
+    /// add to the residual stream by more than they add.
     pub rel_error: Option<f64>,
+    /// The stored weights of each tensor class against their f32 values, over the matrices
+    /// that computed: the error each format makes before anything is multiplied.
+    pub matrices: Vec<MatrixError>,
+}
+
+/// The weight error of one tensor class.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MatrixError {
+    /// Tensor class (`attn_q`, `ffn_down`, ...).
+    pub class: &'static str,
+    /// ‖W_stored − W‖ / ‖W‖ over the class's matrices (Frobenius).
+    pub rel_error: f64,
+    /// 10·log10(‖W‖² / ‖W_stored − W‖²).
+    pub sqnr_db: f64,
+}
+
+/// The weight errors of `matrices` summed by tensor class, in class order.
+fn by_class(matrices: &[(Tensor, ErrorSums)]) -> Vec<MatrixError> {
+    let mut classes: Vec<(TensorClass, ErrorSums)> = Vec::new();
+    for (t, e) in matrices {
+        match classes.iter_mut().find(|(c, _)| *c == t.class()) {
+            Some((_, sums)) => sums.merge(e),
+            None => classes.push((t.class(), *e)),
+        }
+    }
+    classes.sort_by_key(|(c, _)| *c);
+    classes
+        .into_iter()
+        .map(|(c, e)| {
+            let m = e.metrics();
+            MatrixError {
+                class: c.name(),
+                rel_error: m.rel_error,
+                sqnr_db: m.sqnr_db,
+            }
+        })
+        .collect()
 }
 
 /// Refuse numerics that would take more host memory than there is: the embedding table (read or
@@ -113,6 +154,7 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
             weights,
             measure: "not computed".to_owned(),
             rel_error: None,
+            matrices: Vec::new(),
         });
     }
     let with_head = mode == NumericsMode::Full;
@@ -143,22 +185,22 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
                 layers as usize,
                 with_head,
                 &mut progress,
-            )?[0]
+            )?
         }
         None => {
             let ck = Synthetic::new(Config::from_shape(&w.model), seed);
-            let input = ck.tensor(Tensor::Embedding)?.unwrap_or_default();
-            let input = &input[..SYNTHETIC_POSITIONS * w.model.hidden as usize];
+            let input = ck.embedding_rows(SYNTHETIC_POSITIONS);
             lockstep::compare(
                 &ck,
                 &[&format_of],
-                input,
+                &input,
                 layers as usize,
                 with_head,
                 &mut progress,
-            )?[0]
+            )?
         }
-    };
+    }
+    .remove(0);
     bar.finish_and_clear();
     let (measure, rel_error) = match lanes.logits_rel_error {
         Some(e) => (
@@ -182,6 +224,7 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
         weights,
         measure,
         rel_error: Some(rel_error),
+        matrices: by_class(&lanes.matrices),
     })
 }
 

@@ -16,6 +16,7 @@ use crate::model::open::open_workload;
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions, RunRecord};
 use crate::sweep::{self, Row};
+use crate::validation::{self, Outcome};
 use crate::workload::{self, Workload};
 use crate::{Error, Result};
 use claims::Claim;
@@ -69,6 +70,11 @@ pub struct Study {
     /// `null` when the model or text could not be read (see `accuracy_error`).
     pub accuracy: Option<AccuracyResult>,
     pub accuracy_error: Option<String>,
+    /// The published deployments predicted (as `accsim validate --json`, without the search
+    /// for the estimates that would reproduce a missed point).
+    pub validation: Vec<Outcome>,
+    /// Why the validation could not run, if it could not.
+    pub validation_error: Option<String>,
     pub claims: Vec<Claim>,
 }
 
@@ -135,6 +141,15 @@ fn accuracy_study(opts: Options) -> Result<AccuracyResult> {
     })
 }
 
+/// The shipped published points, predicted.
+fn validation_study() -> Result<Vec<Outcome>> {
+    validation::run(
+        &shipped(validation::PRESET.path),
+        &validation::preset()?,
+        false,
+    )
+}
+
 /// Run the whole study. `progress` is told the name of each stage as it starts.
 pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
     let archs = arch::presets()?;
@@ -168,10 +183,15 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    progress("accuracy");
-    let (accuracy, accuracy_error) = match accuracy_study(opts) {
+    progress("accuracy and published deployments");
+    let (accuracy, validated) = rayon::join(|| accuracy_study(opts), validation_study);
+    let (accuracy, accuracy_error) = match accuracy {
         Ok(a) => (Some(a), None),
         Err(e) => (None, Some(e.to_string())),
+    };
+    let (validation, validation_error) = match validated {
+        Ok(v) => (v, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let claims = claims::all(&fits, &runs, accuracy.as_ref(), accuracy_error.as_deref());
     Ok(Study {
@@ -180,6 +200,8 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
         sweeps,
         accuracy,
         accuracy_error,
+        validation,
+        validation_error,
         claims,
     })
 }

@@ -61,6 +61,20 @@ const CLAIMS: [Column; 8] = [
     col("criterion", "criterion", Show::Plain),
 ];
 
+const VALIDATION: [Column; 11] = [
+    col("point", "name", Show::Plain),
+    col("arch", "arch", Show::Plain),
+    col("format", "format", Show::Plain),
+    col("units", "units", Show::Plain),
+    col("units published", "units_disclosed", Show::Plain),
+    col("metric", "metric", Show::Plain),
+    col("published", "published", Show::Fixed(3)),
+    col("predicted", "predicted", Show::Fixed(3)),
+    col("error (%)", "error", Show::Percent),
+    col("within 25%", "within", Show::Plain),
+    col("calibrated to it", "calibrated", Show::Plain),
+];
+
 fn list<'a>(study: &'a Value, key: &str) -> &'a [Value] {
     lookup(study, key).as_array().map_or(&[], Vec::as_slice)
 }
@@ -117,6 +131,14 @@ pub fn all(study: &Value) -> Vec<(&'static str, DocTable)> {
         (
             "accuracy",
             DocTable::from_json(&acc_caption, &ACCURACY, list(acc, "results")),
+        ),
+        (
+            "validation",
+            DocTable::from_json(
+                "Predicted against published deployments (error = predicted / published - 1; units not published: the fewest that fit; `accsim validate` shows what each estimated input would need to be for a missed point)",
+                &VALIDATION,
+                list(study, "validation"),
+            ),
         ),
         (
             "claims",

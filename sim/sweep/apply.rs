@@ -79,7 +79,7 @@ fn set_link(a: &mut Arch, bytes_per_s: f64) {
 }
 
 /// What one point runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub arch: Arch,
     pub workload: Workload,

@@ -2,25 +2,40 @@
 //! link bandwidth, format, batch, context), each run through [`run::run`] in parallel. Rows come
 //! back in spec order and do not depend on the thread count; a point whose run fails is a row
 //! with its error, not an abort, so a sweep works on every target whatever its state.
+//!
+//! Beyond one process: a sweep splits into [`shard`]s, each streaming its rows to a
+//! [`journal`] as points finish (a rerun resumes from it), and [`merge`] joins the shards'
+//! journals into the rows the whole sweep gives, byte for byte.
 
 mod apply;
 pub mod csv;
+pub mod estimate;
+mod fingerprint;
+pub mod journal;
+pub mod merge;
 pub mod pareto;
+pub mod shard;
 pub mod spec;
 
 pub use apply::{Job, clock_hz, link_bytes_per_s, memory_bytes};
+pub use shard::Shard;
 pub use spec::{Axis, Setting, Spec, SweepNumerics};
+
+use fingerprint::Fnv;
+use journal::Journal;
+use std::fmt::Write;
+use std::sync::Mutex;
 
 use crate::arch::{self, Arch, Unit};
 use crate::describe::{self, Described, Preset};
-use crate::error::{Error, Invalid};
+use crate::error::Error;
 use crate::fit;
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions};
 use crate::workload::footprint;
 use crate::workload::{self, Workload};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The shipped sweeps.
@@ -40,35 +55,6 @@ pub fn load(path: &Path) -> Result<Spec, Error> {
     describe::load(path)
 }
 
-/// A shipped description by name, or a file relative to the spec.
-fn resolve<T: Clone>(
-    spec_path: &Path,
-    field: &str,
-    reference: &str,
-    presets: Described<T>,
-    name: fn(&T) -> &str,
-    load: fn(&Path) -> Result<T, Error>,
-) -> Result<T, Error> {
-    if reference.ends_with(".ron") {
-        return load(&Workload::resolve(spec_path, Path::new(reference)));
-    }
-    let known: Vec<String> = presets.iter().map(|(_, t)| name(t).to_owned()).collect();
-    presets
-        .into_iter()
-        .map(|(_, t)| t)
-        .find(|t| name(t) == reference)
-        .ok_or_else(|| {
-            Invalid::new(
-                field,
-                format!(
-                    "`{reference}` is neither a shipped description ({}) nor a .ron file",
-                    known.join(", ")
-                ),
-            )
-            .in_file(spec_path)
-        })
-}
-
 /// A sweep ready to run: every point's job, built and validated.
 #[derive(Clone, Debug)]
 pub struct Sweep {
@@ -76,12 +62,16 @@ pub struct Sweep {
     pub path: PathBuf,
     /// Each point's job, in spec order.
     pub jobs: Vec<Job>,
+    /// Hash of everything that decides the rows (the resolved architecture and workload, the
+    /// run options, every point's settings): journals record it so that rows computed for
+    /// another spec are never mixed in.
+    pub fingerprint: String,
 }
 
 /// Resolve the spec's architecture and workload and build every point, so that a bad value is
 /// reported (file, field, reason) before anything runs. `numerics` overrides the spec's.
 pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Result<Sweep, Error> {
-    let arch: Arch = resolve(
+    let arch: Arch = describe::resolve(
         path,
         "arch",
         &spec.arch,
@@ -89,7 +79,7 @@ pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Res
         |a| &a.name,
         arch::load,
     )?;
-    let workload: Workload = resolve(
+    let workload: Workload = describe::resolve(
         path,
         "workload",
         &spec.workload,
@@ -113,20 +103,23 @@ pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Res
     };
     // The spec's text, to point at the setting a failed point came from.
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let jobs = spec
-        .points()
+    let points = spec.points();
+    let jobs = points
         .iter()
-        .map(|p| apply::apply(&base, p).map_err(|e| e.in_text(path, &text)))
+        .map(|p| apply::apply(&base, p).map_err(|e| describe::located(e, path, &text)))
         .collect::<Result<_, _>>()?;
+    let mut hash = Fnv::default();
+    write!(hash, "{base:?}{points:?}").expect("hashing cannot fail");
     Ok(Sweep {
         path: path.to_owned(),
         jobs,
+        fingerprint: hash.hex(),
     })
 }
 
 /// One point's results: the record `accsim sweep` writes as a JSON object and a CSV row.
 /// Parameters are the values the point ran with, swept or not.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// Position in the spec (0-based).
     pub point: usize,
@@ -213,21 +206,66 @@ fn run_point(point: usize, job: &Job) -> Row {
     row
 }
 
+/// Rows in point order with the Pareto front marked: the one way every sweep's final rows are
+/// made, whether run at once, resumed or merged from shards, so that their outputs agree.
+pub fn finish(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by_key(|r| r.point);
+    pareto::mark(&mut rows);
+    rows
+}
+
 /// Run every point on the current rayon pool, calling `progress` once per finished point (from
 /// worker threads), and mark the Pareto front.
 pub fn run(sweep: &Sweep, progress: &(dyn Fn() + Sync)) -> Vec<Row> {
-    let mut rows: Vec<Row> = sweep
-        .jobs
-        .par_iter()
-        .enumerate()
-        .map(|(i, job)| {
-            let row = run_point(i, job);
-            progress();
-            row
-        })
+    finish(
+        sweep
+            .jobs
+            .par_iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let row = run_point(i, job);
+                progress();
+                row
+            })
+            .collect(),
+    )
+}
+
+/// Run the points of `shard` that are not among `done` on the current rayon pool, appending each
+/// row to `journal` as it finishes and calling `progress` after it; returns the shard's rows
+/// (`done` included) in point order, the Pareto front not yet marked.
+pub fn run_shard(
+    sweep: &Sweep,
+    shard: Shard,
+    journal: Journal,
+    done: Vec<Row>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Row>, Error> {
+    let mut finished = vec![false; sweep.jobs.len()];
+    for r in &done {
+        finished[r.point] = true;
+    }
+    let todo: Vec<usize> = shard
+        .points(sweep.jobs.len())
+        .filter(|&p| !finished[p])
         .collect();
-    pareto::mark(&mut rows);
-    rows
+    let journal = Mutex::new(journal);
+    let new: Vec<Row> = todo
+        .par_iter()
+        .map(|&p| {
+            let row = run_point(p, &sweep.jobs[p]);
+            journal
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .append(&row)?;
+            progress();
+            Ok(row)
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut rows = done;
+    rows.extend(new);
+    rows.sort_by_key(|r| r.point);
+    Ok(rows)
 }
 
 #[cfg(test)]

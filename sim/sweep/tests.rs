@@ -194,3 +194,54 @@ fn csv_has_a_header_and_one_line_per_point() {
             .all(|l| l.split(',').count() == csv::COLUMNS.len())
     );
 }
+
+#[test]
+fn a_journal_resumes_its_shard_and_rejects_rows_it_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h100.shard-1-of-3.jsonl");
+    let sweep = h100();
+    let shard = Shard { index: 1, count: 3 };
+    let header = journal::Header::new("test".into(), sweep.fingerprint.clone(), 40, shard);
+    let (j, done) = Journal::open(&path, &header).unwrap();
+    assert!(done.is_empty());
+    let all = run_shard(&sweep, shard, j, done, &|| ()).unwrap();
+    assert_eq!(all.len(), 13);
+    // Reopened, every point is done and nothing runs again.
+    let (j, done) = Journal::open(&path, &header).unwrap();
+    assert_eq!(done.len(), 13);
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let again = run_shard(&sweep, shard, j, done, &|| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!((again, ran.into_inner()), (all.clone(), 0));
+    // The whole sweep's rows, point for point.
+    let whole = run(&sweep, &|| ());
+    for r in &all {
+        assert_eq!(
+            Row {
+                pareto: false,
+                ..whole[r.point].clone()
+            },
+            *r
+        );
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let header_line = text.lines().next().unwrap();
+    let row = |p: usize| {
+        serde_json::to_string(&Row {
+            point: p,
+            ..all[0].clone()
+        })
+        .unwrap()
+    };
+    for (rows, expected) in [
+        (vec![row(1), row(1)], "line 3: point 1 is recorded twice"),
+        (vec![row(2)], "line 2: point 2 is not in shard 1/3"),
+        (vec!["{}".to_owned()], "line 2: not a sweep row"),
+    ] {
+        std::fs::write(&path, format!("{header_line}\n{}\n", rows.join("\n"))).unwrap();
+        let e = journal::read(&path).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+}

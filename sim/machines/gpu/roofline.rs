@@ -5,7 +5,7 @@
 //! nanosecond ticks, so `cycles` are nanoseconds.
 
 use crate::arch::GpuSystem;
-use crate::mapping::{PartTime, Timing, UnitBusy};
+use crate::mapping::{Candidate, MappingParams, PartTime, Pins, SimOptions, Timing, UnitBusy};
 use crate::quant::Format;
 use crate::workload::Workload;
 use crate::workload::work::{self, Op, OpKind, Step};
@@ -13,10 +13,32 @@ use crate::workload::work::{self, Op, OpKind, Step};
 /// Ticks per second of the GPU timeline.
 const TICK_HZ: f64 = 1e9;
 
-/// Tensor-parallel degree and pipeline stages of `units` GPUs.
-fn split(m: &GpuSystem, units: u64) -> (u64, u64) {
-    let tp = units.clamp(1, m.node.gpus_per_node);
-    (tp, units.max(1).div_ceil(tp))
+/// A GPU mapping: `tp` GPUs of one node split every matrix, `stages` groups of them form a
+/// pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Split {
+    tp: u64,
+    stages: u64,
+}
+
+impl Split {
+    fn gpus(self) -> u64 {
+        self.tp * self.stages
+    }
+}
+
+/// The splits of `units` GPUs that hold `needed`: every tensor-parallel degree up to a node
+/// (or the pinned one), with as many stages as the units leave room for (stages beyond one add
+/// hops and no bandwidth, so only the fewest that hold the model is tried with each degree).
+fn splits(m: &GpuSystem, units: u64, needed: u64, pins: &Pins) -> Vec<Split> {
+    let widest = units.clamp(1, m.node.gpus_per_node);
+    (1..=widest)
+        .filter(|&tp| pins.tp.is_none_or(|p| p == tp))
+        .filter_map(|tp| {
+            let stages = needed.max(1).div_ceil(tp);
+            (tp * stages <= units.max(1)).then_some(Split { tp, stages })
+        })
+        .collect()
 }
 
 /// Peak rate of a matmul whose weights are stored in `format`: integer and low-bit formats are
@@ -60,8 +82,8 @@ fn ticks(seconds: f64) -> u64 {
 }
 
 /// Time of a whole step, with its parts (one per layer, then the head).
-fn step(m: &GpuSystem, w: &Workload, step: Step, units: u64) -> (u64, Vec<PartTime>, u64) {
-    let (tp, stages) = split(m, units);
+fn step(m: &GpuSystem, w: &Workload, step: Step, split: Split) -> (u64, Vec<PartTime>, u64) {
+    let Split { tp, stages } = split;
     // f16 activations of the step's tokens, reduced after attention and after the FFN.
     let reduce_bytes = 2 * w.model.hidden * step.positions();
     let part = |name: String, ops: &[Op], reduces: u64| {
@@ -95,11 +117,49 @@ fn step(m: &GpuSystem, w: &Workload, step: Step, units: u64) -> (u64, Vec<PartTi
     (total, parts, network)
 }
 
-/// Time the workload's decode step and prefill on `units` GPUs.
-pub fn simulate(m: &GpuSystem, w: &Workload, units: u64) -> Timing {
-    let (tp, stages) = split(m, units);
-    let (decode, parts, network) = step(m, w, Step::decode(w), units);
-    let (prefill, _, _) = step(m, w, Step::prefill(w), units);
+/// Time the workload's decode step and prefill on up to `units` GPUs, `needed` of which hold
+/// it: the split the objective scores best among those `opts` allows.
+pub fn simulate(
+    m: &GpuSystem,
+    w: &Workload,
+    units: u64,
+    needed: u64,
+    opts: &SimOptions,
+) -> crate::Result<Timing> {
+    let mut candidates = Vec::new();
+    let mut best: Option<(f64, Split)> = None;
+    for split in splits(m, units, needed, &opts.pins) {
+        let (cycles, _, _) = step(m, w, Step::decode(w), split);
+        let step_s = cycles.max(1) as f64 / TICK_HZ;
+        let score = opts.objective.score(step_s, w.scenario.batch, split.gpus());
+        candidates.push(Candidate {
+            mapping: format!("tp {} x {} stage(s)", split.tp, split.stages),
+            decode_tokens_per_s: Some(1.0 / step_s),
+            score: Some(score),
+            note: String::new(),
+        });
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, split));
+        }
+    }
+    let Some((_, split)) = best else {
+        return Err(crate::Error::Usage {
+            flag: "--tp".to_owned(),
+            reason: format!(
+                "no tensor-parallel degree {} holds the workload on {units} GPU(s) ({needed} needed, at most {} per node)",
+                opts.pins.tp.map_or(String::new(), |t| format!("= {t} ")),
+                m.node.gpus_per_node
+            ),
+        });
+    };
+    Ok(timing(m, w, split, candidates))
+}
+
+fn timing(m: &GpuSystem, w: &Workload, split: Split, candidates: Vec<Candidate>) -> Timing {
+    let Split { tp, stages } = split;
+    let units = split.gpus();
+    let (decode, parts, network) = step(m, w, Step::decode(w), split);
+    let (prefill, _, _) = step(m, w, Step::prefill(w), split);
     let units_f = units as f64;
     let busy: u64 = parts
         .iter()
@@ -124,6 +184,11 @@ pub fn simulate(m: &GpuSystem, w: &Workload, units: u64) -> Timing {
         mapping: format!(
             "tensor parallel over {tp} GPU(s), {stages} pipeline stage(s); roofline per kernel, nanosecond ticks"
         ),
+        mapping_params: MappingParams::Gpu {
+            tp,
+            gpus_used: units,
+        },
+        candidates,
         trace: None,
     }
 }

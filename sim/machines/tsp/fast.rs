@@ -111,147 +111,216 @@ impl Groups {
 
 /// Check the program of one stage as run by its first rank and measure it.
 pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageRun, EngineError> {
-    let chip = prog.first_chip;
-    // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
-    let mem_units = prog
-        .instrs
-        .iter()
-        .filter_map(|i| match i.unit {
-            Unit::Mem(s) => Some(usize::from(s) + 1),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    let slot = |u: Unit| match u {
-        Unit::Mem(s) => usize::from(s),
-        Unit::Install(p) => mem_units + usize::from(p),
-        Unit::Compute(p) => mem_units + 256 + usize::from(p),
-        Unit::Vxm(v) => mem_units + 2 * 256 + usize::from(v),
-        Unit::Sxm(h) => mem_units + 3 * 256 + usize::from(h),
-        Unit::Tx(l) => mem_units + 4 * 256 + usize::from(l),
-        Unit::Rx(l) => mem_units + 5 * 256 + usize::from(l),
-    };
-    // What each unit, MEM slice (by number) and stream (eastward first, each by index) does,
-    // grouped by it in program order: one array each and where each group starts, instead of
-    // a growing list per unit.
-    let mem = |c: &Instr| match (c.unit, c.mem_run()) {
-        (Unit::Mem(s), Some(_)) => Some(usize::from(s)),
-        _ => None,
-    };
-    let stream_slot = |s: Stream| usize::from(s.dir == Dir::West) * 256 + usize::from(s.index);
-    let units = Groups::new(mem_units + 6 * 256, &prog.instrs, |c| {
-        mem(c).is_none().then(|| slot(c.unit))
-    });
-    let banks = Groups::new(mem_units, &prog.instrs, mem);
-    let streams = Groups::new(2 * 256, &prog.instrs, |c| c.stream.map(stream_slot));
-    let mut busy = [None; KINDS.len()];
-    let mut run = StageRun {
-        instrs: prog.instrs.len() as u64,
-        ..StageRun::default()
-    };
-    let mut parts: Vec<(u64, u64)> = vec![(u64::MAX, 0); prog.parts.len()];
+    let users = Users::new(prog);
+    let mut tally = Tally::new(prog);
     for (idx, c) in prog.instrs.iter().enumerate() {
         for dep in prog.deps_of(c) {
-            match *dep {
-                Dep::Stream {
-                    from,
-                    first,
-                    offset,
-                    count,
-                } => {
-                    let p = &prog.instrs[from as usize];
-                    let hops = m.hops(p.unit, c.unit);
-                    let passes = p
-                        .stream
-                        .is_some_and(|s| m.downstream(s.dir, p.unit, c.unit));
-                    if !passes
-                        || first + count > p.n_out
-                        || u64::from(offset) + u64::from(count) > u64::from(c.n_in)
-                    {
-                        return Err(error(
-                            chip,
-                            c.unit,
-                            c.issue,
-                            idx,
-                            c,
-                            format!("reads a stream #{from} does not carry to it"),
-                        ));
-                    }
-                    let fed = Feed {
-                        first: u64::from(first),
-                        offset: u64::from(offset),
-                        count: u64::from(count),
-                    };
-                    if let Some((j, read, arrive)) = early_read(p, c, fed, hops) {
-                        return Err(error(
-                            chip,
-                            c.unit,
-                            read,
-                            idx,
-                            c,
-                            format!(
-                                "reads vector {j} of #{from} {} before it arrives at cycle {arrive}",
-                                p.label()
-                            ),
-                        ));
-                    }
-                }
-                Dep::After(r) | Dep::Free(r) => {
-                    let Some(p) = prog.resolve(prev, r) else {
-                        return Err(error(
-                            chip,
-                            c.unit,
-                            c.issue,
-                            idx,
-                            c,
-                            format!("waits for a missing instruction #{}", r.idx),
-                        ));
-                    };
-                    let hops = if r.chip == Chip::Same {
-                        m.hops(p.unit, c.unit)
-                    } else {
-                        0
-                    };
-                    let (ready, what) = match dep {
-                        Dep::After(_) => (p.done() + hops, "before its producer finishes"),
-                        _ => (p.inputs_done(), "overwrites a buffer still being read"),
-                    };
-                    if c.issue < ready {
-                        return Err(error(
-                            chip,
-                            c.unit,
-                            c.issue,
-                            idx,
-                            c,
-                            format!(
-                                "starts {what}: #{} {} ({:?}) until cycle {ready}",
-                                r.idx,
-                                p.label(),
-                                r.chip
-                            ),
-                        ));
-                    }
-                }
-            }
+            check_dep(m, prog, prev, idx, dep)?;
         }
+        tally.add(m, c);
+    }
+    check_units(prog, &users.units)?;
+    check_streams(m, prog, &users.streams)?;
+    check_banks(m, prog, &users.banks)?;
+    Ok(tally.finish(prog))
+}
+
+/// What each unit, MEM slice (by number) and stream (eastward first, each by index) does,
+/// grouped by it in program order: one array each and where each group starts, instead of a
+/// growing list per unit.
+struct Users {
+    units: Groups,
+    banks: Groups,
+    streams: Groups,
+}
+
+impl Users {
+    fn new(prog: &Program) -> Self {
+        // Per unit, in the order of `Unit` (MEM slices first, each kind by number).
+        let mem_units = prog
+            .instrs
+            .iter()
+            .filter_map(|i| match i.unit {
+                Unit::Mem(s) => Some(usize::from(s) + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let slot = |u: Unit| match u {
+            Unit::Mem(s) => usize::from(s),
+            Unit::Install(p) => mem_units + usize::from(p),
+            Unit::Compute(p) => mem_units + 256 + usize::from(p),
+            Unit::Vxm(v) => mem_units + 2 * 256 + usize::from(v),
+            Unit::Sxm(h) => mem_units + 3 * 256 + usize::from(h),
+            Unit::Tx(l) => mem_units + 4 * 256 + usize::from(l),
+            Unit::Rx(l) => mem_units + 5 * 256 + usize::from(l),
+        };
+        let mem = |c: &Instr| match (c.unit, c.mem_run()) {
+            (Unit::Mem(s), Some(_)) => Some(usize::from(s)),
+            _ => None,
+        };
+        let stream_slot = |s: Stream| usize::from(s.dir == Dir::West) * 256 + usize::from(s.index);
+        Users {
+            units: Groups::new(mem_units + 6 * 256, &prog.instrs, |c| {
+                mem(c).is_none().then(|| slot(c.unit))
+            }),
+            banks: Groups::new(mem_units, &prog.instrs, mem),
+            streams: Groups::new(2 * 256, &prog.instrs, |c| c.stream.map(stream_slot)),
+        }
+    }
+}
+
+/// The measures of a stage taken instruction by instruction.
+struct Tally {
+    run: StageRun,
+    /// Per kind of unit, in the order of `KINDS`: busy cycles, if any instruction ran on one.
+    busy: [Option<u64>; KINDS.len()],
+    /// Per report part: first issue and first cycle after its last instruction.
+    parts: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    fn new(prog: &Program) -> Self {
+        Tally {
+            run: StageRun {
+                instrs: prog.instrs.len() as u64,
+                ..StageRun::default()
+            },
+            busy: [None; KINDS.len()],
+            parts: vec![(u64::MAX, 0); prog.parts.len()],
+        }
+    }
+
+    fn add(&mut self, m: &Machine, c: &Instr) {
         let n = match (c.unit, c.mem_run()) {
             (Unit::Mem(_), Some((_, n, _))) => n,
             _ => u64::from(c.occ),
         };
-        *busy[c.unit.kind_index()].get_or_insert(0) += n;
+        *self.busy[c.unit.kind_index()].get_or_insert(0) += n;
         if matches!(c.unit, Unit::Tx(_)) {
-            run.c2c_bytes += u64::from(c.n_in) * m.vector_bytes;
+            self.run.c2c_bytes += u64::from(c.n_in) * m.vector_bytes;
         }
-        let part = &mut parts[usize::from(c.part)];
+        let part = &mut self.parts[usize::from(c.part)];
         part.0 = part.0.min(c.issue);
         part.1 = part.1.max(c.done());
-        run.done = run.done.max(c.done());
+        self.run.done = self.run.done.max(c.done());
     }
-    run.busy = KINDS
-        .iter()
-        .zip(busy)
-        .filter_map(|(&k, b)| Some((k, b?)))
-        .collect();
+
+    fn finish(self, prog: &Program) -> StageRun {
+        let mut run = self.run;
+        run.busy = KINDS
+            .iter()
+            .zip(self.busy)
+            .filter_map(|(&k, b)| Some((k, b?)))
+            .collect();
+        run.parts = prog
+            .parts
+            .iter()
+            .zip(self.parts)
+            .filter(|(_, (first, _))| *first != u64::MAX)
+            .map(|(name, (first, last))| (name.clone(), first, last))
+            .collect();
+        run
+    }
+}
+
+/// Check that instruction `idx` meets its dependence `dep`: a stream it reads carries every
+/// vector to it in time; what it waits for is done (or done reading) when it issues.
+fn check_dep(
+    m: &Machine,
+    prog: &Program,
+    prev: Option<&Handoff>,
+    idx: usize,
+    dep: &Dep,
+) -> Result<(), EngineError> {
+    let chip = prog.first_chip;
+    let c = &prog.instrs[idx];
+    match *dep {
+        Dep::Stream {
+            from,
+            first,
+            offset,
+            count,
+        } => {
+            let p = &prog.instrs[from as usize];
+            let hops = m.hops(p.unit, c.unit);
+            let passes = p
+                .stream
+                .is_some_and(|s| m.downstream(s.dir, p.unit, c.unit));
+            if !passes
+                || first + count > p.n_out
+                || u64::from(offset) + u64::from(count) > u64::from(c.n_in)
+            {
+                return Err(error(
+                    chip,
+                    c.unit,
+                    c.issue,
+                    idx,
+                    c,
+                    format!("reads a stream #{from} does not carry to it"),
+                ));
+            }
+            let fed = Feed {
+                first: u64::from(first),
+                offset: u64::from(offset),
+                count: u64::from(count),
+            };
+            if let Some((j, read, arrive)) = early_read(p, c, fed, hops) {
+                return Err(error(
+                    chip,
+                    c.unit,
+                    read,
+                    idx,
+                    c,
+                    format!(
+                        "reads vector {j} of #{from} {} before it arrives at cycle {arrive}",
+                        p.label()
+                    ),
+                ));
+            }
+        }
+        Dep::After(r) | Dep::Free(r) => {
+            let Some(p) = prog.resolve(prev, r) else {
+                return Err(error(
+                    chip,
+                    c.unit,
+                    c.issue,
+                    idx,
+                    c,
+                    format!("waits for a missing instruction #{}", r.idx),
+                ));
+            };
+            let hops = if r.chip == Chip::Same {
+                m.hops(p.unit, c.unit)
+            } else {
+                0
+            };
+            let (ready, what) = match dep {
+                Dep::After(_) => (p.done() + hops, "before its producer finishes"),
+                _ => (p.inputs_done(), "overwrites a buffer still being read"),
+            };
+            if c.issue < ready {
+                return Err(error(
+                    chip,
+                    c.unit,
+                    c.issue,
+                    idx,
+                    c,
+                    format!(
+                        "starts {what}: #{} {} ({:?}) until cycle {ready}",
+                        r.idx,
+                        p.label(),
+                        r.chip
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No unit starts an instruction while it is still busy with another.
+fn check_units(prog: &Program, units: &Groups) -> Result<(), EngineError> {
     let mut list = Vec::new();
     for group in units.iter() {
         list.clear();
@@ -262,7 +331,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             let (a, b) = (&prog.instrs[w[0]], &prog.instrs[w[1]]);
             if b.issue < a.issue + u64::from(a.occ) {
                 return Err(error(
-                    chip,
+                    prog.first_chip,
                     *u,
                     b.issue,
                     w[1],
@@ -277,6 +346,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             }
         }
     }
+    Ok(())
+}
+
+/// No two instructions' outputs meet on a stream.
+fn check_streams(m: &Machine, prog: &Program, streams: &Groups) -> Result<(), EngineError> {
     let mut spans: Vec<Span> = Vec::new();
     for group in streams.iter() {
         let Some(s) = prog.instrs[group[0]].stream else {
@@ -294,7 +368,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             if start_b < end_a {
                 let i = &prog.instrs[b];
                 return Err(error(
-                    chip,
+                    prog.first_chip,
                     i.unit,
                     i.out_start(),
                     b,
@@ -308,6 +382,11 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             }
         }
     }
+    Ok(())
+}
+
+/// No two MEM accesses use one bank of a slice at once.
+fn check_banks(m: &Machine, prog: &Program, banks: &Groups) -> Result<(), EngineError> {
     let mut accesses = Vec::new();
     for group in banks.iter() {
         let Unit::Mem(s) = prog.instrs[group[0]].unit else {
@@ -326,7 +405,7 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
                 let i = &prog.instrs[idx];
                 let bank = addr % m.banks;
                 return Err(error(
-                    chip,
+                    prog.first_chip,
                     Unit::Mem(s),
                     t,
                     idx,
@@ -341,12 +420,5 @@ pub fn run(m: &Machine, prog: &Program, prev: Option<&Handoff>) -> Result<StageR
             last[class] = Some((end, idx));
         }
     }
-    run.parts = prog
-        .parts
-        .iter()
-        .zip(parts)
-        .filter(|(_, (first, _))| *first != u64::MAX)
-        .map(|(name, (first, last))| (name.clone(), first, last))
-        .collect();
-    Ok(run)
+    Ok(())
 }

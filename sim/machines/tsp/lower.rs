@@ -8,7 +8,7 @@
 //! Attention runs on the MXM in FP16 with the KV cache as the matrix; the softmax and norms on
 //! the VXM with lane reductions on the SXM. The residual stream is replicated on every rank.
 
-use super::layout::{Alloc, Matrix, MxmType, Region};
+use super::layout::{Alloc, Matrix, MxmType, Region, Tile};
 use super::machine::{Machine, Unit};
 use super::place::Item;
 use super::program::{Chip, Handoff, Kind, Program, Ref, VecOp};
@@ -35,6 +35,37 @@ pub struct StageSpec<'a> {
     pub first_chip: u64,
     pub has_next: bool,
     pub is_first: bool,
+}
+
+/// One GEMV being lowered: its output buffer, the partial sums of row blocks split over
+/// planes, and the writes into the output.
+struct Gemv<'x> {
+    mx: &'x Matrix,
+    x: &'x Act,
+    what: &'static str,
+    out: Region,
+    /// Cycles between the activation vectors a matvec reads (an FP16 pass takes several).
+    ii: u32,
+    partials: Vec<(u32, Act)>,
+    writes: Vec<u32>,
+}
+
+/// A weight tile installed in a plane: the buffer and the install instruction.
+#[derive(Clone, Copy)]
+struct Installed {
+    buffer: u8,
+    instr: u32,
+}
+
+/// What a matvec's results become.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Results {
+    /// Nothing yet: the next tile on the plane continues the row block.
+    Pending,
+    /// The row block's whole sum (all its K-tiles ran on this plane), into the output.
+    Output,
+    /// A partial sum, added to the other planes' at the end.
+    Partial,
 }
 
 /// The stored tensors of one decoder layer on one rank.
@@ -217,17 +248,21 @@ impl<'a> Lower<'a> {
     /// `x · Wᵀ` for a laid-out matrix; returns the output activation.
     fn gemv(&mut self, mx: &Matrix, x: &Act, what: &'static str) -> Act {
         let m = self.m;
-        let ab = mx.mxm.bytes();
-        let n_act = x.n_act;
-        let out_k = self.vecs(mx.rows, ab);
-        let out = self.alloc.buffer(out_k * n_act);
-        let ii = match mx.mxm {
-            MxmType::Int8 => 1,
-            MxmType::Fp16 => (m.fp16_divisor * mx.k_width / m.vector_bytes * ab / 2).max(1),
-        } as u32;
-        let direct = matches!(mx.format, Format::Int8 | Format::F16 | Format::Bf16);
-        let mut partials: Vec<(u32, Act)> = Vec::new();
-        let mut writes = Vec::new();
+        let out_k = self.vecs(mx.rows, mx.mxm.bytes());
+        let mut job = Gemv {
+            mx,
+            x,
+            what,
+            out: self.alloc.buffer(out_k * x.n_act),
+            ii: match mx.mxm {
+                MxmType::Int8 => 1,
+                MxmType::Fp16 => {
+                    (m.fp16_divisor * mx.k_width / m.vector_bytes * mx.mxm.bytes() / 2).max(1)
+                }
+            } as u32,
+            partials: Vec::new(),
+            writes: Vec::new(),
+        };
         // Tiles are emitted round robin over the planes, so that emission follows time and
         // the planes run side by side.
         let longest = mx.planes.iter().map(Vec::len).max().unwrap_or(0);
@@ -237,118 +272,170 @@ impl<'a> Lower<'a> {
                 let Some(t) = tiles.get(i) else {
                     continue;
                 };
-                let (buf, last_user) = {
-                    let (next, users) = &self.buffers[p];
-                    (*next, users[*next as usize])
-                };
-                // Weight stream: read the tile's codes, unpack unless already one row per vector.
-                let mut members = Self::reads(&mx.region, t.v0, t.v1, None, m);
-                let packed: u32 = members.iter().map(|r| r.n_out).sum();
-                let feeds: Vec<(usize, u32)> = members
-                    .iter()
-                    .enumerate()
-                    .map(|(k, r)| (k, r.n_out))
-                    .collect();
-                let mut install = Member::new(
-                    Pick::Fixed(Unit::Install(p as u8)),
-                    Kind::Install { buffer: buf },
-                    t.rows,
-                    0,
-                    0,
-                );
-                install.tile = i as u32;
-                install.free = last_user.map(Ref::here);
-                if direct && packed == t.rows {
-                    install = install.fed_by(&feeds);
-                } else {
-                    let unpack = members.len();
-                    let mut u = Member::new(
-                        Pick::AnyVxm,
-                        Kind::Unpack,
-                        packed,
-                        t.rows,
-                        (m.vxm_latency + u64::from(packed.saturating_sub(t.rows))) as u32,
-                    )
-                    .fed_by(&feeds);
-                    u.tile = i as u32;
-                    members.push(u);
-                    install = install.fed_by(&[(unpack, t.rows)]);
-                }
-                members.push(install);
-                let ids = self.chain(&members, what);
-                let installed = ids.end - 1;
-
-                // Activations through the plane; results leave with the job's last K-tile.
-                let last = tiles.get(i + 1).is_none_or(|n| n.row_block != t.row_block);
+                let installed = self.install_tile(&job, p, i, t);
+                // Results leave with the job's last K-tile.
                 if i == 0 || tiles[i - 1].row_block != t.row_block {
                     job_first_k[p] = t.k;
                 }
-                let k = u64::from(t.k);
-                let (mut members, feeds) =
-                    Self::reads_feeding(&x.region, k * n_act, (k + 1) * n_act, x.ready, m);
-                let mv = members.len();
-                let mut matvec = Member::new(
-                    Pick::Fixed(Unit::Compute(p as u8)),
-                    Kind::MatVec { buffer: buf },
-                    n_act as u32,
-                    if last { n_act as u32 } else { 0 },
-                    m.mxm_latency as u32,
-                )
-                .fed_by(&feeds);
-                matvec.ii = ii;
-                matvec.tile = i as u32;
-                matvec.after = Some(Ref::here(installed));
-                members.push(matvec);
-                let whole_row_block = job_first_k[p] == 0 && u64::from(t.k) + 1 == mx.k_tiles;
-                if last {
-                    let rb = t.row_block as usize;
-                    let (mv0, mv1) = mx.meta[rb];
-                    let meta = Self::reads(&mx.region, mv0, mv1, None, m);
-                    let mut feeds: Vec<(usize, u32)> = Vec::new();
-                    for r in meta {
-                        feeds.push((members.len(), r.n_out));
-                        members.push(r);
-                    }
-                    feeds.push((mv, n_act as u32));
-                    let rows = (mx.rows - u64::from(t.row_block) * m.rows).min(m.rows);
-                    let cnt = self.vecs(rows, ab) * n_act;
-                    let dq = members.len();
-                    members.push(vxm_over(VecOp::Dequant, &feeds, cnt, m));
-                    let from = u64::from(t.row_block) * (m.rows * ab / m.vector_bytes) * n_act;
-                    let ids = if whole_row_block {
-                        members.extend(Self::writes(&out, from, cnt, dq));
-                        let ids = self.chain(&members, what);
-                        writes.extend(ids.clone());
-                        ids
-                    } else {
-                        let region = self.alloc.buffer(cnt);
-                        members.extend(Self::writes(&region, 0, cnt, dq));
-                        let ids = self.chain(&members, what);
-                        let ready = self.last_write(ids.clone());
-                        partials.push((
-                            t.row_block,
-                            Act {
-                                region,
-                                k_tiles: cnt / n_act,
-                                n_act,
-                                ready,
-                            },
-                        ));
-                        ids
-                    };
-                    self.note_matvec(p, buf, ids.start + mv as u32);
+                let results = if tiles.get(i + 1).is_some_and(|n| n.row_block == t.row_block) {
+                    Results::Pending
+                } else if job_first_k[p] == 0 && u64::from(t.k) + 1 == mx.k_tiles {
+                    Results::Output
                 } else {
-                    let ids = self.chain(&members, what);
-                    self.note_matvec(p, buf, ids.start + mv as u32);
-                }
+                    Results::Partial
+                };
+                let mv = self.multiply_tile(&mut job, p, i, t, installed, results);
+                self.note_matvec(p, installed.buffer, mv);
             }
         }
-        // Row blocks split over planes: add their partial sums.
-        partials.sort_by_key(|(rb, _)| *rb);
+        self.add_partials(&mut job);
+        Act {
+            region: job.out,
+            k_tiles: out_k,
+            n_act: x.n_act,
+            ready: self.last_write(job.writes),
+        }
+    }
+
+    /// The weight stream of tile `t` (number `i` of plane `p`): read its codes, unpack them
+    /// unless already one row per vector, install them into the plane's next buffer once the
+    /// matvec that last read it is done.
+    fn install_tile(&mut self, job: &Gemv, p: usize, i: usize, t: &Tile) -> Installed {
+        let m = self.m;
+        let (buf, last_user) = {
+            let (next, users) = &self.buffers[p];
+            (*next, users[*next as usize])
+        };
+        let direct = matches!(job.mx.format, Format::Int8 | Format::F16 | Format::Bf16);
+        let mut members = Self::reads(&job.mx.region, t.v0, t.v1, None, m);
+        let packed: u32 = members.iter().map(|r| r.n_out).sum();
+        let feeds: Vec<(usize, u32)> = members
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (k, r.n_out))
+            .collect();
+        let mut install = Member::new(
+            Pick::Fixed(Unit::Install(p as u8)),
+            Kind::Install { buffer: buf },
+            t.rows,
+            0,
+            0,
+        );
+        install.tile = i as u32;
+        install.free = last_user.map(Ref::here);
+        if direct && packed == t.rows {
+            install = install.fed_by(&feeds);
+        } else {
+            let unpack = members.len();
+            let mut u = Member::new(
+                Pick::AnyVxm,
+                Kind::Unpack,
+                packed,
+                t.rows,
+                (m.vxm_latency + u64::from(packed.saturating_sub(t.rows))) as u32,
+            )
+            .fed_by(&feeds);
+            u.tile = i as u32;
+            members.push(u);
+            install = install.fed_by(&[(unpack, t.rows)]);
+        }
+        members.push(install);
+        let ids = self.chain(&members, job.what);
+        Installed {
+            buffer: buf,
+            instr: ids.end - 1,
+        }
+    }
+
+    /// The activations of tile `t`'s K-tile through plane `p` once `installed` is done; on the
+    /// row block's last K-tile, the `results` dequantized with the row block's metadata.
+    /// Returns the matvec.
+    fn multiply_tile(
+        &mut self,
+        job: &mut Gemv,
+        p: usize,
+        i: usize,
+        t: &Tile,
+        installed: Installed,
+        results: Results,
+    ) -> u32 {
+        let m = self.m;
+        let (mx, x, what) = (job.mx, job.x, job.what);
+        let ab = mx.mxm.bytes();
+        let n_act = x.n_act;
+        let k = u64::from(t.k);
+        let (mut members, feeds) =
+            Self::reads_feeding(&x.region, k * n_act, (k + 1) * n_act, x.ready, m);
+        let mv = members.len();
+        let mut matvec = Member::new(
+            Pick::Fixed(Unit::Compute(p as u8)),
+            Kind::MatVec {
+                buffer: installed.buffer,
+            },
+            n_act as u32,
+            if results == Results::Pending {
+                0
+            } else {
+                n_act as u32
+            },
+            m.mxm_latency as u32,
+        )
+        .fed_by(&feeds);
+        matvec.ii = job.ii;
+        matvec.tile = i as u32;
+        matvec.after = Some(Ref::here(installed.instr));
+        members.push(matvec);
+        if results == Results::Pending {
+            return self.chain(&members, what).start + mv as u32;
+        }
+        let rb = t.row_block as usize;
+        let (mv0, mv1) = mx.meta[rb];
+        let meta = Self::reads(&mx.region, mv0, mv1, None, m);
+        let mut feeds: Vec<(usize, u32)> = Vec::new();
+        for r in meta {
+            feeds.push((members.len(), r.n_out));
+            members.push(r);
+        }
+        feeds.push((mv, n_act as u32));
+        let rows = (mx.rows - u64::from(t.row_block) * m.rows).min(m.rows);
+        let cnt = self.vecs(rows, ab) * n_act;
+        let dq = members.len();
+        members.push(vxm_over(VecOp::Dequant, &feeds, cnt, m));
+        let from = u64::from(t.row_block) * (m.rows * ab / m.vector_bytes) * n_act;
+        let ids = if results == Results::Output {
+            members.extend(Self::writes(&job.out, from, cnt, dq));
+            let ids = self.chain(&members, what);
+            job.writes.extend(ids.clone());
+            ids
+        } else {
+            let region = self.alloc.buffer(cnt);
+            members.extend(Self::writes(&region, 0, cnt, dq));
+            let ids = self.chain(&members, what);
+            let ready = self.last_write(ids.clone());
+            job.partials.push((
+                t.row_block,
+                Act {
+                    region,
+                    k_tiles: cnt / n_act,
+                    n_act,
+                    ready,
+                },
+            ));
+            ids
+        };
+        ids.start + mv as u32
+    }
+
+    /// Row blocks split over planes: add their partial sums into the output.
+    fn add_partials(&mut self, job: &mut Gemv) {
+        let m = self.m;
+        let ab = job.mx.mxm.bytes();
+        let n_act = job.x.n_act;
+        job.partials.sort_by_key(|(rb, _)| *rb);
         let mut i = 0;
-        while i < partials.len() {
-            let rb = partials[i].0;
-            let group: Vec<Act> = partials[i..]
+        while i < job.partials.len() {
+            let rb = job.partials[i].0;
+            let group: Vec<Act> = job.partials[i..]
                 .iter()
                 .take_while(|(r, _)| *r == rb)
                 .map(|(_, a)| *a)
@@ -366,15 +453,9 @@ impl<'a> Lower<'a> {
             let add = members.len();
             members.push(vxm_over(VecOp::Add, &feeds, cnt, m));
             let from = u64::from(rb) * (m.rows * ab / m.vector_bytes) * n_act;
-            members.extend(Self::writes(&out, from, cnt, add));
-            let ids = self.chain(&members, what);
-            writes.extend(ids);
-        }
-        Act {
-            region: out,
-            k_tiles: out_k,
-            n_act,
-            ready: self.last_write(writes),
+            members.extend(Self::writes(&job.out, from, cnt, add));
+            let ids = self.chain(&members, job.what);
+            job.writes.extend(ids);
         }
     }
 
@@ -524,103 +605,13 @@ impl<'a> Lower<'a> {
         )
     }
 
+    /// Lower the items of `spec` in order, from the stage's input to its hand-off.
     fn lower(&mut self, spec: &StageSpec) {
-        let (m, w, step, tp) = (self.m, self.w, self.step, self.tp);
-        let model = &w.model;
-        let n_act = step.positions();
-        let h = model.hidden;
-        let ab = self.act_bytes;
-        let hidden_act = |region| Act {
-            region,
-            k_tiles: (h * ab).div_ceil(m.vector_bytes),
-            n_act,
-            ready: None,
-        };
         // Lay out every stored tensor of the stage first, as the placement counts them.
-        let norm_format = w.quant.format(TensorClass::Norm);
-        let gain_vectors = norm_format.packed_bytes(1, h).div_ceil(m.vector_bytes);
-        let (heads, kv_heads) = (model.heads.div_ceil(tp), model.kv_heads.div_ceil(tp));
-        let d = model.head_dim;
-        let attended = step.past + step.tokens;
-        let mut stored = Vec::new();
-        for &item in spec.items {
-            stored.push(match item {
-                Item::Embedding { piece, pieces } => {
-                    let f = w.quant.format(TensorClass::Embedding);
-                    let rows = model.vocab.div_ceil(tp * pieces);
-                    let mx = Matrix::new(m, &mut self.alloc, f, rows, h);
-                    Stored::Embedding((piece == 0).then_some(mx))
-                }
-                Item::Layer(index) => {
-                    let gains = [
-                        self.alloc.stored(gain_vectors),
-                        self.alloc.stored(gain_vectors),
-                    ];
-                    let (q_rows, kv_rows) = (heads * d, kv_heads * d);
-                    let f = model.ffn.div_ceil(tp);
-                    let q = self.matrix(TensorClass::AttnQ, q_rows, h);
-                    let k = self.matrix(TensorClass::AttnK, kv_rows, h);
-                    let v = self.matrix(TensorClass::AttnV, kv_rows, h);
-                    let o = self.matrix(TensorClass::AttnO, h, q_rows);
-                    let gate = self.matrix(TensorClass::FfnGate, f, h);
-                    let up = self.matrix(TensorClass::FfnUp, f, h);
-                    let down = self.matrix(TensorClass::FfnDown, h, f);
-                    let kv = (0..step.sequences * kv_heads)
-                        .map(|_| {
-                            let keys = Matrix::new(m, &mut self.alloc, Format::F16, attended, d);
-                            let values = Matrix::new(m, &mut self.alloc, Format::F16, d, attended);
-                            (keys, values)
-                        })
-                        .collect();
-                    Stored::Layer(Box::new(LayerWeights {
-                        index,
-                        gains,
-                        q,
-                        k,
-                        v,
-                        o,
-                        gate,
-                        up,
-                        down,
-                        kv,
-                    }))
-                }
-                Item::FinalNorm => {
-                    let gain = self.alloc.stored(gain_vectors);
-                    let tied = model.tied_embedding.then(|| {
-                        let rows = model.vocab.div_ceil(tp);
-                        self.matrix(TensorClass::Embedding, rows, h)
-                    });
-                    Stored::FinalNorm(gain, tied)
-                }
-                Item::Classifier { pieces, .. } => {
-                    let class = if model.tied_embedding {
-                        TensorClass::Embedding
-                    } else {
-                        TensorClass::Classifier
-                    };
-                    let rows = model.vocab.div_ceil(tp * pieces);
-                    Stored::Classifier(self.matrix(class, rows, h))
-                }
-            });
-        }
+        let stored: Vec<Stored> = spec.items.iter().map(|&item| self.lay_out(item)).collect();
         self.alloc.seal();
 
-        let mut x: Option<Act> = None;
-        if !spec.is_first {
-            if let Some(&first) = spec.items.first() {
-                self.part(part_name(first));
-            }
-            let (link, _) = m.link_to_next_stage();
-            let k_tiles = (h * ab).div_ceil(m.vector_bytes);
-            let like = hidden_act(self.alloc.buffer(k_tiles * n_act));
-            let send = self.prev.map_or(0, |h| h.idx);
-            let from = Ref {
-                chip: Chip::PrevStage,
-                idx: send,
-            };
-            x = Some(self.recv(from, link, &like, "stage input"));
-        }
+        let mut x = (!spec.is_first).then(|| self.stage_input(spec));
         let mut handed_off = false;
         for s in &stored {
             if matches!(s, Stored::Classifier(_)) && !handed_off {
@@ -629,43 +620,10 @@ impl<'a> Lower<'a> {
             }
             match s {
                 Stored::Embedding(None) => {}
-                Stored::Embedding(Some(table)) => {
-                    self.part(part_name(Item::Embedding {
-                        piece: 0,
-                        pieces: 1,
-                    }));
-                    // The token's row (the first row stands for it), dequantized on the VXM.
-                    let row = table.format.packed_bytes(1, h).div_ceil(m.vector_bytes);
-                    let row_region = Region {
-                        vectors: row.min(table.region.vectors),
-                        ..table.region
-                    };
-                    let k_tiles = (h * ab).div_ceil(m.vector_bytes);
-                    let mut e = self.vector_op(
-                        VecOp::Dequant,
-                        &[(&row_region, 0, row_region.vectors, None)],
-                        k_tiles * n_act,
-                        k_tiles,
-                        n_act,
-                        "embedding",
-                    );
-                    // The rank holding the row broadcasts it: each rank receives it over one link.
-                    if tp > 1 {
-                        let (link, latency) = m.link_to(0, 1);
-                        let s = self.send(&e, link, latency, "embedding");
-                        let from = Ref {
-                            chip: Chip::Peer(1),
-                            idx: s,
-                        };
-                        e = self.recv(from, link, &e, "embedding");
-                    }
-                    x = Some(e);
-                }
+                Stored::Embedding(Some(table)) => x = Some(self.embed(table)),
                 Stored::Layer(l) => {
                     self.part(part_name(Item::Layer(l.index)));
-                    let input = x.unwrap_or_else(|| {
-                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
-                    });
+                    let input = x.unwrap_or_else(|| self.hidden_buffer());
                     x = Some(self.decoder_layer(
                         &input,
                         &l.gains,
@@ -675,9 +633,7 @@ impl<'a> Lower<'a> {
                 }
                 Stored::FinalNorm(gain, tied) => {
                     self.part(part_name(Item::FinalNorm));
-                    let input = x.unwrap_or_else(|| {
-                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
-                    });
+                    let input = x.unwrap_or_else(|| self.hidden_buffer());
                     let normed = self.norm(&input, gain, "final_norm");
                     if let Some(mx) = tied {
                         self.classify(mx, &normed);
@@ -686,9 +642,7 @@ impl<'a> Lower<'a> {
                 }
                 Stored::Classifier(mx) => {
                     self.part(part_name(Item::FinalNorm));
-                    let input = x.unwrap_or_else(|| {
-                        hidden_act(self.alloc.buffer((h * ab).div_ceil(m.vector_bytes) * n_act))
-                    });
+                    let input = x.unwrap_or_else(|| self.hidden_buffer());
                     self.classify(mx, &input);
                 }
             }
@@ -696,6 +650,154 @@ impl<'a> Lower<'a> {
         if !handed_off {
             self.handoff(spec, x.as_ref());
         }
+    }
+
+    /// A fresh buffer for the residual stream of every position.
+    fn hidden_buffer(&mut self) -> Act {
+        let k_tiles = self.vecs(self.w.model.hidden, self.act_bytes);
+        let n_act = self.step.positions();
+        Act {
+            region: self.alloc.buffer(k_tiles * n_act),
+            k_tiles,
+            n_act,
+            ready: None,
+        }
+    }
+
+    /// Lay out the tensors `item` stores on this rank.
+    fn lay_out(&mut self, item: Item) -> Stored {
+        let (m, w, tp) = (self.m, self.w, self.tp);
+        let model = &w.model;
+        let h = model.hidden;
+        match item {
+            Item::Embedding { piece, pieces } => {
+                let f = w.quant.format(TensorClass::Embedding);
+                let rows = model.vocab.div_ceil(tp * pieces);
+                let mx = Matrix::new(m, &mut self.alloc, f, rows, h);
+                Stored::Embedding((piece == 0).then_some(mx))
+            }
+            Item::Layer(index) => Stored::Layer(Box::new(self.lay_out_layer(index))),
+            Item::FinalNorm => {
+                let gain = self.alloc.stored(self.gain_vectors());
+                let tied = model.tied_embedding.then(|| {
+                    let rows = model.vocab.div_ceil(tp);
+                    self.matrix(TensorClass::Embedding, rows, h)
+                });
+                Stored::FinalNorm(gain, tied)
+            }
+            Item::Classifier { pieces, .. } => {
+                let class = if model.tied_embedding {
+                    TensorClass::Embedding
+                } else {
+                    TensorClass::Classifier
+                };
+                let rows = model.vocab.div_ceil(tp * pieces);
+                Stored::Classifier(self.matrix(class, rows, h))
+            }
+        }
+    }
+
+    /// Vectors of one stored norm gain.
+    fn gain_vectors(&self) -> u64 {
+        let norm_format = self.w.quant.format(TensorClass::Norm);
+        norm_format
+            .packed_bytes(1, self.w.model.hidden)
+            .div_ceil(self.m.vector_bytes)
+    }
+
+    /// Lay out decoder layer `index`'s share of this rank: its gains, its matrices and the KV
+    /// cache of its KV heads.
+    fn lay_out_layer(&mut self, index: u64) -> LayerWeights {
+        let (m, w, step, tp) = (self.m, self.w, self.step, self.tp);
+        let model = &w.model;
+        let h = model.hidden;
+        let (heads, kv_heads) = (model.heads.div_ceil(tp), model.kv_heads.div_ceil(tp));
+        let d = model.head_dim;
+        let attended = step.past + step.tokens;
+        let gain_vectors = self.gain_vectors();
+        let gains = [
+            self.alloc.stored(gain_vectors),
+            self.alloc.stored(gain_vectors),
+        ];
+        let (q_rows, kv_rows) = (heads * d, kv_heads * d);
+        let f = model.ffn.div_ceil(tp);
+        let q = self.matrix(TensorClass::AttnQ, q_rows, h);
+        let k = self.matrix(TensorClass::AttnK, kv_rows, h);
+        let v = self.matrix(TensorClass::AttnV, kv_rows, h);
+        let o = self.matrix(TensorClass::AttnO, h, q_rows);
+        let gate = self.matrix(TensorClass::FfnGate, f, h);
+        let up = self.matrix(TensorClass::FfnUp, f, h);
+        let down = self.matrix(TensorClass::FfnDown, h, f);
+        let kv = (0..step.sequences * kv_heads)
+            .map(|_| {
+                let keys = Matrix::new(m, &mut self.alloc, Format::F16, attended, d);
+                let values = Matrix::new(m, &mut self.alloc, Format::F16, d, attended);
+                (keys, values)
+            })
+            .collect();
+        LayerWeights {
+            index,
+            gains,
+            q,
+            k,
+            v,
+            o,
+            gate,
+            up,
+            down,
+            kv,
+        }
+    }
+
+    /// The residual stream received from the previous stage.
+    fn stage_input(&mut self, spec: &StageSpec) -> Act {
+        if let Some(&first) = spec.items.first() {
+            self.part(part_name(first));
+        }
+        let (link, _) = self.m.link_to_next_stage();
+        let like = self.hidden_buffer();
+        let send = self.prev.map_or(0, |h| h.idx);
+        let from = Ref {
+            chip: Chip::PrevStage,
+            idx: send,
+        };
+        self.recv(from, link, &like, "stage input")
+    }
+
+    /// The token's row of the embedding `table` (the first row stands for it), dequantized on
+    /// the VXM; the rank holding it broadcasts it: each rank receives it over one link.
+    fn embed(&mut self, table: &Matrix) -> Act {
+        let (m, tp) = (self.m, self.tp);
+        self.part(part_name(Item::Embedding {
+            piece: 0,
+            pieces: 1,
+        }));
+        let h = self.w.model.hidden;
+        let n_act = self.step.positions();
+        let row = table.format.packed_bytes(1, h).div_ceil(m.vector_bytes);
+        let row_region = Region {
+            vectors: row.min(table.region.vectors),
+            ..table.region
+        };
+        let k_tiles = self.vecs(h, self.act_bytes);
+        let e = self.vector_op(
+            VecOp::Dequant,
+            &[(&row_region, 0, row_region.vectors, None)],
+            k_tiles * n_act,
+            k_tiles,
+            n_act,
+            "embedding",
+        );
+        if tp == 1 {
+            return e;
+        }
+        let (link, latency) = m.link_to(0, 1);
+        let s = self.send(&e, link, latency, "embedding");
+        let from = Ref {
+            chip: Chip::Peer(1),
+            idx: s,
+        };
+        self.recv(from, link, &e, "embedding")
     }
 
     /// Logits of the rows this rank holds, their best entry, and the exchange that picks the

@@ -10,6 +10,7 @@ mod place;
 mod program;
 mod reuse;
 mod schedule;
+mod search;
 mod timing;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ pub use place::place;
 use crate::arch::TspSystem;
 use crate::mapping::{SimOptions, Timing};
 use crate::workload::Workload;
+use crate::workload::work::Step;
 
 /// Compile and run one decode step of `w` on `units` chips (or the fewest that hold it) at
 /// `fidelity`: its cycles and the instructions executed. What the speed benchmark measures.
@@ -29,28 +31,46 @@ pub fn decode_step(
     units: Option<u64>,
     fidelity: crate::mapping::Fidelity,
 ) -> crate::Result<(u64, u64)> {
-    let mapping = place::mapping_for(m, w, units).ok_or_else(|| crate::Error::Usage {
-        flag: "--workload".to_owned(),
-        reason: format!("{} has no TSP mapping", w.name),
-    })?;
-    let step = crate::workload::work::Step::decode(w);
-    let run = timing::run_step(
-        &machine::Machine::new(m),
-        w,
-        step,
-        &mapping,
+    let opts = SimOptions {
+        units,
         fidelity,
-        false,
-    )?;
+        ..SimOptions::default()
+    };
+    let run = search::choose(&machine::Machine::new(m), m, w, &opts)?.decode;
     Ok((run.cycles, run.instrs))
 }
 
-/// Compile and time `w` on the placement's units.
+/// Compile and time `w` on the placement's units: the mapping search (`search::choose`, which
+/// compiles and runs each candidate's decode step stage by stage with `timing::run_step`), the
+/// chosen mapping's prefill, and the two summed into the run's timing (`timing::timing`).
 pub fn simulate(
     m: &TspSystem,
     w: &Workload,
     placement: &crate::mapping::Placement,
     opts: &SimOptions,
 ) -> crate::Result<Timing> {
-    timing::simulate(m, w, placement, opts)
+    if placement.units_needed.is_none() {
+        return Err(crate::Error::Usage {
+            flag: "--workload".to_owned(),
+            reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
+        });
+    }
+    let machine = machine::Machine::new(m);
+    let chosen = search::choose(&machine, m, w, opts)?;
+    let prefill = timing::run_step(
+        &machine,
+        w,
+        Step::prefill(w),
+        &chosen.mapping,
+        opts.fidelity,
+        false,
+    )?;
+    Ok(timing::timing(
+        &machine,
+        &m.chip,
+        w,
+        chosen,
+        prefill.cycles,
+        opts.fidelity,
+    ))
 }

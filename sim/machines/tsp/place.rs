@@ -222,27 +222,22 @@ pub fn mapping(m: &TspSystem, w: &Workload) -> Option<Mapping> {
         .min_by_key(|mp| (mp.stages.len() as u64 * mp.tp, mp.tp))
 }
 
-/// The mapping a run on `units` chips uses: the widest tensor parallelism inside one node that
-/// still fits them (wider splits stream each token's weights through more MXMs at once), or
-/// the fewest-chip mapping.
-pub fn mapping_for(m: &TspSystem, w: &Workload, units: Option<u64>) -> Option<Mapping> {
+/// Every mapping of `w`, one per tensor-parallel degree that holds it (within a node and across
+/// nodes).
+pub fn mappings<'a>(m: &'a TspSystem, w: &'a Workload) -> impl Iterator<Item = Mapping> + 'a {
     let c = Chip { chip: &m.chip };
-    let fewest = mapping(m, w)?;
-    let Some(units) = units else {
-        return Some(fewest);
-    };
-    degrees(m)
-        .filter(|&tp| tp <= m.system.chips_per_node)
-        .filter_map(|tp| map(&c, w, tp))
-        .filter(|mp| mp.stages.len() as u64 * mp.tp <= units)
-        .max_by_key(|mp| (mp.tp, std::cmp::Reverse(mp.stages.len())))
-        .or(Some(fewest))
+    degrees(m).filter_map(move |tp| map(&c, w, tp))
 }
 
 impl Mapping {
     /// Chips the mapping uses.
     pub fn chips(&self) -> u64 {
         self.tp * self.items.len() as u64
+    }
+
+    /// Most layers any stage holds.
+    pub fn max_layers_per_stage(&self) -> u64 {
+        self.layers_per_stage.iter().max().copied().unwrap_or(0)
     }
 
     /// The mapping in words.

@@ -158,6 +158,61 @@ impl Scratch {
         &self.readers[self.first_reader[p]..self.first_reader[p + 1]]
     }
 
+    /// Readers grouped by producer, in reader order (a counting sort).
+    fn index_readers(&mut self, members: &[Member], what: &str) {
+        let n = members.len();
+        self.first_reader.clear();
+        self.first_reader.resize(n + 1, 0);
+        for (c, mb) in members.iter().enumerate() {
+            for inp in &mb.inputs {
+                assert!(inp.from < c, "{what}: chain member {c} reads a later one");
+                self.first_reader[inp.from + 1] += 1;
+            }
+        }
+        for p in 0..n {
+            self.first_reader[p + 1] += self.first_reader[p];
+        }
+        self.readers.clear();
+        self.readers
+            .resize(self.first_reader[n], (0, Input::default()));
+        self.cursor.clear();
+        self.cursor.extend_from_slice(&self.first_reader[..n]);
+        for (c, mb) in members.iter().enumerate() {
+            for &inp in &mb.inputs {
+                let k = &mut self.cursor[inp.from];
+                self.readers[*k] = (c, inp);
+                *k += 1;
+            }
+        }
+    }
+
+    /// Offsets from the chain's start: consumers as early as their inputs allow, then
+    /// producers without inputs of their own as late as their readers allow (just in time);
+    /// the earliest member at offset 0.
+    fn offsets(&mut self, m: &Machine, members: &[Member]) {
+        let n = members.len();
+        self.o.clear();
+        self.o.resize(n, 0);
+        self.cat.clear();
+        self.cat.resize(n, false);
+        self.queued.clear();
+        self.queued.resize(n, false);
+        self.jit.clear();
+        for (i, mb) in members.iter().enumerate() {
+            if mb.inputs.is_empty() {
+                if !self.readers_of(i).is_empty() {
+                    self.jit.push(i);
+                }
+            } else {
+                self.queued[i] = true;
+                self.queue.push(Reverse(i));
+            }
+        }
+        self.settle(m, members, 0);
+        let min = self.o.iter().copied().min().unwrap_or(0);
+        self.o.iter_mut().for_each(|x| *x -= min);
+    }
+
     /// Earliest offset of member `c` for input `inp`: every vector read after it arrives.
     fn need(&self, m: &Machine, members: &[Member], c: usize, inp: Input) -> i64 {
         let (mp, mc) = (&members[inp.from], &members[c]);
@@ -222,6 +277,18 @@ impl Scratch {
                 self.raise(p, v, dep);
             }
         }
+    }
+
+    /// The chain starts at `start`: every member moves with the input when the start does.
+    fn start_at(&mut self, start: &Start) {
+        self.cat.iter_mut().for_each(|c| *c = start.moves);
+        self.t0 = start.t0;
+        self.still = start.still as i64;
+        self.moving = if start.moves {
+            start.t0 as i64
+        } else {
+            i64::MAX
+        };
     }
 
     /// Member `k` no earlier than offset `v` (which moves with the input when `dep`).
@@ -290,8 +357,25 @@ impl Scheduler {
         part: u16,
         what: &'static str,
     ) -> Range<u32> {
-        let n = members.len();
         let mut s = std::mem::take(&mut self.scratch);
+        self.pick_units(&mut s, members);
+        s.index_readers(members, what);
+        s.offsets(&self.m, members);
+        let mut start = Start::default();
+        self.unit_bounds(&s, &mut start);
+        self.pick_streams(&mut s, members);
+        self.wait_bounds(&s, prog, prev, members, &mut start);
+        s.start_at(&start);
+        self.place_mem_accesses(&mut s, members);
+        let base = emit(prog, &s, members, part, what);
+        self.reserve_chain(&mut s, prog, base);
+        self.scratch = s;
+        base..prog.instrs.len() as u32
+    }
+
+    /// The unit of every member: a fixed one, or for `Pick::AnyVxm` the VXM pipeline that
+    /// frees first among those this chain has not picked.
+    fn pick_units(&self, s: &mut Scratch, members: &[Member]) {
         s.units.clear();
         s.pipes_taken.clear();
         for mb in members {
@@ -309,88 +393,35 @@ impl Scheduler {
             };
             s.units.push(u);
         }
-        // Readers grouped by producer, in reader order (a counting sort).
-        s.first_reader.clear();
-        s.first_reader.resize(n + 1, 0);
-        for (c, mb) in members.iter().enumerate() {
-            for inp in &mb.inputs {
-                assert!(inp.from < c, "{what}: chain member {c} reads a later one");
-                s.first_reader[inp.from + 1] += 1;
-            }
-        }
-        for p in 0..n {
-            s.first_reader[p + 1] += s.first_reader[p];
-        }
-        s.readers.clear();
-        s.readers.resize(s.first_reader[n], (0, Input::default()));
-        s.cursor.clear();
-        s.cursor.extend_from_slice(&s.first_reader[..n]);
-        for (c, mb) in members.iter().enumerate() {
-            for &inp in &mb.inputs {
-                let k = &mut s.cursor[inp.from];
-                s.readers[*k] = (c, inp);
-                *k += 1;
-            }
-        }
-        // Offsets from the chain's start: consumers as early as their inputs allow, then
-        // producers without inputs of their own as late as their readers allow (just in time).
-        s.o.clear();
-        s.o.resize(n, 0);
-        s.cat.clear();
-        s.cat.resize(n, false);
-        s.queued.clear();
-        s.queued.resize(n, false);
-        s.jit.clear();
-        for (i, mb) in members.iter().enumerate() {
-            if mb.inputs.is_empty() {
-                if !s.readers_of(i).is_empty() {
-                    s.jit.push(i);
-                }
-            } else {
-                s.queued[i] = true;
-                s.queue.push(Reverse(i));
-            }
-        }
-        s.settle(&self.m, members, 0);
-        let min = s.o.iter().copied().min().unwrap_or(0);
-        s.o.iter_mut().for_each(|x| *x -= min);
+    }
 
-        let m = &self.m;
-        let mv = &mut self.moving;
-        // The chain moves with the stage input when any bound does; then the latest bound is
-        // one that moves (checked in `Scheduler::moves`).
-        let mut t0 = 0u64;
-        let mut moves = false;
-        let mut still = 0u64;
-        let mut bound = |at: u64, off: u64, dep: bool| {
-            t0 = t0.max(at.saturating_sub(off));
-            if dep {
-                moves = true;
-            } else {
-                still = still.max(at);
-            }
-        };
+    /// Bounds on the chain's start from the units its members run on (MEM slices are bounded
+    /// by their banks instead).
+    fn unit_bounds(&self, s: &Scratch, start: &mut Start) {
         for (i, &unit) in s.units.iter().enumerate() {
             if !matches!(unit, Unit::Mem(_)) {
                 let k = slot(unit);
-                let (at, dep) = (self.unit_free.get(k), mv.unit.get(k));
-                bound(at.copied().unwrap_or(0), s.o[i], dep.is_some_and(|&d| d));
+                let (at, dep) = (self.unit_free.get(k), self.moving.unit.get(k));
+                start.bound(at.copied().unwrap_or(0), s.o[i], dep.is_some_and(|&d| d));
             }
         }
-        // Streams: producers of pure reads feeding the same reader in the same direction share
-        // one (their vectors arrive one after another, on distinct diagonals); others get
-        // their own.
+    }
+
+    /// Streams: producers of pure reads feeding the same reader in the same direction share
+    /// one (their vectors arrive one after another, on distinct diagonals); others get their
+    /// own, the first free earliest among those this chain has not taken.
+    fn pick_streams(&self, s: &mut Scratch, members: &[Member]) {
+        let n = members.len();
         s.streams.clear();
         s.streams.resize(n, None);
         s.groups.clear();
         for (i, mb) in members.iter().enumerate() {
             if let Some(&(c, _)) = s.readers_of(i).first() {
-                let d = dir_index(m.dir(s.units[i], s.units[c]));
+                let d = dir_index(self.m.dir(s.units[i], s.units[c]));
                 let key = (c, d, if mb.inputs.is_empty() { usize::MAX } else { i });
                 let idx = match s.groups.iter().find(|g| g.0 == key) {
                     Some(g) => g.1,
                     None => {
-                        // The first stream free earliest among those this chain has not taken.
                         let mut best: Option<(u64, usize)> = None;
                         for (k, &f) in self.stream_free[d].iter().enumerate() {
                             if best.is_none_or(|(b, _)| f < b) && !s.stream_taken[d][k] {
@@ -409,6 +440,20 @@ impl Scheduler {
         for &((_, d, _), k) in &s.groups {
             s.stream_taken[d][k] = false;
         }
+    }
+
+    /// Bounds on the chain's start from what its members wait for: the instruction each waits
+    /// to finish, the one it waits to stop reading what it overwrites, and its stream.
+    fn wait_bounds(
+        &mut self,
+        s: &Scratch,
+        prog: &Program,
+        prev: Option<&Handoff>,
+        members: &[Member],
+        start: &mut Start,
+    ) {
+        let m = &self.m;
+        let mv = &mut self.moving;
         for (i, mb) in members.iter().enumerate() {
             if let Some(r) = mb.after {
                 if let Some(p) = prog.resolve(prev, r) {
@@ -418,29 +463,29 @@ impl Scheduler {
                         0
                     };
                     let dep = mv.depends(r, p);
-                    bound(p.done() + hops, s.o[i], dep);
+                    start.bound(p.done() + hops, s.o[i], dep);
                 }
             }
             if let Some(r) = mb.free {
                 if let Some(p) = prog.resolve(prev, r) {
                     let dep = mv.depends(r, p);
-                    bound(p.inputs_done(), s.o[i], dep);
+                    start.bound(p.inputs_done(), s.o[i], dep);
                 }
             }
             if let Some((d, idx)) = s.streams[i] {
                 let dir = if d == 0 { Dir::East } else { Dir::West };
                 let first = m.diagonal(dir, s.units[i], s.o[i] + u64::from(mb.lat));
-                bound(self.stream_free[d][idx], first, mv.stream[d][idx]);
+                start.bound(self.stream_free[d][idx], first, mv.stream[d][idx]);
             }
         }
-        s.cat.iter_mut().for_each(|c| *c = moves);
-        s.t0 = t0;
-        s.still = still as i64;
-        s.moving = if moves { t0 as i64 } else { i64::MAX };
-        // MEM banks: a run of consecutive addresses at one per cycle stays in one bank class
-        // `(address - cycle) mod banks`. Each access waits for the first cycle its class is
-        // free, delaying only itself and what it feeds.
-        let banks = m.banks;
+    }
+
+    /// MEM banks: a run of consecutive addresses at one per cycle stays in one bank class
+    /// `(address - cycle) mod banks`. Each access waits for the first cycle its class is
+    /// free, delaying only itself and what it feeds.
+    fn place_mem_accesses(&self, s: &mut Scratch, members: &[Member]) {
+        let banks = self.m.banks;
+        let t0 = s.t0;
         for (i, mb) in members.iter().enumerate() {
             let (Unit::Mem(sl), Some(addr)) = (s.units[i], address(mb.kind)) else {
                 continue;
@@ -457,7 +502,7 @@ impl Scheduler {
                 let mut at = (t, s.cat[i]);
                 let held = [
                     (s.taken[row + c], s.taken_dep[row + c]),
-                    (free, mv.bank[usize::from(sl)][c]),
+                    (free, self.moving.bank[usize::from(sl)][c]),
                 ];
                 for h in held {
                     s.compared(rel(at), rel(h));
@@ -481,7 +526,7 @@ impl Scheduler {
             if u > t {
                 s.o[i] += u - t;
                 s.queue_readers(i);
-                s.settle(m, members, i + 1);
+                s.settle(&self.m, members, i + 1);
             }
             let k = row + class(u);
             if s.taken[k] == 0 {
@@ -494,42 +539,14 @@ impl Scheduler {
             s.taken[k] = 0;
             s.taken_dep[k] = false;
         }
+    }
 
-        let base = prog.instrs.len() as u32;
-        for (i, mb) in members.iter().enumerate() {
-            let dep_start = prog.deps.len() as u32;
-            for inp in &mb.inputs {
-                prog.deps.push(Dep::Stream {
-                    from: base + inp.from as u32,
-                    first: inp.first,
-                    offset: inp.offset,
-                    count: inp.count,
-                });
-            }
-            prog.deps.extend(mb.after.iter().map(|&r| Dep::After(r)));
-            prog.deps.extend(mb.free.iter().map(|&r| Dep::Free(r)));
-            let instr = Instr {
-                unit: s.units[i],
-                kind: mb.kind,
-                issue: t0 + s.o[i],
-                n_in: mb.n_in,
-                ii: mb.ii,
-                lat: mb.lat,
-                n_out: mb.n_out,
-                oi: mb.oi,
-                occ: (mb.n_in * mb.ii).max(mb.n_out * mb.oi).max(1),
-                stream: s.streams[i].map(|(d, idx)| Stream {
-                    dir: if d == 0 { Dir::East } else { Dir::West },
-                    index: idx as u8,
-                }),
-                dep_start,
-                dep_len: (prog.deps.len() as u32 - dep_start) as u16,
-                part,
-                tile: mb.tile,
-                what,
-            };
-            prog.instrs.push(instr);
-        }
+    /// Reserve the units, streams and MEM banks of the chain's instructions (from `base` on in
+    /// `prog`), noting whether each moves with the stage input.
+    fn reserve_chain(&mut self, s: &mut Scratch, prog: &Program, base: u32) {
+        let m = &self.m;
+        let mv = &mut self.moving;
+        let banks = m.banks;
         for (i, instr) in prog.instrs[base as usize..].iter().enumerate() {
             let moves = s.cat[i];
             let mut top = instr.done();
@@ -570,8 +587,6 @@ impl Scheduler {
         }
         mv.still_max = mv.still_max.max(s.still.max(0) as u64);
         mv.moving_min = mv.moving_min.min(s.moving.max(0) as u64);
-        self.scratch = s;
-        base..prog.instrs.len() as u32
     }
 
     /// Whether the schedule so far moves exactly with the stage input: for an input arriving
@@ -653,6 +668,71 @@ impl Moving {
             Chip::Same | Chip::Peer(_) => self.instrs[r.idx as usize],
         }
     }
+}
+
+/// The earliest start of a chain over the bounds seen so far. The chain moves with the stage
+/// input when any bound does; then the latest bound is one that moves (checked in
+/// [`Scheduler::moves`]).
+#[derive(Default)]
+struct Start {
+    t0: u64,
+    moves: bool,
+    /// The latest bound that does not move.
+    still: u64,
+}
+
+impl Start {
+    /// The member at offset `off` starts no earlier than `at`, which moves with the input when
+    /// `dep`.
+    fn bound(&mut self, at: u64, off: u64, dep: bool) {
+        self.t0 = self.t0.max(at.saturating_sub(off));
+        if dep {
+            self.moves = true;
+        } else {
+            self.still = self.still.max(at);
+        }
+    }
+}
+
+/// Append the chain's instructions, at the chain's start plus their offsets, and their
+/// dependences to `prog`; returns the index of the first.
+fn emit(prog: &mut Program, s: &Scratch, members: &[Member], part: u16, what: &'static str) -> u32 {
+    let base = prog.instrs.len() as u32;
+    for (i, mb) in members.iter().enumerate() {
+        let dep_start = prog.deps.len() as u32;
+        for inp in &mb.inputs {
+            prog.deps.push(Dep::Stream {
+                from: base + inp.from as u32,
+                first: inp.first,
+                offset: inp.offset,
+                count: inp.count,
+            });
+        }
+        prog.deps.extend(mb.after.iter().map(|&r| Dep::After(r)));
+        prog.deps.extend(mb.free.iter().map(|&r| Dep::Free(r)));
+        let instr = Instr {
+            unit: s.units[i],
+            kind: mb.kind,
+            issue: s.t0 + s.o[i],
+            n_in: mb.n_in,
+            ii: mb.ii,
+            lat: mb.lat,
+            n_out: mb.n_out,
+            oi: mb.oi,
+            occ: (mb.n_in * mb.ii).max(mb.n_out * mb.oi).max(1),
+            stream: s.streams[i].map(|(d, idx)| Stream {
+                dir: if d == 0 { Dir::East } else { Dir::West },
+                index: idx as u8,
+            }),
+            dep_start,
+            dep_len: (prog.deps.len() as u32 - dep_start) as u16,
+            part,
+            tile: mb.tile,
+            what,
+        };
+        prog.instrs.push(instr);
+    }
+    base
 }
 
 /// Raise a reservation `at` (whether it moves: `dep`) to `to`, by an instruction that moves or

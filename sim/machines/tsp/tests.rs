@@ -297,7 +297,12 @@ fn moved_stages_are_the_stages_lowered() {
     ] {
         w.quant = w.quant.with_matrices_as(format);
         w.scenario.batch = batch;
-        let mapping = super::place::mapping_for(&sys, &w, Some(chips)).unwrap();
+        // The widest degree inside a node that fits the chips.
+        let mapping = super::place::mappings(&sys, &w)
+            .filter(|mp| mp.tp <= sys.system.chips_per_node && mp.chips() <= chips)
+            .max_by_key(|mp| mp.tp)
+            .or_else(|| super::place::mapping(&sys, &w))
+            .unwrap();
         let specs = specs(&mapping);
         for step in [Step::decode(&w), Step::prefill(&w)] {
             let mut stages = super::reuse::Stages::default();

@@ -5,12 +5,13 @@ use super::detailed;
 use super::fast::StageRun;
 use super::lower::{self, StageSpec};
 use super::machine::Machine;
-use super::place::{self, Mapping};
+use super::place::Mapping;
 use super::program::Program;
 use super::reuse::Stages;
-use crate::arch::TspSystem;
+use super::search::Chosen;
+use crate::arch::TspChip;
 use crate::engine::{Clock, EngineError, Trace};
-use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
+use crate::mapping::{Fidelity, MappingParams, PartTime, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Step};
 use std::collections::BTreeMap;
@@ -132,22 +133,23 @@ fn spans(t: &mut Trace, prog: &Program) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Compile and time `w`'s decode step and prefill on the placement's mapping.
-pub fn simulate(
-    sys: &TspSystem,
+/// The run's timing from the chosen mapping's decode step and its prefill: each part's span
+/// with its rooflines, each kind of unit's busy time, the peaks of the chips used.
+pub fn timing(
+    m: &Machine,
+    chip: &TspChip,
     w: &Workload,
-    placement: &crate::mapping::Placement,
-    opts: &SimOptions,
-) -> crate::Result<Timing> {
-    let mapping = place::mapping_for(sys, w, opts.units).ok_or_else(|| crate::Error::Usage {
-        flag: "--workload".to_owned(),
-        reason: format!("{} has no TSP mapping: {}", w.name, placement.split),
-    })?;
-    let m = Machine::new(sys);
-    let decode = run_step(&m, w, Step::decode(w), &mapping, opts.fidelity, opts.trace)?;
-    let prefill = run_step(&m, w, Step::prefill(w), &mapping, opts.fidelity, false)?;
+    chosen: Chosen,
+    prefill_cycles: u64,
+    fidelity: Fidelity,
+) -> Timing {
+    let Chosen {
+        mapping,
+        decode,
+        candidates,
+    } = chosen;
+    let mapping = &mapping;
     let chips = mapping.chips();
-    let chip = &sys.chip;
     let mem_bytes_per_cycle = (m.slices * m.vector_bytes) as f64;
     let ops_per_cycle = chip.peak_int8_ops_per_s() / m.clock_hz;
     let step = Step::decode(w);
@@ -208,10 +210,10 @@ pub fn simulate(
         })
         .collect();
     let chips_f = chips as f64;
-    Ok(Timing {
+    Timing {
         clock_hz: m.clock_hz,
         decode_cycles: decode.cycles,
-        prefill_cycles: prefill.cycles,
+        prefill_cycles,
         parts,
         units,
         network_bytes: decode.c2c_bytes,
@@ -222,8 +224,16 @@ pub fn simulate(
             "{}; statically scheduled, {} instructions per decode step, verified at {} fidelity",
             mapping.describe(),
             decode.instrs,
-            opts.fidelity.name()
+            fidelity.name()
         ),
+        mapping_params: MappingParams::Tsp {
+            tp: mapping.tp,
+            stages: mapping.items.len() as u64,
+            chips_used: mapping.chips(),
+            max_layers_per_stage: mapping.max_layers_per_stage(),
+            allreduce: "direct: each rank sends its partial to every peer".to_owned(),
+        },
+        candidates,
         trace: decode.trace,
-    })
+    }
 }

@@ -101,6 +101,32 @@ struct Wiring {
 }
 
 impl Wiring {
+    /// Reserve a router and a PE component for every PE `prog` uses (a task or a route passes
+    /// it), in PE order, then an I/O component per wafer.
+    fn reserve(b: &mut SimBuilder<Ev>, prog: Program) -> Result<Wiring, EngineError> {
+        let mut used: BTreeSet<Pe> = BTreeSet::new();
+        used.extend(prog.tasks.iter().map(|t| t.pe));
+        for m in &prog.messages {
+            used.extend(m.route.nodes.iter().copied());
+        }
+        let mut router = BTreeMap::new();
+        let mut pe = BTreeMap::new();
+        for &at in &used {
+            router.insert(at, b.reserve()?);
+            pe.insert(at, b.reserve()?);
+        }
+        let io = (0..prog.geometry.wafers)
+            .map(|_| b.reserve())
+            .collect::<Result<_, _>>()?;
+        Ok(Wiring {
+            prog: Rc::new(prog),
+            router,
+            pe,
+            io,
+            flows: RefCell::default(),
+        })
+    }
+
     fn router(&self, pe: Pe) -> Result<ComponentId, EngineError> {
         self.router
             .get(&pe)
@@ -473,29 +499,52 @@ pub fn run(
     trace: bool,
     budget: u64,
 ) -> Result<Detailed, EngineError> {
-    let g = prog.geometry.clone();
-    let mut used: BTreeMap<Pe, ()> = BTreeMap::new();
-    for t in &prog.tasks {
-        used.insert(t.pe, ());
-    }
-    for m in &prog.messages {
-        for &pe in &m.route.nodes {
-            used.insert(pe, ());
-        }
-    }
     let mut b = SimBuilder::<Ev>::new(clock)
         .trace(trace)
         .event_budget(budget);
-    let mut router = BTreeMap::new();
-    let mut pe_ids = BTreeMap::new();
-    for &pe in used.keys() {
-        router.insert(pe, b.reserve()?);
-        pe_ids.insert(pe, b.reserve()?);
+    let wiring = Rc::new(Wiring::reserve(&mut b, prog)?);
+    let tasks = wiring.prog.tasks.len();
+    let results: Shared = Rc::new(RefCell::new(Results {
+        task_done: vec![0; tasks],
+        started: vec![0; tasks],
+        finished: vec![false; tasks],
+        link_load: BTreeMap::new(),
+    }));
+    install(&mut b, &wiring, &results)?;
+    let mut sim: Simulator<Ev> = b.build()?;
+    for &id in wiring.pe.values() {
+        sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
     }
-    let io: Vec<ComponentId> = (0..g.wafers)
-        .map(|_| b.reserve())
-        .collect::<Result<_, _>>()?;
-    // Ports: the (message, position) pairs over each link in program order.
+    let _ = sim.run()?;
+    let pe_busy = sim
+        .counters()
+        .filter(|(_, l, _)| l.unit.starts_with("pe("))
+        .map(|(_, _, c)| c.busy())
+        .collect();
+    let trace = sim.trace().cloned();
+    drop(sim);
+    let r = Rc::try_unwrap(results)
+        .map_err(|_| wafer_error("results still shared"))?
+        .into_inner();
+    if let Some(stuck) = r.finished.iter().position(|&f| !f) {
+        return Err(deadlock(&wiring.prog, stuck as u32, &r));
+    }
+    Ok(Detailed {
+        task_done: r.task_done,
+        link_load: r.link_load,
+        pe_busy,
+        trace,
+    })
+}
+
+/// Ports by their switch: router ports by their router's PE, I/O lanes by their wafer.
+type Switches = BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>>;
+
+/// The port of every link `prog` uses: the (message, position) pairs over it in program order
+/// (ramps into a PE: (message, drop)), which of them are credit-limited (fabric links, and
+/// ramps into input queues) and which gated (ramps into buffers released by a task).
+fn switch_ports(prog: &Program, router: &BTreeMap<Pe, ComponentId>) -> Switches {
+    let g = &prog.geometry;
     let mut ports: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
     for (i, m) in prog.messages.iter().enumerate() {
         for (p, &(link, _)) in m.route.links.iter().enumerate() {
@@ -514,28 +563,6 @@ pub fn run(
             latency.insert(link, (lat, m.route.nodes[p + 1]));
         }
     }
-    let mut sends: BTreeMap<Pe, BTreeMap<u32, Vec<u32>>> = BTreeMap::new();
-    for (i, m) in prog.messages.iter().enumerate() {
-        let pe = prog.tasks[m.src as usize].pe;
-        sends
-            .entry(pe)
-            .or_default()
-            .entry(m.src)
-            .or_default()
-            .push(i as u32);
-    }
-    let mut tasks: BTreeMap<Pe, Vec<u32>> = BTreeMap::new();
-    for (i, t) in prog.tasks.iter().enumerate() {
-        tasks.entry(t.pe).or_default().push(i as u32);
-    }
-    let results: Shared = Rc::new(RefCell::new(Results {
-        task_done: vec![0; prog.tasks.len()],
-        started: vec![0; prog.tasks.len()],
-        finished: vec![false; prog.tasks.len()],
-        link_load: BTreeMap::new(),
-    }));
-    // Credit-limited entries: fabric links, and ramps into input queues; gated entries: ramps
-    // into buffers released by a task.
     let credited = |link: u32, (msg, pos): (u32, u32)| -> Option<u32> {
         let m = &prog.messages[msg as usize];
         let ramp = !latency.contains_key(&link);
@@ -554,19 +581,7 @@ pub fn run(
             _ => None,
         }
     };
-    let mut gates: BTreeMap<Pe, BTreeSet<u32>> = BTreeMap::new();
-    for m in &prog.messages {
-        for b in &m.buffers {
-            if let Buffer::Memory { after: Some(t) } = b {
-                gates
-                    .entry(prog.tasks[*t as usize].pe)
-                    .or_default()
-                    .insert(*t);
-            }
-        }
-    }
-    // Router ports by their router; I/O lanes by their wafer.
-    let mut switches: BTreeMap<Result<Pe, u32>, BTreeMap<u32, Port>> = BTreeMap::new();
+    let mut switches = Switches::new();
     for (link, order) in ports {
         let owner = g
             .link_port(link)
@@ -591,19 +606,63 @@ pub fn run(
         };
         switches.entry(owner).or_default().insert(link, port);
     }
-    let wiring = Rc::new(Wiring {
-        prog: Rc::new(prog),
-        router: router.clone(),
-        pe: pe_ids.clone(),
-        io: io.clone(),
-        flows: RefCell::default(),
-    });
-    for (&pe, &id) in &router {
-        let (w, r, c) = g.coords(pe);
+    switches
+}
+
+/// What each PE runs: its tasks in program order, the messages each task sends, and the tasks
+/// whose end releases a buffer.
+#[derive(Default)]
+struct PeWork {
+    tasks: BTreeMap<Pe, Vec<u32>>,
+    sends: BTreeMap<Pe, BTreeMap<u32, Vec<u32>>>,
+    gates: BTreeMap<Pe, BTreeSet<u32>>,
+}
+
+impl PeWork {
+    fn of(prog: &Program) -> Self {
+        let mut work = PeWork::default();
+        for (i, m) in prog.messages.iter().enumerate() {
+            let pe = prog.tasks[m.src as usize].pe;
+            work.sends
+                .entry(pe)
+                .or_default()
+                .entry(m.src)
+                .or_default()
+                .push(i as u32);
+        }
+        for (i, t) in prog.tasks.iter().enumerate() {
+            work.tasks.entry(t.pe).or_default().push(i as u32);
+        }
+        for m in &prog.messages {
+            for b in &m.buffers {
+                if let Buffer::Memory { after: Some(t) } = b {
+                    work.gates
+                        .entry(prog.tasks[*t as usize].pe)
+                        .or_default()
+                        .insert(*t);
+                }
+            }
+        }
+        work
+    }
+}
+
+/// Install the components reserved in `wiring`: each PE's router and PE model, then each
+/// wafer's I/O lanes.
+fn install(
+    b: &mut SimBuilder<Ev>,
+    wiring: &Rc<Wiring>,
+    results: &Shared,
+) -> Result<(), EngineError> {
+    let prog = &wiring.prog;
+    let mut switches = switch_ports(prog, &wiring.router);
+    let mut work = PeWork::of(prog);
+    for (&pe, &id) in &wiring.router {
+        let (w, r, c) = prog.geometry.coords(pe);
         let sw = Switch {
-            wiring: Rc::clone(&wiring),
+            wiring: Rc::clone(wiring),
             ports: switches.remove(&Ok(pe)).unwrap_or_default(),
-            results: Rc::clone(&results),
+            results: Rc::clone(results),
             pe: Some(pe),
             released: BTreeSet::new(),
         };
@@ -613,57 +672,34 @@ pub fn run(
             sw,
         )?;
         let model = PeModel {
-            wiring: Rc::clone(&wiring),
-            results: Rc::clone(&results),
+            wiring: Rc::clone(wiring),
+            results: Rc::clone(results),
             pe,
-            tasks: tasks.remove(&pe).unwrap_or_default(),
-            sends: sends.remove(&pe).unwrap_or_default(),
+            tasks: work.tasks.remove(&pe).unwrap_or_default(),
+            sends: work.sends.remove(&pe).unwrap_or_default(),
             cur: 0,
             done: 0,
             busy_until: 0,
             started: 0,
             done_event: None,
             arrived: BTreeMap::new(),
-            gates: gates.remove(&pe).unwrap_or_default(),
+            gates: work.gates.remove(&pe).unwrap_or_default(),
         };
         b.install(
-            pe_ids[&pe],
+            wiring.pe[&pe],
             Label::new(format!("wafer{w}"), format!("pe({r},{c})")),
             model,
         )?;
     }
-    for (w, &id) in io.iter().enumerate() {
+    for (w, &id) in wiring.io.iter().enumerate() {
         let sw = Switch {
-            wiring: Rc::clone(&wiring),
+            wiring: Rc::clone(wiring),
             ports: switches.remove(&Err(w as u32)).unwrap_or_default(),
-            results: Rc::clone(&results),
+            results: Rc::clone(results),
             pe: None,
             released: BTreeSet::new(),
         };
         b.install(id, Label::new(format!("wafer{w}"), "io"), sw)?;
     }
-    let mut sim: Simulator<Ev> = b.build()?;
-    for &id in pe_ids.values() {
-        sim.schedule(id, Cycle::ZERO, Phase::Transfer, Ev::Done)?;
-    }
-    let _ = sim.run()?;
-    let pe_busy = sim
-        .counters()
-        .filter(|(_, l, _)| l.unit.starts_with("pe("))
-        .map(|(_, _, c)| c.busy())
-        .collect();
-    let trace = sim.trace().cloned();
-    drop(sim);
-    let r = Rc::try_unwrap(results)
-        .map_err(|_| wafer_error("results still shared"))?
-        .into_inner();
-    if let Some(stuck) = r.finished.iter().position(|&f| !f) {
-        return Err(deadlock(&wiring.prog, stuck as u32, &r));
-    }
-    Ok(Detailed {
-        task_done: r.task_done,
-        link_load: r.link_load,
-        pe_busy,
-        trace,
-    })
+    Ok(())
 }

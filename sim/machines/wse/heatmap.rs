@@ -142,7 +142,7 @@ pub fn heatmaps(
     w.quant = w.quant.with_matrices_as(format);
     let placement = super::place(m, &w, opts.units);
     let wafers = super::wafers(&placement, opts)?;
-    let plan = super::plan(m, &w, wafers, opts)?;
+    let plan = super::choose(m, &w, wafers, opts)?.plan;
     let f = super::run_fast(m, &w, &plan, true)?;
     let g = &plan.geometry;
     let per = g.wafer_pes();

@@ -336,17 +336,166 @@ fn input_queue_floor(d: &Drop, queue: u64) -> Option<Steps> {
 /// Evaluate a message of `n >= 1` wavelets ready at `src(k)` along `links` with `drops` (in
 /// position order), every queue `queue >= 1` wavelets deep.
 pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held {
-    let (n, positions) = (src.len() as u64, links.len() + 1);
-    let at = drop_at(drops, positions);
+    let at = drop_at(drops, links.len() + 1);
     // Queues no deeper than a link's latency see its wavelets arrive in time to bind, and a
     // task slower than a cycle a wavelet puts a steeper floor on its ramp: no floors then.
     let steep = |d: &Drop| d.queue && input_queue_floor(d, queue).is_none();
     if links.iter().any(|l| l.credited && l.latency >= queue) || drops.iter().any(steep) {
         return wavelets(src, links, drops, queue);
     }
-    // Wavelet k reaches position p no earlier than `reach[p] + k` (the source's first item or
-    // a link's free cycle before it, plus the links' latency): floors below that never bind,
-    // and dropping them keeps most floors empty.
+    let floors = Floors::new(src, links, drops, &at, queue);
+    floors.times(src, links, drops, &at)
+}
+
+/// The floors of every output that has one: what the ramp and the link at each position wait
+/// for, each queue's floor credited to the link before it.
+struct Floors {
+    /// Per drop: its ramp's floor.
+    ramps: Vec<Steps>,
+    /// The links that have a floor, by position, last first.
+    links: Vec<(usize, Steps)>,
+    /// Wavelets of the message.
+    n: u64,
+}
+
+impl Floors {
+    /// The floors from the route's end back.
+    fn new(src: &[u64], links: &[Link], drops: &[Drop], at: &[Option<usize>], queue: u64) -> Self {
+        let (n, positions) = (src.len() as u64, links.len() + 1);
+        let reach = reach(src, links);
+        let binding = |mut f: Steps, p: usize| -> Steps {
+            f.0.retain(|s| s.1 > reach[p]);
+            f
+        };
+        let mut floors = Floors {
+            ramps: vec![Steps::default(); drops.len()],
+            links: Vec::new(),
+            n,
+        };
+        let mut leave = Steps::default();
+        for p in (0..positions).rev() {
+            // Most positions have nothing to wait for and nothing to credit back: skip them.
+            let late = |t: u64| t as i64 > reach[p];
+            let drop_late = at[p].is_some_and(|i| {
+                let d = &drops[i];
+                let floor = || input_queue_floor(d, queue).is_some_and(|f| f.0[0].1 > reach[p]);
+                late(d.ready) || (d.queue && floor())
+            });
+            if leave.0.is_empty() && !links.get(p).is_some_and(|l| late(l.free)) && !drop_late {
+                continue;
+            }
+            let mut left = Steps::default();
+            if let Some(l) = links.get(p) {
+                let mut f = binding(Steps::from(l.free as i64), p);
+                if l.credited && !leave.0.is_empty() {
+                    f = f.max(&binding(leave.credit(queue, n), p), n);
+                }
+                if !f.0.is_empty() {
+                    left = f.clone();
+                    floors.links.push((p, f));
+                }
+            }
+            if let Some(i) = at[p] {
+                let d = &drops[i];
+                let mut f = binding(Steps::from(d.ready as i64), p);
+                if d.queue {
+                    if let Some(q) = input_queue_floor(d, queue) {
+                        f = f.max(&binding(q, p), n);
+                    }
+                }
+                left = left.max(&f, n);
+                floors.ramps[i] = f;
+            }
+            leave = left;
+        }
+        floors
+    }
+
+    /// The times from the route's start forwards: the first link's times moved and floored.
+    fn times(mut self, src: &[u64], links: &[Link], drops: &[Drop], at: &[Option<usize>]) -> Held {
+        let n = self.n;
+        let mut held = Held {
+            links: vec![(0, 0); links.len()],
+            ramps: vec![(0, 0); drops.len()],
+            done: Vec::with_capacity(drops.len()),
+        };
+        let mut tops = Tops::default();
+        // The wavelets' times arriving at the position walked (none yet at position 0).
+        let mut arrival: Option<Seq> = None;
+        // The last wavelet's arrival (kept along: a floor changes it only where a link has one).
+        let mut last = 0;
+        // `arrival` as it was when its floor last changed, and its shift then, for the drops.
+        let mut shared: Option<(Rc<Seq>, u64)> = None;
+        for (p, drop) in at.iter().enumerate() {
+            let first = arrival.as_ref().map_or(src[0], |a| a.at(0));
+            if let &Some(i) = drop {
+                let d = &drops[i];
+                let ramp_floor = &self.ramps[i];
+                let (ramp, delay, ramp_last) = match (&arrival, &shared) {
+                    (Some(a), Some((seq, shift))) if ramp_floor.0.is_empty() => {
+                        (Rc::clone(seq), a.shift - shift, last)
+                    }
+                    (Some(a), _) => {
+                        let ramp = a.served(ramp_floor);
+                        let l = ramp.last();
+                        (Rc::new(ramp), 0, l)
+                    }
+                    (None, _) => {
+                        let ramp = Seq {
+                            base: serve(src, ramp_floor),
+                            shift: 0,
+                            floor: Steps::default(),
+                        };
+                        let l = ramp.last();
+                        (Rc::new(ramp), 0, l)
+                    }
+                };
+                held.ramps[i] = (first, ramp_last);
+                let t = tops.get(&ramp.base, d.service);
+                let served = Served::new(ramp, delay + d.latency, (d.pe_free, d.service), t);
+                held.done.push(Done::Served(served));
+            }
+            let Some(l) = links.get(p) else {
+                continue;
+            };
+            let floor = match self.links.last() {
+                Some((q, _)) if *q == p => self.links.pop().map(|f| f.1),
+                _ => None,
+            };
+            let a = match arrival.as_mut() {
+                Some(a) => a,
+                None => arrival.insert(Seq {
+                    base: serve(src, floor.as_ref().unwrap_or(&Steps::default())),
+                    shift: 0,
+                    floor: Steps::default(),
+                }),
+            };
+            if p > 0 {
+                if let Some(f) = floor {
+                    a.floor = a.floor.max(&f, n);
+                    last = a.last();
+                    shared = None;
+                }
+            } else {
+                last = a.last();
+            }
+            held.links[p] = (first, last);
+            a.shift += l.latency;
+            a.floor.later(l.latency);
+            last += l.latency;
+            if shared.is_none() {
+                shared = Some((Rc::new(a.clone()), a.shift));
+            }
+        }
+        held
+    }
+}
+
+/// Per position: wavelet k reaches it no earlier than `reach[p] + k` (the source's first item
+/// or a link's free cycle before it, plus the links' latency); floors below that never bind,
+/// and dropping them keeps most floors empty.
+fn reach(src: &[u64], links: &[Link]) -> Vec<i64> {
+    let positions = links.len() + 1;
     let mut reach = Vec::with_capacity(positions);
     let mut t = src.iter().copied().min().unwrap_or(0);
     for p in 0..positions {
@@ -355,75 +504,34 @@ pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
             t = t.max(l.free) + l.latency;
         }
     }
-    let binding = |mut f: Steps, p: usize| -> Steps {
-        f.0.retain(|s| s.1 > reach[p]);
-        f
-    };
-    // The floors of every output, from the route's end back: what the ramp and the link at
-    // each position wait for, and each queue's floor, credited to the link before it.
-    let mut ramp_floor = vec![Steps::default(); drops.len()];
-    let mut link_floor: Vec<(usize, Steps)> = Vec::new();
-    let mut leave = Steps::default();
-    for p in (0..positions).rev() {
-        // Most positions have nothing to wait for and nothing to credit back: skip them.
-        let late = |t: u64| t as i64 > reach[p];
-        let drop_late = at[p].is_some_and(|i| {
-            let d = &drops[i];
-            let floor = || input_queue_floor(d, queue).is_some_and(|f| f.0[0].1 > reach[p]);
-            late(d.ready) || (d.queue && floor())
-        });
-        if leave.0.is_empty() && !links.get(p).is_some_and(|l| late(l.free)) && !drop_late {
-            continue;
-        }
-        let mut left = Steps::default();
-        if let Some(l) = links.get(p) {
-            let mut f = binding(Steps::from(l.free as i64), p);
-            if l.credited && !leave.0.is_empty() {
-                f = f.max(&binding(leave.credit(queue, n), p), n);
-            }
-            if !f.0.is_empty() {
-                left = f.clone();
-                link_floor.push((p, f));
-            }
-        }
-        if let Some(i) = at[p] {
-            let d = &drops[i];
-            let mut f = binding(Steps::from(d.ready as i64), p);
-            if d.queue {
-                if let Some(q) = input_queue_floor(d, queue) {
-                    f = f.max(&binding(q, p), n);
-                }
-            }
-            left = left.max(&f, n);
-            ramp_floor[i] = f;
-        }
-        leave = left;
-    }
-    let mut held = Held {
-        links: vec![(0, 0); links.len()],
-        ramps: vec![(0, 0); drops.len()],
-        done: Vec::with_capacity(drops.len()),
-    };
-    // At position 0 the source's items may come together: serve them one by one.
-    let serve = |floor: &Steps| -> Rc<[u64]> {
-        let mut next = 0;
-        (src.iter().enumerate())
-            .map(|(k, &a)| {
-                let f = floor
-                    .at(k as u64)
-                    .map_or(0, |c| (c + k as i64).max(0) as u64);
-                next = a.max(next).max(f);
-                let t = next;
-                next += 1;
-                t
-            })
-            .collect()
-    };
-    // max_k (base[k] + (n - k) service), per base and service.
-    let mut tops: Vec<(*const u64, u64, u64)> = Vec::new();
-    let mut top = |base: &Rc<[u64]>, s: u64| -> u64 {
+    reach
+}
+
+/// At position 0 the source's items `src` may come together: serve them one by one, none
+/// before `floor`.
+fn serve(src: &[u64], floor: &Steps) -> Rc<[u64]> {
+    let mut next = 0;
+    (src.iter().enumerate())
+        .map(|(k, &a)| {
+            let f = floor
+                .at(k as u64)
+                .map_or(0, |c| (c + k as i64).max(0) as u64);
+            next = a.max(next).max(f);
+            let t = next;
+            next += 1;
+            t
+        })
+        .collect()
+}
+
+/// `max_k (base[k] + (n - k) service)`, remembered per base (by address) and service.
+#[derive(Default)]
+struct Tops(Vec<(*const u64, u64, u64)>);
+
+impl Tops {
+    fn get(&mut self, base: &Rc<[u64]>, s: u64) -> u64 {
         let key = base.as_ptr();
-        match tops.iter().find(|t| t.0 == key && t.1 == s) {
+        match self.0.iter().find(|t| t.0 == key && t.1 == s) {
             Some(t) => t.2,
             None => {
                 let n = base.len() as u64;
@@ -431,78 +539,11 @@ pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held
                     .map(|(k, &b)| b + (n - k as u64) * s)
                     .max()
                     .unwrap_or(0);
-                tops.push((key, s, m));
+                self.0.push((key, s, m));
                 m
             }
         }
-    };
-    // The wavelets' times arriving at the position walked (none yet at position 0).
-    let mut arrival: Option<Seq> = None;
-    // The last wavelet's arrival (kept along: a floor changes it only where a link has one).
-    let mut last = 0;
-    // `arrival` as it was when its floor last changed, and its shift then, for the drops.
-    let mut shared: Option<(Rc<Seq>, u64)> = None;
-    for (p, drop) in at.iter().enumerate() {
-        let first = arrival.as_ref().map_or(src[0], |a| a.at(0));
-        if let &Some(i) = drop {
-            let d = &drops[i];
-            let (ramp, delay, ramp_last) = match (&arrival, &shared) {
-                (Some(a), Some((seq, shift))) if ramp_floor[i].0.is_empty() => {
-                    (Rc::clone(seq), a.shift - shift, last)
-                }
-                (Some(a), _) => {
-                    let ramp = a.served(&ramp_floor[i]);
-                    let l = ramp.last();
-                    (Rc::new(ramp), 0, l)
-                }
-                (None, _) => {
-                    let ramp = Seq {
-                        base: serve(&ramp_floor[i]),
-                        shift: 0,
-                        floor: Steps::default(),
-                    };
-                    let l = ramp.last();
-                    (Rc::new(ramp), 0, l)
-                }
-            };
-            held.ramps[i] = (first, ramp_last);
-            let t = top(&ramp.base, d.service);
-            let served = Served::new(ramp, delay + d.latency, (d.pe_free, d.service), t);
-            held.done.push(Done::Served(served));
-        }
-        let Some(l) = links.get(p) else {
-            continue;
-        };
-        let floor = match link_floor.last() {
-            Some((q, _)) if *q == p => link_floor.pop().map(|f| f.1),
-            _ => None,
-        };
-        let a = match arrival.as_mut() {
-            Some(a) => a,
-            None => arrival.insert(Seq {
-                base: serve(floor.as_ref().unwrap_or(&Steps::default())),
-                shift: 0,
-                floor: Steps::default(),
-            }),
-        };
-        if p > 0 {
-            if let Some(f) = floor {
-                a.floor = a.floor.max(&f, n);
-                last = a.last();
-                shared = None;
-            }
-        } else {
-            last = a.last();
-        }
-        held.links[p] = (first, last);
-        a.shift += l.latency;
-        a.floor.later(l.latency);
-        last += l.latency;
-        if shared.is_none() {
-            shared = Some((Rc::new(a.clone()), a.shift));
-        }
     }
-    held
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! the chunks shrink with the batch.
 
 use super::geometry::{Geometry, Pe, Sweep};
-use super::place::{Room, Tiles, kv_tokens_per_pe, tiles};
+use super::place::{Room, Spread, Tiles, kv_tokens_per_pe, tiles};
 use crate::arch::WseSystem;
 use crate::quant::Format;
 use crate::workload::{QuantPolicy, TensorClass, Workload};
@@ -234,6 +234,8 @@ pub struct Plan {
     pub classifier: Option<Matrix>,
     /// Tokens per KV PE.
     pub kv_per_pe: u64,
+    /// How far tiles and KV slices were allowed to fill a PE.
+    pub spread: Spread,
     /// Wafers holding something: the ones [`Plan::geometry`] has.
     pub wafers_used: u32,
     /// How the layers sit.
@@ -654,17 +656,20 @@ impl Builder<'_> {
 /// along one continuous sweep, so every workload the continuous layout fits still fits (and a
 /// misfit is reported as the continuous layout finds it). Bands come first: their layers' rows
 /// of tiles are wide and their reductions short, which runs a few percent faster than strips.
-pub fn layout(m: &WseSystem, w: &Workload, wafers: u32) -> Result<Plan, Misfit> {
-    plan(m, w, wafers, Arrangement::Bands(0))
-        .or_else(|_| plan(m, w, wafers, Arrangement::Strips(0)))
-        .or_else(|_| plan(m, w, wafers, Arrangement::Continuous))
+pub fn layout(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> Result<Plan, Misfit> {
+    plan(m, w, wafers, spread, Arrangement::Bands(0))
+        .or_else(|_| plan(m, w, wafers, spread, Arrangement::Strips(0)))
+        .or_else(|_| plan(m, w, wafers, spread, Arrangement::Continuous))
 }
 
-/// Lay `w` out with its layers arranged as `arrangement` says (the extent is searched).
-fn plan(
+/// Lay `w` out with its layers arranged as `arrangement` says (the extent is searched). The
+/// plan depends on `wafers` only through whether it fits (tested), so the mapping search can
+/// weigh every arrangement on the wafers given and find each one fewer wafers would have had.
+pub fn plan(
     m: &WseSystem,
     w: &Workload,
     wafers: u32,
+    spread: Spread,
     arrangement: Arrangement,
 ) -> Result<Plan, Misfit> {
     let g = Geometry::new(m, wafers);
@@ -672,11 +677,11 @@ fn plan(
         m,
         sweep: Sweep::new(&g),
         g,
-        room: Room::new(m, w.scenario.batch),
+        room: Room::new(m, w.scenario.batch, spread),
         quant: &w.quant,
     };
     let model = &w.model;
-    let per_pe = kv_tokens_per_pe(m, w).ok_or_else(|| Misfit::Sram {
+    let per_pe = kv_tokens_per_pe(m, w, spread.kv_tokens).ok_or_else(|| Misfit::Sram {
         pe: (0, 0, 0),
         what: "one cached key vector".to_owned(),
         needs: model.head_dim * w.scenario.kv_cache.bytes() + m.wafer.pe.code_reserve_bytes,
@@ -735,6 +740,7 @@ fn plan(
         layers,
         classifier,
         kv_per_pe: per_pe,
+        spread,
         wafers_used,
         arrangement,
     })

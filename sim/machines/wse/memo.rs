@@ -4,11 +4,12 @@
 //! A layout only uses the wafers it needs ([`Plan::wafers_used`]), so asking for more wafers than
 //! that gives the same plan and the same step: a sweep over wafer counts repeats it for every
 //! count past the fewest (most of the shipped and benchmark grids). A step is a function of the
-//! machine, the workload and the plan alone, and a plan of the machine, the workload and how its
+//! machine, the workload and the plan alone, and a plan of the machine, the workload, how far tiles may fill a PE (the spread) and how its
 //! layers are arranged (the wafers given only decide which arrangement fits; tested), so reusing
 //! it changes no number. Keys are those small inputs, not the plans (megabytes each).
 
 use super::layout::{Arrangement, Plan};
+use super::place::Spread;
 use crate::arch::WseSystem;
 use crate::workload::Workload;
 use std::sync::Mutex;
@@ -28,7 +29,7 @@ pub struct Counts {
     pub io_wavelets: u64,
 }
 
-type Entry = (WseSystem, Workload, Arrangement, u32, Counts);
+type Entry = (WseSystem, Workload, (Arrangement, u32, Spread), Counts);
 
 static STEPS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
@@ -39,11 +40,11 @@ pub fn step<E>(
     plan: &Plan,
     measure: impl FnOnce() -> Result<Counts, E>,
 ) -> Result<Counts, E> {
-    let key = (plan.arrangement, plan.wafers_used);
+    let key = (plan.arrangement, plan.wafers_used, plan.spread);
     let known = |steps: &Vec<Entry>| {
         (steps.iter())
-            .find(|(em, ew, a, n, _)| (*a, *n) == key && ew == w && em == m)
-            .map(|e| e.4.clone())
+            .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
+            .map(|e| e.3.clone())
     };
     if let Some(s) = known(&STEPS.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(s);
@@ -54,7 +55,7 @@ pub fn step<E>(
         if steps.len() == KEPT {
             steps.remove(0);
         }
-        steps.push((m.clone(), w.clone(), key.0, key.1, s.clone()));
+        steps.push((m.clone(), w.clone(), key, s.clone()));
     }
     Ok(s)
 }

@@ -15,6 +15,7 @@ mod memo;
 mod place;
 mod program;
 mod replay;
+mod search;
 #[cfg(test)]
 mod tests;
 mod train;
@@ -24,11 +25,12 @@ pub use place::place;
 
 use crate::arch::WseSystem;
 use crate::engine::{Clock, Cycle, Trace};
-use crate::mapping::{Fidelity, PartTime, SimOptions, Timing, UnitBusy};
+use crate::mapping::{Candidate, Fidelity, MappingParams, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Op, Step};
 use datapath::Datapath;
-use layout::{Layer, Plan};
+use layout::{Arrangement, Layer, Plan};
+use place::Spread;
 
 /// Events a detailed run may handle before it is stopped as too large for wavelet-level
 /// simulation (about a minute of host time).
@@ -49,15 +51,47 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
     })
 }
 
-/// Lay `w` out on `wafers` wafers, after checking the host can hold the fabric's state. A
-/// misfit is a usage error naming the PE or wafer count, blamed on `--wafers` only when the
-/// user gave the count (`opts.units`); otherwise on the workload's scenario.
-fn plan(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Plan> {
-    let g = geometry::Geometry::new(m, wafers);
-    // The fast fidelity's per-PE and per-link arrays, 8 bytes each: the largest allocation.
-    let state = 8 * (2 * g.pes() as u64 + g.links() as u64);
-    crate::host::reserve(|| format!("the fabric state of {wafers} wafer(s)"), state)?;
-    layout::layout(m, w, wafers).map_err(|e| match opts.units {
+/// The arrangements of `spread` worth simulating on `wafers` wafers: the one `layout::layout`
+/// picks there, and each one it would pick on fewer wafers. A plan depends on the wafer count
+/// only through whether it fits, so an arrangement is the pick on some smaller count exactly
+/// when it needs fewer wafers than every arrangement `layout` prefers to it. Weighing those
+/// makes more wafers never slower, and costs no simulation when the preferred one is also the
+/// most compact (arrangements that are not translates of a layer are slow to simulate).
+fn arrangements(
+    m: &WseSystem,
+    w: &Workload,
+    wafers: u32,
+    spread: Spread,
+) -> Result<Vec<Plan>, layout::Misfit> {
+    let mut kept: Vec<Plan> = Vec::new();
+    let mut last = None;
+    for a in [
+        Arrangement::Bands(0),
+        Arrangement::Strips(0),
+        Arrangement::Continuous,
+    ] {
+        match layout::plan(m, w, wafers, spread, a) {
+            Ok(p) if kept.iter().all(|k| p.wafers_used < k.wafers_used) => kept.push(p),
+            Ok(_) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    match (kept.is_empty(), last) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(kept),
+    }
+}
+
+/// A layout that does not fit `wafers` wafers, as a usage error naming the PE or wafer count:
+/// blamed on `--wafers` only when the user gave the count (`units`), else on the workload's
+/// scenario, whose placement chose it.
+fn misfit(
+    w: &Workload,
+    wafers: u32,
+    units: Option<u64>,
+    e: impl std::fmt::Display,
+) -> crate::Error {
+    match units {
         Some(_) => crate::Error::Usage {
             flag: "--wafers".to_owned(),
             reason: e.to_string(),
@@ -69,6 +103,128 @@ fn plan(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::R
             ),
             reason: format!("does not lay out on the {wafers} wafer(s) its placement needs: {e}"),
         },
+    }
+}
+
+/// Refuse, before any layout, a fabric whose state the host cannot hold.
+fn reserve_fabric_state(m: &WseSystem, wafers: u32) -> crate::Result<()> {
+    let g = geometry::Geometry::new(m, wafers);
+    // The fast fidelity's per-PE and per-link arrays, 8 bytes each: the largest allocation.
+    let state = 8 * (2 * g.pes() as u64 + g.links() as u64);
+    crate::host::reserve(|| format!("the fabric state of {wafers} wafer(s)"), state)
+}
+
+/// The mapping the search chose, measured at the fast fidelity, and what it weighed.
+struct Chosen {
+    plan: Plan,
+    counts: memo::Counts,
+    candidates: Vec<Candidate>,
+}
+
+/// Search the spreads for `w` on `wafers` wafers under `opts`' objective and pins: laid out
+/// and measured at the fast fidelity in order of their bound, until no bound left can beat the
+/// best measured (see `search`).
+fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Chosen> {
+    reserve_fabric_state(m, wafers)?;
+    let mut ranked = search::candidates(m, w, u64::from(wafers), &opts.pins);
+    if ranked.is_empty() {
+        if !opts.pins.is_empty() {
+            return Err(crate::Error::Usage {
+                flag: "--tile-bytes / --kv-tokens-per-pe".to_owned(),
+                reason: format!("the pinned spread does not fit {wafers} wafer(s)"),
+            });
+        }
+        ranked.push(search::Ranked {
+            spread: Spread::densest(m),
+            bound_cycles: 0,
+        });
+    }
+    let clock_hz = m.wafer.clock_hz;
+    let seconds = |cycles: u64| cycles.max(1) as f64 / clock_hz;
+    let batch = w.scenario.batch;
+    let mut best: Option<(f64, Plan, memo::Counts)> = None;
+    let mut candidates = Vec::new();
+    for r in &ranked {
+        let kv = match r.spread.kv_tokens {
+            u64::MAX => "all that fit".to_owned(),
+            n => n.to_string(),
+        };
+        let describe = |what: String| {
+            format!(
+                "tiles <= {} B, KV <= {kv} tokens per PE{what}",
+                r.spread.tile_bytes
+            )
+        };
+        // No mapping on these wafers uses more of them than all.
+        let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
+        if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
+            candidates.push(Candidate {
+                mapping: describe(String::new()),
+                decode_tokens_per_s: None,
+                score: None,
+                note: format!(
+                    "pruned: its bound ({} cycles) cannot beat the best found",
+                    r.bound_cycles
+                ),
+            });
+            continue;
+        }
+        let plans = match arrangements(m, w, wafers, r.spread) {
+            Ok(plans) => plans,
+            Err(e) => {
+                candidates.push(Candidate {
+                    mapping: describe(String::new()),
+                    decode_tokens_per_s: None,
+                    score: None,
+                    note: format!("no layout: {e}"),
+                });
+                continue;
+            }
+        };
+        for p in plans {
+            let counts = match measure_fast(m, w, &p, false) {
+                Ok(fast) => fast.counts,
+                Err(e) => {
+                    candidates.push(Candidate {
+                        mapping: describe(format!(", {}", p.arrangement)),
+                        decode_tokens_per_s: None,
+                        score: None,
+                        note: format!("no program: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let step_s = seconds(counts.end);
+            let score = opts
+                .objective
+                .score(step_s, batch, u64::from(p.wafers_used));
+            candidates.push(Candidate {
+                mapping: describe(format!(
+                    ": {} PEs per layer on {} wafer(s), {}",
+                    p.layers.first().map_or(0, Layer::pes),
+                    p.wafers_used,
+                    p.arrangement
+                )),
+                decode_tokens_per_s: Some(1.0 / step_s),
+                score: Some(score),
+                note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
+            });
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, p, counts));
+            }
+        }
+    }
+    let Some((_, plan, counts)) = best else {
+        // Every candidate failed to lay out: report the densest one's reason.
+        let why = layout::layout(m, w, wafers, Spread::densest(m))
+            .err()
+            .map_or_else(|| "no spread lays out".to_owned(), |e| e.to_string());
+        return Err(misfit(w, wafers, opts.units, why));
+    };
+    Ok(Chosen {
+        plan,
+        counts,
+        candidates,
     })
 }
 
@@ -191,15 +347,26 @@ pub fn simulate(
     opts: &SimOptions,
 ) -> crate::Result<Timing> {
     let wafers = wafers(placement, opts)?;
-    let plan = plan(m, w, wafers, opts)?;
-    let r = match opts.fidelity {
-        Fidelity::Fast => measure_fast(m, w, &plan, opts.trace)?,
-        Fidelity::Detailed => measure_detailed(m, w, &plan, opts.trace)?,
+    let chosen = choose(m, w, wafers, opts)?;
+    let r = match (opts.fidelity, opts.trace) {
+        (Fidelity::Fast, false) => Measured {
+            counts: chosen.counts,
+            trace: None,
+        },
+        (Fidelity::Fast, true) => measure_fast(m, w, &chosen.plan, true)?,
+        (Fidelity::Detailed, trace) => measure_detailed(m, w, &chosen.plan, trace)?,
     };
-    Ok(timing(m, w, &plan, wafers, &r))
+    Ok(timing(m, w, &chosen.plan, wafers, &r, chosen.candidates))
 }
 
-fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -> Timing {
+fn timing(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    wafers: u32,
+    r: &Measured,
+    candidates: Vec<Candidate>,
+) -> Timing {
     let wafer = &m.wafer;
     let clock_hz = wafer.clock_hz;
     let units = wafers as f64;
@@ -287,6 +454,14 @@ fn timing(m: &WseSystem, w: &Workload, plan: &Plan, wafers: u32, r: &Measured) -
             wafer.router.queue_wavelets,
             plan.arrangement,
         ),
+        mapping_params: MappingParams::Wse {
+            wafers_used: u64::from(plan.wafers_used),
+            tile_bytes: plan.spread.tile_bytes.min(wafer.pe_data_bytes()),
+            kv_tokens_per_pe: plan.kv_per_pe,
+            pes_per_layer: layer_pes,
+            arrangement: plan.arrangement.to_string(),
+        },
+        candidates,
         trace: r.trace.clone(),
     }
 }

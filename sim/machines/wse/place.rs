@@ -12,6 +12,28 @@ use crate::arch::{Unit, WseSystem};
 use crate::mapping::{Placement, UnitLoad, verdict};
 use crate::quant::Format;
 use crate::workload::{TensorClass, Workload};
+use serde::Serialize;
+
+/// The WSE family's mapping knobs: how much of a PE one weight tile and one KV slice may take.
+/// The densest spread (whole PEs) needs the fewest wafers; smaller tiles and slices spread a
+/// layer over more PEs, so each does less work, when the wafers given have room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Spread {
+    /// Data bytes a weight tile may take (at most what the code and buffer reserves leave).
+    pub tile_bytes: u64,
+    /// Tokens of one KV head's keys (or values) one PE may hold.
+    pub kv_tokens: u64,
+}
+
+impl Spread {
+    /// Every PE filled: the fewest PEs, the fit verdict's mapping.
+    pub fn densest(m: &WseSystem) -> Spread {
+        Spread {
+            tile_bytes: m.wafer.pe_data_bytes(),
+            kv_tokens: u64::MAX,
+        }
+    }
+}
 
 /// PEs used by one part of the model and the bytes they hold.
 #[derive(Clone, Copy, Default)]
@@ -56,11 +78,12 @@ pub struct Room {
 }
 
 impl Room {
-    /// The room on a PE of `m` for a step of `batch` sequences.
-    pub fn new(m: &WseSystem, batch: u64) -> Room {
+    /// The room on a PE of `m` for a step of `batch` sequences, tiles taking at most
+    /// `spread.tile_bytes`.
+    pub fn new(m: &WseSystem, batch: u64, spread: Spread) -> Room {
         let pe = &m.wafer.pe;
         Room {
-            cap: m.wafer.pe_data_bytes(),
+            cap: spread.tile_bytes.min(m.wafer.pe_data_bytes()),
             beside_code: pe.sram_bytes.saturating_sub(pe.code_reserve_bytes),
             batch,
             operand: false,
@@ -153,22 +176,24 @@ fn search(format: Format, rows: u64, cols: u64, room: Room) -> Option<(Tiles, Re
     best
 }
 
-/// Tokens of one KV head's K (or V) vectors one PE holds; `None` if not even one fits. They fit
-/// the PE's data bytes, and, with the query (or partial output) of the head being worked on and
-/// one f16 score per token beside them, the PE's SRAM after its code (the layout's rule).
-pub fn kv_tokens_per_pe(m: &WseSystem, w: &Workload) -> Option<u64> {
+/// Tokens of one KV head's K (or V) vectors one PE holds, at most `limit`; `None` if not even
+/// one fits. They fit the PE's data bytes, and, with the query (or partial output) of the head
+/// being worked on and one f16 score per token beside them, the PE's SRAM after its code (the
+/// layout's rule).
+pub fn kv_tokens_per_pe(m: &WseSystem, w: &Workload, limit: u64) -> Option<u64> {
     let pe = &m.wafer.pe;
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
     let beside = pe
         .sram_bytes
         .checked_sub(pe.code_reserve_bytes + 4 * w.model.head_dim)?;
-    Some((m.wafer.pe_data_bytes() / vector).min(beside / (vector + 2))).filter(|&n| n > 0)
+    let fit = (m.wafer.pe_data_bytes() / vector).min(beside / (vector + 2));
+    Some(fit.min(limit)).filter(|&n| n > 0)
 }
 
 /// PEs of one layer's KV cache: each PE holds whole head vectors of K or V for some tokens.
-fn kv_cache(m: &WseSystem, w: &Workload) -> Option<Region> {
+fn kv_cache(m: &WseSystem, w: &Workload, limit: u64) -> Option<Region> {
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
-    let per_pe = kv_tokens_per_pe(m, w)?;
+    let per_pe = kv_tokens_per_pe(m, w, limit)?;
     let m = &w.model;
     let tokens = w.scenario.context * w.scenario.batch;
     let pes = 2 * m.kv_heads * tokens.div_ceil(per_pe);
@@ -206,11 +231,16 @@ fn spill(wafers: &mut Vec<Region>, r: Region, fabric: u64) {
     }
 }
 
-/// Place `w` on `units` wafers, or on as few as hold it.
+/// Place `w` on `units` wafers, or on as few as hold it, every PE filled.
 pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
+    place_spread(m, w, units, Spread::densest(m))
+}
+
+/// Place `w` on `units` wafers, or on as few as hold it, with tiles and KV slices of `spread`.
+pub fn place_spread(m: &WseSystem, w: &Workload, units: Option<u64>, spread: Spread) -> Placement {
     let wafer = &m.wafer;
     let cap = wafer.pe_data_bytes();
-    let room = Room::new(m, w.scenario.batch);
+    let room = Room::new(m, w.scenario.batch, spread);
     let fabric = wafer.fabric_pes();
     let usable = fabric * cap;
     let model = &w.model;
@@ -224,7 +254,7 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
             let r = region(t.class, t.rows, t.cols)?;
             Some((0..t.count).fold(acc, |a, _| a.add(r)))
         })
-        .and_then(|r| Some(r.add(kv_cache(m, w)?)));
+        .and_then(|r| Some(r.add(kv_cache(m, w, spread.kv_tokens)?)));
     let embedding = region(TensorClass::Embedding, model.vocab, model.hidden);
     let final_norm = region(TensorClass::Norm, 1, model.hidden);
     let classifier = if model.tied_embedding {
@@ -245,9 +275,13 @@ pub fn place(m: &WseSystem, w: &Workload, units: Option<u64>) -> Placement {
         };
         verdict(p, units, None, 0)
     };
-    let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) =
-        (layer, kv_cache(m, w), embedding, final_norm, classifier)
-    else {
+    let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) = (
+        layer,
+        kv_cache(m, w, spread.kv_tokens),
+        embedding,
+        final_norm,
+        classifier,
+    ) else {
         return fail(format!(
             "no mapping: a single tile or KV vector exceeds the {cap} bytes a PE has for data"
         ));
@@ -358,6 +392,6 @@ mod tests {
             panic!("cerebras-wse3 is a WSE")
         };
         assert_eq!(m.wafer.pe_data_bytes(), 38_912);
-        assert_eq!(kv_cache(&m, &w).unwrap().pes, 432);
+        assert_eq!(kv_cache(&m, &w, u64::MAX).unwrap().pes, 432);
     }
 }

@@ -6,11 +6,11 @@ use super::detailed;
 use super::fast::Fast;
 use super::geometry::{Geometry, Pe, Route, Shift, Sweep};
 use super::layout::{Arrangement, Matrix, Misfit, Plan, layout};
-use super::place::Tiles;
+use super::place::{Spread, Tiles};
 use super::program::{Buffer, Program, Receive, Sink};
 use crate::arch::{Machine, WseSystem};
 use crate::engine::Clock;
-use crate::mapping::{Fidelity, SimOptions};
+use crate::mapping::{Fidelity, MappingParams, Pins, SimOptions};
 use crate::quant::Format;
 use crate::workload::Workload;
 
@@ -215,9 +215,28 @@ fn tiny_wafer(rows: u64, cols: u64, sram: u64) -> WseSystem {
 }
 
 fn run(m: &WseSystem, w: &Workload, fidelity: Fidelity) -> crate::mapping::Timing {
+    run_pinned(m, w, fidelity, Pins::default())
+}
+
+/// Every PE filled, as the fit verdict counts: the mapping before the search.
+fn densest(m: &WseSystem) -> Pins {
+    Pins {
+        tile_bytes: Some(m.wafer.pe_data_bytes()),
+        kv_tokens_per_pe: Some(u64::MAX),
+        ..Pins::default()
+    }
+}
+
+fn run_pinned(
+    m: &WseSystem,
+    w: &Workload,
+    fidelity: Fidelity,
+    pins: Pins,
+) -> crate::mapping::Timing {
     let placement = super::place(m, w, None);
     let opts = SimOptions {
         fidelity,
+        pins,
         ..SimOptions::default()
     };
     super::simulate(m, w, &placement, &opts).unwrap()
@@ -278,7 +297,7 @@ fn kv_slices_leave_room_beside_them_instead_of_overflowing() {
     m.wafer.pe.buffer_bytes = 8;
     let mut w = short(1);
     w.scenario.context = 512;
-    let plan = layout(&m, &w, 4).unwrap();
+    let plan = layout(&m, &w, 4, Spread::densest(&m)).unwrap();
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
     assert!(plan.kv_per_pe < m.wafer.pe_data_bytes() / vector);
     for line in plan.layers.iter().flat_map(|l| &l.kv) {
@@ -286,7 +305,13 @@ fn kv_slices_leave_room_beside_them_instead_of_overflowing() {
     }
     let placement = super::place(&m, &w, None);
     assert!(placement.fits);
-    super::simulate(&m, &w, &placement, &SimOptions::default()).unwrap();
+    let t = super::simulate(&m, &w, &placement, &SimOptions::default()).unwrap();
+    match t.mapping_params {
+        MappingParams::Wse {
+            kv_tokens_per_pe, ..
+        } => assert!(kv_tokens_per_pe <= plan.kv_per_pe, "{kv_tokens_per_pe}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -314,7 +339,7 @@ fn fit_and_run_agree_when_batch_buffers_outgrow_the_reserve() {
     w.scenario.batch = 4;
     let placement = super::place(&wse3(), &w, Some(5));
     assert!(placement.fits);
-    let plan = layout(&wse3(), &w, 5).unwrap();
+    let plan = layout(&wse3(), &w, 5, Spread::densest(&wse3())).unwrap();
     assert!(plan.layers[0].down.tiles.tile_rows * 2 * 4 + 4 * 4 <= 49_152 - 6_144 - 38_912 + 4_096);
     check_plan(&plan);
 }
@@ -350,7 +375,7 @@ fn fast_step_of_a_70b_slice_is_pinned() {
     let mut w = workload("llama3-70b");
     w.model.layers = 4;
     w.scenario.batch = 2;
-    let t = run(&m, &w, Fidelity::Fast);
+    let t = run_pinned(&m, &w, Fidelity::Fast, densest(&m));
     let parts: Vec<u64> = t.parts.iter().map(|p| p.cycles).collect();
     let units: Vec<u64> = t.units.iter().map(|u| u.busy_cycles).collect();
     assert_eq!(t.decode_cycles, 2_106_365);
@@ -370,7 +395,7 @@ fn stacked_layers(
     m.wafer.pe.buffer_bytes = 1024;
     let w = short(batch);
     let wafers = layers.div_ceil(per_wafer) as u32;
-    let mut plan = layout(&m, &w, wafers).unwrap();
+    let mut plan = layout(&m, &w, wafers, Spread::densest(&m)).unwrap();
     // The layers moved below span every wafer, where the layout used the first.
     plan.geometry = Geometry::new(&m, wafers);
     plan.wafers_used = wafers;
@@ -520,7 +545,7 @@ fn layers_in_bands_are_translates() {
         (tiny_wafer(40, 40, 2048), short(1), 1),
         (tiny_wafer(10, 10, 2048), short(2), 8),
     ] {
-        let plan = layout(&m, &w, wafers).unwrap();
+        let plan = layout(&m, &w, wafers, Spread::densest(&m)).unwrap();
         assert!(matches!(plan.arrangement, Arrangement::Bands(_)));
         check_plan(&plan);
     }
@@ -528,7 +553,7 @@ fn layers_in_bands_are_translates() {
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
     for wafers in 2..=4 {
-        let plan = layout(&wse3(), &w, wafers).unwrap();
+        let plan = layout(&wse3(), &w, wafers, Spread::densest(&wse3())).unwrap();
         assert!(
             matches!(plan.arrangement, Arrangement::Bands(_)),
             "{wafers} wafers"
@@ -543,12 +568,14 @@ fn layers_go_into_strips_when_bands_do_not_fit() {
     // bands, 60-70% full, need two wafers.
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
-    let plan = layout(&wse3(), &w, 1).unwrap();
+    let plan = layout(&wse3(), &w, 1, Spread::densest(&wse3())).unwrap();
     assert!(matches!(plan.arrangement, Arrangement::Strips(_)));
     assert_eq!(plan.wafers_used, 1);
     check_plan(&plan);
     assert_eq!(
-        layout(&wse3(), &w, 2).unwrap().arrangement,
+        layout(&wse3(), &w, 2, Spread::densest(&wse3()))
+            .unwrap()
+            .arrangement,
         Arrangement::Bands(21)
     );
 }
@@ -560,7 +587,7 @@ fn layers_in_strips_replay_exactly() {
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
     let m = wse3();
-    let mut plan = layout(&m, &w, 1).unwrap();
+    let mut plan = layout(&m, &w, 1, Spread::densest(&m)).unwrap();
     plan.layers.truncate(8);
     let (replayed, evaluated) = (
         fast_step(&m, &w, &plan, true, None),
@@ -576,7 +603,9 @@ fn plans_depend_on_the_wafers_given_only_through_their_arrangement() {
     // arrangement fits. LLaMA-2-70B at 3.5 bits: strips on 1 WSE-3, bands from 2 on.
     let mut w = workload("llama2-70b");
     w.quant = w.quant.with_matrices_as(Format::Q35);
-    let plans: Vec<Plan> = (1..=5).map(|n| layout(&wse3(), &w, n).unwrap()).collect();
+    let plans: Vec<Plan> = (1..=5)
+        .map(|n| layout(&wse3(), &w, n, Spread::densest(&wse3())).unwrap())
+        .collect();
     assert!(matches!(plans[0].arrangement, Arrangement::Strips(_)));
     for p in &plans[1..] {
         assert_eq!(p, &plans[1]);
@@ -588,7 +617,13 @@ fn plans_depend_on_the_wafers_given_only_through_their_arrangement() {
 fn layers_fall_back_to_one_sweep_when_strips_do_not_fit() {
     // LLaMA-3-70B at 3.5 bits needs strips of 10 columns, 800 for 80 layers on a WSE-3 of
     // 762: only the continuous sweep, packing the strips' ragged ends, fits one wafer.
-    let plan = layout(&wse3(), &workload("llama3-70b"), 1).unwrap();
+    let plan = layout(
+        &wse3(),
+        &workload("llama3-70b"),
+        1,
+        Spread::densest(&wse3()),
+    )
+    .unwrap();
     assert_eq!(plan.arrangement, Arrangement::Continuous);
     assert_eq!(plan.wafers_used, 1);
     check_plan(&plan);
@@ -739,4 +774,28 @@ fn a_message_needs_one_receiving_task_per_drop() {
         prog.message(&t, &route, &[receive()], &mut Vec::new())
             .is_err()
     );
+}
+
+#[test]
+fn more_wafers_never_give_a_slower_step() {
+    // stories260k on 12 x 40 wafers of 2 KB PEs needs several wafers; from one count to the
+    // next the search may change the arrangement or leave wafers idle, never lose speed. Here
+    // the one-wafer mapping stays best: smaller tiles on more wafers lengthen the reductions.
+    let m = tiny_wafer(12, 40, 2048);
+    let w = short(1);
+    let placement = super::place(&m, &w, None);
+    let fewest = placement.units_needed.expect("fits some wafer count");
+    let steps: Vec<(u64, u64)> = (fewest..fewest + 4)
+        .map(|n| {
+            let opts = SimOptions {
+                units: Some(n),
+                ..SimOptions::default()
+            };
+            let t = super::simulate(&m, &w, &placement, &opts).unwrap();
+            (n, t.decode_cycles)
+        })
+        .collect();
+    for pair in steps.windows(2) {
+        assert!(pair[1].1 <= pair[0].1, "{steps:?}");
+    }
 }

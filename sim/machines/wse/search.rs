@@ -1,0 +1,89 @@
+//! The WSE mapping search: how far weight tiles and KV slices may fill a PE.
+//!
+//! The densest spread (whole PEs) needs the fewest wafers, and runs each layer's matrices on the
+//! fewest PEs, one matrix after another: most of the wafers given stay idle. Smaller tiles and
+//! KV slices spread a layer over more PEs, so each does less work, at the price of longer
+//! multicasts and reductions. The candidates are a ladder of tile and slice sizes; those that
+//! fit the wafers given are ranked by a lower bound on their decode step (the per-PE work of
+//! each phase of a layer, which run one after another) and simulated at the fast fidelity in
+//! that order until the next bound cannot beat the best step found (branch and bound: the best
+//! over every candidate, so more wafers, which only add candidates, never give a slower step).
+
+use super::datapath::Datapath;
+use super::place::{self, Room, Spread};
+use crate::arch::WseSystem;
+use crate::mapping::Pins;
+use crate::workload::{TensorClass, Workload};
+
+/// Fractions of a PE's data bytes a tile may take: whole, half, a third, ...
+const TILE_DIVISORS: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
+/// Tokens of one KV head per PE, besides as many as fit.
+const KV_TOKENS: [u64; 5] = [64, 32, 16, 8, 4];
+/// A spread that fits the wafers given, with a lower bound on its decode step.
+#[derive(Clone, Copy, Debug)]
+pub struct Ranked {
+    pub spread: Spread,
+    pub bound_cycles: u64,
+}
+
+/// The spreads the search weighs for `w` on `wafers` wafers: pinned values alone where pinned,
+/// those that fit (by the fit verdict's count), smallest bound first.
+pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<Ranked> {
+    let cap = m.wafer.pe_data_bytes();
+    let tiles: Vec<u64> = match pins.tile_bytes {
+        Some(b) => vec![b],
+        None => TILE_DIVISORS.iter().map(|d| cap / d).collect(),
+    };
+    let slices: Vec<u64> = match pins.kv_tokens_per_pe {
+        Some(n) => vec![n],
+        None => std::iter::once(u64::MAX).chain(KV_TOKENS).collect(),
+    };
+    let mut ranked: Vec<Ranked> = tiles
+        .iter()
+        .flat_map(|&tile_bytes| {
+            slices.iter().map(move |&kv_tokens| Spread {
+                tile_bytes,
+                kv_tokens,
+            })
+        })
+        .filter(|&s| place::place_spread(m, w, Some(wafers), s).fits)
+        .filter_map(|spread| {
+            Some(Ranked {
+                spread,
+                bound_cycles: bound(m, w, spread)?,
+            })
+        })
+        .collect();
+    // Ties go to the denser spread (listed first): fewer PEs for the same time.
+    ranked.sort_by_key(|r| r.bound_cycles);
+    ranked
+}
+
+/// Cycles a decode step with `spread` takes at least: per layer, the phases run one after
+/// another (Q, K and V side by side, attention, O, gate and up, down), and each lasts at least
+/// the work of its busiest PE (a tile's multiply-adds over the datapath's lanes; a K PE's
+/// scores over its tokens for every query head of its group); the classifier alike.
+fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
+    let model = &w.model;
+    let batch = w.scenario.batch.max(1);
+    let dp = Datapath::new(&m.wafer.pe);
+    let room = Room::new(m, batch, spread);
+    let gemv = |class: TensorClass, rows: u64, cols: u64| {
+        let format = w.quant.format(class);
+        let t = place::tiles(format, rows, cols, room.of(class))?;
+        Some((t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format)))
+    };
+    let (h, f) = (model.hidden, model.ffn);
+    let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h)?
+        .max(gemv(TensorClass::AttnK, model.kv_dim(), h)?)
+        .max(gemv(TensorClass::AttnV, model.kv_dim(), h)?);
+    let o = gemv(TensorClass::AttnO, h, model.q_dim())?;
+    let up = gemv(TensorClass::FfnUp, f, h)?.max(gemv(TensorClass::FfnGate, f, h)?);
+    let down = gemv(TensorClass::FfnDown, h, f)?;
+    let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?.min(w.scenario.context);
+    let line = w.scenario.context.div_ceil(tokens);
+    let group = model.heads / model.kv_heads.max(1);
+    let attention = batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line;
+    let classifier = gemv(TensorClass::Classifier, model.vocab, h)?;
+    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+}

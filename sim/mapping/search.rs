@@ -1,0 +1,95 @@
+//! The mapping search every family runs: what it optimizes, what the user pinned, the
+//! parameters of the mapping it chose and the candidates it weighed (`--explain`).
+
+use serde::{Deserialize, Serialize};
+
+/// What the mapping search maximizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Decode tokens per second seen by each user.
+    #[default]
+    PerUser,
+    /// Decode tokens per second over the whole batch.
+    Aggregate,
+    /// Aggregate tokens per second per unit in use (chip, wafer, GPU): leaves units idle when
+    /// they add less than their share.
+    PerUnit,
+}
+
+impl Objective {
+    /// The score of a mapping that decodes `batch` sequences in `step_s` seconds on `units`
+    /// units: larger is better.
+    pub fn score(self, step_s: f64, batch: u64, units: u64) -> f64 {
+        match self {
+            Objective::PerUser => 1.0 / step_s,
+            Objective::Aggregate => batch as f64 / step_s,
+            Objective::PerUnit => batch as f64 / step_s / units.max(1) as f64,
+        }
+    }
+
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::PerUser => "per-user tokens/s",
+            Objective::Aggregate => "aggregate tokens/s",
+            Objective::PerUnit => "aggregate tokens/s per unit",
+        }
+    }
+}
+
+/// Mapping parameters the user fixed; the search only varies the others. A pin a family does
+/// not have is refused by that family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pins {
+    /// Tensor-parallel degree (TSP chips per stage, GPUs per stage).
+    pub tp: Option<u64>,
+    /// WSE: data bytes a weight tile may take on one PE.
+    pub tile_bytes: Option<u64>,
+    /// WSE: tokens of one KV head one PE may hold.
+    pub kv_tokens_per_pe: Option<u64>,
+}
+
+impl Pins {
+    /// Whether nothing is pinned.
+    pub fn is_empty(&self) -> bool {
+        *self == Pins::default()
+    }
+}
+
+/// The mapping a family chose, as structured parameters (`mapping_params` in the run record).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum MappingParams {
+    /// Groq TSP: tensor parallelism within and across nodes, pipeline stages over the rest.
+    Tsp {
+        tp: u64,
+        stages: u64,
+        chips_used: u64,
+        max_layers_per_stage: u64,
+        allreduce: String,
+    },
+    /// Cerebras WSE: how far tiles and KV slices fill a PE, and how the layers sit.
+    Wse {
+        wafers_used: u64,
+        tile_bytes: u64,
+        kv_tokens_per_pe: u64,
+        pes_per_layer: u64,
+        arrangement: String,
+    },
+    /// GPU: tensor parallelism over the GPUs in use.
+    Gpu { tp: u64, gpus_used: u64 },
+}
+
+/// One mapping the search weighed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The mapping, in words.
+    pub mapping: String,
+    /// Its decode tokens per second per user, where it was simulated.
+    pub decode_tokens_per_s: Option<f64>,
+    /// Its score under the objective, where it was simulated.
+    pub score: Option<f64>,
+    /// Why it was not simulated or failed, or that it was chosen.
+    pub note: String,
+}

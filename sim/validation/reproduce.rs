@@ -1,0 +1,216 @@
+//! For a published point the model misses: which value of each estimated input would reproduce
+//! it. Each field listed in the arch's `estimated` is scaled by a factor in
+//! [`1/RANGE`, `RANGE`] (every number under it, as [`arch::vary::scaled`] does) and the factor
+//! that hits the published value is found by bisection on the logarithm of the ratio
+//! predicted / published. Whether the value found is physically plausible is for a human to
+//! judge; the numbers are printed for that.
+
+use super::Metric;
+use crate::arch::vary;
+use crate::run::RunRecord;
+use crate::sweep::Job;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// The widest factor searched either way.
+pub const RANGE: f64 = 16.0;
+
+/// Bisection steps on log2 of the factor: an interval of at most log2(RANGE) = 4 ends within
+/// 4 / 2^7 of the answer, a factor within about 2%.
+const STEPS: usize = 7;
+
+/// What one estimated input would have to be to reproduce one published point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reproduction {
+    /// Dotted path of the estimated field.
+    pub field: String,
+    /// Its value in the arch file (`null` for a composite field such as a list of levels).
+    pub estimate: Option<f64>,
+    /// The factor on the estimate that reproduces the point (`null`: none in range).
+    pub factor: Option<f64>,
+    /// The field's value at that factor (integers rounded; `null` for a composite field).
+    pub value: Option<f64>,
+    /// Smallest and largest prediction seen over the factors tried (`null`: no variant ran).
+    pub reach: Option<[f64; 2]>,
+}
+
+/// Decode tokens/s and time to first token of one variant (`None`: invalid, no fit, failed).
+type Predicted = Option<(Option<f64>, Option<f64>)>;
+
+/// One (job, field) pair's runs, memoized by factor so that two metrics of one deployment
+/// share them.
+struct Variants<'a> {
+    job: &'a Job,
+    field: &'a str,
+    runs: RefCell<BTreeMap<u64, Predicted>>,
+}
+
+/// What the search needs of a run.
+fn predicted(r: &RunRecord) -> Predicted {
+    r.fits.then_some((r.decode_tokens_per_s, r.ttft_s))
+}
+
+impl Variants<'_> {
+    fn predicted(&self, factor: f64) -> Predicted {
+        if let Some(p) = self.runs.borrow().get(&factor.to_bits()) {
+            return *p;
+        }
+        let p = vary::scaled(&self.job.arch, self.field, factor)
+            .ok()
+            .and_then(|arch| {
+                let job = Job {
+                    arch,
+                    ..self.job.clone()
+                };
+                super::run_job(&job).ok()
+            })
+            .and_then(|r| predicted(&r));
+        self.runs.borrow_mut().insert(factor.to_bits(), p);
+        p
+    }
+
+    fn metric(&self, factor: f64, m: Metric) -> Option<f64> {
+        let (decode, ttft) = self.predicted(factor)?;
+        match m {
+            Metric::DecodeTokensPerSUser => decode,
+            Metric::TimeToFirstTokenS => ttft,
+        }
+        .filter(|v| v.is_finite() && *v > 0.0)
+    }
+
+    /// log(predicted / published) at `2^e` times the estimate.
+    fn gap(&self, e: f64, m: Metric, published: f64) -> Option<f64> {
+        self.metric(e.exp2(), m).map(|v| (v / published).ln())
+    }
+
+    /// Bisect between exponents `a` and `b`, whose gaps `ga` and `gb` differ in sign; the
+    /// exponent tried that came closest (integer fields move in steps, so the closest variant
+    /// run, not the last midpoint, is the answer).
+    fn bisect(&self, a: (f64, f64), b: (f64, f64), m: Metric, published: f64) -> f64 {
+        let ((mut a, mut ga), (mut b, gb)) = (a, b);
+        let mut best = if ga.abs() <= gb.abs() {
+            (a, ga)
+        } else {
+            (b, gb)
+        };
+        for _ in 0..STEPS {
+            let mid = 0.5 * (a + b);
+            // A variant between two that run should run too; stop at what is known.
+            let Some(g) = self.gap(mid, m, published) else {
+                break;
+            };
+            if g.abs() < best.1.abs() {
+                best = (mid, g);
+            }
+            if g.signum() == ga.signum() {
+                (a, ga) = (mid, g);
+            } else {
+                b = mid;
+            }
+        }
+        best.0
+    }
+
+    /// The exponent on one side (`side` = 1 above the estimate, -1 below) that reproduces the
+    /// point. When the estimate and the far end both run, the answer lies between them if the
+    /// gap changes sign (one run per side for most fields); otherwise a ladder of factors
+    /// 2^(far/8, far/4, far/2, far) finds the first bracket whose ends both run.
+    fn side(&self, side: f64, m: Metric, published: f64) -> Option<f64> {
+        let far = side * RANGE.log2();
+        let here = self.gap(0.0, m, published);
+        if let (Some(g0), Some(gf)) = (here, self.gap(far, m, published)) {
+            return (g0.signum() != gf.signum())
+                .then(|| self.bisect((0.0, g0), (far, gf), m, published));
+        }
+        let ladder: Vec<(f64, Option<f64>)> = [0.0, 0.125, 0.25, 0.5, 1.0]
+            .iter()
+            .map(|&k| (k * far, self.gap(k * far, m, published)))
+            .collect();
+        ladder.windows(2).find_map(|w| match (w[0], w[1]) {
+            ((a, Some(ga)), (b, Some(gb))) if ga.signum() != gb.signum() => {
+                Some(self.bisect((a, ga), (b, gb), m, published))
+            }
+            _ => None,
+        })
+    }
+
+    fn reproduce(&self, m: Metric, published: f64) -> Reproduction {
+        let found = [self.side(-1.0, m, published), self.side(1.0, m, published)]
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+        let factor = found.map(f64::exp2);
+        let tried: Vec<u64> = self.runs.borrow().keys().copied().collect();
+        let seen: Vec<f64> = tried
+            .into_iter()
+            .filter_map(|bits| self.metric(f64::from_bits(bits), m))
+            .collect();
+        let reach = (!seen.is_empty()).then(|| {
+            let lo = seen.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = seen.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            [lo, hi]
+        });
+        Reproduction {
+            field: self.field.to_owned(),
+            estimate: vary::value_at(&self.job.arch, self.field),
+            factor,
+            value: factor
+                .and_then(|f| vary::scaled(&self.job.arch, self.field, f).ok())
+                .and_then(|a| vary::value_at(&a, self.field)),
+            reach,
+        }
+    }
+}
+
+/// For each missed point `(job index, metric, published)`, one [`Reproduction`] per estimated
+/// field of its job's architecture, in the arch file's order; `base` holds each job's run as
+/// estimated. Jobs run in parallel, the fields of one job one after another: a variant of a
+/// 405B-class job holds gigabytes, and two of them at once is as far as memory should go. The
+/// result does not depend on the thread count.
+pub fn search(
+    jobs: &[&Job],
+    base: &[Result<RunRecord, String>],
+    missed: &[(usize, Metric, f64)],
+) -> Vec<Vec<Reproduction>> {
+    let mut searched: Vec<usize> = missed.iter().map(|&(k, _, _)| k).collect();
+    searched.sort_unstable();
+    searched.dedup();
+    // Per searched job: per field, one reproduction per missed point of that job.
+    let per_job: Vec<Vec<Vec<Reproduction>>> = searched
+        .par_iter()
+        .map(|&k| {
+            let known = base[k].as_ref().ok().and_then(predicted);
+            jobs[k]
+                .arch
+                .estimated
+                .iter()
+                .map(|field| {
+                    let v = Variants {
+                        job: jobs[k],
+                        field,
+                        runs: RefCell::new(BTreeMap::from([(1f64.to_bits(), known)])),
+                    };
+                    missed
+                        .iter()
+                        .filter(|(j, _, _)| *j == k)
+                        .map(|&(_, m, published)| v.reproduce(m, published))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    missed
+        .iter()
+        .enumerate()
+        .map(|(i, &(k, _, _))| {
+            let nth = missed[..i].iter().filter(|(j, _, _)| *j == k).count();
+            let fields = &per_job[searched.iter().position(|&s| s == k).unwrap_or(0)];
+            fields
+                .iter()
+                .map(|per_point| per_point[nth].clone())
+                .collect()
+        })
+        .collect()
+}
