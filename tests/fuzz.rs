@@ -115,8 +115,33 @@ fn assert_located(e: &Error, path: &str) {
     assert!(msg.starts_with(path), "error not located in {path}: {msg}");
 }
 
-fn presets_text(presets: &[describe::Preset]) -> Vec<(&'static str, &'static str)> {
-    presets.iter().map(|p| (p.path, p.text)).collect()
+/// What a description target mutates: the shipped files and the corpus's hostile ones
+/// (`tests/fuzz-corpus/KIND/`, each a shipped file with one defect a campaign found), as (path
+/// an error must name, text).
+fn seeds(presets: &[describe::Preset], kind: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = presets
+        .iter()
+        .map(|p| (p.path.to_owned(), p.text.to_owned()))
+        .collect();
+    out.extend(corpus(kind));
+    out
+}
+
+/// The corpus files of one kind, in name order.
+fn corpus(kind: &str) -> Vec<(String, String)> {
+    let dir = shipped("tests/fuzz-corpus").join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f.display().to_string(), text)
+        })
+        .collect()
 }
 
 fn stories() -> Workload {
@@ -143,8 +168,8 @@ proptest! {
     /// Architecture files: parsed and validated, or refused with the file named; an accepted
     /// one is placed without panicking.
     #[test]
-    fn arch_descriptions(which in 0..arch::PRESETS.len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let (path, text) = presets_text(&arch::PRESETS)[which];
+    fn arch_descriptions(which in 0..seeds(&arch::PRESETS, "arch").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (path, text) = &seeds(&arch::PRESETS, "arch")[which];
         let text = String::from_utf8_lossy(&mutate(text.as_bytes().to_vec(), &edits)).into_owned();
         match describe::parse::<Arch>(Path::new(path), &text) {
             Ok(a) => {
@@ -158,26 +183,26 @@ proptest! {
 
     /// Workload files: refused with the file named, or fitted on every shipped architecture.
     #[test]
-    fn workload_descriptions(which in 0..workload::PRESETS.len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let p = &workload::PRESETS[which];
-        let text = String::from_utf8_lossy(&mutate(p.text.as_bytes().to_vec(), &edits)).into_owned();
-        match describe::parse::<Workload>(Path::new(p.path), &text) {
+    fn workload_descriptions(which in 0..seeds(&workload::PRESETS, "workload").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (path, text) = &seeds(&workload::PRESETS, "workload")[which];
+        let text = String::from_utf8_lossy(&mutate(text.as_bytes().to_vec(), &edits)).into_owned();
+        match describe::parse::<Workload>(Path::new(path), &text) {
             Ok(w) => {
                 for (_, a) in arch::presets().unwrap() {
                     let _ = fit::fit(&a, &w, Format::Q35, None);
                 }
             }
-            Err(e) => assert_located(&e, p.path),
+            Err(e) => assert_located(&e, path),
         }
     }
 
     /// Sweep specs: refused with the file named, or every point prepared (not run).
     #[test]
-    fn sweep_specs(which in 0..sweep::PRESETS.len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let p = &sweep::PRESETS[which];
+    fn sweep_specs(which in 0..seeds(&sweep::PRESETS, "sweep").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (_, text) = &seeds(&sweep::PRESETS, "sweep")[which];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spec.ron");
-        let bytes = mutate(p.text.as_bytes().to_vec(), &edits);
+        let bytes = mutate(text.as_bytes().to_vec(), &edits);
         std::fs::write(&path, &bytes).unwrap();
         let shown = path.display().to_string();
         match sweep::load(&path) {
@@ -514,4 +539,24 @@ fn validation_errors_point_at_the_line_and_column() {
     )
     .unwrap();
     assert_eq!(spec.grid.len(), 1);
+}
+
+/// Every corpus file is refused as it stands, with an error naming the file.
+#[test]
+fn the_corpus_is_refused_with_located_errors() {
+    for (path, text) in corpus("arch") {
+        let e = describe::parse::<Arch>(Path::new(&path), &text).unwrap_err();
+        assert_located(&e, &path);
+    }
+    for (path, text) in corpus("workload") {
+        let e = describe::parse::<Workload>(Path::new(&path), &text).unwrap_err();
+        assert_located(&e, &path);
+    }
+    for (path, _) in corpus("sweep") {
+        let path = PathBuf::from(path);
+        let e = sweep::load(&path)
+            .and_then(|spec| sweep::prepare(&path, &spec, None).map(|_| ()))
+            .unwrap_err();
+        assert_located(&e, &path.display().to_string());
+    }
 }
