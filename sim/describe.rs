@@ -40,8 +40,165 @@ pub fn parse<T: DeserializeOwned + Validate>(path: &Path, text: &str) -> Result<
     })?;
     de.end()
         .map_err(|e| syntax(de.span_error(e), String::new()))?;
-    value.validate().map_err(|e| e.in_file(path))?;
+    value.validate().map_err(|e| located(e, path, text))?;
     Ok(value)
+}
+
+/// `e` in the file at `path` and, when its field can be found in the file's `text`, at the line
+/// and column where the field is written.
+pub fn located(e: Invalid, path: &Path, text: &str) -> Error {
+    match locate(text, &e.field) {
+        Some((line, column)) => Error::InvalidAt {
+            path: path.to_owned(),
+            line,
+            column,
+            field: e.field,
+            reason: e.reason,
+        },
+        None => e.in_file(path),
+    }
+}
+
+/// Line and column (1-based) where the field at the dotted `path` of a validation error (e.g.
+/// `system.levels[1].hop_latency_ns`, `grid[0]`) is written in the RON `text`; `None` when it
+/// cannot be found (then the error names the field alone). Keys are matched in order outside
+/// comments and strings, `[i]` steps to the i-th element of the list or tuple that follows.
+pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let code = blank_comments(text);
+    let mut pos = 0;
+    for part in path.split('.') {
+        let (name, indices) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            pos = find_key(&code, pos, name)?;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let i: usize = index.trim_end_matches(']').parse().ok()?;
+            pos = element(&code, pos, i)?;
+        }
+    }
+    let before = &text.as_bytes()[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Some((line, column))
+}
+
+/// `text` with every comment replaced by spaces (byte offsets kept), strings left as they are.
+fn blank_comments(text: &str) -> Vec<u8> {
+    let mut b = text.as_bytes().to_vec();
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1)) {
+            (b'"', _) => i = string_end(&b, i),
+            (b'/', Some(b'/')) => {
+                while i < b.len() && b[i] != b'\n' {
+                    b[i] = b' ';
+                    i += 1;
+                }
+            }
+            (b'/', Some(b'*')) => {
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    if b[i] != b'\n' {
+                        b[i] = b' ';
+                    }
+                    i += 1;
+                }
+                let end = (i + 2).min(b.len());
+                b[i..end].fill(b' ');
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    b
+}
+
+/// Offset just past the string starting at the quote at `start`.
+fn string_end(b: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < b.len() && b[i] != b'"' {
+        i += if b[i] == b'\\' { 2 } else { 1 };
+    }
+    i + 1
+}
+
+/// Offset of the first `name:` key or `Name(` variant at or after `from` (a whole identifier,
+/// outside strings).
+fn find_key(code: &[u8], from: usize, name: &str) -> Option<usize> {
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = from;
+    while i < code.len() {
+        if code[i] == b'"' {
+            i = string_end(code, i);
+            continue;
+        }
+        if code[i..].starts_with(name.as_bytes()) && (i == 0 || !ident(code[i - 1])) {
+            let rest = &code[i + name.len()..];
+            let after = rest.iter().position(|c| !c.is_ascii_whitespace());
+            let opens = |a: usize| rest[a] == b':' || rest[a] == b'(';
+            if after.is_some_and(|a| opens(a) && !ident(rest[0])) {
+                return Some(i);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Offset of element `index` of the first list or tuple opening at or after `from`.
+fn element(code: &[u8], from: usize, index: usize) -> Option<usize> {
+    let mut open = from + code[from..].iter().position(|&c| c == b'[' || c == b'(')?;
+    // A variant wrapping a list, `ClockHz([...])`: its elements are the list's.
+    let inner = open
+        + 1
+        + code[open + 1..]
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())?;
+    if code[open] == b'(' && code[inner] == b'[' {
+        open = inner;
+    }
+    let (mut depth, mut count, mut i) = (0usize, 0usize, open);
+    let start = |i: usize| {
+        i + code[i..]
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(0)
+    };
+    while i < code.len() {
+        match code[i] {
+            b'"' => {
+                i = string_end(code, i);
+                continue;
+            }
+            b'[' | b'(' | b'{' => {
+                depth += 1;
+                if depth == 1 && index == 0 {
+                    return Some(start(i + 1));
+                }
+            }
+            b']' | b')' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            b',' if depth == 1 => {
+                count += 1;
+                if count == index {
+                    return Some(start(i + 1));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A description file shipped with accsim, embedded so the binary works from any directory.
@@ -153,6 +310,46 @@ pub mod check {
             Ok(())
         } else {
             Err(Invalid::new(field, "must be at least 1, got 0"))
+        }
+    }
+
+    /// An integer must lie in `min..=max` [`unit`]: the physically meaningful range of the field.
+    pub fn within(field: &str, value: u64, min: u64, max: u64, unit: &str) -> Result<(), Invalid> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(Invalid::new(
+                field,
+                format!(
+                    "must be between {min} and {max}{}, got {value}",
+                    with_space(unit)
+                ),
+            ))
+        }
+    }
+
+    /// A number must be finite and lie in `min..=max` [`unit`]: the physically meaningful range
+    /// of the field.
+    pub fn between(field: &str, value: f64, min: f64, max: f64, unit: &str) -> Result<(), Invalid> {
+        if value.is_finite() && (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(Invalid::new(
+                field,
+                format!(
+                    "must be between {min:e} and {max:e}{}, got {value:e}",
+                    with_space(unit)
+                ),
+            ))
+        }
+    }
+
+    /// A unit after a number, if there is one.
+    fn with_space(unit: &str) -> String {
+        if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
         }
     }
 

@@ -37,6 +37,15 @@ pub enum Error {
         field: String,
         reason: String,
     },
+    /// As [`Error::Invalid`], with the line and column of the offending field in the file.
+    #[error("{path}:{line}:{column}: field `{field}`: {reason}")]
+    InvalidAt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        reason: String,
+    },
     /// A binary data file (model checkpoint, tokenizer) is truncated, corrupt or unsupported.
     #[error("{path}: {reason}")]
     Data { path: PathBuf, reason: String },
@@ -48,6 +57,14 @@ pub enum Error {
     /// A command-line value is unusable.
     #[error("{flag}: {reason}")]
     Usage { flag: String, reason: String },
+    /// The input is valid but would take more host memory than this machine has: refused before
+    /// allocating, rather than aborting part-way.
+    #[error("{what} needs {:.1} GB of memory; this machine has {:.1} GB available", *.needs as f64 / 1e9, *.available as f64 / 1e9)]
+    Memory {
+        what: String,
+        needs: u64,
+        available: u64,
+    },
 }
 
 /// A semantic check that failed, before the file it came from is known.

@@ -10,6 +10,7 @@ pub mod describe;
 pub mod engine;
 pub mod error;
 pub mod fit;
+pub mod host;
 pub mod machines;
 pub mod mapping;
 pub mod model;

@@ -1,5 +1,6 @@
 //! A GPU baseline: HBM capacity and bandwidth, peak dense rates, and how GPUs form a node.
 
+use super::{MAX_BYTES_PER_S, MIN_BYTES_PER_S};
 use crate::describe::check;
 use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
@@ -59,26 +60,46 @@ pub struct GpuNode {
 }
 
 impl GpuSystem {
-    /// Check every field.
+    /// Check every field against its physical range.
     pub fn validate(&self) -> Result<(), Invalid> {
         let g = &self.gpu;
-        check::nonzero("gpu.hbm_bytes", g.hbm_bytes)?;
-        check::positive("gpu.hbm_bytes_per_s", g.hbm_bytes_per_s)?;
-        check::positive("gpu.peak_ops_per_s.fp32", g.peak_ops_per_s.fp32)?;
-        check::positive("gpu.peak_ops_per_s.fp16", g.peak_ops_per_s.fp16)?;
-        check::positive("gpu.peak_ops_per_s.fp8", g.peak_ops_per_s.fp8)?;
-        check::positive("gpu.peak_ops_per_s.int8", g.peak_ops_per_s.int8)?;
-        check::positive("gpu.power_w", g.power_w)?;
-        check::non_negative("gpu.kernel_launch_s", g.kernel_launch_s)?;
+        check::within("gpu.hbm_bytes", g.hbm_bytes, 1, 1 << 50, "bytes")?;
+        let bandwidth = |field: &str, v: f64| {
+            check::between(field, v, MIN_BYTES_PER_S, MAX_BYTES_PER_S, "bytes/s")
+        };
+        bandwidth("gpu.hbm_bytes_per_s", g.hbm_bytes_per_s)?;
+        let p = &g.peak_ops_per_s;
+        for (field, v) in [
+            ("gpu.peak_ops_per_s.fp32", p.fp32),
+            ("gpu.peak_ops_per_s.fp16", p.fp16),
+            ("gpu.peak_ops_per_s.fp8", p.fp8),
+            ("gpu.peak_ops_per_s.int8", p.int8),
+        ] {
+            check::between(field, v, 1e6, 1e18, "operations/s")?;
+        }
+        check::between("gpu.power_w", g.power_w, 1e-3, 1e5, "W")?;
+        check::between("gpu.kernel_launch_s", g.kernel_launch_s, 0.0, 1.0, "s")?;
         if g.runtime_reserve_bytes >= g.hbm_bytes {
             return Err(Invalid::new(
                 "gpu.runtime_reserve_bytes",
                 "leaves no HBM for the model",
             ));
         }
-        check::nonzero("node.gpus_per_node", self.node.gpus_per_node)?;
-        check::positive("node.nvlink_bytes_per_s", self.node.nvlink_bytes_per_s)?;
-        check::non_negative("node.collective_latency_s", self.node.collective_latency_s)?;
+        check::within(
+            "node.gpus_per_node",
+            self.node.gpus_per_node,
+            1,
+            1 << 10,
+            "",
+        )?;
+        bandwidth("node.nvlink_bytes_per_s", self.node.nvlink_bytes_per_s)?;
+        check::between(
+            "node.collective_latency_s",
+            self.node.collective_latency_s,
+            0.0,
+            1.0,
+            "s",
+        )?;
         Ok(())
     }
 }

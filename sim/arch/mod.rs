@@ -19,6 +19,21 @@ use crate::error::{Error, Invalid};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Slowest accepted clock [Hz]: below a MHz no accelerator is described, and cycle counts of
+/// time-based quantities (link latencies, I/O per cycle) would lose their meaning.
+pub const MIN_CLOCK_HZ: f64 = 1e6;
+/// Fastest accepted clock [Hz].
+pub const MAX_CLOCK_HZ: f64 = 1e11;
+/// Slowest accepted link or memory bandwidth [bytes/s] (1 KB/s).
+pub const MIN_BYTES_PER_S: f64 = 1e3;
+/// Fastest accepted link or memory bandwidth [bytes/s] (1 PB/s).
+pub const MAX_BYTES_PER_S: f64 = 1e15;
+/// Longest accepted network latency [ns] (10 ms).
+pub const MAX_LATENCY_NS: f64 = 1e7;
+/// Most units (chips, wafers, GPUs) any system is counted in: beyond the largest machines built,
+/// small enough that per-unit records and power sums stay modest.
+pub const MAX_UNITS: u64 = 1 << 20;
+
 /// One architecture file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +122,33 @@ impl Machine {
             Machine::GroqTsp(_) => Unit::Chip,
             Machine::CerebrasWse(_) => Unit::Wafer,
             Machine::Gpu(_) => Unit::Gpu,
+        }
+    }
+
+    /// Most units of this family one system can have: the TSP network's `max_chips`, the
+    /// wafers whose PEs and links the WSE model can number in 32 bits (16 per PE is a bound on
+    /// its ports and I/O lanes), or [`MAX_UNITS`] GPUs.
+    pub fn max_units(&self) -> u64 {
+        match self {
+            Machine::GroqTsp(m) => m.system.max_chips,
+            Machine::CerebrasWse(m) => {
+                (u64::from(u32::MAX) / (16 * m.wafer.fabric_pes())).min(MAX_UNITS)
+            }
+            Machine::Gpu(_) => MAX_UNITS,
+        }
+    }
+
+    /// A unit count the user asked for, checked against [`Machine::max_units`]; the reason why
+    /// not otherwise.
+    pub fn check_units(&self, n: u64) -> Result<(), String> {
+        let max = self.max_units();
+        match n {
+            0 => Err("must be at least 1".to_owned()),
+            n if n > max => Err(format!(
+                "{n} {}s is more than this system can have in the model (at most {max})",
+                self.unit().name()
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -1,6 +1,9 @@
 //! Groq Tensor Streaming Processor: one chip and how chips compose into nodes, racks and a
 //! Dragonfly system.
 
+use super::{
+    MAX_BYTES_PER_S, MAX_CLOCK_HZ, MAX_LATENCY_NS, MAX_UNITS, MIN_BYTES_PER_S, MIN_CLOCK_HZ,
+};
 use crate::describe::check;
 use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
@@ -169,6 +172,11 @@ pub struct TspLinkLevel {
     pub hop_latency_ns: f64,
 }
 
+/// Largest latency of a functional unit's pipeline or a MEM read [cycles].
+const MAX_UNIT_LATENCY: u64 = 1 << 16;
+/// Largest chip-to-chip latency [cycles]: about 18 ms at 900 MHz.
+const MAX_LINK_LATENCY: u64 = 1 << 24;
+
 impl TspChip {
     /// MEM slices on the chip.
     pub fn slices(&self) -> u64 {
@@ -187,11 +195,17 @@ impl TspChip {
 }
 
 impl TspSystem {
-    /// Check every field and every relation between fields.
+    /// Check every field against its physical range, and every relation between fields.
     pub fn validate(&self) -> Result<(), Invalid> {
         let c = &self.chip;
-        check::positive("chip.clock_hz", c.clock_hz)?;
-        check::positive("chip.power_w", c.power_w)?;
+        check::between(
+            "chip.clock_hz",
+            c.clock_hz,
+            MIN_CLOCK_HZ,
+            MAX_CLOCK_HZ,
+            "Hz",
+        )?;
+        check::between("chip.power_w", c.power_w, 1e-3, 1e5, "W")?;
         // The machine model streams one weight vector per plane per cycle into the MXM; another
         // rate would be silently ignored, so it is refused instead.
         check::equal(
@@ -200,45 +214,91 @@ impl TspSystem {
             1,
             "the TSP machine model (one weight vector per plane per cycle)",
         )?;
-        for (field, v) in [
-            ("chip.superlanes", c.superlanes),
-            ("chip.lanes_per_superlane", c.lanes_per_superlane),
-            ("chip.vector_bytes", c.vector_bytes),
-            ("chip.mem.hemispheres", c.mem.hemispheres),
+        // Counts from 1 to a bound far above any chip, low enough that the products the
+        // placement forms (slices x addresses x vector bytes) stay far inside 64 bits.
+        let (small, large) = (1 << 10, 1 << 16);
+        for (field, v, max) in [
+            ("chip.superlanes", c.superlanes, small),
+            ("chip.lanes_per_superlane", c.lanes_per_superlane, small),
+            ("chip.vector_bytes", c.vector_bytes, large),
+            ("chip.mem.hemispheres", c.mem.hemispheres, 16),
             (
                 "chip.mem.slices_per_hemisphere",
                 c.mem.slices_per_hemisphere,
+                small,
             ),
-            ("chip.mem.addresses_per_slice", c.mem.addresses_per_slice),
-            ("chip.mem.banks_per_slice", c.mem.banks_per_slice),
-            ("chip.mem.sram_bytes", c.mem.sram_bytes),
-            ("chip.streams.per_direction", c.streams.per_direction),
-            ("chip.streams.hop_cycles", c.streams.hop_cycles),
-            ("chip.mxm.planes", c.mxm.planes),
-            ("chip.mxm.rows", c.mxm.rows),
-            ("chip.mxm.cols", c.mxm.cols),
-            ("chip.mxm.fp16_rate_divisor", c.mxm.fp16_rate_divisor),
             (
-                "chip.mxm.install_vectors_per_cycle",
-                c.mxm.install_vectors_per_cycle,
+                "chip.mem.addresses_per_slice",
+                c.mem.addresses_per_slice,
+                1 << 24,
             ),
-            ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane),
-            ("chip.vxm.alus_per_op", c.vxm.alus_per_op),
+            ("chip.mem.banks_per_slice", c.mem.banks_per_slice, small),
+            ("chip.mem.sram_bytes", c.mem.sram_bytes, 1 << 40),
+            ("chip.streams.per_direction", c.streams.per_direction, small),
+            ("chip.streams.hop_cycles", c.streams.hop_cycles, small),
+            ("chip.mxm.planes", c.mxm.planes, small),
+            ("chip.mxm.rows", c.mxm.rows, large),
+            ("chip.mxm.cols", c.mxm.cols, large),
+            ("chip.mxm.fp16_rate_divisor", c.mxm.fp16_rate_divisor, small),
+            ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane, small),
+            ("chip.vxm.alus_per_op", c.vxm.alus_per_op, small),
             (
                 "chip.sxm.slices_per_hemisphere",
                 c.sxm.slices_per_hemisphere,
+                small,
             ),
-            ("chip.icu.instruction_queues", c.icu.instruction_queues),
-            ("chip.c2c.links", c.c2c.links),
-            ("chip.c2c.lanes_per_link", c.c2c.lanes_per_link),
-            ("system.chips_per_node", self.system.chips_per_node),
-            ("system.nodes_per_rack", self.system.nodes_per_rack),
-            ("system.max_chips", self.system.max_chips),
-            ("system.max_hops", self.system.max_hops),
+            (
+                "chip.icu.instruction_queues",
+                c.icu.instruction_queues,
+                large,
+            ),
+            ("chip.c2c.links", c.c2c.links, small),
+            ("chip.c2c.lanes_per_link", c.c2c.lanes_per_link, small),
+            ("system.chips_per_node", self.system.chips_per_node, small),
+            ("system.nodes_per_rack", self.system.nodes_per_rack, small),
+            ("system.max_chips", self.system.max_chips, MAX_UNITS),
+            ("system.max_hops", self.system.max_hops, small),
         ] {
-            check::nonzero(field, v)?;
-            check::at_most(field, v, 1 << 40)?;
+            check::within(field, v, 1, max, "")?;
         }
+        // Pipeline latencies: zero is a legal idealization; beyond the bound a latency would
+        // dwarf any decode step and only hide an error.
+        for (field, v, max) in [
+            (
+                "chip.mem.read_latency_cycles",
+                c.mem.read_latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.mxm.latency_cycles",
+                c.mxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.vxm.latency_cycles",
+                c.vxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.sxm.latency_cycles",
+                c.sxm.latency_cycles,
+                MAX_UNIT_LATENCY,
+            ),
+            (
+                "chip.c2c.latency_cycles",
+                c.c2c.latency_cycles,
+                MAX_LINK_LATENCY,
+            ),
+        ] {
+            check::within(field, v, 0, max, "cycles")?;
+        }
+        self.check_chip_relations()?;
+        self.check_network()
+    }
+
+    /// The chip's fields that must agree with each other.
+    fn check_chip_relations(&self) -> Result<(), Invalid> {
+        let c = &self.chip;
         check::equal(
             "chip.vector_bytes",
             c.vector_bytes,
@@ -272,8 +332,20 @@ impl TspSystem {
                 format!("{} leaves no SRAM for weights", c.runtime_reserve_bytes),
             ));
         }
-        check::positive("chip.c2c.lane_gbps", c.c2c.lane_gbps)?;
-        check::positive("chip.c2c.link_bytes_per_s", c.c2c.link_bytes_per_s)?;
+        Ok(())
+    }
+
+    /// The chip-to-chip links and the network levels built from them.
+    fn check_network(&self) -> Result<(), Invalid> {
+        let c = &self.chip;
+        check::between("chip.c2c.lane_gbps", c.c2c.lane_gbps, 1e-3, 1e4, "Gb/s")?;
+        check::between(
+            "chip.c2c.link_bytes_per_s",
+            c.c2c.link_bytes_per_s,
+            MIN_BYTES_PER_S,
+            MAX_BYTES_PER_S,
+            "bytes/s",
+        )?;
         let raw = c.c2c.lanes_per_link as f64 * c.c2c.lane_gbps * 1e9 / 8.0;
         if c.c2c.link_bytes_per_s > raw {
             return Err(Invalid::new(
@@ -287,11 +359,22 @@ impl TspSystem {
                 "at least one network level is needed",
             ));
         }
-        let mut links = 0;
+        let mut links = 0u64;
         for (i, level) in self.system.levels.iter().enumerate() {
-            check::positive(
+            check::between(
                 &format!("system.levels[{i}].hop_latency_ns"),
                 level.hop_latency_ns,
+                1e-3,
+                MAX_LATENCY_NS,
+                "ns",
+            )?;
+            // A level without links could carry nothing (and would divide by zero).
+            check::within(
+                &format!("system.levels[{i}].links_per_chip"),
+                level.links_per_chip,
+                1,
+                c.c2c.links,
+                "links (the chip's c2c.links)",
             )?;
             links += level.links_per_chip;
         }

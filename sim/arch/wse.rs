@@ -1,6 +1,7 @@
 //! Cerebras Wafer-Scale Engine: a 2D mesh of processing elements (PEs), each with its own SRAM
 //! and router, and systems of several wafers joined by their I/O links.
 
+use super::{MAX_BYTES_PER_S, MAX_CLOCK_HZ, MAX_LATENCY_NS, MIN_BYTES_PER_S, MIN_CLOCK_HZ};
 use crate::describe::check;
 use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
@@ -105,32 +106,57 @@ impl WseWafer {
 }
 
 impl WseSystem {
-    /// Check every field and every relation between fields.
+    /// Check every field against its physical range, and every relation between fields.
     pub fn validate(&self) -> Result<(), Invalid> {
         let w = &self.wafer;
-        for (field, v) in [
-            ("wafer.cores", w.cores),
-            ("wafer.fabric_rows", w.fabric_rows),
-            ("wafer.fabric_cols", w.fabric_cols),
-            ("wafer.dies", w.dies),
-            ("wafer.pe.sram_bytes", w.pe.sram_bytes),
-            ("wafer.pe.sram_read_ports", w.pe.sram_read_ports),
-            ("wafer.pe.sram_write_ports", w.pe.sram_write_ports),
-            ("wafer.pe.sram_port_bits", w.pe.sram_port_bits),
-            ("wafer.pe.fp16_simd", w.pe.fp16_simd),
-            ("wafer.router.ports", w.router.ports),
-            ("wafer.router.wavelet_bits", w.router.wavelet_bits),
-            ("wafer.router.colors", w.router.colors),
-            ("wafer.router.hop_cycles", w.router.hop_cycles),
-            ("wafer.router.queue_wavelets", w.router.queue_wavelets),
+        // Counts from 1 to a bound far above any wafer, low enough that the PE arrays of the
+        // model stay addressable in 32 bits and products of sizes far inside 64 bits.
+        let small = 1 << 10;
+        for (field, v, min, max) in [
+            ("wafer.cores", w.cores, 1, 1 << 26),
+            ("wafer.fabric_rows", w.fabric_rows, 1, 1 << 14),
+            ("wafer.fabric_cols", w.fabric_cols, 1, 1 << 14),
+            ("wafer.dies", w.dies, 1, 1 << 12),
+            ("wafer.pe.sram_bytes", w.pe.sram_bytes, 1, 1 << 24),
+            ("wafer.pe.sram_read_ports", w.pe.sram_read_ports, 1, 64),
+            ("wafer.pe.sram_write_ports", w.pe.sram_write_ports, 1, 64),
+            ("wafer.pe.sram_port_bits", w.pe.sram_port_bits, 1, 4096),
+            ("wafer.pe.fp16_simd", w.pe.fp16_simd, 1, small),
+            ("wafer.router.ports", w.router.ports, 1, 64),
+            ("wafer.router.wavelet_bits", w.router.wavelet_bits, 16, 4096),
+            ("wafer.router.colors", w.router.colors, 1, small),
+            ("wafer.router.hop_cycles", w.router.hop_cycles, 1, small),
+            (
+                "wafer.router.queue_wavelets",
+                w.router.queue_wavelets,
+                1,
+                1 << 16,
+            ),
         ] {
-            check::nonzero(field, v)?;
-            check::at_most(field, v, 1 << 32)?;
+            check::within(field, v, min, max, "")?;
         }
-        check::positive("wafer.clock_hz", w.clock_hz)?;
-        check::positive("system.io_bytes_per_s", self.system.io_bytes_per_s)?;
-        check::positive("system.io_latency_ns", self.system.io_latency_ns)?;
-        check::positive("system.power_w", self.system.power_w)?;
+        check::between(
+            "wafer.clock_hz",
+            w.clock_hz,
+            MIN_CLOCK_HZ,
+            MAX_CLOCK_HZ,
+            "Hz",
+        )?;
+        check::between(
+            "system.io_bytes_per_s",
+            self.system.io_bytes_per_s,
+            MIN_BYTES_PER_S,
+            MAX_BYTES_PER_S,
+            "bytes/s",
+        )?;
+        check::between(
+            "system.io_latency_ns",
+            self.system.io_latency_ns,
+            1e-3,
+            MAX_LATENCY_NS,
+            "ns",
+        )?;
+        check::between("system.power_w", self.system.power_w, 1e-3, 1e7, "W")?;
         if w.fabric_pes() > w.cores {
             return Err(Invalid::new(
                 "wafer.fabric_rows",
@@ -143,7 +169,21 @@ impl WseSystem {
                 ),
             ));
         }
-        if w.pe.code_reserve_bytes + w.pe.buffer_bytes >= w.pe.sram_bytes {
+        // The system's I/O enters the fabric at its edge: one wavelet per cycle per edge PE at
+        // most. A faster I/O, or a slower clock, would need more lanes than the wafer has edge.
+        let lanes = self.io_wavelets_per_cycle();
+        let edge = 2 * (w.fabric_rows + w.fabric_cols);
+        if lanes > edge as f64 {
+            return Err(Invalid::new(
+                "system.io_bytes_per_s",
+                format!(
+                    "{:e} bytes/s at {:e} Hz is {lanes:.0} wavelets per cycle, more than the \
+                     {edge} PEs of the fabric's edge can take",
+                    self.system.io_bytes_per_s, w.clock_hz
+                ),
+            ));
+        }
+        if w.pe.code_reserve_bytes.saturating_add(w.pe.buffer_bytes) >= w.pe.sram_bytes {
             return Err(Invalid::new(
                 "wafer.pe.code_reserve_bytes",
                 format!(
@@ -153,5 +193,11 @@ impl WseSystem {
             ));
         }
         Ok(())
+    }
+
+    /// Wavelets the system's I/O carries per cycle of the wafer's clock.
+    pub fn io_wavelets_per_cycle(&self) -> f64 {
+        let wavelet_bytes = self.wafer.router.wavelet_bits as f64 / 8.0;
+        self.system.io_bytes_per_s / self.wafer.clock_hz / wavelet_bytes
     }
 }

@@ -83,6 +83,9 @@ fn read_text(path: &Path) -> Result<String, Error> {
 
 /// Run the command.
 pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
+    if let Some(csv) = &args.csv {
+        super::output::writable_file(csv)?;
+    }
     let formats = match &args.formats {
         Some(names) => parse_formats("--formats", names)?,
         None => Format::ALL.to_vec(),

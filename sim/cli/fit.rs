@@ -52,9 +52,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     for (_, a) in &archs {
         let units = args.units.for_arch(a)?;
         for (path, w) in &workloads {
-            let w: Workload = w
-                .with_scenario(args.batch, args.context)
-                .map_err(|e| e.in_file(path))?;
+            let w: Workload = select::scenario(path, w, args.batch, args.context)?;
             for &format in &formats {
                 records.push(fit::fit(a, &w, format, units));
             }

@@ -2,6 +2,7 @@
 //! quickest check that a format still yields a working model.
 
 use accsim::Error;
+use accsim::model::Checkpoint;
 use accsim::model::accuracy::build;
 use accsim::model::decoder::greedy;
 use accsim::model::open::open_workload;
@@ -43,6 +44,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let opened = open_workload(&args.workload, &w)?;
     let model = build(&opened, &w, format)?;
     let prompt = opened.tokenizer.encode(&args.prompt);
+    let room = opened.config().max_seq;
+    if prompt.len() + 1 > room {
+        return Err(Error::Usage {
+            flag: "--prompt".into(),
+            reason: format!(
+                "{} tokens (with BOS) do not fit the model's context of {room}: nothing could be generated",
+                prompt.len() + 1
+            ),
+        }
+        .into());
+    }
     let generated = greedy(&model, &prompt, args.tokens);
     let all: Vec<u32> = prompt.into_iter().chain(generated).collect();
     println!("{}", opened.tokenizer.decode(&all));

@@ -3,6 +3,7 @@
 mod accuracy;
 mod fit;
 mod generate;
+mod output;
 mod quant;
 mod report;
 mod run;

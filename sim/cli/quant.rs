@@ -97,7 +97,12 @@ fn load(args: &Args) -> Result<(usize, usize, Vec<f32>), Error> {
     let generated = |make: fn(usize, usize, u64) -> Vec<f32>| {
         let n = rows.checked_mul(cols).filter(|&n| n > 0 && n <= 1 << 31);
         match n {
-            Some(_) => Ok((rows, cols, make(rows, cols, args.seed))),
+            Some(n) => {
+                // The weights, their reconstruction and the packed copy, as f32 at most.
+                let needs = 12 * n as u64;
+                accsim::host::reserve(|| format!("--rows {rows} --cols {cols}"), needs)?;
+                Ok((rows, cols, make(rows, cols, args.seed)))
+            }
             None => Err(Error::Usage {
                 flag: "--rows/--cols".into(),
                 reason: format!("{rows} x {cols}: need at least one and at most 2^31 weights"),

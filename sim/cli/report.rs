@@ -28,6 +28,7 @@ pub struct ReportArgs {
 
 /// Run the study and write it under `out`, with a spinner naming the stage on stderr.
 fn study_to(out: &Path, opts: Options) -> anyhow::Result<(Study, study::write::Index)> {
+    super::output::writable_dir(out)?;
     let bar = ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(200));
     let s = study::run(opts, &|stage| bar.set_message(format!("study: {stage}")))?;

@@ -1,6 +1,7 @@
 //! `accsim run`: compile a workload for a machine, execute it, and report speed, utilization,
 //! energy and the numerics of the same weights.
 
+use super::output;
 use super::select::{self, Loaded, RunTarget};
 use accsim::mapping::{Fidelity, Objective};
 use accsim::report::Table;
@@ -77,6 +78,12 @@ pub struct RunArgs {
 
 /// Run `accsim run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.trace {
+        output::writable_file(path)?;
+    }
+    if let Some(dir) = &args.heatmap {
+        output::writable_dir(dir)?;
+    }
     let Loaded {
         arch: a,
         workload: w,
@@ -126,7 +133,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     if let (Some(path), Some(trace)) = (&args.trace, &out.trace) {
-        let file = std::fs::File::create(path).map_err(|source| Error::Read {
+        let file = std::fs::File::create(path).map_err(|source| Error::Write {
             path: path.clone(),
             source,
         })?;

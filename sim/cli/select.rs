@@ -44,9 +44,12 @@ impl RunTarget {
     /// Load both descriptions and check the format and unit flags.
     pub fn load(&self) -> Result<Loaded, Error> {
         let a = arch::load(&self.arch)?;
-        let w = workload::load(&self.workload)?
-            .with_scenario(self.batch, self.context)
-            .map_err(|e| e.in_file(&self.workload))?;
+        let w = scenario(
+            &self.workload,
+            &workload::load(&self.workload)?,
+            self.batch,
+            self.context,
+        )?;
         Ok(Loaded {
             units: self.units.for_arch(&a)?,
             format: format(&self.format)?,
@@ -77,7 +80,7 @@ impl UnitFlags {
     /// The unit count the user gave, checked against the architecture's family.
     pub fn for_arch(&self, arch: &Arch) -> Result<Option<u64>, Error> {
         if let Some(n) = self.units {
-            return positive("--units", n).map(Some);
+            return units_allowed(arch, "--units", n).map(Some);
         }
         let given = [
             (Unit::Chip, "--chips", self.chips),
@@ -97,20 +100,43 @@ impl UnitFlags {
                     ),
                 });
             }
-            return positive(flag, n).map(Some);
+            return units_allowed(arch, flag, n).map(Some);
         }
         Ok(None)
     }
 }
 
-/// A count given on the command line must be at least one.
-fn positive(flag: &str, n: u64) -> Result<u64, Error> {
-    if n == 0 {
-        return Err(Error::Usage {
-            flag: flag.to_owned(),
-            reason: "must be at least 1".to_owned(),
-        });
-    }
+/// `w` (read from `path`) served with the `--batch` and `--context` overrides given; a value
+/// the workload refuses is blamed on the flag that set it, else on the file.
+pub fn scenario(
+    path: &Path,
+    w: &Workload,
+    batch: Option<u64>,
+    context: Option<u64>,
+) -> Result<Workload, Error> {
+    w.with_scenario(batch, context).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "scenario.batch" if batch.is_some() => Some("--batch"),
+            "scenario.context" if context.is_some() => Some("--context"),
+            _ => None,
+        };
+        match flag {
+            Some(flag) => Error::Usage {
+                flag: flag.to_owned(),
+                reason: e.reason,
+            },
+            None => e.in_file(path),
+        }
+    })
+}
+
+/// A unit count given on the command line: at least one, and no more than one system of the
+/// architecture's family can have.
+fn units_allowed(arch: &Arch, flag: &str, n: u64) -> Result<u64, Error> {
+    arch.machine.check_units(n).map_err(|reason| Error::Usage {
+        flag: flag.to_owned(),
+        reason,
+    })?;
     Ok(n)
 }
 

@@ -120,6 +120,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     };
     let target_wall_s = seconds(&args.target_wall)?;
     let spec = sweep::load(&args.spec)?;
+    super::output::writable_dir(&args.out)?;
     let numerics = args.numerics.map(|n| match n {
         NumericsFlag::Full => SweepNumerics::Full,
         NumericsFlag::Sampled => SweepNumerics::Sampled(args.sample_layers),

@@ -59,7 +59,17 @@ pub fn fit(arch: &Arch, w: &Workload, format: Format, units: Option<u64>) -> Fit
     let mut w = w.clone();
     w.quant = w.quant.with_matrices_as(format);
     let f: Footprint = footprint::footprint(&w);
-    let placement = machines::place(&arch.machine, &w, units);
+    let mut placement = machines::place(&arch.machine, &w, units);
+    // Without a unit count, `fits` means "on some system this family can build".
+    let max = arch.machine.max_units();
+    if units.is_none() && placement.units_needed.is_some_and(|n| n > max) {
+        placement.fits = false;
+        placement.split = format!(
+            "{}; needs more {}s than the {max} a system can have",
+            placement.split,
+            placement.unit.name()
+        );
+    }
     let mut record = FitRecord {
         arch: arch.name.clone(),
         workload: w.name.clone(),

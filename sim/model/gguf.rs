@@ -3,7 +3,7 @@
 //! layout; Q/K rows are used as stored (interleaved-pair RoPE). F32, F16 and BF16 tensors are
 //! supported. LLaMA 3.1 RoPE scaling is not read from the file; it comes from the workload.
 
-use super::tensor::{Checkpoint, Tensor, bf16_from_le, f16_from_le, f32_from_le};
+use super::tensor::{Checkpoint, Tensor, bf16_from_le, f16_from_le, f32_from_le, finite};
 use super::tokenizer::{Reader, Tokenizer};
 use super::{Config, data_error, map_file};
 use crate::Error;
@@ -200,11 +200,12 @@ impl Checkpoint for Gguf {
         }
         let n = rows * cols;
         let bytes = |elem: usize| &self.map[info.start..info.start + n * elem];
-        Ok(Some(match info.kind {
+        let values = match info.kind {
             GGML_F32 => f32_from_le(bytes(4)),
             GGML_F16 => f16_from_le(bytes(2)),
             _ => bf16_from_le(bytes(2)),
-        }))
+        };
+        Ok(Some(finite(&self.path, t, values)?))
     }
 }
 

@@ -2,7 +2,7 @@
 //! across layers (all `wq`, then all `wk`, ...). A negative vocabulary size in the header marks
 //! an unshared classifier, stored after the (ignored) RoPE tables.
 
-use super::tensor::{Checkpoint, Tensor, f32_from_le};
+use super::tensor::{Checkpoint, Tensor, f32_from_le, finite};
 use super::{Config, data_error, map_file};
 use memmap2::Mmap;
 use std::path::{Path, PathBuf};
@@ -57,19 +57,21 @@ impl Llama2c {
             llama3_scaling: None,
         };
         config.check().map_err(err)?;
+        // The header's sizes are checked against the file's length in 128 bits before any
+        // offset is formed, so an absurd header cannot overflow or allocate.
+        let needed = wide_end_offset(&config, h[5] > 0);
+        if (map.len() as u128) < needed {
+            return Err(err(format!(
+                "truncated: {} bytes, the header implies at least {needed}",
+                map.len()
+            )));
+        }
         let ck = Self {
             path: path.to_owned(),
             shared_classifier: h[5] > 0,
             map,
             config,
         };
-        let needed = ck.end_offset();
-        if ck.map.len() < needed {
-            return Err(err(format!(
-                "truncated: {} bytes, the header implies at least {needed}",
-                ck.map.len()
-            )));
-        }
         Ok(ck)
     }
 
@@ -114,17 +116,25 @@ impl Llama2c {
         // Skip the final norm and the two RoPE tables (seq_len × head_dim/2 each).
         off + c.dim + c.max_seq * c.head_dim
     }
+}
 
-    /// Bytes the file must hold.
-    fn end_offset(&self) -> usize {
-        let c = &self.config;
-        let last = if self.shared_classifier {
-            Tensor::FinalNorm
-        } else {
-            Tensor::Classifier
-        };
-        HEADER_BYTES + 4 * (self.offset(last) + last.len(c))
-    }
+/// Bytes a file with this header must hold: the header, every tensor in file order, the RoPE
+/// tables and, when not shared, the classifier.
+fn wide_end_offset(c: &Config, shared_classifier: bool) -> u128 {
+    let len = |t: Tensor| t.len(c) as u128;
+    let per_layer: u128 = Tensor::of_layer(0).into_iter().map(len).sum();
+    let rope = c.max_seq as u128 * c.head_dim as u128;
+    let classifier = if shared_classifier {
+        0
+    } else {
+        len(Tensor::Classifier)
+    };
+    let values = len(Tensor::Embedding)
+        + c.layers as u128 * per_layer
+        + len(Tensor::FinalNorm)
+        + rope
+        + classifier;
+    HEADER_BYTES as u128 + 4 * values
 }
 
 impl Checkpoint for Llama2c {
@@ -146,7 +156,7 @@ impl Checkpoint for Llama2c {
             .map
             .get(start..end)
             .ok_or_else(|| data_error(&self.path, format!("tensor {t:?} lies past the end")))?;
-        Ok(Some(f32_from_le(bytes)))
+        Ok(Some(finite(&self.path, t, f32_from_le(bytes))?))
     }
 }
 

@@ -3,7 +3,7 @@
 //! rotate-half RoPE; they are permuted back on load so the decoder keeps one RoPE convention.
 //! F32, F16 and BF16 tensors are supported. Multi-file (sharded) checkpoints are not.
 
-use super::tensor::{Checkpoint, Tensor, bf16_from_le, f16_from_le, f32_from_le};
+use super::tensor::{Checkpoint, Tensor, bf16_from_le, f16_from_le, f32_from_le, finite};
 use super::{Config, Llama3Scaling, data_error, map_file};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
@@ -192,6 +192,7 @@ impl Checkpoint for HfSafetensors {
                 )));
             }
         };
+        let w = finite(&self.path, t, w)?;
         Ok(Some(match t {
             Tensor::Q(_) | Tensor::K(_) => permute_heads(&w, cols, self.config.head_dim, false),
             _ => w,

@@ -140,6 +140,21 @@ pub(crate) fn required(ck: &dyn Checkpoint, t: Tensor) -> crate::Result<Vec<f32>
         .ok_or_else(|| super::data_error(ck.path(), format!("tensor {t:?} is missing")))
 }
 
+/// A tensor's values as read from `path`, refused if any is NaN or infinite: such a weight
+/// would turn every score into NaN while comparisons with NaN pass silently.
+pub(crate) fn finite(path: &Path, t: Tensor, values: Vec<f32>) -> crate::Result<Vec<f32>> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(values),
+        Some(i) => Err(super::data_error(
+            path,
+            format!(
+                "tensor {t:?}: value {i} is {}; weights must be finite",
+                values[i]
+            ),
+        )),
+    }
+}
+
 /// Decode little-endian f32 values.
 pub(crate) fn f32_from_le(bytes: &[u8]) -> Vec<f32> {
     bytes

@@ -2,7 +2,8 @@
 //! for anything not in the vocabulary, and a leading space added before encoding.
 
 use super::data_error;
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 
 /// Beginning-of-sequence token id in every llama2.c vocabulary.
@@ -31,6 +32,12 @@ impl Tokenizer {
         }
         if pieces.len() <= EOS as usize || pieces.len() > u32::MAX as usize {
             return Err(format!("vocabulary of {} tokens is unusable", pieces.len()));
+        }
+        if let Some(id) = scores.iter().position(|s| !s.is_finite()) {
+            return Err(format!(
+                "token {id} has score {}; merge scores must be finite",
+                scores[id]
+            ));
         }
         let mut lookup = HashMap::with_capacity(pieces.len());
         let mut byte_tokens = [None; 256];
@@ -91,6 +98,12 @@ impl Tokenizer {
         if text.is_empty() {
             return Vec::new();
         }
+        self.merge(self.symbols(text))
+    }
+
+    /// The symbols merging starts from: a space, then each character's token or its bytes'
+    /// fallback tokens.
+    fn symbols(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::with_capacity(text.len() + 1);
         let mut buf = [0u8; 4];
         for ch in std::iter::once(' ').chain(text.chars()) {
@@ -100,25 +113,64 @@ impl Tokenizer {
                 None => ids.extend(s.iter().map(|&b| self.byte_tokens[b as usize].unwrap_or(0))),
             }
         }
-        let mut pair = Vec::new();
-        loop {
-            let mut best: Option<(f32, usize, u32)> = None;
-            for i in 0..ids.len().saturating_sub(1) {
-                pair.clear();
-                pair.extend_from_slice(&self.pieces[ids[i] as usize]);
-                pair.extend_from_slice(&self.pieces[ids[i + 1] as usize]);
-                if let Some(&id) = self.lookup.get(&pair) {
-                    let score = self.scores[id as usize];
-                    if best.is_none_or(|(s, _, _)| score > s) {
-                        best = Some((score, i, id));
-                    }
-                }
-            }
-            let Some((_, i, id)) = best else { break };
-            ids[i] = id;
-            ids.remove(i + 1);
-        }
         ids
+    }
+
+    /// The id of the piece that is `left` followed by `right`, with its score.
+    fn pair(&self, left: u32, right: u32, buf: &mut Vec<u8>) -> Option<(f32, u32)> {
+        buf.clear();
+        buf.extend_from_slice(&self.pieces[left as usize]);
+        buf.extend_from_slice(&self.pieces[right as usize]);
+        let &id = self.lookup.get(buf.as_slice())?;
+        // -0.0 and 0.0 score alike, as llama2.c's `>` has it.
+        Some((self.scores[id as usize] + 0.0, id))
+    }
+
+    /// llama2.c's merge loop (merge the best-scoring adjacent pair, the leftmost of equals,
+    /// until none is a token) in O(n log n) rather than its O(n^2): the symbols form a linked
+    /// list, candidate pairs wait in a heap ordered by (score, leftmost), and a candidate whose
+    /// symbols changed since it was pushed is skipped when it comes up.
+    fn merge(&self, mut ids: Vec<u32>) -> Vec<u32> {
+        const NONE: usize = usize::MAX;
+        let n = ids.len();
+        let mut next: Vec<usize> = (1..=n).map(|i| if i == n { NONE } else { i }).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.checked_sub(1).unwrap_or(NONE)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::new();
+        let mut buf = Vec::new();
+        let mut push =
+            |heap: &mut BinaryHeap<Candidate>, ids: &[u32], left: usize, right: usize| {
+                if let Some((score, merged)) = self.pair(ids[left], ids[right], &mut buf) {
+                    heap.push(Candidate {
+                        score,
+                        left: Reverse(left),
+                        right,
+                        ids: (ids[left], ids[right]),
+                        merged,
+                    });
+                }
+            };
+        for i in 1..n {
+            push(&mut heap, &ids, i - 1, i);
+        }
+        while let Some(c) = heap.pop() {
+            let (l, r) = (c.left.0, c.right);
+            let current = alive[l] && alive[r] && next[l] == r && (ids[l], ids[r]) == c.ids;
+            if !current {
+                continue;
+            }
+            ids[l] = c.merged;
+            alive[r] = false;
+            next[l] = next[r];
+            if next[r] != NONE {
+                prev[next[r]] = l;
+                push(&mut heap, &ids, l, next[l]);
+            }
+            if prev[l] != NONE {
+                push(&mut heap, &ids, prev[l], l);
+            }
+        }
+        (0..n).filter(|&i| alive[i]).map(|i| ids[i]).collect()
     }
 
     /// The bytes of one token: `<0xNN>` pieces are the raw byte.
@@ -141,6 +193,39 @@ impl Tokenizer {
         String::from_utf8_lossy(text).into_owned()
     }
 }
+
+/// A pair of adjacent symbols that could merge: the best score first, then the leftmost.
+#[derive(Debug)]
+struct Candidate {
+    score: f32,
+    left: Reverse<usize>,
+    right: usize,
+    /// The symbols' ids when the candidate was pushed.
+    ids: (u32, u32),
+    merged: u32,
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(self.left.cmp(&other.left))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
 
 /// Every byte value, so a byte token can be returned as a slice.
 static BYTE_VALUES: [u8; 256] = {
@@ -228,11 +313,49 @@ mod tests {
         );
     }
 
+    /// llama2.c's own merge loop, quadratic: the reference the heap-based one must match.
+    fn reference_encode(tok: &Tokenizer, text: &str) -> Vec<u32> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut ids = tok.symbols(text);
+        let mut pair = Vec::new();
+        loop {
+            let mut best: Option<(f32, usize, u32)> = None;
+            for i in 0..ids.len().saturating_sub(1) {
+                if let Some((score, id)) = tok.pair(ids[i], ids[i + 1], &mut pair) {
+                    if best.is_none_or(|(s, _, _)| score > s) {
+                        best = Some((score, i, id));
+                    }
+                }
+            }
+            let Some((_, i, id)) = best else { break };
+            ids[i] = id;
+            ids.remove(i + 1);
+        }
+        ids
+    }
+
     proptest::proptest! {
         #[test]
         fn any_text_round_trips(text in "\\PC{0,40}") {
             let tok = stories();
             proptest::prop_assert_eq!(tok.decode(&tok.encode(&text)), text);
         }
+
+        #[test]
+        fn merges_as_llama2c_does(text in "[a-z .,!']{0,200}") {
+            let tok = stories();
+            proptest::prop_assert_eq!(tok.encode(&text), reference_encode(&tok, &text));
+        }
+    }
+
+    #[test]
+    fn nan_merge_scores_are_refused() {
+        let pieces: Vec<Vec<u8>> = ["<unk>", "<s>", "</s>", "a"]
+            .map(|p| p.as_bytes().to_vec())
+            .into();
+        let e = Tokenizer::new(pieces, vec![0.0, 0.0, 0.0, f32::NAN]).unwrap_err();
+        assert!(e.contains("token 3"), "{e}");
     }
 }

@@ -72,25 +72,44 @@ pub fn read_matrix(path: &Path, name: &str) -> Result<Tensor, Error> {
         ("w2", dim, hidden, layers),
         ("w3", hidden, dim, layers),
     ];
-    let mut offset = 28u64;
+    let file_len = file.metadata().map_err(read_err)?.len();
+    // Offsets in 128 bits: the header's sizes are checked against the file's length before
+    // anything is allocated from them.
+    let mut offset = 28u128;
     for (t, rows, cols, copies) in layout {
-        let size = (rows * cols) as u64;
+        let size = 4 * rows as u128 * cols as u128;
         if t == tensor {
-            let mut bytes = vec![0u8; 4 * size as usize];
-            file.seek(SeekFrom::Start(offset + 4 * size * layer as u64))
-                .map_err(read_err)?;
+            let start = offset + size * layer as u128;
+            if start + size > u128::from(file_len) {
+                return Err(data_err(
+                    path,
+                    format!(
+                        "truncated: {name} ({rows} x {cols}) would end at byte {}, the file has {file_len}",
+                        start + size
+                    ),
+                ));
+            }
+            let mut bytes = vec![0u8; size as usize];
+            file.seek(SeekFrom::Start(start as u64)).map_err(read_err)?;
             file.read_exact(&mut bytes)
                 .map_err(|e| data_err(path, format!("truncated before {name}: {e}")))?;
+            let data: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(data_err(
+                    path,
+                    format!("{name}: value {i} is {}; weights must be finite", data[i]),
+                ));
+            }
             return Ok(Tensor {
                 rows: rows as usize,
                 cols: cols as usize,
-                data: bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                data,
             });
         }
-        offset += 4 * size * copies as u64;
+        offset += size * copies as u128;
     }
     Err(bad_name(name))
 }

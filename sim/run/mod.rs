@@ -173,6 +173,17 @@ fn bound_tokens_per_s(machine: &Machine, w: &Workload, units: u64) -> Option<f64
 
 /// Compile `w` for `arch` with every matrix in `opts.format`, execute it, and check numerics.
 pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
+    if let Some(n) = opts.units {
+        let unit = arch.machine.unit().name();
+        arch.machine
+            .check_units(n)
+            .map_err(|reason| crate::Error::Usage {
+                flag: format!("--{unit}s"),
+                reason,
+            })?;
+    }
+    // Refused before the simulation, not after it.
+    numerics::check_memory(w, opts.numerics)?;
     let mut w = w.clone();
     w.quant = w.quant.with_matrices_as(opts.format);
     let fit = fit::fit(arch, &w, opts.format, opts.units);

@@ -102,10 +102,39 @@ fn by_class(matrices: &[(Tensor, ErrorSums)]) -> Vec<MatrixError> {
         .collect()
 }
 
+/// Refuse numerics that would take more host memory than there is: the embedding table (read or
+/// generated whole), one layer's weights as f32 in the reference and the format's lanes, and
+/// with the head the classifier.
+pub fn check_memory(w: &Workload, mode: NumericsMode) -> crate::Result<()> {
+    let m = &w.model;
+    let (layers, head) = match mode {
+        NumericsMode::Off => return Ok(()),
+        NumericsMode::Sampled(k) => (k.min(m.layers), false),
+        NumericsMode::Full => (m.layers, true),
+    };
+    if layers == 0 {
+        return Ok(());
+    }
+    let wide = u128::from;
+    let table = wide(m.vocab) * wide(m.hidden);
+    let layer: u128 = m
+        .layer_tensors()
+        .iter()
+        .map(|t| wide(t.count) * wide(t.rows) * wide(t.cols))
+        .sum();
+    let classifier = if head { 2 * table } else { 0 };
+    let needs = 4 * (table + 3 * layer + classifier);
+    crate::host::reserve(
+        || format!("--numerics {} on workload `{}`", mode.name(), w.name),
+        u64::try_from(needs).unwrap_or(u64::MAX),
+    )
+}
+
 /// Run the numerics of `w` (every tensor in the format its policy names) as `mode` asks: the
 /// same packed bitstreams the machine's memories hold go through the packed-weight kernels,
 /// next to an f32 reference, layer by layer.
 pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numerics> {
+    check_memory(w, mode)?;
     let total = w.model.layers;
     let layers = match mode {
         NumericsMode::Full => total,

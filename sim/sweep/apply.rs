@@ -106,7 +106,7 @@ pub fn apply(base: &Job, settings: &[(String, Setting)]) -> Result<Job, Invalid>
         let changed = match *s {
             Setting::Units(n) => {
                 job.opts.units = Some(n);
-                continue;
+                base.arch.machine.check_units(n)
             }
             Setting::Format(f) => {
                 job.opts.format = f;

@@ -101,10 +101,12 @@ pub fn prepare(path: &Path, spec: &Spec, numerics: Option<SweepNumerics>) -> Res
             ..RunOptions::default()
         },
     };
+    // The spec's text, to point at the setting a failed point came from.
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     let points = spec.points();
     let jobs = points
         .iter()
-        .map(|p| apply::apply(&base, p).map_err(|e| e.in_file(path)))
+        .map(|p| apply::apply(&base, p).map_err(|e| describe::located(e, path, &text)))
         .collect::<Result<_, _>>()?;
     let mut hash = Fnv::default();
     write!(hash, "{base:?}{points:?}").expect("hashing cannot fail");

@@ -150,6 +150,11 @@ pub struct Scenario {
 
 /// Largest accepted batch: beyond any serving system, small enough to keep byte counts in 64 bits.
 const MAX_BATCH: u64 = 1 << 20;
+/// Largest byte count of the KV cache or of a step's working vectors (2^56 bytes, 72 PB): far
+/// beyond any system, so sums and small multiples of it stay inside 64 bits.
+const MAX_BYTES: u128 = 1 << 56;
+/// Largest operation count of a prefill (2^62): the step the machine models time.
+const MAX_OPS: u128 = 1 << 62;
 
 impl Workload {
     /// Bytes of the KV cache for the whole scenario (keys and values, every layer, every sequence).
@@ -218,7 +223,8 @@ impl Validate for Workload {
                 ),
             ));
         }
-        if s.prompt_tokens + s.generated_tokens > s.context {
+        let tokens = s.prompt_tokens.checked_add(s.generated_tokens);
+        if tokens.is_none_or(|t| t > s.context) {
             return Err(Invalid::new(
                 "scenario.context",
                 format!(
@@ -226,6 +232,59 @@ impl Validate for Workload {
                     s.context, s.prompt_tokens, s.generated_tokens
                 ),
             ));
+        }
+        self.check_scale()
+    }
+}
+
+impl Workload {
+    /// The products every later stage forms (KV cache and working bytes, prefill operations),
+    /// computed in 128 bits and bounded, so no stage can overflow on a valid workload.
+    fn check_scale(&self) -> Result<(), Invalid> {
+        let (m, s) = (&self.model, &self.scenario);
+        let wide = u128::from;
+        let batch = wide(s.batch);
+        let kv = 2
+            * wide(m.layers)
+            * wide(m.kv_dim())
+            * wide(s.context)
+            * batch
+            * wide(s.kv_cache.bytes());
+        let per_sequence = 3 * wide(m.hidden)
+            + wide(m.q_dim())
+            + 2 * wide(m.kv_dim())
+            + 2 * wide(m.ffn)
+            + wide(m.heads) * wide(s.context)
+            + wide(m.vocab);
+        let prompt = wide(s.prompt_tokens);
+        let attended = batch * prompt * (prompt + 1) / 2;
+        let prefill_ops =
+            2 * wide(m.params()) * batch * prompt + 4 * wide(m.layers) * wide(m.q_dim()) * attended;
+        for (what, value, limit, unit) in [
+            ("the KV cache takes", kv, MAX_BYTES, "bytes"),
+            (
+                "one step's working vectors take",
+                4 * per_sequence * batch,
+                MAX_BYTES,
+                "bytes",
+            ),
+            (
+                "the prefill of the prompt takes",
+                prefill_ops,
+                MAX_OPS,
+                "operations",
+            ),
+        ] {
+            if value > limit {
+                return Err(Invalid::new(
+                    "scenario.batch",
+                    format!(
+                        "with this model, batch {} and context {} (prompt {}), {what} {value} \
+                         {unit}, beyond the {limit} accepted",
+                        s.batch, s.context, s.prompt_tokens
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -144,6 +144,9 @@ impl TensorGroup {
 const MAX_DIM: u64 = 1 << 24;
 /// Largest accepted layer count.
 const MAX_LAYERS: u64 = 10_000;
+/// Largest accepted parameter count: 2^48, about 700 times LLaMA-3.1-405B, so that the bytes of
+/// the weights in any format, and the operations of a step over them, stay inside 64 bits.
+pub const MAX_PARAMS: u64 = 1 << 48;
 
 impl ModelShape {
     /// Width of the key (and value) projection: `kv_heads * head_dim`.
@@ -206,9 +209,20 @@ impl ModelShape {
         groups
     }
 
-    /// Total parameter count, as model cards publish it.
+    /// Total parameter count, as model cards publish it (of a validated shape: at most
+    /// [`MAX_PARAMS`]).
     pub fn params(&self) -> u64 {
         self.tensor_groups().iter().map(TensorGroup::params).sum()
+    }
+
+    /// Total parameter count in 128 bits, exact for any dimensions the validation accepts one
+    /// by one, so an absurd shape is refused rather than wrapped.
+    fn wide_params(&self) -> u128 {
+        let groups = self.tensor_groups();
+        groups
+            .iter()
+            .map(|g| u128::from(g.count) * u128::from(g.rows) * u128::from(g.cols))
+            .sum()
     }
 
     /// Check the dimensions are consistent and sane.
@@ -255,14 +269,28 @@ impl ModelShape {
                 "RoPE rotates pairs: head_dim must be even",
             ));
         }
-        check::positive(&f("norm_eps"), self.norm_eps)?;
-        check::positive(&f("rope.theta"), self.rope.theta)?;
+        // Products of the dimensions, each accepted on its own, can still be absurd.
+        let params = self.wide_params();
+        if params > u128::from(MAX_PARAMS) {
+            return Err(Invalid::new(
+                f("layers"),
+                format!("the shape has {params} parameters, more than the {MAX_PARAMS} accepted"),
+            ));
+        }
+        check::between(&f("norm_eps"), self.norm_eps, 1e-30, 1.0, "")?;
+        check::between(&f("rope.theta"), self.rope.theta, 2.0, 1e30, "")?;
         if let Some(s) = &self.rope.llama3_scaling {
             let g = |name: &str| format!("{prefix}.rope.llama3_scaling.{name}");
-            check::positive(&g("factor"), s.factor)?;
-            check::positive(&g("low_freq_factor"), s.low_freq_factor)?;
-            check::positive(&g("high_freq_factor"), s.high_freq_factor)?;
-            check::nonzero(&g("original_context"), s.original_context)?;
+            check::between(&g("factor"), s.factor, 1.0, 1e6, "")?;
+            check::between(&g("low_freq_factor"), s.low_freq_factor, 1e-6, 1e6, "")?;
+            check::between(&g("high_freq_factor"), s.high_freq_factor, 1e-6, 1e6, "")?;
+            check::within(
+                &g("original_context"),
+                s.original_context,
+                1,
+                MAX_DIM,
+                "tokens",
+            )?;
             if s.high_freq_factor <= s.low_freq_factor {
                 return Err(Invalid::new(
                     g("high_freq_factor"),

@@ -94,7 +94,7 @@ impl Geometry {
 
     /// Links in the system, I/O lanes included.
     pub fn links(&self) -> usize {
-        self.pes() * PORTS as usize + (self.wafers * self.io_lanes) as usize
+        self.pes() * PORTS as usize + self.wafers as usize * self.io_lanes as usize
     }
 
     /// The PE at `row`, `col` of `wafer`.

@@ -673,7 +673,6 @@ pub fn plan(
     arrangement: Arrangement,
 ) -> Result<Plan, Misfit> {
     let g = Geometry::new(m, wafers);
-    let cap = m.wafer.pe_data_bytes();
     let mut b = Builder {
         m,
         sweep: Sweep::new(&g),
@@ -682,7 +681,7 @@ pub fn plan(
         quant: &w.quant,
     };
     let model = &w.model;
-    let per_pe = kv_tokens_per_pe(w, cap, spread.kv_tokens).ok_or_else(|| Misfit::Sram {
+    let per_pe = kv_tokens_per_pe(m, w, spread.kv_tokens).ok_or_else(|| Misfit::Sram {
         pe: (0, 0, 0),
         what: "one cached key vector".to_owned(),
         needs: model.head_dim * w.scenario.kv_cache.bytes() + m.wafer.pe.code_reserve_bytes,

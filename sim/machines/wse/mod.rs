@@ -51,12 +51,6 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
     })
 }
 
-/// Lay `w` out on `wafers` wafers with `spread`; a misfit is a usage error naming the PE or
-/// wafer count.
-fn plan(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> crate::Result<Plan> {
-    layout::layout(m, w, wafers, spread).map_err(misfit)
-}
-
 /// One arrangement of a spread, laid out and run at the fast fidelity, or what stopped it
 /// (the arrangement, if known, and why).
 enum Trial {
@@ -102,7 +96,7 @@ fn arrangements(
     w: &Workload,
     wafers: u32,
     spread: Spread,
-) -> crate::Result<Vec<Plan>> {
+) -> Result<Vec<Plan>, layout::Misfit> {
     let mut kept: Vec<Plan> = Vec::new();
     let mut last = None;
     for a in [
@@ -117,17 +111,41 @@ fn arrangements(
         }
     }
     match (kept.is_empty(), last) {
-        (true, Some(e)) => Err(misfit(e)),
+        (true, Some(e)) => Err(e),
         _ => Ok(kept),
     }
 }
 
-/// A layout that does not fit, as a usage error naming the wafer count.
-fn misfit(e: impl std::fmt::Display) -> crate::Error {
-    crate::Error::Usage {
-        flag: "--wafers".to_owned(),
-        reason: e.to_string(),
+/// A layout that does not fit `wafers` wafers, as a usage error naming the PE or wafer count:
+/// blamed on `--wafers` only when the user gave the count (`units`), else on the workload's
+/// scenario, whose placement chose it.
+fn misfit(
+    w: &Workload,
+    wafers: u32,
+    units: Option<u64>,
+    e: impl std::fmt::Display,
+) -> crate::Error {
+    match units {
+        Some(_) => crate::Error::Usage {
+            flag: "--wafers".to_owned(),
+            reason: e.to_string(),
+        },
+        None => crate::Error::Usage {
+            flag: format!(
+                "workload `{}` (batch {}, context {})",
+                w.name, w.scenario.batch, w.scenario.context
+            ),
+            reason: format!("does not lay out on the {wafers} wafer(s) its placement needs: {e}"),
+        },
     }
+}
+
+/// Refuse, before any layout, a fabric whose state the host cannot hold.
+fn reserve_fabric_state(m: &WseSystem, wafers: u32) -> crate::Result<()> {
+    let g = geometry::Geometry::new(m, wafers);
+    // The fast fidelity's per-PE and per-link arrays, 8 bytes each: the largest allocation.
+    let state = 8 * (2 * g.pes() as u64 + g.links() as u64);
+    crate::host::reserve(|| format!("the fabric state of {wafers} wafer(s)"), state)
 }
 
 /// The mapping the search chose, measured at the fast fidelity, and what it weighed.
@@ -141,6 +159,7 @@ struct Chosen {
 /// and measured at the fast fidelity in order of their bound, until no bound left can beat the
 /// best measured (see `search`).
 fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate::Result<Chosen> {
+    reserve_fabric_state(m, wafers)?;
     let mut ranked = search::candidates(m, w, u64::from(wafers), &opts.pins);
     if ranked.is_empty() {
         if !opts.pins.is_empty() {
@@ -211,11 +230,10 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
     }
     let Some((_, plan, counts)) = best else {
         // Every candidate failed to lay out: report the densest one's reason.
-        plan(m, w, wafers, Spread::densest(m))?;
-        return Err(crate::Error::Usage {
-            flag: "--wafers".to_owned(),
-            reason: format!("no spread lays out on {wafers} wafer(s)"),
-        });
+        let why = layout::layout(m, w, wafers, Spread::densest(m))
+            .err()
+            .map_or_else(|| "no spread lays out".to_owned(), |e| e.to_string());
+        return Err(misfit(w, wafers, opts.units, why));
     };
     Ok(Chosen {
         plan,

@@ -176,18 +176,25 @@ fn search(format: Format, rows: u64, cols: u64, room: Room) -> Option<(Tiles, Re
     best
 }
 
-/// Tokens of one KV head's K (or V) vectors one PE holds in `cap` bytes, at most `limit`;
-/// `None` if not even one fits.
-pub fn kv_tokens_per_pe(w: &Workload, cap: u64, limit: u64) -> Option<u64> {
+/// Tokens of one KV head's K (or V) vectors one PE holds, at most `limit`; `None` if not even
+/// one fits. They fit the PE's data bytes, and, with the query (or partial output) of the head
+/// being worked on and one f16 score per token beside them, the PE's SRAM after its code (the
+/// layout's rule).
+pub fn kv_tokens_per_pe(m: &WseSystem, w: &Workload, limit: u64) -> Option<u64> {
+    let pe = &m.wafer.pe;
     let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
-    Some((cap / vector).min(limit)).filter(|&n| n > 0)
+    let beside = pe
+        .sram_bytes
+        .checked_sub(pe.code_reserve_bytes + 4 * w.model.head_dim)?;
+    let fit = (m.wafer.pe_data_bytes() / vector).min(beside / (vector + 2));
+    Some(fit.min(limit)).filter(|&n| n > 0)
 }
 
 /// PEs of one layer's KV cache: each PE holds whole head vectors of K or V for some tokens.
-fn kv_cache(w: &Workload, cap: u64, limit: u64) -> Option<Region> {
+fn kv_cache(m: &WseSystem, w: &Workload, limit: u64) -> Option<Region> {
+    let vector = w.model.head_dim * w.scenario.kv_cache.bytes();
+    let per_pe = kv_tokens_per_pe(m, w, limit)?;
     let m = &w.model;
-    let vector = m.head_dim * w.scenario.kv_cache.bytes();
-    let per_pe = kv_tokens_per_pe(w, cap, limit)?;
     let tokens = w.scenario.context * w.scenario.batch;
     let pes = 2 * m.kv_heads * tokens.div_ceil(per_pe);
     Some(Region {
@@ -247,7 +254,7 @@ pub fn place_spread(m: &WseSystem, w: &Workload, units: Option<u64>, spread: Spr
             let r = region(t.class, t.rows, t.cols)?;
             Some((0..t.count).fold(acc, |a, _| a.add(r)))
         })
-        .and_then(|r| Some(r.add(kv_cache(w, cap, spread.kv_tokens)?)));
+        .and_then(|r| Some(r.add(kv_cache(m, w, spread.kv_tokens)?)));
     let embedding = region(TensorClass::Embedding, model.vocab, model.hidden);
     let final_norm = region(TensorClass::Norm, 1, model.hidden);
     let classifier = if model.tied_embedding {
@@ -270,7 +277,7 @@ pub fn place_spread(m: &WseSystem, w: &Workload, units: Option<u64>, spread: Spr
     };
     let (Some(layer), Some(kv), Some(embedding), Some(final_norm), Some(classifier)) = (
         layer,
-        kv_cache(w, cap, spread.kv_tokens),
+        kv_cache(m, w, spread.kv_tokens),
         embedding,
         final_norm,
         classifier,
@@ -376,6 +383,15 @@ mod tests {
             .unwrap();
         // 38,912 data bytes hold 152 f16 head vectors of 128; 4,096 tokens need 27 PEs per
         // (K or V, KV head): 2 x 8 x 27 = 432 PEs per layer.
-        assert_eq!(kv_cache(&w, 38_912, u64::MAX).unwrap().pes, 432);
+        let (_, wse3) = crate::arch::presets()
+            .unwrap()
+            .into_iter()
+            .find(|(_, a)| a.name == "cerebras-wse3")
+            .unwrap();
+        let crate::arch::Machine::CerebrasWse(m) = wse3.machine else {
+            panic!("cerebras-wse3 is a WSE")
+        };
+        assert_eq!(m.wafer.pe_data_bytes(), 38_912);
+        assert_eq!(kv_cache(&m, &w, u64::MAX).unwrap().pes, 432);
     }
 }

@@ -80,8 +80,7 @@ fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let o = gemv(TensorClass::AttnO, h, model.q_dim())?;
     let up = gemv(TensorClass::FfnUp, f, h)?.max(gemv(TensorClass::FfnGate, f, h)?);
     let down = gemv(TensorClass::FfnDown, h, f)?;
-    let tokens = place::kv_tokens_per_pe(w, m.wafer.pe_data_bytes(), spread.kv_tokens)?
-        .min(w.scenario.context);
+    let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?.min(w.scenario.context);
     let line = w.scenario.context.div_ceil(tokens);
     let group = model.heads / model.kv_heads.max(1);
     let attention = batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line;
