@@ -91,6 +91,11 @@ fn pins_a_family_lacks_or_that_do_not_fit_are_usage_errors() {
         (H100, vec!["--kv-tokens-per-pe", "8"], "--kv-tokens-per-pe"),
         (TSP, vec!["--tp", "0"], "at least 1"),
         (TSP, vec!["--tp", "3"], "--tp"),
+        (
+            H100,
+            vec!["--tp", "3"],
+            "--tp: no tensor-parallel degree of 3 holds the workload",
+        ),
     ] {
         accsim()
             .args([

@@ -144,10 +144,15 @@ pub fn simulate(
     }
     let Some((_, split)) = best else {
         return Err(crate::Error::Usage {
-            flag: "--tp".to_owned(),
+            flag: if opts.pins.tp.is_some() {
+                "--tp"
+            } else {
+                "--gpus"
+            }
+            .to_owned(),
             reason: format!(
-                "no tensor-parallel degree {} holds the workload on {units} GPU(s) ({needed} needed, at most {} per node)",
-                opts.pins.tp.map_or(String::new(), |t| format!("= {t} ")),
+                "no tensor-parallel degree{} holds the workload on {units} GPU(s) ({needed} needed, at most {} per node)",
+                opts.pins.tp.map_or(String::new(), |t| format!(" of {t}")),
                 m.node.gpus_per_node
             ),
         });
