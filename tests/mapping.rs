@@ -97,19 +97,7 @@ fn pins_a_family_lacks_or_that_do_not_fit_are_usage_errors() {
             "--tp: no tensor-parallel degree of 3 holds the workload",
         ),
     ] {
-        accsim()
-            .args([
-                "run",
-                "--arch",
-                arch,
-                "--workload",
-                STORIES,
-                "--numerics",
-                "off",
-            ])
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle));
+        let extra: Vec<&str> = ["--numerics", "off"].into_iter().chain(args).collect();
+        common::run_refused(arch, STORIES, &extra, needle);
     }
 }

@@ -99,12 +99,7 @@ fn bad_flags_are_usage_errors() {
         (vec!["--sample-layers", "0"], "--sample-layers"),
         (vec!["--batch", "0"], "batch"),
     ] {
-        accsim()
-            .args(["run", "--arch", H100, "--workload", LLAMA2])
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle));
+        common::run_refused(H100, LLAMA2, &args, needle);
     }
     accsim()
         .args(["run", "--arch", "arch/missing.ron", "--workload", LLAMA2])

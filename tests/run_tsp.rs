@@ -3,9 +3,6 @@
 
 mod common;
 
-use common::accsim;
-use predicates::prelude::*;
-
 const TSP: &str = "arch/groq-tsp.ron";
 const STORIES: &str = "workloads/stories260k.ron";
 const LLAMA2: &str = "workloads/llama2-70b.ron";
@@ -78,11 +75,6 @@ fn bad_input_is_a_usage_error() {
         (vec!["--fidelity", "exact"], "--fidelity"),
         (vec!["--context", "0"], "context"),
     ] {
-        accsim()
-            .args(["run", "--arch", TSP, "--workload", STORIES])
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle));
+        common::run_refused(TSP, STORIES, &args, needle);
     }
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use common::accsim;
-use predicates::prelude::*;
 
 const WSE3: &str = "arch/cerebras-wse3.ron";
 
@@ -122,17 +121,6 @@ fn bad_input_is_a_usage_error() {
             "--heatmap",
         ),
     ] {
-        accsim()
-            .args([
-                "run",
-                "--arch",
-                arch,
-                "--workload",
-                "workloads/stories260k.ron",
-            ])
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle));
+        common::run_refused(arch, "workloads/stories260k.ron", &args, needle);
     }
 }

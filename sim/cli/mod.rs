@@ -1,6 +1,7 @@
 //! Command-line interface: one module per command, each wiring library stages together.
 
 mod accuracy;
+mod cells;
 mod fit;
 mod generate;
 mod output;

@@ -1,6 +1,7 @@
 //! `accsim report` and the default study (`accsim` with no command): run the study, write
 //! figures, tables and JSON, and print each claim's verdict on one screen.
 
+use super::cells::or_dash;
 use accsim::report::Table;
 use accsim::study::claims::{Claim, Verdict};
 use accsim::study::{self, Options, Study};
@@ -140,8 +141,7 @@ fn summary(claims: &[Claim]) -> String {
                 format!("{} on {}", c.workload, archs[0])
             },
             format!("{} {}", c.claimed, c.unit),
-            c.measured
-                .map_or_else(|| "-".to_owned(), |m| format!("{m:.2} {}", c.unit)),
+            or_dash(c.measured, |m| format!("{m:.2} {}", c.unit)),
             c.verdict.name().to_owned(),
         ]);
         if c.verdict == Verdict::NotJudged {

@@ -1,6 +1,7 @@
 //! `accsim run`: compile a workload for a machine, execute it, and report speed, utilization,
 //! energy and the numerics of the same weights.
 
+use super::cells::or_dash;
 use super::output;
 use super::select::{self, Loaded, RunTarget};
 use accsim::mapping::{Fidelity, Objective};
@@ -166,11 +167,6 @@ fn explain(r: &RunRecord) -> String {
         r.mapping_candidates.len(),
         r.objective.name()
     )
-}
-
-/// A value or a dash when the run was not timed.
-fn or_dash<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
-    v.map_or_else(|| "-".to_owned(), show)
 }
 
 /// The one-screen view of a run.

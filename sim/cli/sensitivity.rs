@@ -1,5 +1,6 @@
 //! `accsim sensitivity`: how much one run's prediction moves with each estimated input.
 
+use super::cells::{or_dash, signed_percent};
 use super::select::RunTarget;
 use accsim::arch;
 use accsim::report::Table;
@@ -46,14 +47,6 @@ pub fn run(args: SensitivityArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn or_dash(v: Option<f64>, show: impl Fn(f64) -> String) -> String {
-    v.map_or_else(|| "-".to_owned(), show)
-}
-
-fn percent(v: f64) -> String {
-    format!("{:+.1}%", 100.0 * v)
-}
-
 fn text(s: &Sensitivity) -> String {
     let mut out = format!(
         "{} on {} {} {}(s), matrices in {}: {} tokens/s per user, first token {}\n",
@@ -81,9 +74,9 @@ fn text(s: &Sensitivity) -> String {
             format!("x{}", r.factor),
             or_dash(r.value, |v| format!("{v}")),
             or_dash(r.decode_tokens_per_s, |v| format!("{v:.1}")),
-            or_dash(r.decode_change, percent),
+            or_dash(r.decode_change, signed_percent),
             or_dash(r.ttft_s, |v| format!("{:.3}", 1e3 * v)),
-            or_dash(r.ttft_change, percent),
+            or_dash(r.ttft_change, signed_percent),
             match (&r.note, r.hinges) {
                 (Some(n), _) => n.clone(),
                 (None, true) => "the prediction hinges on this estimate".to_owned(),

@@ -2,6 +2,7 @@
 //! JSON, and print the Pareto front; or run one shard of it, merge shards, or plan a split.
 //! Every run streams its rows to a journal in `--out` as points finish, and resumes from it.
 
+use super::cells::or_dash;
 use super::run::NumericsFlag;
 use accsim::Error;
 use accsim::report::{self, Table};
@@ -308,10 +309,6 @@ fn report_plan(
     out
 }
 
-fn or_dash(v: Option<f64>, decimals: usize) -> String {
-    v.map_or_else(|| "-".to_owned(), |x| format!("{x:.decimals$}"))
-}
-
 /// Counts, the Pareto front, and each distinct error once.
 fn summary(rows: &[Row]) -> String {
     let timed = rows.iter().filter(|r| r.tokens_per_s.is_some()).count();
@@ -337,13 +334,13 @@ fn summary(rows: &[Row]) -> String {
         t.row([
             r.point.to_string(),
             r.format.to_string(),
-            r.units.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            or_dash(r.units, |n| n.to_string()),
             r.batch.to_string(),
             r.context.to_string(),
             format!("{:.3}", r.bits_per_weight),
-            or_dash(r.tokens_per_s_per_user, 1),
-            or_dash(r.tokens_per_s, 1),
-            or_dash(r.energy_j_per_token, 3),
+            or_dash(r.tokens_per_s_per_user, |x| format!("{x:.1}")),
+            or_dash(r.tokens_per_s, |x| format!("{x:.1}")),
+            or_dash(r.energy_j_per_token, |x| format!("{x:.3}")),
         ]);
     }
     if !t.is_empty() {

@@ -1,6 +1,7 @@
 //! `accsim validate`: every published deployment of a validation file predicted and compared,
 //! with what each estimated input would have to be for the points the model misses.
 
+use super::cells::{or_dash, signed_percent};
 use accsim::report::Table;
 use accsim::validation::{self, Outcome, Reproduction, reproduce};
 use clap::Args;
@@ -121,8 +122,7 @@ fn text(outcomes: &[Outcome]) -> String {
             o.metric.name().to_owned(),
             o.metric.show(o.published),
             predicted_cell(o),
-            o.error
-                .map_or_else(|| "-".to_owned(), |e| format!("{:+.1}%", 100.0 * e)),
+            or_dash(o.error, signed_percent),
             if o.within { "yes" } else { "no" }.to_owned(),
             if o.calibrated.is_empty() {
                 "-".to_owned()

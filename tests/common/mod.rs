@@ -29,6 +29,17 @@ pub fn run_json(arch: &str, workload: &str, extra: &[&str]) -> serde_json::Value
     )
 }
 
+/// `accsim run` of `workload` on `arch` with `extra` flags is refused as a usage error: exit
+/// code 2, with `needle` (the flag or reason) in what it printed on stderr.
+pub fn run_refused(arch: &str, workload: &str, extra: &[&str], needle: &str) {
+    accsim()
+        .args(["run", "--arch", arch, "--workload", workload])
+        .args(extra)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(needle));
+}
+
 /// Check what every `accsim run --json` record of a fitting run holds, whatever the family:
 /// the documented keys, every part at or above its memory and compute bounds; returns the part
 /// names and the unit kinds in order.
