@@ -475,17 +475,22 @@ impl<'a, S: Sink> Emitter<'a, S> {
             .then(|| translated(&r.output, offset))
     }
 
-    /// The whole decode step. Layers are recorded so that the sink may replay a later layer
-    /// that is a translate of one rather than have it written out (the fast fidelity does where
-    /// that is exact). Layers fed from their own wafer and layers fed over I/O lanes from the
-    /// wafer before differ, so each kind has its recording slot.
-    fn step(&mut self, plan: &Plan, w: &Workload, step: Step) -> Result<(), EngineError> {
-        let e = &plan.embedding;
+    /// Every layer of `step` for every sequence, from the tokens' embedding rows: layer `l` is
+    /// part `first_part + l`; the last layer's output blocks. Layers are recorded so that the
+    /// sink may replay a later layer that is a translate of one rather than have it written out
+    /// (the fast fidelity does where that is exact). Layers fed from their own wafer and layers
+    /// fed over I/O lanes from the wafer before differ, so each kind has its recording slot.
+    fn layers(
+        &mut self,
+        (plan, w): (&Plan, &Workload),
+        step: Step,
+        first_part: usize,
+    ) -> Result<Vec<Src>, EngineError> {
         // The tokens' rows: tile row 0 of the embedding, one input block per PE.
-        let mut x = self.inputs(e);
+        let mut x = self.inputs(&plan.embedding);
         let mut recorded: [Option<Recorded>; 2] = [None, None];
         for l in 0..plan.layers.len() {
-            self.sink.part(l);
+            self.sink.part(first_part + l);
             let g = &plan.geometry;
             let slot = usize::from(x.iter().any(|s| g.coords(s.pe).0 != plan.part_wafer(l)));
             let replay = recorded[slot].as_ref().map(|r| (slot, r));
@@ -515,13 +520,18 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 });
             }
         }
-        self.sink.part(plan.layers.len());
+        Ok(x)
+    }
+
+    /// The classifier on the last layer's output `x` (part `part`), the arg-max of every
+    /// sequence along its output blocks, and the tokens back to the embedding rows they select.
+    fn head(&mut self, plan: &Plan, x: &[Src], part: usize) -> Result<(), EngineError> {
+        self.sink.part(part);
+        let e = &plan.embedding;
         let c = plan.classifier.as_ref().unwrap_or(e);
-        self.gemv(&[c], &x)?;
+        self.gemv(&[c], x)?;
         let logits = self.outputs(c, 0..c.outputs.len());
         self.tail(&logits, ops::ARGMAX)?;
-        // Arg-max (value and index) of every sequence along the output blocks, then the tokens
-        // go home.
         let task = self.sink.task(logits[0].pe, 2 * self.seqs, 1)?;
         let line = logits.windows(2).map(|w| (w[0].pe, w[1].pe));
         self.relay(task, line, 1, Buffer::Queue)?;
@@ -532,7 +542,8 @@ impl<'a, S: Sink> Emitter<'a, S> {
     }
 }
 
-/// Write the program of one decode step of `w`, mapped as `plan`, into `sink`.
+/// Write the program of one decode step of `w`, mapped as `plan`, into `sink`: the layers are
+/// parts `0..layers`, the classifier part `layers`.
 pub fn decode_step<S: Sink>(
     sink: &mut S,
     plan: &Plan,
@@ -542,7 +553,40 @@ pub fn decode_step<S: Sink>(
     step: Step,
 ) -> Result<(), EngineError> {
     let mut e = Emitter::new(sink, dp, per_wavelet, step.sequences);
-    e.step(plan, w, step)
+    let x = e.layers((plan, w), step, 0)?;
+    e.head(plan, &x, plan.layers.len())
+}
+
+/// Write the prefill of prompt positions `positions` of every sequence into `sink`, one
+/// position after another: each is a group of one token per sequence (the decode step's shape,
+/// attending to the position's own causal prefix), and program order pipelines the groups
+/// through the layers, a layer taking the next group once it has passed the last. Group `i`'s
+/// layer `l` is part `i x (layers + 1) + l`; only the last group goes on through the
+/// classifier (part `i x (layers + 1) + layers`), and only when `classify_last`. Positions
+/// differ in their attention, so a layer is replayed only from a translate for the same one.
+pub fn prefill<S: Sink>(
+    sink: &mut S,
+    (plan, w): (&Plan, &Workload),
+    (dp, per_wavelet): (Datapath, u64),
+    positions: std::ops::Range<u64>,
+    classify_last: bool,
+) -> Result<(), EngineError> {
+    let batch = w.scenario.batch;
+    let mut e = Emitter::new(sink, dp, per_wavelet, batch);
+    let parts = plan.layers.len() + 1;
+    let last = positions.end.saturating_sub(1);
+    for (i, past) in positions.enumerate() {
+        let step = Step {
+            sequences: batch,
+            tokens: 1,
+            past,
+        };
+        let x = e.layers((plan, w), step, i * parts)?;
+        if classify_last && past == last {
+            e.head(plan, &x, i * parts + plan.layers.len())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

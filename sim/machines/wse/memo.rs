@@ -1,4 +1,4 @@
-//! Steps already measured at the fast fidelity, so that runs whose wafer programs are identical
+//! Steps and prefills already measured at the fast fidelity, so that runs whose wafer programs are identical
 //! are simulated once.
 //!
 //! A layout only uses the wafers it needs ([`Plan::wafers_used`]), so asking for more wafers than
@@ -24,38 +24,60 @@ pub struct Counts {
     pub end: u64,
     pub part_end: Vec<u64>,
     pub pe_busy: u64,
-    pub pe_busy_max: u64,
     pub fabric_wavelets: u64,
     pub io_wavelets: u64,
 }
 
-type Entry = (WseSystem, Workload, (Arrangement, u32, Spread), Counts);
+type Entry<V> = (WseSystem, Workload, (Arrangement, u32, Spread), V);
 
-static STEPS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+static STEPS: Mutex<Vec<Entry<Counts>>> = Mutex::new(Vec::new());
 
-/// The step of `plan`, from an earlier run with the same inputs or from `measure`.
+/// Prefill cycles (`prefill::cycles`) already measured at the fast fidelity.
+static PREFILLS: Mutex<Vec<Entry<u64>>> = Mutex::new(Vec::new());
+
+/// The decode step of `plan`, from an earlier run with the same inputs or from `measure`.
 pub fn step<E>(
     m: &WseSystem,
     w: &Workload,
     plan: &Plan,
     measure: impl FnOnce() -> Result<Counts, E>,
 ) -> Result<Counts, E> {
+    remembered(&STEPS, m, w, plan, measure)
+}
+
+/// The prefill of `plan`'s prompt, from an earlier run with the same inputs or from `measure`.
+pub fn prefill<E>(
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    measure: impl FnOnce() -> Result<u64, E>,
+) -> Result<u64, E> {
+    remembered(&PREFILLS, m, w, plan, measure)
+}
+
+fn remembered<V: Clone, E>(
+    store: &Mutex<Vec<Entry<V>>>,
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+    measure: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E> {
     let key = (plan.arrangement, plan.wafers_used, plan.spread);
-    let known = |steps: &Vec<Entry>| {
-        (steps.iter())
+    let known = |kept: &Vec<Entry<V>>| {
+        (kept.iter())
             .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
             .map(|e| e.3.clone())
     };
-    if let Some(s) = known(&STEPS.lock().unwrap_or_else(|e| e.into_inner())) {
+    if let Some(s) = known(&store.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(s);
     }
     let s = measure()?;
-    let mut steps = STEPS.lock().unwrap_or_else(|e| e.into_inner());
-    if known(&steps).is_none() {
-        if steps.len() == KEPT {
-            steps.remove(0);
+    let mut kept = store.lock().unwrap_or_else(|e| e.into_inner());
+    if known(&kept).is_none() {
+        if kept.len() == KEPT {
+            kept.remove(0);
         }
-        steps.push((m.clone(), w.clone(), key, s.clone()));
+        kept.push((m.clone(), w.clone(), key, s.clone()));
     }
     Ok(s)
 }

@@ -13,6 +13,7 @@ mod held;
 mod layout;
 mod memo;
 mod place;
+mod prefill;
 mod program;
 mod replay;
 mod search;
@@ -271,13 +272,11 @@ fn run_fast(
 fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
     let counts = |f: &fast::Fast| {
         // One pass over every PE of the system.
-        let (pe_busy, pe_busy_max) =
-            (f.pe_busy.iter()).fold((0, 0), |(sum, max), &b| (sum + b, max.max(b)));
+        let pe_busy = f.pe_busy.iter().sum();
         memo::Counts {
             end: f.end,
             part_end: f.part_end.clone(),
             pe_busy,
-            pe_busy_max,
             fabric_wavelets: f.part_wavelets.iter().sum(),
             io_wavelets: f.io_wavelets,
         }
@@ -323,6 +322,23 @@ fn fast_trace(m: &WseSystem, plan: &Plan, f: &fast::Fast) -> crate::Result<Trace
     Ok(t)
 }
 
+/// Run `prog`, whose tasks belong to `parts` parts, wavelet by wavelet: the last completion of
+/// each part, and what the run measured.
+fn detailed_part_ends(
+    m: &WseSystem,
+    prog: program::Program,
+    parts: usize,
+    trace: bool,
+) -> crate::Result<(Vec<u64>, detailed::Detailed)> {
+    let of_task: Vec<usize> = prog.tasks.iter().map(|t| t.part).collect();
+    let d = detailed::run(prog, clock(m)?, trace, DETAILED_EVENT_BUDGET)?;
+    let mut part_end = vec![0; parts];
+    for (&part, &done) in of_task.iter().zip(&d.task_done) {
+        part_end[part] = part_end[part].max(done);
+    }
+    Ok((part_end, d))
+}
+
 fn measure_detailed(
     m: &WseSystem,
     w: &Workload,
@@ -332,20 +348,14 @@ fn measure_detailed(
     let mut prog = program::Program::new(plan.geometry.clone());
     let dp = Datapath::new(&m.wafer.pe);
     emit::decode_step(&mut prog, plan, w, dp, per_wavelet(m), Step::decode(w))?;
-    let parts: Vec<usize> = prog.tasks.iter().map(|t| t.part).collect();
     let g = prog.geometry.clone();
-    let d = detailed::run(prog, clock(m)?, trace, DETAILED_EVENT_BUDGET)?;
-    let mut part_end = vec![0; plan.layers.len() + 1];
-    for (&part, &done) in parts.iter().zip(&d.task_done) {
-        part_end[part] = part_end[part].max(done);
-    }
+    let (part_end, d) = detailed_part_ends(m, prog, plan.layers.len() + 1, trace)?;
     let (io, fabric): (Vec<_>, Vec<_>) = d.link_load.iter().partition(|(l, _)| g.is_io(**l));
     Ok(Measured {
         counts: memo::Counts {
             end: d.task_done.iter().copied().max().unwrap_or(0),
             part_end,
             pe_busy: d.pe_busy.iter().sum(),
-            pe_busy_max: d.pe_busy.iter().copied().max().unwrap_or(0),
             fabric_wavelets: fabric.iter().map(|(_, n)| **n).sum(),
             io_wavelets: io.iter().map(|(_, n)| **n).sum(),
         },
@@ -370,14 +380,28 @@ pub fn simulate(
         (Fidelity::Fast, true) => measure_fast(m, w, &chosen.plan, true)?,
         (Fidelity::Detailed, trace) => measure_detailed(m, w, &chosen.plan, trace)?,
     };
-    Ok(timing(m, w, &chosen.plan, wafers, &r, chosen.candidates))
+    let prefill = match opts.fidelity {
+        Fidelity::Fast => memo::prefill(m, w, &chosen.plan, || {
+            prefill::cycles(m, w, &chosen.plan, Fidelity::Fast)
+        })?,
+        Fidelity::Detailed => prefill::cycles(m, w, &chosen.plan, Fidelity::Detailed)?,
+    };
+    Ok(timing(
+        m,
+        w,
+        &chosen.plan,
+        (wafers, prefill),
+        &r,
+        chosen.candidates,
+    ))
 }
 
+/// The run's timing from the chosen plan's decode step `r` and its prefill's cycles.
 fn timing(
     m: &WseSystem,
     w: &Workload,
     plan: &Plan,
-    wafers: u32,
+    (wafers, prefill): (u32, u64),
     r: &Measured,
     candidates: Vec<Candidate>,
 ) -> Timing {
@@ -421,12 +445,6 @@ fn timing(
         busy_cycles: busy,
         utilization: busy as f64 / (instances * decode) as f64,
     };
-    // Prefill streams the prompt's positions through the same pipeline: the first one takes a
-    // decode step, each further one the busiest PE's share of a step (an upper bound: every
-    // position is charged attention over the full context).
-    let positions = step.sequences * w.scenario.prompt_tokens;
-    let interval = r.counts.pe_busy_max.div_ceil(step.sequences.max(1));
-    let prefill = decode + positions.saturating_sub(1) * interval;
     let layer_pes = plan.layers.first().map_or(0, Layer::pes);
     let shapes: Vec<String> = plan.layers.first().map_or(Vec::new(), |l| {
         l.matrices()

@@ -18,7 +18,7 @@ use crate::workload::{TensorClass, Workload};
 /// Fractions of a PE's data bytes a tile may take: whole, half, a third, ...
 const TILE_DIVISORS: [u64; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 /// Tokens of one KV head per PE, besides as many as fit.
-const KV_TOKENS: [u64; 5] = [64, 32, 16, 8, 4];
+const KV_TOKENS: [u64; 7] = [64, 32, 16, 8, 4, 2, 1];
 /// A spread that fits the wafers given, with a lower bound on its decode step.
 #[derive(Clone, Copy, Debug)]
 pub struct Ranked {

@@ -273,6 +273,8 @@ fn fidelities_agree_on_small_wafers() {
         let fast = run(m, w, Fidelity::Fast);
         let det = run(m, w, Fidelity::Detailed);
         assert_eq!(fast.decode_cycles, det.decode_cycles);
+        // The prefill of the 32-token prompt, in windows (see `prefill.rs`).
+        assert_eq!(fast.prefill_cycles, det.prefill_cycles);
         assert_eq!(fast.parts, det.parts);
         assert_eq!(fast.units, det.units);
         assert_eq!(fast.network_bytes, det.network_bytes);
@@ -797,5 +799,68 @@ fn more_wafers_never_give_a_slower_step() {
         .collect();
     for pair in steps.windows(2) {
         assert!(pair[1].1 <= pair[0].1, "{steps:?}");
+    }
+}
+
+#[test]
+fn prefill_fidelities_agree_position_by_position() {
+    // Every one of 12 prompt positions simulated, pipelined through the layers, on one and on
+    // several small wafers (positions crossing I/O lanes): both fidelities to the cycle.
+    for (rows, cols) in [(40, 40), (10, 10)] {
+        let m = tiny_wafer(rows, cols, 2048);
+        let mut w = short(1);
+        w.scenario.prompt_tokens = 12;
+        let wafers = super::place(&m, &w, None).units_needed.unwrap() as u32;
+        let plan = layout(&m, &w, wafers, Spread::densest(&m)).unwrap();
+        let fast = super::prefill::exact(&m, &w, &plan, Fidelity::Fast).unwrap();
+        let det = super::prefill::exact(&m, &w, &plan, Fidelity::Detailed).unwrap();
+        assert_eq!(fast, det);
+        // Pipelined: 12 positions take far less than 12 passes of one.
+        w.scenario.prompt_tokens = 1;
+        let one = super::prefill::exact(&m, &w, &plan, Fidelity::Fast).unwrap();
+        assert!(fast < 6 * one, "{fast} vs {one}");
+    }
+}
+
+#[test]
+fn windowed_prefill_is_within_two_percent_of_every_position_simulated() {
+    // stories260K on WSE-3, its 256-token prompt, in its own formats and in f16, at batch 1 and
+    // 4: the windows' estimate (the last position's pass plus interpolated intervals) against
+    // all 256 positions simulated.
+    let m = wse3();
+    let mut f16 = workload("stories260k");
+    f16.quant = f16.quant.with_matrices_as(Format::F16);
+    let mut batch4 = workload("stories260k");
+    batch4.scenario.batch = 4;
+    for w in [workload("stories260k"), f16, batch4] {
+        let plan = layout(&m, &w, 1, Spread::densest(&m)).unwrap();
+        let exact = super::prefill::exact(&m, &w, &plan, Fidelity::Fast).unwrap();
+        let windowed = super::prefill::windowed(&m, &w, &plan, Fidelity::Fast).unwrap();
+        let error = windowed as f64 / exact as f64 - 1.0;
+        assert!(error.abs() < 0.02, "{windowed} vs {exact}: {error}");
+    }
+}
+
+#[test]
+fn the_search_never_loses_to_a_kv_slice_it_could_pin() {
+    // stories260K on WSE-3: the search weighs every KV slice down to one token per PE (and
+    // every tile size), so no pinned slice of its ladder gives a faster step.
+    let m = wse3();
+    let w = workload("stories260k");
+    let best = run(&m, &w, Fidelity::Fast).decode_cycles;
+    for kv in [1, 2, 4, 8, 16, 32, 64] {
+        let pins = Pins {
+            kv_tokens_per_pe: Some(kv),
+            ..Pins::default()
+        };
+        let pinned = run_pinned(&m, &w, Fidelity::Fast, pins);
+        assert!(best <= pinned.decode_cycles, "KV {kv}: {pinned:?}");
+        let MappingParams::Wse {
+            kv_tokens_per_pe, ..
+        } = pinned.mapping_params
+        else {
+            unreachable!("a WSE run")
+        };
+        assert_eq!(kv_tokens_per_pe, kv);
     }
 }
