@@ -22,13 +22,13 @@ use std::ops::Range;
 
 /// Positions in flight in a window: the first fills the pipeline, the intervals at which the
 /// others leave it are averaged.
-pub const WINDOW: u64 = 3;
+const WINDOW: u64 = 3;
 /// Context depths at which a window runs, evenly from the prompt's start to its end.
-pub const DEPTHS: u64 = 4;
+const DEPTHS: u64 = 4;
 /// Layers in the window's pipeline: a layer fed by the embedding and one fed by a layer (on
 /// LLaMA-3.1-405B the second doubles the interval: the two layers share links, which serve
 /// the positions' messages in program order).
-pub const WINDOW_LAYERS: usize = 2;
+const WINDOW_LAYERS: usize = 2;
 /// Prompts no longer than this are simulated position by position.
 const EXACT_POSITIONS: u64 = WINDOW * DEPTHS;
 
@@ -50,8 +50,8 @@ pub fn exact(m: &WseSystem, w: &Workload, plan: &Plan, fidelity: Fidelity) -> cr
 }
 
 /// The last position's pass plus the intervals of the positions before it, each interpolated
-/// from windows at [`DEPTHS`] depths (see the module). Needs a prompt of at least [`WINDOW`]
-/// positions.
+/// from windows at [`DEPTHS`] depths (see the module); a prompt shorter than a window is
+/// simulated position by position.
 pub fn windowed(
     m: &WseSystem,
     w: &Workload,
@@ -59,6 +59,9 @@ pub fn windowed(
     fidelity: Fidelity,
 ) -> crate::Result<u64> {
     let p = w.scenario.prompt_tokens;
+    if p < WINDOW {
+        return exact(m, w, plan, fidelity);
+    }
     let last = part_ends(m, w, plan, fidelity, (p - 1..p, true))?;
     let pass = last.into_iter().max().unwrap_or(0);
     let pipeline = window_plan(plan);
@@ -67,10 +70,10 @@ pub fn windowed(
     for i in 0..DEPTHS {
         let depth = i * (p - WINDOW) / (DEPTHS - 1);
         let ends = part_ends(m, w, &pipeline, fidelity, (depth..depth + WINDOW, false))?;
-        let left: Vec<u64> = (ends.chunks(parts))
+        let leave: Vec<u64> = (ends.chunks(parts))
             .map(|group| group.iter().copied().max().unwrap_or(0))
             .collect();
-        let span = left[WINDOW as usize - 1].saturating_sub(left[0]);
+        let span = leave[WINDOW as usize - 1].saturating_sub(leave[0]);
         // The intervals measured are those of positions depth + 1 ..= depth + WINDOW - 1.
         let centre = depth as f64 + WINDOW as f64 / 2.0;
         samples.push((centre, span as f64 / (WINDOW - 1) as f64));
