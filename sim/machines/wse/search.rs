@@ -10,6 +10,7 @@
 //! over every candidate, so more wafers, which only add candidates, never give a slower step).
 
 use super::datapath::Datapath;
+use super::overlay;
 use super::place::{self, Room, Spread};
 use crate::arch::WseSystem;
 use crate::mapping::Pins;
@@ -23,6 +24,9 @@ const KV_TOKENS: [u64; 5] = [64, 32, 16, 8, 4];
 #[derive(Clone, Copy, Debug)]
 pub struct Ranked {
     pub spread: Spread,
+    /// Each layer's matrices overlaid on one grid ([`overlay`]) rather than in regions of
+    /// their own.
+    pub overlaid: bool,
     pub bound_cycles: u64,
 }
 
@@ -38,22 +42,32 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
         Some(n) => vec![n],
         None => std::iter::once(u64::MAX).chain(KV_TOKENS).collect(),
     };
-    let mut ranked: Vec<Ranked> = tiles
-        .iter()
-        .flat_map(|&tile_bytes| {
-            slices.iter().map(move |&kv_tokens| Spread {
-                tile_bytes,
-                kv_tokens,
-            })
+    let spreads = tiles.iter().flat_map(|&tile_bytes| {
+        slices.iter().map(move |&kv_tokens| Spread {
+            tile_bytes,
+            kv_tokens,
         })
-        .filter(|&s| place::place_spread(m, w, Some(wafers), s).fits)
-        .filter_map(|spread| {
-            Some(Ranked {
+    });
+    let mut ranked: Vec<Ranked> = Vec::new();
+    for spread in spreads {
+        let families = pins.overlaid.map_or([true, true], |o| [!o, o]);
+        if families[0] && place::place_spread(m, w, Some(wafers), spread).fits {
+            if let Some(bound_cycles) = bound(m, w, spread) {
+                ranked.push(Ranked {
+                    spread,
+                    overlaid: false,
+                    bound_cycles,
+                });
+            }
+        }
+        if let (true, Some(bound_cycles)) = (families[1], overlaid_bound(m, w, wafers, spread)) {
+            ranked.push(Ranked {
                 spread,
-                bound_cycles: bound(m, w, spread)?,
-            })
-        })
-        .collect();
+                overlaid: true,
+                bound_cycles,
+            });
+        }
+    }
     // Ties go to the denser spread (listed first): fewer PEs for the same time.
     ranked.sort_by_key(|r| r.bound_cycles);
     ranked
@@ -80,10 +94,46 @@ fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let o = gemv(TensorClass::AttnO, h, model.q_dim())?;
     let up = gemv(TensorClass::FfnUp, f, h)?.max(gemv(TensorClass::FfnGate, f, h)?);
     let down = gemv(TensorClass::FfnDown, h, f)?;
+    let attention = attention(m, w, spread)?;
+    let classifier = gemv(TensorClass::Classifier, model.vocab, h)?;
+    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+}
+
+/// Cycles a K PE takes at least to score its tokens for every query head of its group, every
+/// sequence, plus one hop per PE of the longest KV line.
+fn attention(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
+    let model = &w.model;
+    let batch = w.scenario.batch.max(1);
+    let dp = Datapath::new(&m.wafer.pe);
     let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?.min(w.scenario.context);
     let line = w.scenario.context.div_ceil(tokens);
     let group = model.heads / model.kv_heads.max(1);
-    let attention = batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line;
-    let classifier = gemv(TensorClass::Classifier, model.vocab, h)?;
-    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+    Some(batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line)
+}
+
+/// The same bound with each layer's matrices overlaid ([`overlay`]) in bands as the layout
+/// cuts them: the fewest rows whose grid fits beside the KV PEs ([`overlay::in_band`]). Every
+/// PE of the grid then works on each matrix in turn, so the GEMVs take at least the sum of one
+/// PE's tiles; `None` when no band of a wafer holds a layer, or the layers need more bands
+/// than `wafers` wafers have.
+fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> Option<u64> {
+    let model = &w.model;
+    let batch = w.scenario.batch.max(1);
+    let dp = Datapath::new(&m.wafer.pe);
+    let room = Room::new(m, batch, spread);
+    let parts = overlay::parts(w);
+    let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?;
+    let kv_pes = overlay::kv_pes(w, tokens);
+    let (rows, cols) = (m.wafer.fabric_rows, m.wafer.fabric_cols);
+    let least = overlay::least_rows(&parts, room, cols, kv_pes).max(1);
+    let grid = (least..=rows).find_map(|n| overlay::in_band(&parts, room, (n, cols), kv_pes))?;
+    if wafers * (rows / grid.rows) < model.layers {
+        return None;
+    }
+    let layer = grid.pe_work(&parts, batch, |f| dp.axpy_lanes(f)) + attention(m, w, spread)?;
+    let room = room.of(TensorClass::Classifier);
+    let format = w.quant.format(TensorClass::Classifier);
+    let t = place::tiles(format, model.vocab, model.hidden, room)?;
+    let classifier = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
+    Some(model.layers * layer + classifier)
 }
