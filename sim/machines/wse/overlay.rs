@@ -62,12 +62,21 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The heaviest of its matrices' multiply-add work on one PE, summed over the matrices, for
-    /// `batch` sequences on `lanes(format)` lanes: the least a layer's GEMVs take.
-    pub fn pe_work(&self, parts: &[Part], batch: u64, lanes: impl Fn(Format) -> u64) -> u64 {
+    /// Per matrix: one PE's multiply-add work on its tile for `batch` sequences on
+    /// `lanes(format)` lanes, and the runs its output takes (the stops of its row multicasts).
+    pub fn work(
+        &self,
+        parts: &[Part],
+        batch: u64,
+        lanes: impl Fn(Format) -> u64,
+    ) -> Vec<(u64, u64)> {
         (self.cuts.iter().zip(parts))
-            .map(|(c, p)| (c.tiles.tile_rows * c.tiles.tile_cols * batch).div_ceil(lanes(p.format)))
-            .sum()
+            .map(|(c, p)| {
+                let t = &c.tiles;
+                let work = (t.tile_rows * t.tile_cols * batch).div_ceil(lanes(p.format));
+                (work, t.out_blocks * p.shapes.len() as u64)
+            })
+            .collect()
     }
 }
 

@@ -74,28 +74,32 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
 }
 
 /// Cycles a decode step with `spread` takes at least: per layer, the phases run one after
-/// another (Q, K and V side by side, attention, O, gate and up, down), and each lasts at least
-/// the work of its busiest PE (a tile's multiply-adds over the datapath's lanes; a K PE's
-/// scores over its tokens for every query head of its group); the classifier alike.
+/// another (Q, K and V side by side, attention, O, gate and up, down), and each GEMV lasts at
+/// least the work of its busiest PE (a tile's multiply-adds over the datapath's lanes) after
+/// its row multicast has reached its last stop (one hop per output block but the first: the
+/// stops are distinct PEs); attention at least a K PE's scores over its tokens for every query
+/// head of its group; the classifier alike.
 fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let model = &w.model;
     let batch = w.scenario.batch.max(1);
     let dp = Datapath::new(&m.wafer.pe);
     let room = Room::new(m, batch, spread);
-    let gemv = |class: TensorClass, rows: u64, cols: u64| {
+    let hop = m.wafer.router.hop_cycles;
+    let gemv = |class: TensorClass, rows: u64, cols: u64, fused: u64| {
         let format = w.quant.format(class);
         let t = place::tiles(format, rows, cols, room.of(class))?;
-        Some((t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format)))
+        let work = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
+        Some(work + (fused * t.out_blocks).saturating_sub(1) * hop)
     };
     let (h, f) = (model.hidden, model.ffn);
-    let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h)?
-        .max(gemv(TensorClass::AttnK, model.kv_dim(), h)?)
-        .max(gemv(TensorClass::AttnV, model.kv_dim(), h)?);
-    let o = gemv(TensorClass::AttnO, h, model.q_dim())?;
-    let up = gemv(TensorClass::FfnUp, f, h)?.max(gemv(TensorClass::FfnGate, f, h)?);
-    let down = gemv(TensorClass::FfnDown, h, f)?;
+    let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h, 1)?
+        .max(gemv(TensorClass::AttnK, model.kv_dim(), h, 1)?)
+        .max(gemv(TensorClass::AttnV, model.kv_dim(), h, 1)?);
+    let o = gemv(TensorClass::AttnO, h, model.q_dim(), 1)?;
+    let up = gemv(TensorClass::FfnUp, f, h, 2)?.max(gemv(TensorClass::FfnGate, f, h, 2)?);
+    let down = gemv(TensorClass::FfnDown, h, f, 1)?;
     let attention = attention(m, w, spread)?;
-    let classifier = gemv(TensorClass::Classifier, model.vocab, h)?;
+    let classifier = gemv(TensorClass::Classifier, model.vocab, h, 1)?;
     Some(model.layers * (qkv + o + up + down + attention) + classifier)
 }
 
@@ -113,9 +117,10 @@ fn attention(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
 
 /// The same bound with each layer's matrices overlaid ([`overlay`]) in bands as the layout
 /// cuts them: the fewest rows whose grid fits beside the KV PEs ([`overlay::in_band`]). Every
-/// PE of the grid then works on each matrix in turn, so the GEMVs take at least the sum of one
-/// PE's tiles; `None` when no band of a wafer holds a layer, or the layers need more bands
-/// than `wafers` wafers have.
+/// grid PE works on each matrix in turn, so Q, K and V together last at least the sum of one
+/// PE's three tiles; each GEMV also waits for its multicast's last stop, as in [`bound`].
+/// `None` when no band of a wafer holds a layer, or the layers need more bands than `wafers`
+/// wafers have.
 fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> Option<u64> {
     let model = &w.model;
     let batch = w.scenario.batch.max(1);
@@ -130,10 +135,15 @@ fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> O
     if wafers * (rows / grid.rows) < model.layers {
         return None;
     }
-    let layer = grid.pe_work(&parts, batch, |f| dp.axpy_lanes(f)) + attention(m, w, spread)?;
+    let hop = m.wafer.router.hop_cycles;
+    let work = grid.work(&parts, batch, |f| dp.axpy_lanes(f));
+    let reach = |(work, stops): (u64, u64)| work + stops.saturating_sub(1) * hop;
+    let qkv = (work[0].0 + work[1].0 + work[2].0).max(reach(work[0]));
+    let gemvs: u64 = qkv + work[3..].iter().map(|&p| reach(p)).sum::<u64>();
     let room = room.of(TensorClass::Classifier);
     let format = w.quant.format(TensorClass::Classifier);
     let t = place::tiles(format, model.vocab, model.hidden, room)?;
-    let classifier = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
-    Some(model.layers * layer + classifier)
+    let classifier = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format))
+        + t.out_blocks.saturating_sub(1) * hop;
+    Some(model.layers * (gemvs + attention(m, w, spread)?) + classifier)
 }
