@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Pin the tokens of one KV head one PE may hold (WSE).
     #[arg(long, value_name = "N")]
     kv_tokens_per_pe: Option<u64>,
+    /// Pin whether each layer's matrices are overlaid on one grid of PEs, every GEMV running
+    /// on all of them (`true`), or sit in regions of their own (`false`) (WSE).
+    #[arg(long, value_name = "BOOL")]
+    overlaid: Option<bool>,
     /// List the mappings the search weighed, with their times.
     #[arg(long)]
     explain: bool,
@@ -110,7 +114,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seed: args.seed,
         trace: args.trace.is_some(),
         objective: args.objective,
-        pins: select::pins(&a, args.tp, args.tile_bytes, args.kv_tokens_per_pe)?,
+        pins: select::pins(
+            &a,
+            args.tp,
+            args.tile_bytes,
+            args.kv_tokens_per_pe,
+            args.overlaid,
+        )?,
     };
     let wse = match (&args.heatmap, &a.machine) {
         (Some(_), arch::Machine::CerebrasWse(m)) => Some(m),

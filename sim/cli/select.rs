@@ -167,11 +167,13 @@ pub fn pins(
     tp: Option<u64>,
     tile_bytes: Option<u64>,
     kv_tokens_per_pe: Option<u64>,
+    overlaid: Option<bool>,
 ) -> Result<Pins, Error> {
     let pins = Pins {
         tp,
         tile_bytes,
         kv_tokens_per_pe,
+        overlaid,
     };
     pins.check(arch.machine.unit())
         .map_err(|(flag, reason)| Error::Usage {

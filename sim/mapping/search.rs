@@ -48,6 +48,9 @@ pub struct Pins {
     pub tile_bytes: Option<u64>,
     /// WSE: tokens of one KV head one PE may hold.
     pub kv_tokens_per_pe: Option<u64>,
+    /// WSE: each layer's matrices overlaid on one grid of PEs (`true`) or in regions of their
+    /// own (`false`).
+    pub overlaid: Option<bool>,
 }
 
 impl Pins {
@@ -69,6 +72,10 @@ impl Pins {
                 unit == Unit::Wafer,
             ),
         ];
+        if self.overlaid.is_some() && unit != Unit::Wafer {
+            let reason = format!("a {} has no such mapping parameter", unit.name());
+            return Err(("--overlaid", reason));
+        }
         for (flag, value, applies) in pins {
             match value {
                 Some(_) if !applies => {

@@ -123,6 +123,7 @@ pub fn apply(base: &Job, settings: &[(String, Setting)]) -> Result<Job, Invalid>
             Setting::Tp(n) => pin(&mut job, |p| p.tp = Some(n)),
             Setting::TileBytes(n) => pin(&mut job, |p| p.tile_bytes = Some(n)),
             Setting::KvTokensPerPe(n) => pin(&mut job, |p| p.kv_tokens_per_pe = Some(n)),
+            Setting::Overlaid(b) => pin(&mut job, |p| p.overlaid = Some(b)),
             Setting::MemoryBytes(b) => set_memory(&mut job.arch, b),
             Setting::ClockHz(hz) => set_clock(&mut job.arch, hz),
             Setting::LinkBytesPerS(bw) => {

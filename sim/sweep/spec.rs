@@ -72,6 +72,8 @@ pub enum Axis {
     TileBytes(Vec<u64>),
     /// Pinned tokens of one KV head one PE may hold (WSE).
     KvTokensPerPe(Vec<u64>),
+    /// Pinned: each layer's matrices overlaid on one grid (WSE).
+    Overlaid(Vec<bool>),
 }
 
 /// One parameter of one point.
@@ -87,6 +89,7 @@ pub enum Setting {
     Tp(u64),
     TileBytes(u64),
     KvTokensPerPe(u64),
+    Overlaid(bool),
 }
 
 /// Largest sweep accepted: far beyond any useful study, small enough to stay in memory.
@@ -109,6 +112,7 @@ impl Axis {
             Axis::Tp(v) => each(v, Setting::Tp),
             Axis::TileBytes(v) => each(v, Setting::TileBytes),
             Axis::KvTokensPerPe(v) => each(v, Setting::KvTokensPerPe),
+            Axis::Overlaid(v) => each(v, Setting::Overlaid),
         }
     }
 }
@@ -127,6 +131,7 @@ impl Setting {
             Setting::Tp(_) => "Tp",
             Setting::TileBytes(_) => "TileBytes",
             Setting::KvTokensPerPe(_) => "KvTokensPerPe",
+            Setting::Overlaid(_) => "Overlaid",
         }
     }
 
@@ -144,7 +149,7 @@ impl Setting {
                 check::at_most(field, n, 1 << 50)
             }
             Setting::ClockHz(x) | Setting::LinkBytesPerS(x) => check::positive(field, x),
-            Setting::Format(_) => Ok(()),
+            Setting::Format(_) | Setting::Overlaid(_) => Ok(()),
         }
     }
 }

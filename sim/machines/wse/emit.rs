@@ -61,6 +61,15 @@ struct Src {
     seqs: u64,
 }
 
+/// Whether `a` and `b` take the same input blocks on the same rows of PEs from the same first
+/// run: matrices overlaid on one grid ([`super::overlay`]) over the same input.
+fn same_rows(a: &Matrix, b: &Matrix) -> bool {
+    !a.transposed
+        && !b.transposed
+        && a.runs[0] == b.runs[0]
+        && (a.cols, a.tiles.tile_cols) == (b.cols, b.tiles.tile_cols)
+}
+
 /// `srcs` on PEs `offset` further on.
 fn translated(srcs: &[Src], offset: i64) -> Vec<Src> {
     srcs.iter()
@@ -257,6 +266,38 @@ impl<'a, S: Sink> Emitter<'a, S> {
             .collect()
     }
 
+    /// The row multicasts of matrices sharing their rows ([`same_rows`]): along the most
+    /// runs any of them has, each PE charged for its tile of every matrix reaching it.
+    fn shared_casts(&self, ms: &[&Matrix]) -> Vec<Cast> {
+        let mut costs: Vec<u64> = Vec::new();
+        for m in ms {
+            for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
+                if j == costs.len() {
+                    costs.push(0);
+                }
+                costs[j] += self.axpy(m.format, hi - lo);
+            }
+        }
+        let widest = ms
+            .iter()
+            .max_by_key(|m| m.outputs.len())
+            .expect("some matrix");
+        let chunk = ms.iter().map(|m| m.chunk).min().unwrap_or(1);
+        (0..widest.tiles.in_blocks)
+            .map(|a| {
+                let (lo, hi) = widest.input(a);
+                Cast {
+                    stops: (0..costs.len()).map(|j| widest.pe(a, j)).collect(),
+                    lo,
+                    hi,
+                    seqs: self.seqs,
+                    chunk,
+                    costs: costs.clone(),
+                }
+            })
+            .collect()
+    }
+
     /// Reduce the partial sums of `m` down each tile column into its last PE, all sequences
     /// in one message per hop.
     fn gemv_reduce(&mut self, m: &Matrix) -> Result<(), EngineError> {
@@ -273,12 +314,23 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(())
     }
 
-    /// `y = W x` for each matrix of `ms` side by side, `x` held by `srcs`.
+    /// `y = W x` for each matrix of `ms` side by side, `x` held by `srcs`. Matrices overlaid on
+    /// one grid with the same input blocks share their gathers and row multicasts: each PE
+    /// multiplies what arrives by its tile of each.
     fn gemv(&mut self, ms: &[&Matrix], srcs: &[Src]) -> Result<(), EngineError> {
-        for m in ms {
-            self.gemv_inputs(m, srcs)?;
-        }
-        let casts: Vec<Cast> = ms.iter().flat_map(|m| self.gemv_casts(m)).collect();
+        let shared = ms.windows(2).all(|p| same_rows(p[0], p[1]));
+        let casts: Vec<Cast> = match (shared, ms) {
+            (true, [first, ..]) => {
+                self.gemv_inputs(first, srcs)?;
+                self.shared_casts(ms)
+            }
+            _ => {
+                for m in ms {
+                    self.gemv_inputs(m, srcs)?;
+                }
+                ms.iter().flat_map(|m| self.gemv_casts(m)).collect()
+            }
+        };
         self.multicast(&casts)?;
         for m in ms {
             self.gemv_reduce(m)?;

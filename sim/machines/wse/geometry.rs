@@ -336,6 +336,11 @@ impl Sweep {
         self.skyline.iter().copied().max().unwrap_or(0)
     }
 
+    /// Rows free below the skyline in the column the cursor is at (a fresh band's height).
+    pub fn free_height(&self) -> u32 {
+        self.bottom - self.skyline[self.cursor as usize].min(self.bottom)
+    }
+
     /// Move on to an empty next wafer.
     pub fn next_wafer(&mut self) {
         self.wafer += 1;

@@ -23,6 +23,7 @@
 //! the chunks shrink with the batch.
 
 use super::geometry::{Geometry, Pe, Sweep};
+use super::overlay::{self, Part};
 use super::place::{Room, Spread, Tiles, kv_tokens_per_pe, tiles};
 use crate::arch::WseSystem;
 use crate::quant::Format;
@@ -154,6 +155,8 @@ pub struct Layer {
     /// Gate and up, tile columns alternating gate, up.
     pub gate_up: Matrix,
     pub down: Matrix,
+    /// PEs of the grid its matrices share, when they are overlaid ([`overlay`]).
+    pub grid: Option<u64>,
 }
 
 impl Layer {
@@ -178,6 +181,7 @@ impl Layer {
             o: self.o.translated(offset),
             gate_up: self.gate_up.translated(offset),
             down: self.down.translated(offset),
+            grid: self.grid,
         }
     }
 
@@ -191,7 +195,7 @@ impl Layer {
                 l.pe_bytes == e.pe_bytes
                     && same_translated(&l.pairs, &e.pairs, offset, |&(k, v)| [k, v])
             });
-        (matrices && kv).then_some(offset)
+        (matrices && kv && self.grid == earlier.grid).then_some(offset)
     }
 
     /// Its matrices, in model order.
@@ -206,7 +210,8 @@ impl Layer {
         ]
     }
 
-    /// Every PE it occupies, KV cache included, with its SRAM in use.
+    /// Every PE it occupies, KV cache included, with its SRAM in use (a PE of an overlaid grid
+    /// once per matrix, with that matrix's share).
     pub fn occupied(&self) -> impl Iterator<Item = (Pe, u64)> + '_ {
         let kv = self.kv.iter().flat_map(|line| {
             (line.pairs.iter()).flat_map(|&(k, v)| [(k, line.pe_bytes), (v, line.pe_bytes)])
@@ -220,7 +225,8 @@ impl Layer {
     /// PEs it occupies, KV cache included.
     pub fn pes(&self) -> u64 {
         let kv: u64 = self.kv.iter().map(|k| 2 * k.pairs.len() as u64).sum();
-        self.matrices().iter().map(|m| m.pes()).sum::<u64>() + kv
+        let matrices = self.matrices().iter().map(|m| m.pes()).sum::<u64>();
+        self.grid.unwrap_or(matrices) + kv
     }
 }
 
@@ -253,6 +259,10 @@ pub enum Arrangement {
     Strips(u32),
     /// One sweep running on through every layer: packs tightest, layers are not translates.
     Continuous,
+    /// Each layer in a band of this many rows, as [`Arrangement::Bands`], its matrices overlaid
+    /// on one grid of PEs ([`overlay`]), its KV cache beside the grid: every GEMV of the layer
+    /// runs on the whole grid.
+    Overlaid(u32),
 }
 
 impl std::fmt::Display for Arrangement {
@@ -261,6 +271,10 @@ impl std::fmt::Display for Arrangement {
             Arrangement::Bands(h) => write!(f, "layers in bands of {h} rows"),
             Arrangement::Strips(w) => write!(f, "layers in strips of {w} columns"),
             Arrangement::Continuous => write!(f, "layers along one continuous sweep"),
+            Arrangement::Overlaid(h) => write!(
+                f,
+                "layers in bands of {h} rows, each layer's matrices overlaid on one grid"
+            ),
         }
     }
 }
@@ -299,6 +313,19 @@ impl std::fmt::Display for Misfit {
     }
 }
 
+/// The output elements of each output block of `tiles` over fused `shapes`, block by block,
+/// the shapes' blocks side by side.
+fn output_blocks(shapes: &[(u64, u64)], tiles: &Tiles) -> Vec<(u64, u64)> {
+    let mut outputs = Vec::new();
+    for b in 0..tiles.out_blocks {
+        for &(rows, _) in shapes {
+            let lo = b * tiles.tile_rows;
+            outputs.push((lo, (lo + tiles.tile_rows).min(rows)));
+        }
+    }
+    outputs
+}
+
 /// A sweep of `n` rows from row `at` (`bands`), or of `n` full-height columns from column `at`,
 /// of `wafer`.
 fn region(g: &Geometry, bands: bool, wafer: u32, at: u32, n: u32) -> Sweep {
@@ -316,6 +343,8 @@ struct Builder<'a> {
     room: Room,
     /// The formats of the workload's tensors.
     quant: &'a QuantPolicy,
+    /// Lay layers out overlaid ([`Arrangement::Overlaid`]).
+    overlaid: bool,
 }
 
 impl Builder<'_> {
@@ -392,13 +421,7 @@ impl Builder<'_> {
         let chunk = t.tile_cols.min(left / (4 * b));
         let fixed = pe.code_reserve_bytes + tile_bytes + room.tail_bytes(t.tile_rows);
         let needs = fixed + 4 * b * chunk.max(1);
-        let mut outputs = Vec::new();
-        for b in 0..t.out_blocks {
-            for &(rows, _) in shapes {
-                let lo = b * t.tile_rows;
-                outputs.push((lo, (lo + t.tile_rows).min(rows)));
-            }
-        }
+        let outputs = output_blocks(shapes, &t);
         let transposed = t.in_blocks > outputs.len() as u64;
         let (runs, height) = if transposed {
             (t.in_blocks, outputs.len() as u64)
@@ -476,6 +499,9 @@ impl Builder<'_> {
     }
 
     fn layer(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Layer>, Misfit> {
+        if self.overlaid {
+            return self.overlaid_layer(w, per_pe);
+        }
         let m = &w.model;
         let (h, q, kv, ffn) = (m.hidden, m.q_dim(), m.kv_dim(), m.ffn);
         macro_rules! region {
@@ -506,7 +532,85 @@ impl Builder<'_> {
             o: o_m,
             gate_up: gu,
             down,
+            grid: None,
         }))
+    }
+
+    /// One layer with its matrices overlaid on a grid as tall as the rows free in the sweep's
+    /// column (a fresh band's height) and as wide as its KV cache leaves the band
+    /// ([`overlay::in_band`]), the KV cache beside it.
+    fn overlaid_layer(&mut self, w: &Workload, per_pe: u64) -> Result<Option<Layer>, Misfit> {
+        let parts = overlay::parts(w);
+        let rows = u64::from(self.sweep.free_height());
+        let kv_pes = overlay::kv_pes(w, per_pe);
+        let band = (rows, u64::from(self.g.cols));
+        let Some(grid) = overlay::in_band(&parts, self.room, band, kv_pes) else {
+            return Ok(None);
+        };
+        // Runs no matrix reaches stay free (small models on wide bands).
+        let blocks: Vec<Vec<(u64, u64)>> = (parts.iter().zip(&grid.cuts))
+            .map(|(p, c)| output_blocks(&p.shapes, &c.tiles))
+            .collect();
+        let runs = blocks.iter().map(Vec::len).max().unwrap_or(0);
+        // PEs in use: per run, as deep as the deepest matrix reaching it.
+        let used: u64 = (0..runs)
+            .map(|j| {
+                let depth = (blocks.iter().zip(&grid.cuts)).filter(|(b, _)| j < b.len());
+                depth.map(|(_, c)| c.tiles.in_blocks).max().unwrap_or(0)
+            })
+            .sum();
+        let mut tops = Vec::new();
+        for _ in 0..runs {
+            match self.run(rows) {
+                Some(pe) => tops.push(pe),
+                None => return Ok(None),
+            }
+        }
+        let Some(kv) = self.kv(w, per_pe)? else {
+            return Ok(None);
+        };
+        // The code is on every grid PE once: counted with the first matrix.
+        let code = self.m.wafer.pe.code_reserve_bytes;
+        let mut ms =
+            (parts.iter().zip(&grid.cuts).zip(blocks).enumerate()).map(|(i, ((p, c), outputs))| {
+                let tops = &tops[..outputs.len()];
+                self.overlaid_matrix(p, c, tops, outputs, u64::from(i == 0) * code)
+            });
+        let mut next = || ms.next().expect("six parts");
+        Ok(Some(Layer {
+            q: next(),
+            k: next(),
+            v: next(),
+            kv,
+            o: next(),
+            gate_up: next(),
+            down: next(),
+            grid: Some(used),
+        }))
+    }
+
+    /// Matrix `p`, cut as `c`, on the grid runs `tops`, with `extra` bytes on each PE beside
+    /// its share.
+    fn overlaid_matrix(
+        &self,
+        p: &Part,
+        c: &overlay::Cut,
+        tops: &[Pe],
+        outputs: Vec<(u64, u64)>,
+        extra: u64,
+    ) -> Matrix {
+        Matrix {
+            name: p.name,
+            format: p.format,
+            tiles: c.tiles,
+            cols: p.shapes[0].1,
+            outputs,
+            runs: tops.to_vec(),
+            transposed: false,
+            chunk: c.chunk,
+            pe_bytes: c.bytes + extra,
+            cols_per_row: self.g.cols,
+        }
     }
 
     /// One layer laid out by `sweep`.
@@ -545,15 +649,20 @@ impl Builder<'_> {
         bands: bool,
     ) -> Result<Option<u32>, Misfit> {
         let g = self.g.clone();
-        let Some(layer) = self.layer_in(Sweep::new(&g), w, per_pe)? else {
-            return Ok(None);
-        };
         let (across, most) = if bands {
             (g.cols, g.rows)
         } else {
             (g.rows, g.cols)
         };
-        let least = layer.pes().div_ceil(across as u64) as u32;
+        let least = if self.overlaid {
+            let (parts, kv_pes) = (overlay::parts(w), overlay::kv_pes(w, per_pe));
+            overlay::least_rows(&parts, self.room, across.into(), kv_pes) as u32
+        } else {
+            let Some(layer) = self.layer_in(Sweep::new(&g), w, per_pe)? else {
+                return Ok(None);
+            };
+            layer.pes().div_ceil(across as u64) as u32
+        };
         self.fewest(least, most, |b, n| {
             Ok(b.layer_in(region(&g, bands, 0, 0, n), w, per_pe)?.is_some())
         })
@@ -679,6 +788,7 @@ pub fn plan(
         g,
         room: Room::new(m, w.scenario.batch, spread),
         quant: &w.quant,
+        overlaid: matches!(arrangement, Arrangement::Overlaid(_)),
     };
     let model = &w.model;
     let per_pe = kv_tokens_per_pe(m, w, spread.kv_tokens).ok_or_else(|| Misfit::Sram {
@@ -696,13 +806,16 @@ pub fn plan(
             let (layers, width) = b.tiled_layers(w, per_pe, false, (0, left))?;
             (embedding, layers, Arrangement::Strips(width))
         }
-        Arrangement::Bands(_) => {
+        Arrangement::Bands(_) | Arrangement::Overlaid(_) => {
             let embedding = b
                 .embedding(w, true)?
                 .ok_or_else(|| b.too_many(more_for_embedding()))?;
             let start = (b.sweep.wafer(), b.sweep.depth());
             let (layers, h) = b.tiled_layers(w, per_pe, true, start)?;
-            (embedding, layers, Arrangement::Bands(h))
+            match b.overlaid {
+                true => (embedding, layers, Arrangement::Overlaid(h)),
+                false => (embedding, layers, Arrangement::Bands(h)),
+            }
         }
         Arrangement::Continuous => {
             let embedding = b
@@ -762,11 +875,12 @@ impl Plan {
         (ends.flat_map(Matrix::occupied)).chain(self.layers.iter().flat_map(Layer::occupied))
     }
 
-    /// SRAM bytes in use per PE (for the heat map only: a whole-system array).
+    /// SRAM bytes in use per PE, summed over the regions sharing it (for the heat map only: a
+    /// whole-system array).
     pub fn pe_memory(&self) -> Vec<u32> {
         let mut memory = vec![0; self.geometry.pes()];
         for (pe, bytes) in self.occupied() {
-            memory[pe.0 as usize] = bytes as u32;
+            memory[pe.0 as usize] += bytes as u32;
         }
         memory
     }

@@ -12,6 +12,7 @@ mod heatmap;
 mod held;
 mod layout;
 mod memo;
+mod overlay;
 mod place;
 mod prefill;
 mod program;
@@ -59,9 +60,14 @@ enum Trial {
     Failed(String, String),
 }
 
-/// Lay out and run each arrangement of `spread` worth simulating (see [`arrangements`]).
-fn trial(m: &WseSystem, w: &Workload, wafers: u32, spread: Spread) -> Vec<Trial> {
-    let plans = match arrangements(m, w, wafers, spread) {
+/// Lay out and run each arrangement of `r`'s spread worth simulating (see [`arrangements`]), or
+/// its overlaid one.
+fn trial(m: &WseSystem, w: &Workload, wafers: u32, r: &search::Ranked) -> Vec<Trial> {
+    let plans = match r.overlaid {
+        true => layout::plan(m, w, wafers, r.spread, Arrangement::Overlaid(0)).map(|p| vec![p]),
+        false => arrangements(m, w, wafers, r.spread),
+    };
+    let plans = match plans {
         Ok(plans) => plans,
         Err(e) => return vec![Trial::Failed(String::new(), format!("no layout: {e}"))],
     };
@@ -80,8 +86,9 @@ fn describe(r: &search::Ranked, what: &str) -> String {
         u64::MAX => "all that fit".to_owned(),
         n => n.to_string(),
     };
+    let overlaid = if r.overlaid { ", overlaid" } else { "" };
     format!(
-        "tiles <= {} B, KV <= {kv} tokens per PE{what}",
+        "tiles <= {} B, KV <= {kv} tokens per PE{overlaid}{what}",
         r.spread.tile_bytes
     )
 }
@@ -165,12 +172,13 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
     if ranked.is_empty() {
         if !opts.pins.is_empty() {
             return Err(crate::Error::Usage {
-                flag: "--tile-bytes / --kv-tokens-per-pe".to_owned(),
+                flag: "--tile-bytes / --kv-tokens-per-pe / --overlaid".to_owned(),
                 reason: format!("the pinned spread does not fit {wafers} wafer(s)"),
             });
         }
         ranked.push(search::Ranked {
             spread: Spread::densest(m),
+            overlaid: false,
             bound_cycles: 0,
         });
     }
@@ -193,7 +201,7 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
             });
             continue;
         }
-        for t in trial(m, w, wafers, r.spread) {
+        for t in trial(m, w, wafers, r) {
             let (p, counts) = match t {
                 Trial::Ran(ran) => *ran,
                 Trial::Failed(what, note) => {

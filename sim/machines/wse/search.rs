@@ -10,6 +10,7 @@
 //! over every candidate, so more wafers, which only add candidates, never give a slower step).
 
 use super::datapath::Datapath;
+use super::overlay;
 use super::place::{self, Room, Spread};
 use crate::arch::WseSystem;
 use crate::mapping::Pins;
@@ -23,6 +24,9 @@ const KV_TOKENS: [u64; 7] = [64, 32, 16, 8, 4, 2, 1];
 #[derive(Clone, Copy, Debug)]
 pub struct Ranked {
     pub spread: Spread,
+    /// Each layer's matrices overlaid on one grid ([`overlay`]) rather than in regions of
+    /// their own.
+    pub overlaid: bool,
     pub bound_cycles: u64,
 }
 
@@ -38,52 +42,108 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
         Some(n) => vec![n],
         None => std::iter::once(u64::MAX).chain(KV_TOKENS).collect(),
     };
-    let mut ranked: Vec<Ranked> = tiles
-        .iter()
-        .flat_map(|&tile_bytes| {
-            slices.iter().map(move |&kv_tokens| Spread {
-                tile_bytes,
-                kv_tokens,
-            })
+    let spreads = tiles.iter().flat_map(|&tile_bytes| {
+        slices.iter().map(move |&kv_tokens| Spread {
+            tile_bytes,
+            kv_tokens,
         })
-        .filter(|&s| place::place_spread(m, w, Some(wafers), s).fits)
-        .filter_map(|spread| {
-            Some(Ranked {
+    });
+    let mut ranked: Vec<Ranked> = Vec::new();
+    for spread in spreads {
+        let families = pins.overlaid.map_or([true, true], |o| [!o, o]);
+        if families[0] && place::place_spread(m, w, Some(wafers), spread).fits {
+            if let Some(bound_cycles) = bound(m, w, spread) {
+                ranked.push(Ranked {
+                    spread,
+                    overlaid: false,
+                    bound_cycles,
+                });
+            }
+        }
+        if let (true, Some(bound_cycles)) = (families[1], overlaid_bound(m, w, wafers, spread)) {
+            ranked.push(Ranked {
                 spread,
-                bound_cycles: bound(m, w, spread)?,
-            })
-        })
-        .collect();
+                overlaid: true,
+                bound_cycles,
+            });
+        }
+    }
     // Ties go to the denser spread (listed first): fewer PEs for the same time.
     ranked.sort_by_key(|r| r.bound_cycles);
     ranked
 }
 
 /// Cycles a decode step with `spread` takes at least: per layer, the phases run one after
-/// another (Q, K and V side by side, attention, O, gate and up, down), and each lasts at least
-/// the work of its busiest PE (a tile's multiply-adds over the datapath's lanes; a K PE's
-/// scores over its tokens for every query head of its group); the classifier alike.
+/// another (Q, K and V side by side, attention, O, gate and up, down), and each GEMV lasts at
+/// least the work of its busiest PE (a tile's multiply-adds over the datapath's lanes) after
+/// its row multicast has reached its last stop (one hop per output block but the first: the
+/// stops are distinct PEs); attention at least a K PE's scores over its tokens for every query
+/// head of its group; the classifier alike.
 fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let model = &w.model;
     let batch = w.scenario.batch.max(1);
     let dp = Datapath::new(&m.wafer.pe);
     let room = Room::new(m, batch, spread);
-    let gemv = |class: TensorClass, rows: u64, cols: u64| {
+    let hop = m.wafer.router.hop_cycles;
+    let gemv = |class: TensorClass, rows: u64, cols: u64, fused: u64| {
         let format = w.quant.format(class);
         let t = place::tiles(format, rows, cols, room.of(class))?;
-        Some((t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format)))
+        let work = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
+        Some(work + (fused * t.out_blocks).saturating_sub(1) * hop)
     };
     let (h, f) = (model.hidden, model.ffn);
-    let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h)?
-        .max(gemv(TensorClass::AttnK, model.kv_dim(), h)?)
-        .max(gemv(TensorClass::AttnV, model.kv_dim(), h)?);
-    let o = gemv(TensorClass::AttnO, h, model.q_dim())?;
-    let up = gemv(TensorClass::FfnUp, f, h)?.max(gemv(TensorClass::FfnGate, f, h)?);
-    let down = gemv(TensorClass::FfnDown, h, f)?;
+    let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h, 1)?
+        .max(gemv(TensorClass::AttnK, model.kv_dim(), h, 1)?)
+        .max(gemv(TensorClass::AttnV, model.kv_dim(), h, 1)?);
+    let o = gemv(TensorClass::AttnO, h, model.q_dim(), 1)?;
+    let up = gemv(TensorClass::FfnUp, f, h, 2)?.max(gemv(TensorClass::FfnGate, f, h, 2)?);
+    let down = gemv(TensorClass::FfnDown, h, f, 1)?;
+    let attention = attention(m, w, spread)?;
+    let classifier = gemv(TensorClass::Classifier, model.vocab, h, 1)?;
+    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+}
+
+/// Cycles a K PE takes at least to score its tokens for every query head of its group, every
+/// sequence, plus one hop per PE of the longest KV line.
+fn attention(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
+    let model = &w.model;
+    let batch = w.scenario.batch.max(1);
+    let dp = Datapath::new(&m.wafer.pe);
     let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?.min(w.scenario.context);
     let line = w.scenario.context.div_ceil(tokens);
     let group = model.heads / model.kv_heads.max(1);
-    let attention = batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line;
-    let classifier = gemv(TensorClass::Classifier, model.vocab, h)?;
-    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+    Some(batch * group * (tokens * model.head_dim).div_ceil(dp.dot_lanes()) + 2 * line)
+}
+
+/// The same bound with each layer's matrices overlaid ([`overlay`]) in bands as the layout
+/// cuts them: the fewest rows whose grid fits beside the KV PEs ([`overlay::in_band`]). Every
+/// grid PE works on each matrix in turn, so Q, K and V together last at least the sum of one
+/// PE's three tiles; each GEMV also waits for its multicast's last stop, as in [`bound`].
+/// `None` when no band of a wafer holds a layer, or the layers need more bands than `wafers`
+/// wafers have.
+fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> Option<u64> {
+    let model = &w.model;
+    let batch = w.scenario.batch.max(1);
+    let dp = Datapath::new(&m.wafer.pe);
+    let room = Room::new(m, batch, spread);
+    let parts = overlay::parts(w);
+    let tokens = place::kv_tokens_per_pe(m, w, spread.kv_tokens)?;
+    let kv_pes = overlay::kv_pes(w, tokens);
+    let (rows, cols) = (m.wafer.fabric_rows, m.wafer.fabric_cols);
+    let least = overlay::least_rows(&parts, room, cols, kv_pes).max(1);
+    let grid = (least..=rows).find_map(|n| overlay::in_band(&parts, room, (n, cols), kv_pes))?;
+    if wafers * (rows / grid.rows) < model.layers {
+        return None;
+    }
+    let hop = m.wafer.router.hop_cycles;
+    let work = grid.work(&parts, batch, |f| dp.axpy_lanes(f));
+    let reach = |(work, stops): (u64, u64)| work + stops.saturating_sub(1) * hop;
+    let qkv = (work[0].0 + work[1].0 + work[2].0).max(reach(work[0]));
+    let gemvs: u64 = qkv + work[3..].iter().map(|&p| reach(p)).sum::<u64>();
+    let room = room.of(TensorClass::Classifier);
+    let format = w.quant.format(TensorClass::Classifier);
+    let t = place::tiles(format, model.vocab, model.hidden, room)?;
+    let classifier = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format))
+        + t.out_blocks.saturating_sub(1) * hop;
+    Some(model.layers * (gemvs + attention(m, w, spread)?) + classifier)
 }

@@ -223,6 +223,7 @@ fn densest(m: &WseSystem) -> Pins {
     Pins {
         tile_bytes: Some(m.wafer.pe_data_bytes()),
         kv_tokens_per_pe: Some(u64::MAX),
+        overlaid: Some(false),
         ..Pins::default()
     }
 }
@@ -513,16 +514,39 @@ fn replayed_layers_equal_evaluated_ones() {
     }
 }
 
-/// No PE holds two regions, and in bands (strips) every layer is a translate of the one before:
-/// by one band (strip) on the same wafer.
+/// No PE holds two regions (but for the matrices of an overlaid layer, which share its grid),
+/// and in bands (strips) every layer is a translate of the one before: by one band (strip) on
+/// the same wafer.
 fn check_plan(plan: &Plan) {
     let mut taken = std::collections::HashSet::new();
-    for (pe, _) in plan.occupied() {
+    let ends = std::iter::once(&plan.embedding).chain(plan.classifier.iter());
+    let mut regions: Vec<Vec<Pe>> = ends
+        .map(|m| m.occupied().map(|(pe, _)| pe).collect())
+        .collect();
+    for l in &plan.layers {
+        let mut grid: Vec<Pe> = Vec::new();
+        for m in l.matrices() {
+            let pes = m.occupied().map(|(pe, _)| pe);
+            match l.grid {
+                Some(_) => grid.extend(pes),
+                None => regions.push(pes.collect()),
+            }
+        }
+        grid.sort_unstable_by_key(|p| p.0);
+        grid.dedup();
+        assert_eq!(l.grid.map(|_| grid.len() as u64), l.grid);
+        regions.push(grid);
+        regions.extend(
+            l.kv.iter()
+                .map(|k| k.pairs.iter().flat_map(|&(a, b)| [a, b]).collect()),
+        );
+    }
+    for pe in regions.into_iter().flatten() {
         assert!(taken.insert(pe), "{pe:?} holds two regions");
     }
     let g = &plan.geometry;
     let step = match plan.arrangement {
-        Arrangement::Bands(h) => h as i64 * g.cols as i64,
+        Arrangement::Bands(h) | Arrangement::Overlaid(h) => h as i64 * g.cols as i64,
         Arrangement::Strips(w) => w as i64,
         Arrangement::Continuous => return,
     };
@@ -862,5 +886,56 @@ fn the_search_never_loses_to_a_kv_slice_it_could_pin() {
             unreachable!("a WSE run")
         };
         assert_eq!(kv_tokens_per_pe, kv);
+    }
+}
+
+#[test]
+fn overlaid_layers_share_their_grid_and_are_translates() {
+    // stories260k on a WSE-3 and on small wafers it spans several of; LLaMA-3-70B f16 on 5.
+    let mut cases = vec![
+        (wse3(), short(1), 1),
+        (tiny_wafer(40, 40, 2048), short(2), 1),
+        (tiny_wafer(10, 10, 2048), short(1), 8),
+    ];
+    let mut w = workload("llama3-70b");
+    w.quant = w.quant.with_matrices_as(Format::F16);
+    cases.push((wse3(), w, 5));
+    for (m, w, wafers) in cases {
+        let overlaid = Arrangement::Overlaid(0);
+        let plan = super::layout::plan(&m, &w, wafers, Spread::densest(&m), overlaid).unwrap();
+        assert!(matches!(plan.arrangement, Arrangement::Overlaid(_)));
+        check_plan(&plan);
+        // Every PE of a grid holds its code, a tile of each matrix and their buffers.
+        let memory = plan.pe_memory();
+        let most = plan.occupied().map(|(pe, _)| memory[pe.0 as usize]).max();
+        assert!(most <= Some(m.wafer.pe.sram_bytes as u32), "{most:?}");
+        let q = &plan.layers[0].q;
+        assert_eq!(q.runs[0], plan.layers[0].down.runs[0]);
+    }
+}
+
+#[test]
+fn overlaid_layers_agree_at_both_fidelities() {
+    // The small cases of `fidelities_agree_on_small_wafers`, every layer's matrices overlaid:
+    // Q, K and V share their gathers and row multicasts, every GEMV runs on the whole grid.
+    let overlaid = Pins {
+        overlaid: Some(true),
+        ..Pins::default()
+    };
+    for (rows, cols, batch, queue) in [(40, 40, 1, 4), (40, 40, 2, 2), (40, 40, 3, 1)] {
+        let mut m = tiny_wafer(rows, cols, 2048);
+        m.wafer.router.queue_wavelets = queue;
+        m.wafer.pe.buffer_bytes = 1024;
+        let w = short(batch);
+        let fast = run_pinned(&m, &w, Fidelity::Fast, overlaid);
+        let det = run_pinned(&m, &w, Fidelity::Detailed, overlaid);
+        match &fast.mapping_params {
+            MappingParams::Wse { arrangement, .. } => assert!(arrangement.contains("overlaid")),
+            p => panic!("{p:?}"),
+        }
+        assert_eq!(fast.decode_cycles, det.decode_cycles);
+        assert_eq!(fast.parts, det.parts);
+        assert_eq!(fast.units, det.units);
+        assert_eq!(fast.network_bytes, det.network_bytes);
     }
 }
