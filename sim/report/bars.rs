@@ -66,8 +66,18 @@ impl Bars {
             .flat_map(|s| s.values.iter().flatten().copied())
             .chain(self.rules.iter().map(|r| r.value))
             .collect();
-        if !matches!(self.value.scale, Scale::Log) {
-            values.push(self.base);
+        match self.value.scale {
+            // Bars on a log axis start at its left edge: half a decade or more below the
+            // smallest value keeps every bar visible.
+            Scale::Log => {
+                let least = values
+                    .iter()
+                    .copied()
+                    .filter(|v| *v > 0.0)
+                    .fold(f64::INFINITY, f64::min);
+                values.push(least / 3.0);
+            }
+            _ => values.push(self.base),
         }
         let mut chart = frame(area, &self.title, (&self.value, &values), (&cat, &[]))?;
         let left = chart.x_range().start;

@@ -183,20 +183,30 @@ pub fn speed(s: &SweepResult) -> Panels {
     let mut series: Vec<Series> = Vec::new();
     let formats = distinct(s.rows.iter().map(|r| r.format));
     let batches = distinct(s.rows.iter().map(|r| r.batch));
-    for f in &formats {
-        for b in &batches {
-            let rows = || s.rows.iter().filter(|r| r.format == *f && r.batch == *b);
-            let points: Vec<(f64, f64)> = rows()
+    // A format has one colour and marker (its bound the same colour, dotted); a batch, one dash.
+    for (fi, f) in formats.iter().enumerate() {
+        for (bi, b) in batches.iter().enumerate() {
+            let points: Vec<(f64, f64)> = s
+                .rows
+                .iter()
+                .filter(|r| r.format == *f && r.batch == *b)
                 .filter_map(|r| Some((r.units? as f64, r.tokens_per_s_per_user?)))
                 .collect();
             if points.is_empty() {
                 continue;
             }
-            series.push(Series::new(format!("{f}, batch {b}"), points, Style::Line));
+            let look = style::Look {
+                dash: style::look(bi).dash,
+                ..style::look(fi)
+            };
+            series.push(Series {
+                look: Some(look),
+                ..Series::new(format!("{f}, batch {b}"), points, Style::Line)
+            });
         }
     }
     // The hardware bound does not depend on the batch's mapping: one line per format.
-    for f in &formats {
+    for (fi, f) in formats.iter().enumerate() {
         let points: Vec<(f64, f64)> = s
             .rows
             .iter()
@@ -204,7 +214,10 @@ pub fn speed(s: &SweepResult) -> Panels {
             .filter_map(|r| Some((r.units? as f64, r.bound_tokens_per_s?)))
             .collect();
         if !points.is_empty() {
-            series.push(Series::new(format!("bound, {f}"), points, Style::Bound));
+            series.push(Series {
+                look: Some(style::look(fi)),
+                ..Series::new(format!("bound, {f}"), points, Style::Bound)
+            });
         }
     }
     let ys: Vec<f64> = series

@@ -375,6 +375,44 @@ mod tests {
     }
 
     #[test]
+    fn a_spread_spans_the_estimate_and_every_timed_variant() {
+        let row = |decode: Option<f64>, ttft: Option<f64>| sensitivity::Row {
+            field: "f".to_owned(),
+            factor: 2.0,
+            estimate: None,
+            value: None,
+            decode_tokens_per_s: decode,
+            ttft_s: ttft,
+            decode_change: None,
+            ttft_change: None,
+            hinges: false,
+            note: None,
+        };
+        let s = PointsSensitivity {
+            points: vec!["p".to_owned()],
+            analysis: Sensitivity {
+                arch: "a".to_owned(),
+                workload: "w".to_owned(),
+                format: Format::Int8,
+                unit: arch::Unit::Chip,
+                units: 1,
+                decode_tokens_per_s: Some(100.0),
+                ttft_s: Some(1.0),
+                rows: vec![
+                    row(Some(80.0), Some(1.5)),
+                    row(Some(130.0), Some(0.9)),
+                    row(None, None),
+                ],
+                hinges_on: Vec::new(),
+                estimated_inputs: Vec::new(),
+                calibrated_inputs: Vec::new(),
+            },
+        };
+        assert_eq!(s.range(Metric::DecodeTokensPerSUser), Some((80.0, 130.0)));
+        assert_eq!(s.range(Metric::TimeToFirstTokenS), Some((0.9, 1.5)));
+    }
+
+    #[test]
     fn error_is_predicted_over_published_minus_one() {
         assert!((error(112.8, 300.0) + 0.624).abs() < 1e-12);
         assert_eq!(error(450.0, 450.0), 0.0);
