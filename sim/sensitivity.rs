@@ -6,6 +6,7 @@
 
 use crate::arch::{Arch, Calibration, Unit, vary};
 use crate::error::Error;
+use crate::mapping::{MappingParams, Pins};
 use crate::quant::Format;
 use crate::run::{self, RunOptions, RunRecord};
 use crate::workload::Workload;
@@ -125,6 +126,42 @@ fn magnitude(r: &Row) -> f64 {
 /// rows do not depend on the thread count. A run as estimated that does not fit is an error:
 /// there is nothing to compare against.
 pub fn analyse(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sensitivity, Error> {
+    analyse_with(arch, w, opts, false)
+}
+
+/// As [`analyse`], but every variant keeps the mapping the run as estimated chose (its
+/// parameters pinned) instead of searching again: the spread of the prediction of that mapping,
+/// at a fraction of the cost (the report's error bars).
+pub fn analyse_held(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sensitivity, Error> {
+    analyse_with(arch, w, opts, true)
+}
+
+/// Pins that hold the mapping `params` describes.
+fn pins_of(params: Option<&MappingParams>) -> Pins {
+    match params {
+        Some(MappingParams::Tsp { tp, .. } | MappingParams::Gpu { tp, .. }) => Pins {
+            tp: Some(*tp),
+            ..Pins::default()
+        },
+        Some(MappingParams::Wse {
+            tile_bytes,
+            kv_tokens_per_pe,
+            ..
+        }) => Pins {
+            tile_bytes: Some(*tile_bytes),
+            kv_tokens_per_pe: Some(*kv_tokens_per_pe),
+            ..Pins::default()
+        },
+        None => Pins::default(),
+    }
+}
+
+fn analyse_with(
+    arch: &Arch,
+    w: &Workload,
+    opts: &RunOptions,
+    hold: bool,
+) -> Result<Sensitivity, Error> {
     let base = run::run_alone(arch, w, opts)?.record;
     if !base.fits {
         return Err(Error::Usage {
@@ -141,6 +178,11 @@ pub fn analyse(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sensitivi
     }
     let fixed = RunOptions {
         units: Some(base.units),
+        pins: if hold {
+            pins_of(base.mapping_params.as_ref())
+        } else {
+            opts.pins
+        },
         ..opts.clone()
     };
     let pairs: Vec<(&str, f64)> = arch

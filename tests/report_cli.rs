@@ -72,6 +72,8 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
         "units-cerebras-wse3",
         "accuracy",
         "bit-layouts",
+        "validation",
+        "sensitivity-groq-tsp-llama2-70b",
     ] {
         assert!(names.contains(&expected), "no figure {expected}: {names:?}");
     }
@@ -130,7 +132,7 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
         );
         assert_eq!(
             std::fs::read_to_string(out.join(format!("{name}.tex"))).unwrap(),
-            t.latex()
+            t.latex(name)
         );
     }
     // Spot check: the first memory row's weights are the JSON's bytes in GB.
@@ -145,6 +147,14 @@ fn report_writes_every_figure_and_tables_equal_to_the_json() {
             .iter()
             .all(|o| o["reproduce"] == serde_json::json!([]))
     );
+    // The validation figure's error bars: each analysed run names the points it serves, and its
+    // range holds the prediction as estimated.
+    let sensitivity = study["sensitivity"].as_array().unwrap();
+    assert!(!sensitivity.is_empty());
+    for s in sensitivity {
+        assert!(!s["points"].as_array().unwrap().is_empty());
+        assert!(s["analysis"]["rows"].as_array().unwrap().len() >= 2);
+    }
     let claims = study["claims"].as_array().unwrap();
     for speed in [
         "110 tokens/s",

@@ -42,6 +42,7 @@ fn shipped_gpu_sweep_writes_identical_results_on_one_and_two_threads() {
         "fits",
         "tokens_per_s_per_user",
         "tokens_per_s",
+        "bound_tokens_per_s",
         "ttft_s",
         "energy_j_per_token",
         "bits_per_weight",

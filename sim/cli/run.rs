@@ -5,7 +5,7 @@ use super::cells::or_dash;
 use super::output;
 use super::select::{self, Loaded, RunTarget};
 use accsim::mapping::{Fidelity, Objective};
-use accsim::report::Table;
+use accsim::report::{Table, percent};
 use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
 use accsim::{Error, arch};
 use clap::{Args, ValueEnum};
@@ -209,7 +209,7 @@ fn summary(r: &RunRecord) -> String {
     out += &format!(
         "bound        {} tokens/s per user if every byte crossed memory at peak; mapping efficiency {}\n",
         or_dash(r.bound_tokens_per_s, |v| format!("{v:.1}")),
-        or_dash(r.mapping_efficiency, |v| format!("{:.2}%", 100.0 * v)),
+        or_dash(r.mapping_efficiency, percent),
     );
     out += &format!(
         "first token  {}\n",
@@ -217,10 +217,10 @@ fn summary(r: &RunRecord) -> String {
     );
     if let Some(u) = r.utilization {
         out += &format!(
-            "utilization  compute {:.1}%, memory bandwidth {:.1}%, network {:.1}%\n",
-            100.0 * u.compute,
-            100.0 * u.memory,
-            100.0 * u.network
+            "utilization  compute {}, memory bandwidth {}, network {}\n",
+            percent(u.compute),
+            percent(u.memory),
+            percent(u.network)
         );
     }
     out += &format!(
@@ -256,7 +256,7 @@ fn summary(r: &RunRecord) -> String {
                 u.unit.clone(),
                 u.instances.to_string(),
                 u.busy_cycles.to_string(),
-                format!("{:.1}%", 100.0 * u.utilization),
+                percent(u.utilization),
             ]);
         }
         out += &format!("\n{t}");

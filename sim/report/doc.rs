@@ -2,6 +2,7 @@
 //! each column reads one key of each record and formats it one fixed way, so every number in a
 //! table is the JSON value written next to it, rounded as the column says.
 
+use super::table::is_numeric;
 use serde_json::Value;
 
 /// How a column prints its value.
@@ -83,7 +84,18 @@ impl DocTable {
         }
     }
 
-    /// GitHub-flavoured Markdown, the caption in bold above.
+    /// Columns whose every cell is a number or a dash (not computed), with one number at least:
+    /// they are right-aligned, so that their digits line up.
+    fn numeric_columns(&self) -> Vec<bool> {
+        (0..self.header.len())
+            .map(|i| {
+                let cells = || self.rows.iter().filter_map(|r| r.get(i));
+                cells().any(|c| is_numeric(c)) && cells().all(|c| c == "-" || is_numeric(c))
+            })
+            .collect()
+    }
+
+    /// GitHub-flavoured Markdown, the caption in bold above, numeric columns right-aligned.
     pub fn markdown(&self) -> String {
         let line = |cells: &[String]| {
             let escaped: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
@@ -91,23 +103,34 @@ impl DocTable {
         };
         let mut out = format!("**{}**\n\n", self.caption);
         out += &line(&self.header);
-        out += &format!("|{}\n", "---|".repeat(self.header.len()));
+        let rule: String = self
+            .numeric_columns()
+            .iter()
+            .map(|&n| if n { "---:|" } else { "---|" })
+            .collect();
+        out += &format!("|{rule}\n");
         for r in &self.rows {
             out += &line(r);
         }
         out
     }
 
-    /// A LaTeX `table` with a `tabular` (booktabs rules), cells escaped.
-    pub fn latex(&self) -> String {
+    /// A LaTeX `table` with a `tabular` (booktabs rules, numeric columns right-aligned), cells
+    /// escaped, captioned and labelled `tab:LABEL` for `\ref`.
+    pub fn latex(&self, label: &str) -> String {
         let line = |cells: &[String]| {
             let escaped: Vec<String> = cells.iter().map(|c| latex_escape(c)).collect();
             format!("{} \\\\\n", escaped.join(" & "))
         };
+        let align: String = self
+            .numeric_columns()
+            .iter()
+            .map(|&n| if n { 'r' } else { 'l' })
+            .collect();
         let mut out = format!(
-            "\\begin{{table}}\n\\centering\n\\caption{{{}}}\n\\begin{{tabular}}{{{}}}\n\\toprule\n",
+            "\\begin{{table}}\n\\centering\n\\caption{{{}}}\n\\label{{tab:{}}}\n\\begin{{tabular}}{{{align}}}\n\\toprule\n",
             latex_escape(&self.caption),
-            "l".repeat(self.header.len())
+            latex_escape(label)
         );
         out += &line(&self.header);
         out += "\\midrule\n";
@@ -158,7 +181,9 @@ mod tests {
         );
         assert_eq!(t.rows[0], ["1.23", "x_1|y", "30.61", "-", "-"]);
         assert!(t.markdown().contains("| 1.23 | x_1\\|y | 30.61 | - | - |"));
-        let tex = t.latex();
+        assert!(t.markdown().contains("|---:|---|---:|---|---|"));
+        let tex = t.latex("test");
+        assert!(tex.contains("\\label{tab:test}\n\\begin{tabular}{rlrll}"));
         assert!(tex.contains("1.23 & x\\_1|y & 30.61 & - & - \\\\"));
         assert!(tex.contains("\\caption{Test 50\\%}"));
     }

@@ -1,19 +1,20 @@
 //! The report's figures, each a value that draws itself on any plotters backend, saved as PNG
-//! and as self-contained SVG. Three chart shapes cover them all: horizontal bars on a log axis
-//! (sizes, unit counts), x-y plots of lines and dots (speeds, rooflines, accuracy, Pareto), and
-//! the bit layout of each packed format.
+//! and as self-contained SVG. A figure is a title over panels laid out in a grid, one or two
+//! columns wide (see `style`); each panel is an x-y plot, horizontal bars or stacked columns,
+//! with its legend in a strip below it and an optional note.
 
-use super::plot::{FONT, register_fonts};
+use super::bars::{Bars, Columns};
+use super::chart::{self, Key};
+use super::plot::register_fonts;
+use super::style::{self, font};
 use super::svg;
+use super::xy::Plot;
 use crate::error::Error;
-use crate::quant::Format;
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// Result of drawing on backend `DB`.
-pub type Drawn<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub use super::chart::Drawn;
 
 /// Something that can be drawn at a fixed pixel size.
 pub trait Figure {
@@ -57,337 +58,128 @@ pub fn save(fig: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 2], E
     Ok([png, svg_path])
 }
 
-fn font(size: u32) -> TextStyle<'static> {
-    TextStyle::from((FONT, size).into_font())
-}
-
-/// One panel of horizontal bars on a log axis, with labelled vertical reference lines.
+/// One panel of a figure.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Bars {
-    pub title: String,
-    pub x_label: String,
-    /// Label and value of each bar; `None` is drawn as the word "none".
-    pub bars: Vec<(String, Option<f64>)>,
-    /// Reference lines: value and label (the claimed figures).
-    pub marks: Vec<(f64, String)>,
+pub enum Panel {
+    Plot(Plot),
+    Bars(Bars),
+    Columns(Columns),
 }
 
-fn bars_on<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Bars) -> Drawn<DB> {
-    let values: Vec<f64> = p
-        .bars
-        .iter()
-        .filter_map(|b| b.1)
-        .chain(p.marks.iter().map(|m| m.0))
-        .filter(|v| *v > 0.0)
-        .collect();
-    let lo = values
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .min(1.0)
-        / 2.0;
-    let hi = values.iter().copied().fold(lo * 4.0, f64::max) * 3.0;
-    let n = p.bars.len().max(1);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&p.title, font(16))
-        .margin(8)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())?;
-    let names: Vec<String> = p.bars.iter().map(|b| b.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .x_desc(&p.x_label)
-        .label_style(font(12))
-        .axis_desc_style(font(13))
-        .draw()?;
-    chart.draw_series(p.bars.iter().enumerate().filter_map(|(i, (_, v))| {
-        v.map(|v| {
-            let mut r = Rectangle::new(
-                [
-                    (lo, SegmentValue::Exact(i)),
-                    (v, SegmentValue::Exact(i + 1)),
-                ],
-                Palette99::pick(i).filled(),
-            );
-            r.set_margin(3, 3, 0, 0);
-            r
-        })
-    }))?;
-    chart.draw_series(
-        p.bars
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.1.is_none())
-            .map(|(i, _)| Text::new("none", (lo * 1.2, SegmentValue::CenterOf(i)), font(12))),
-    )?;
-    for (v, label) in &p.marks {
-        chart.draw_series(LineSeries::new(
-            [(*v, SegmentValue::Exact(0)), (*v, SegmentValue::Exact(n))],
-            RED.stroke_width(2),
-        ))?;
-        chart.draw_series([Text::new(
-            label.clone(),
-            (*v * 1.1, SegmentValue::Exact(n)),
-            font(12).color(&RED),
-        )])?;
-    }
-    Ok(())
-}
-
-/// Panels of bars side by side under one title.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BarPanels {
-    pub title: String,
-    pub panels: Vec<Bars>,
-}
-
-impl Figure for BarPanels {
-    fn size(&self) -> (u32, u32) {
-        (420 * self.panels.len().max(1) as u32, 460)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        let root = root.titled(&self.title, font(18))?;
-        let areas = root.split_evenly((1, self.panels.len().max(1)));
-        for (area, p) in areas.iter().zip(&self.panels) {
-            bars_on(area, p)?;
+impl Panel {
+    fn legend(&self) -> Vec<(String, Key)> {
+        match self {
+            Panel::Plot(p) => p.legend(),
+            Panel::Bars(b) => b.legend(),
+            Panel::Columns(c) => c.legend(),
         }
-        Ok(())
+    }
+
+    /// Height of the chart itself (legend and note come on top).
+    fn chart_height(&self) -> u32 {
+        match self {
+            Panel::Bars(b) => b.height(),
+            _ => style::PANEL_HEIGHT - 80,
+        }
+    }
+
+    fn draw_chart<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        match self {
+            Panel::Plot(p) => p.draw_on(area),
+            Panel::Bars(b) => b.draw_on(area),
+            Panel::Columns(c) => c.draw_on(area),
+        }
     }
 }
 
-/// How a series is drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
-    /// Points joined by a line.
-    Line,
-    /// Points alone.
-    Dots,
-    /// Points alone, large and red (highlighted: the Pareto front).
-    Highlight,
-}
-
-/// One named series of an x-y plot.
+/// Panels under one title, `columns` to a row.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-    pub style: Style,
-}
-
-/// An x-y plot: lines and dots, optional point labels, an optional note under the plot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Plot {
+pub struct Panels {
     pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-    /// Text placed at data coordinates (names of points).
-    pub labels: Vec<(f64, f64, String)>,
-    /// Caveats (skipped families, shortened texts), printed under the plot.
+    pub columns: usize,
+    /// Figure width: [`style::ONE_COLUMN`] or [`style::TWO_COLUMN`].
+    pub width: u32,
+    pub panels: Vec<Panel>,
+    /// Caveats under the whole figure (skipped points, shortened texts).
     pub note: Option<String>,
 }
 
-fn bounds(points: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64, f64) {
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+const TITLE_ROOM: u32 = 34;
+const NOTE_ROOM: u32 = 26;
+
+impl Panels {
+    /// A figure of one panel, one column wide.
+    pub fn single(panel: Panel, note: Option<String>) -> Self {
+        Panels {
+            title: String::new(),
+            columns: 1,
+            width: style::ONE_COLUMN,
+            panels: vec![panel],
+            note,
+        }
     }
-    if x0 > x1 {
-        return (0.0, 1.0, 0.0, 1.0);
+
+    fn panel_width(&self) -> u32 {
+        self.width / self.columns.max(1) as u32
     }
-    let pad = |a: f64, b: f64| {
-        let d = if b > a {
-            (b - a) * 0.08
-        } else {
-            a.abs().max(1.0) * 0.1
-        };
-        (a - d, b + d)
-    };
-    let (x0, x1) = pad(x0, x1);
-    let (y0, y1) = pad(y0, y1);
-    (x0, x1, y0, y1)
+
+    /// Height of every row: its tallest chart plus its tallest legend.
+    fn row_heights(&self) -> Vec<u32> {
+        self.panels
+            .chunks(self.columns.max(1))
+            .map(|row| {
+                row.iter()
+                    .map(|p| {
+                        p.chart_height() + chart::legend_height(&p.legend(), self.panel_width())
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    fn title_room(&self) -> u32 {
+        if self.title.is_empty() { 0 } else { TITLE_ROOM }
+    }
+
+    fn note_room(&self) -> u32 {
+        if self.note.is_some() { NOTE_ROOM } else { 0 }
+    }
 }
 
-fn plot_on<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Plot) -> Drawn<DB> {
-    let (plot_area, note_area) = area.split_vertically(area.dim_in_pixel().1 - 30);
-    let all = p.series.iter().flat_map(|s| s.points.iter().copied());
-    let (x0, x1, y0, y1) = bounds(all);
-    let mut chart = ChartBuilder::on(&plot_area)
-        .caption(&p.title, font(16))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc(&p.x_label)
-        .y_desc(&p.y_label)
-        .label_style(font(12))
-        .axis_desc_style(font(13))
-        .draw()?;
-    for (k, s) in p.series.iter().enumerate() {
-        let color = if s.style == Style::Highlight {
-            RED.to_rgba()
-        } else {
-            Palette99::pick(k + 1).to_rgba()
-        };
-        let pts = s.points.clone();
-        let drawn = match s.style {
-            Style::Line => {
-                chart.draw_series(LineSeries::new(pts, color.stroke_width(2)).point_size(3))?
-            }
-            Style::Dots | Style::Highlight => {
-                let r = if s.style == Style::Highlight { 5 } else { 3 };
-                chart.draw_series(
-                    pts.into_iter()
-                        .map(move |c| Circle::new(c, r, color.filled())),
-                )?
-            }
-        };
-        drawn
-            .label(&s.name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], color.filled()));
-    }
-    chart.draw_series(
-        p.labels
-            .iter()
-            .map(|(x, y, t)| Text::new(t.clone(), (*x, *y), font(11))),
-    )?;
-    if !p.series.is_empty() {
-        chart
-            .configure_series_labels()
-            .label_font(font(12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
-    }
-    if let Some(note) = &p.note {
-        note_area.draw(&Text::new(note.clone(), (10, 5), font(12)))?;
-    }
-    Ok(())
-}
-
-impl Figure for Plot {
+impl Figure for Panels {
     fn size(&self) -> (u32, u32) {
-        (900, 560)
+        let rows: u32 = self.row_heights().iter().sum();
+        (self.width, self.title_room() + rows + self.note_room())
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        plot_on(root, self)
-    }
-}
-
-/// Plots side by side.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PlotPair(pub Plot, pub Plot);
-
-impl Figure for PlotPair {
-    fn size(&self) -> (u32, u32) {
-        (1400, 560)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        let (left, right) = root.split_horizontally(700);
-        plot_on(&left, &self.0)?;
-        plot_on(&right, &self.1)
-    }
-}
-
-/// The first 32 bits of each format's codes section, field by field.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BitLayouts {
-    pub formats: Vec<Format>,
-}
-
-/// Bits shown per format.
-const SHOWN_BITS: u32 = 32;
-
-/// The repeating pattern of code fields: (width in bits, whether it holds a weight, not padding).
-/// Mirrors docs/formats.md; the test checks it against the catalogue's bits per code.
-fn pattern(f: Format) -> &'static [(u32, bool)] {
-    match f {
-        Format::F32 => &[(32, true)],
-        Format::F16 | Format::Bf16 => &[(16, true)],
-        Format::Int8 => &[(8, true)],
-        Format::Int4G128 => &[(4, true)],
-        Format::Int3G64 => &[(3, true)],
-        Format::Q35 | Format::Q35Opt => &[(4, true), (3, true)],
-        Format::Q35Byte => &[(4, true), (3, true), (1, false)],
-    }
-}
-
-/// What a format stores besides its codes.
-fn metadata(f: Format) -> &'static str {
-    match f {
-        Format::F32 | Format::F16 | Format::Bf16 => "no metadata",
-        Format::Int8 => "+ f16 scale per row",
-        Format::Int4G128 => "+ f16 scale, f16 zero per 128 weights",
-        Format::Int3G64 => "+ f16 scale, f16 zero per 64 weights",
-        Format::Q35 | Format::Q35Byte | Format::Q35Opt => "+ f16 scale, f16 offset per row",
-    }
-}
-
-impl Figure for BitLayouts {
-    fn size(&self) -> (u32, u32) {
-        (1200, 70 + 50 * self.formats.len() as u32)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        let root = root.titled(
-            "Codes section, stream bits 0-31 (bit 0 = LSB of byte 0); colour = weight, grey = padding",
-            font(16),
-        )?;
-        let (x0, cell, h) = (110, 22, 30);
-        for (row, &f) in self.formats.iter().enumerate() {
-            let y = 10 + 50 * row as i32;
-            root.draw(&Text::new(f.name(), (5, y + 8), font(14)))?;
-            let (mut bit, mut weight) = (0u32, 0usize);
-            'fields: for &(width, holds) in pattern(f).iter().cycle() {
-                let left = x0 + (bit * cell) as i32;
-                let shown = width.min(SHOWN_BITS - bit);
-                let color = if holds {
-                    Palette99::pick(weight).mix(0.6)
-                } else {
-                    BLACK.mix(0.2)
-                };
-                root.draw(&Rectangle::new(
-                    [(left, y), (left + (shown * cell) as i32, y + h)],
-                    color.filled(),
-                ))?;
-                root.draw(&Rectangle::new(
-                    [(left, y), (left + (shown * cell) as i32, y + h)],
-                    BLACK.stroke_width(1),
-                ))?;
-                let label = if holds {
-                    format!("w{weight}")
-                } else {
-                    "pad".to_owned()
-                };
-                root.draw(&Text::new(label, (left + 3, y + 8), font(12)))?;
-                weight += usize::from(holds);
-                bit += width;
-                if bit >= SHOWN_BITS {
-                    break 'fields;
-                }
+        let (w, h) = self.size();
+        let (top, rest) = root.split_vertically(self.title_room());
+        if !self.title.is_empty() {
+            top.draw(&Text::new(self.title.clone(), (12, 8), font(style::TITLE)))?;
+        }
+        let (body, bottom) = rest.split_vertically(h - self.title_room() - self.note_room());
+        if let Some(n) = &self.note {
+            chart::note(&bottom, n)?;
+        }
+        let mut y = 0;
+        let pw = self.panel_width();
+        for (row, height) in self
+            .panels
+            .chunks(self.columns.max(1))
+            .zip(self.row_heights())
+        {
+            for (c, p) in row.iter().enumerate() {
+                let x = c as u32 * pw;
+                let cell = body.clone().shrink((x, y), (pw.min(w - x), height));
+                let legend = p.legend();
+                let (plot, strip) =
+                    cell.split_vertically(height - chart::legend_height(&legend, pw));
+                p.draw_chart(&plot)?;
+                chart::legend(&strip, &legend)?;
             }
-            root.draw(&Text::new(
-                metadata(f),
-                (x0 + (SHOWN_BITS * cell) as i32 + 10, y + 8),
-                font(12),
-            ))?;
+            y += height;
         }
         Ok(())
     }
@@ -396,14 +188,81 @@ impl Figure for BitLayouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::axis::Axis;
+    use crate::report::bars::BarSeries;
+    use crate::report::xy::{Along, Rule, Series, Style};
+
+    /// Every kind of panel, with error bars, reference lines and labels.
+    fn sample() -> Panels {
+        let plot = Plot {
+            title: "plot".to_owned(),
+            x: Axis::count("units"),
+            y: Axis::log("tokens/s"),
+            series: vec![
+                Series {
+                    errors: vec![(5.0, 20.0), (50.0, 300.0)],
+                    ..Series::new("speed", vec![(1.0, 10.0), (2.0, 100.0)], Style::Line)
+                },
+                Series::new("bound", vec![(1.0, 1e4), (2.0, 2e4)], Style::Bound),
+            ],
+            rules: vec![Rule {
+                along: Along::Horizontal,
+                value: 50.0,
+                label: "claim".to_owned(),
+            }],
+            labels: vec![(1.0, 10.0, "a".to_owned()), (1.0, 10.0, "b".to_owned())],
+            note: None,
+        };
+        let bars = Bars {
+            title: "bars".to_owned(),
+            value: Axis::linear("change (%)"),
+            base: 0.0,
+            categories: vec!["x".to_owned(), "y".to_owned()],
+            series: vec![BarSeries {
+                name: "x0.5".to_owned(),
+                values: vec![Some(-20.0), None],
+            }],
+            rules: Vec::new(),
+            missing: "none".to_owned(),
+        };
+        let columns = Columns {
+            title: "columns".to_owned(),
+            x: Axis::count("part"),
+            y: Axis::from_zero("µs"),
+            positions: vec![0.0, 1.0],
+            layers: vec![
+                ("a".to_owned(), vec![1.0, 2.0]),
+                ("b".to_owned(), vec![3.0, 0.5]),
+            ],
+        };
+        Panels {
+            title: "sample".to_owned(),
+            columns: 2,
+            width: style::TWO_COLUMN,
+            panels: vec![
+                Panel::Plot(plot),
+                Panel::Bars(bars),
+                Panel::Columns(columns),
+            ],
+            note: Some("note".to_owned()),
+        }
+    }
 
     #[test]
-    fn bit_patterns_match_the_catalogue() {
-        for f in Format::ALL {
-            let p = pattern(f);
-            let bits: u32 = p.iter().map(|x| x.0).sum();
-            let weights = p.iter().filter(|x| x.1).count();
-            assert_eq!(bits as f64 / weights as f64, f.code_bits(), "{f}");
+    fn the_same_figure_is_the_same_bytes() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let fig = sample();
+        let first = save(&fig, a.path(), "f").unwrap();
+        let second = save(&fig, b.path(), "f").unwrap();
+        for (x, y) in first.iter().zip(&second) {
+            assert_eq!(
+                std::fs::read(x).unwrap(),
+                std::fs::read(y).unwrap(),
+                "{x:?}"
+            );
         }
+        let (w, h) = fig.size();
+        assert_eq!(w, style::TWO_COLUMN);
+        assert!(h > 2 * style::PANEL_HEIGHT - 200, "two rows of panels: {h}");
     }
 }

@@ -36,7 +36,7 @@ impl Table {
 }
 
 /// A cell that starts with a number (optionally signed), like `30.21 GB` or `+0.39 GB`.
-fn is_numeric(cell: &str) -> bool {
+pub(super) fn is_numeric(cell: &str) -> bool {
     let unsigned = cell.strip_prefix(['+', '-']).unwrap_or(cell);
     unsigned.starts_with(|c: char| c.is_ascii_digit())
 }

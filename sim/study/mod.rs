@@ -4,6 +4,7 @@
 //! built yet) is kept as a recorded failure, so the study works whatever state the targets are in.
 
 pub mod claims;
+mod figures;
 pub mod tables;
 pub mod write;
 
@@ -16,7 +17,7 @@ use crate::model::open::open_workload;
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions, RunRecord};
 use crate::sweep::{self, Row};
-use crate::validation::{self, Outcome};
+use crate::validation::{self, Outcome, PointsSensitivity};
 use crate::workload::{self, Workload};
 use crate::{Error, Result};
 use claims::Claim;
@@ -75,6 +76,9 @@ pub struct Study {
     pub validation: Vec<Outcome>,
     /// Why the validation could not run, if it could not.
     pub validation_error: Option<String>,
+    /// Each estimated input halved and doubled on the runs of the published points, mapping
+    /// held (the validation figure's error bars and the sensitivity figures).
+    pub sensitivity: Vec<PointsSensitivity>,
     pub claims: Vec<Claim>,
 }
 
@@ -150,6 +154,18 @@ fn validation_study() -> Result<Vec<Outcome>> {
     )
 }
 
+/// The sensitivity of the published points' runs, one variant at a time: a variant of a 405B
+/// wafer-scale run holds over a gigabyte, and one at a time keeps the study's peak memory where
+/// the other stages put it (the variants are cheap with the mapping held).
+fn sensitivity_study() -> Result<Vec<PointsSensitivity>> {
+    let analyse =
+        || validation::sensitivities(&shipped(validation::PRESET.path), &validation::preset()?);
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(analyse),
+        Err(_) => analyse(),
+    }
+}
+
 /// Run the whole study. `progress` is told the name of each stage as it starts.
 pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
     let archs = arch::presets()?;
@@ -193,6 +209,9 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
         Ok(v) => (v, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
+    progress("sensitivity of the published points");
+    // A validation file that does not load has already been reported above.
+    let sensitivity = sensitivity_study().unwrap_or_default();
     let claims = claims::all(&fits, &runs, accuracy.as_ref(), accuracy_error.as_deref());
     Ok(Study {
         fits,
@@ -202,6 +221,7 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
         accuracy_error,
         validation,
         validation_error,
+        sensitivity,
         claims,
     })
 }

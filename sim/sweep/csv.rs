@@ -4,7 +4,7 @@
 use super::Row;
 
 /// Column titles, in [`Row`] field order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "point",
     "arch",
     "workload",
@@ -21,6 +21,7 @@ pub const COLUMNS: [&str; 21] = [
     "mapping",
     "tokens_per_s_per_user",
     "tokens_per_s",
+    "bound_tokens_per_s",
     "ttft_s",
     "energy_j_per_token",
     "rel_error",
@@ -61,6 +62,7 @@ pub fn to_csv(rows: &[Row]) -> String {
             quote(&r.mapping),
             opt(r.tokens_per_s_per_user),
             opt(r.tokens_per_s),
+            opt(r.bound_tokens_per_s),
             opt(r.ttft_s),
             opt(r.energy_j_per_token),
             opt(r.rel_error),

@@ -149,6 +149,9 @@ pub struct Row {
     pub tokens_per_s_per_user: Option<f64>,
     /// Decode tokens per second over the batch.
     pub tokens_per_s: Option<f64>,
+    /// The hardware bound of the decode rate per user on these units (see
+    /// [`crate::run::RunRecord::bound_tokens_per_s`]).
+    pub bound_tokens_per_s: Option<f64>,
     /// Time to first token [s].
     pub ttft_s: Option<f64>,
     /// Energy per generated token: one decode step's energy over the batch [J].
@@ -183,6 +186,7 @@ fn run_point(point: usize, job: &Job) -> Row {
         mapping: String::new(),
         tokens_per_s_per_user: None,
         tokens_per_s: None,
+        bound_tokens_per_s: None,
         ttft_s: None,
         energy_j_per_token: None,
         rel_error: None,
@@ -197,6 +201,7 @@ fn run_point(point: usize, job: &Job) -> Row {
             row.mapping = r.mapping;
             row.tokens_per_s_per_user = r.decode_tokens_per_s;
             row.tokens_per_s = r.aggregate_tokens_per_s;
+            row.bound_tokens_per_s = r.bound_tokens_per_s;
             row.ttft_s = r.ttft_s;
             row.energy_j_per_token = r.energy_j_per_token.map(|e| e / r.batch as f64);
             row.rel_error = r.numerics.rel_error;

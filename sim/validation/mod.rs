@@ -15,6 +15,7 @@ use crate::describe::{self, Described, Preset};
 use crate::error::{Error, Invalid};
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions, RunRecord};
+use crate::sensitivity::{self, Sensitivity};
 use crate::sweep::Job;
 use crate::workload::{self, Workload};
 use rayon::prelude::*;
@@ -214,14 +215,11 @@ fn outcome(p: &Point, j: &Job, run: &Result<RunRecord, String>) -> Outcome {
     }
 }
 
-/// Run every point of `v` (read from `file`, which relative references are resolved against)
-/// in parallel; outcomes come back in file order whatever the thread count. With `explain`,
-/// every point outside the tolerance gets its [`Reproduction`]s.
-pub fn run(file: &Path, v: &Validation, explain: bool) -> Result<Vec<Outcome>, Error> {
-    let jobs = jobs(file, v)?;
-    // Points that ask for the same run (a speed and a latency of one deployment) share it.
+/// The distinct runs of `jobs`, and which of them each job is: points that ask for the same run
+/// (a speed and a latency of one deployment) share it.
+fn distinct(jobs: &[Job]) -> (Vec<&Job>, Vec<usize>) {
     let mut distinct: Vec<&Job> = Vec::new();
-    let which: Vec<usize> = jobs
+    let which = jobs
         .iter()
         .map(|j| match distinct.iter().position(|d| *d == j) {
             Some(k) => k,
@@ -231,6 +229,63 @@ pub fn run(file: &Path, v: &Validation, explain: bool) -> Result<Vec<Outcome>, E
             }
         })
         .collect();
+    (distinct, which)
+}
+
+/// How far the prediction of each point moves when one estimated input is halved or doubled
+/// with the mapping held ([`sensitivity::analyse_held`], timing only): one analysis per
+/// distinct run that fits, with the points it serves. The report's error bars and tornadoes.
+pub fn sensitivities(file: &Path, v: &Validation) -> Result<Vec<PointsSensitivity>, Error> {
+    let jobs = jobs(file, v)?;
+    let (distinct, which) = distinct(&jobs);
+    let analyses: Vec<Option<Sensitivity>> = distinct
+        .iter()
+        .map(|j| sensitivity::analyse_held(&j.arch, &j.workload, &j.opts).ok())
+        .collect();
+    Ok(analyses
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, a)| {
+            Some(PointsSensitivity {
+                points: v
+                    .points
+                    .iter()
+                    .zip(&which)
+                    .filter(|(_, w)| **w == k)
+                    .map(|(p, _)| p.name.clone())
+                    .collect(),
+                analysis: a?,
+            })
+        })
+        .collect())
+}
+
+/// A sensitivity analysis and the validation points whose run it varies.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointsSensitivity {
+    pub points: Vec<String>,
+    pub analysis: Sensitivity,
+}
+
+impl PointsSensitivity {
+    /// Lowest and highest prediction of `metric` over the run as estimated and every variant.
+    pub fn range(&self, metric: Metric) -> Option<(f64, f64)> {
+        let a = &self.analysis;
+        let base = metric.pick(a.decode_tokens_per_s, a.ttft_s)?;
+        let values = a
+            .rows
+            .iter()
+            .filter_map(|r| metric.pick(r.decode_tokens_per_s, r.ttft_s));
+        Some(values.fold((base, base), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    }
+}
+
+/// Run every point of `v` (read from `file`, which relative references are resolved against)
+/// in parallel; outcomes come back in file order whatever the thread count. With `explain`,
+/// every point outside the tolerance gets its [`Reproduction`]s.
+pub fn run(file: &Path, v: &Validation, explain: bool) -> Result<Vec<Outcome>, Error> {
+    let jobs = jobs(file, v)?;
+    let (distinct, which) = distinct(&jobs);
     let runs: Vec<Result<RunRecord, String>> = distinct.par_iter().map(|j| run_job(j)).collect();
     let mut outcomes: Vec<Outcome> = v
         .points
@@ -317,6 +372,44 @@ mod tests {
             e.contains("v.ron") && e.contains("points[0].arch") && e.contains("groq-tsp"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_spread_spans_the_estimate_and_every_timed_variant() {
+        let row = |decode: Option<f64>, ttft: Option<f64>| sensitivity::Row {
+            field: "f".to_owned(),
+            factor: 2.0,
+            estimate: None,
+            value: None,
+            decode_tokens_per_s: decode,
+            ttft_s: ttft,
+            decode_change: None,
+            ttft_change: None,
+            hinges: false,
+            note: None,
+        };
+        let s = PointsSensitivity {
+            points: vec!["p".to_owned()],
+            analysis: Sensitivity {
+                arch: "a".to_owned(),
+                workload: "w".to_owned(),
+                format: Format::Int8,
+                unit: arch::Unit::Chip,
+                units: 1,
+                decode_tokens_per_s: Some(100.0),
+                ttft_s: Some(1.0),
+                rows: vec![
+                    row(Some(80.0), Some(1.5)),
+                    row(Some(130.0), Some(0.9)),
+                    row(None, None),
+                ],
+                hinges_on: Vec::new(),
+                estimated_inputs: Vec::new(),
+                calibrated_inputs: Vec::new(),
+            },
+        };
+        assert_eq!(s.range(Metric::DecodeTokensPerSUser), Some((80.0, 130.0)));
+        assert_eq!(s.range(Metric::TimeToFirstTokenS), Some((0.9, 1.5)));
     }
 
     #[test]

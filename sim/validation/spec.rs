@@ -61,9 +61,14 @@ pub enum Metric {
 impl Metric {
     /// The run's prediction of this quantity (`None` when the run was not timed).
     pub fn of(self, r: &RunRecord) -> Option<f64> {
+        self.pick(r.decode_tokens_per_s, r.ttft_s)
+    }
+
+    /// This quantity out of a run's decode tokens/s and time to first token.
+    pub fn pick(self, decode_tokens_per_s: Option<f64>, ttft_s: Option<f64>) -> Option<f64> {
         match self {
-            Metric::DecodeTokensPerSUser => r.decode_tokens_per_s,
-            Metric::TimeToFirstTokenS => r.ttft_s,
+            Metric::DecodeTokensPerSUser => decode_tokens_per_s,
+            Metric::TimeToFirstTokenS => ttft_s,
         }
     }
 
