@@ -392,7 +392,7 @@ fn accuracy_figure(study: &Study) -> Option<PlotPair> {
                 (
                     r.bits_per_weight,
                     r.kl_mean.log10(),
-                    format!(" {}", r.format),
+                    format!(" {}", r.label()),
                 )
             })
             .collect(),
@@ -414,7 +414,7 @@ fn accuracy_figure(study: &Study) -> Option<PlotPair> {
         labels: a
             .results
             .iter()
-            .map(|r| (r.bits_per_weight, r.ppl, format!(" {}", r.format)))
+            .map(|r| (r.bits_per_weight, r.ppl, format!(" {}", r.label())))
             .collect(),
         note,
     };
