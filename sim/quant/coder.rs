@@ -15,8 +15,15 @@ pub(crate) trait Coder: Sync {
     /// Columns that share one grid: the last span of a row may be shorter.
     fn span(&self, cols: usize) -> usize;
 
-    /// The grid for the weights `w` of one span of row `row` (for error messages).
-    fn choose(&self, row: usize, w: &[f32]) -> Result<Self::Grid, QuantError>;
+    /// The grid for the weights `w` of one span of row `row` (for error messages); with
+    /// `importance` (one value per weight, calibration), weight `c`'s squared error counts
+    /// `importance[c]` times.
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        importance: Option<&[f32]>,
+    ) -> Result<Self::Grid, QuantError>;
 
     /// The code of `v` at column `c` of its span.
     fn code(&self, grid: &Self::Grid, c: usize, v: f32) -> u32;
@@ -36,8 +43,13 @@ pub(crate) trait Coder: Sync {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Feedback {
     cols: usize,
-    /// `U`, row-major, `cols` x `cols` (lower triangle zero).
+    /// Columns in the order they are rounded: descending Hessian diagonal ("act order"), so
+    /// the inputs that matter most are rounded first and the others absorb their error.
+    order: Vec<usize>,
+    /// `U` of the Hessian permuted into that order, row-major, `cols` x `cols`.
     factor: Vec<f32>,
+    /// The Hessian's diagonal, by column: how much each input's weight error costs.
+    importance: Vec<f32>,
 }
 
 impl Feedback {
@@ -57,8 +69,14 @@ impl Feedback {
                 reason: format!("value {i} is {}", hessian[i]),
             });
         }
-        let mut h = hessian.to_vec();
-        let mean = (0..cols).map(|i| h[i * cols + i]).sum::<f64>() / cols as f64;
+        let diag: Vec<f64> = (0..cols).map(|i| hessian[i * cols + i]).collect();
+        let mut order: Vec<usize> = (0..cols).collect();
+        order.sort_by(|&a, &b| diag[b].total_cmp(&diag[a]).then(a.cmp(&b)));
+        let mut h: Vec<f64> = order
+            .iter()
+            .flat_map(|&a| order.iter().map(move |&b| hessian[a * cols + b]))
+            .collect();
+        let mean = diag.iter().sum::<f64>() / cols as f64;
         let add = damp * if mean > 0.0 { mean } else { 1.0 };
         for i in 0..cols {
             if h[i * cols + i] <= 0.0 {
@@ -82,7 +100,13 @@ impl Feedback {
                 factor[j * cols + k] = lower[k * cols + j] as f32;
             }
         }
-        Ok(Self { cols, factor })
+        let importance = diag.iter().map(|&d| d.max(0.0) as f32).collect();
+        Ok(Self {
+            cols,
+            order,
+            factor,
+            importance,
+        })
     }
 
     /// Inputs (columns) of the matrices it applies to.
@@ -90,13 +114,13 @@ impl Feedback {
         self.cols
     }
 
-    /// Column `j` was rounded with error `err` (weight minus stored value): compensate in the
-    /// later columns of `work`.
+    /// The `p`-th column rounded was rounded with error `err` (weight minus stored value):
+    /// compensate in the columns rounded after it (`work` holds the row in rounding order).
     #[inline]
-    fn spread(&self, j: usize, err: f32, work: &mut [f32]) {
-        let u = &self.factor[j * self.cols..(j + 1) * self.cols];
-        let e = err / u[j];
-        for (w, &f) in work[j + 1..].iter_mut().zip(&u[j + 1..]) {
+    fn spread(&self, p: usize, err: f32, work: &mut [f32]) {
+        let u = &self.factor[p * self.cols..(p + 1) * self.cols];
+        let e = err / u[p];
+        for (w, &f) in work[p + 1..].iter_mut().zip(&u[p + 1..]) {
             *w -= e * f;
         }
     }
@@ -145,8 +169,8 @@ fn inverse_from_cholesky(n: usize, l: &[f64]) -> Vec<f64> {
 }
 
 /// Quantize `rows` x `cols` weights with `coder`, rounding to nearest (`feedback` `None`) or
-/// with error feedback. Rows are coded in parallel, each on its own in column order, so the
-/// bytes do not depend on the thread count.
+/// with error feedback. Rows are coded in parallel, each on its own in a fixed column order,
+/// so the bytes do not depend on the thread count.
 pub(crate) fn pack<C: Coder>(
     coder: &C,
     rows: usize,
@@ -167,21 +191,34 @@ pub(crate) fn pack<C: Coder>(
         .zip(w.par_chunks_exact(cols))
         .enumerate()
         .map_init(Vec::new, |work, (r, (codes, row))| {
-            work.clear();
-            work.extend_from_slice(row);
-            let mut grids = Vec::with_capacity(cols.div_ceil(span));
-            for s0 in (0..cols).step_by(span) {
-                let end = (s0 + span).min(cols);
-                let grid = coder.choose(r, &work[s0..end])?;
-                for j in s0..end {
-                    let code = coder.code(&grid, j - s0, work[j]);
-                    codes[j] = code;
-                    if let Some(f) = feedback {
-                        let err = work[j] - coder.value(&grid, j - s0, code);
-                        f.spread(j, err, work);
+            let grids = (0..cols)
+                .step_by(span)
+                .map(|s0| {
+                    let end = (s0 + span).min(cols);
+                    let importance = feedback.map(|f| &f.importance[s0..end]);
+                    coder.choose(r, &row[s0..end], importance)
+                })
+                .collect::<Result<Vec<_>, QuantError>>()?;
+            let round = |j: usize, v: f32| {
+                let grid = &grids[j / span];
+                let code = coder.code(grid, j % span, v);
+                (code, coder.value(grid, j % span, code))
+            };
+            match feedback {
+                None => {
+                    for (j, (code, &v)) in codes.iter_mut().zip(row).enumerate() {
+                        *code = round(j, v).0;
                     }
                 }
-                grids.push(grid);
+                Some(f) => {
+                    work.clear();
+                    work.extend(f.order.iter().map(|&j| row[j]));
+                    for (p, &j) in f.order.iter().enumerate() {
+                        let (code, value) = round(j, work[p]);
+                        codes[j] = code;
+                        f.spread(p, work[p] - value, work);
+                    }
+                }
             }
             Ok(grids)
         })
@@ -198,13 +235,16 @@ mod tests {
     fn inverse_factor_reproduces_the_inverse() {
         let h = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
         let f = Feedback::from_hessian(3, &h, 0.0).unwrap();
-        // Uᵀ U = H⁻¹, so H Uᵀ U = I.
+        // Act order: by descending diagonal.
+        assert_eq!(f.order, [1, 0, 2]);
+        let hp = |a: usize, b: usize| h[f.order[a] * 3 + f.order[b]];
+        // Uᵀ U = H⁻¹ (in that order), so H Uᵀ U = I.
         let u = |i: usize, j: usize| f64::from(f.factor[i * 3 + j]);
         let mut prod = [[0.0; 3]; 3];
         for (i, p) in prod.iter_mut().enumerate() {
             for (j, v) in p.iter_mut().enumerate() {
                 *v = (0..3)
-                    .map(|m| h[i * 3 + m] * (0..3).map(|k| u(k, m) * u(k, j)).sum::<f64>())
+                    .map(|m| hp(i, m) * (0..3).map(|k| u(k, m) * u(k, j)).sum::<f64>())
                     .sum();
             }
         }

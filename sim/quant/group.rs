@@ -102,7 +102,12 @@ impl Coder for Grouped {
         self.group
     }
 
-    fn choose(&self, row: usize, w: &[f32]) -> Result<Self::Grid, QuantError> {
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        _importance: Option<&[f32]>,
+    ) -> Result<Self::Grid, QuantError> {
         let (lo, hi) = w
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {

@@ -62,9 +62,10 @@ fn code(v: f32, scale: f32, min: f32) -> u32 {
 }
 
 /// The best unquantized `(scale, min)` of one sub-block: the range `[lo, hi]` (with `lo <= 0`,
-/// since `min` is stored unsigned) whose 8 levels reconstruct it with the least squared error,
-/// among the full range and ranges with either end pulled in.
-fn sub_range(w: &[f32]) -> (f32, f32) {
+/// since `min` is stored unsigned) whose 8 levels reconstruct it with the least squared error
+/// (weight `c`'s weighted by `importance[c]` if given), among the full range and ranges with
+/// either end pulled in.
+fn sub_range(w: &[f32], importance: Option<&[f32]>) -> (f32, f32) {
     let lo = w.iter().fold(0f32, |m, &v| m.min(v));
     let hi = w.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut best = ((hi - lo) / MAX_CODE, -lo);
@@ -75,9 +76,10 @@ fn sub_range(w: &[f32]) -> (f32, f32) {
             let (scale, min) = ((h - l) / MAX_CODE, -l);
             let err: f64 = w
                 .iter()
-                .map(|&v| {
+                .enumerate()
+                .map(|(c, &v)| {
                     let e = v - (scale * code(v, scale, min) as f32 - min);
-                    f64::from(e * e)
+                    f64::from(e * e) * importance.map_or(1.0, |i| f64::from(i[c]))
                 })
                 .sum();
             if err < best_err {
@@ -107,10 +109,18 @@ impl Coder for KQuant {
         SUPER
     }
 
-    fn choose(&self, row: usize, w: &[f32]) -> Result<SuperGrid, QuantError> {
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        importance: Option<&[f32]>,
+    ) -> Result<SuperGrid, QuantError> {
         let mut ranges = [(0f32, 0f32); SUBS];
-        for (r, sub) in ranges.iter_mut().zip(w.chunks(SUB)) {
-            *r = sub_range(sub);
+        for (i, (r, sub)) in ranges.iter_mut().zip(w.chunks(SUB)).enumerate() {
+            *r = sub_range(
+                sub,
+                importance.map(|imp| &imp[i * SUB..i * SUB + sub.len()]),
+            );
         }
         let smax = ranges.iter().fold(0f32, |m, r| m.max(r.0));
         let mmax = ranges.iter().fold(0f32, |m, r| m.max(r.1));

@@ -146,9 +146,14 @@ impl Coder for Pairs {
         cols
     }
 
-    fn choose(&self, row: usize, w: &[f32]) -> Result<Self::Grid, QuantError> {
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        importance: Option<&[f32]>,
+    ) -> Result<Self::Grid, QuantError> {
         if self.0 == Format::Q35Opt {
-            q35_search::best_grid(w, row)
+            q35_search::best_grid(w, row, importance)
         } else {
             let (lo, hi) = min_max(w);
             PairGrid::for_range(self.0, lo, hi, row)
