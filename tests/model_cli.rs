@@ -18,6 +18,21 @@ fn short_text(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// `accsim accuracy` of the shipped workload in `formats` on `text`.
+fn accuracy_on(text: &std::path::Path, formats: &str) -> assert_cmd::Command {
+    let mut cmd = accsim();
+    cmd.args([
+        "accuracy",
+        "--workload",
+        WORKLOAD,
+        "--formats",
+        formats,
+        "--text",
+    ])
+    .arg(text);
+    cmd
+}
+
 #[test]
 fn generate_tells_the_story() {
     accsim()
@@ -35,17 +50,8 @@ fn accuracy_json_has_the_documented_fields() {
     let text = short_text(dir.path());
     let csv = dir.path().join("out.csv");
     let v = stdout_json(
-        accsim()
-            .args([
-                "accuracy",
-                "--workload",
-                WORKLOAD,
-                "--formats",
-                "f32",
-                "--json",
-                "--text",
-            ])
-            .arg(&text)
+        accuracy_on(&text, "f32")
+            .arg("--json")
             .arg("--csv")
             .arg(&csv),
     );
@@ -141,17 +147,8 @@ fn calibrated_variants_are_scored_on_disjoint_text_only() {
     )
     .unwrap();
     let v = stdout_json(
-        accsim()
-            .args([
-                "accuracy",
-                "--workload",
-                WORKLOAD,
-                "--formats",
-                "f16,q3-k256",
-                "--json",
-            ])
-            .arg("--text")
-            .arg(&text)
+        accuracy_on(&text, "f16,q3-k256")
+            .arg("--json")
             .arg("--calibrate")
             .arg(&cal),
     );
@@ -171,10 +168,7 @@ fn calibrated_variants_are_scored_on_disjoint_text_only() {
     assert_eq!(v["calibration"]["paragraphs"], 2);
     assert!(v["calibration"]["tokens"].as_u64().unwrap() > 10);
     // Calibrating on the scored text itself is refused.
-    accsim()
-        .args(["accuracy", "--workload", WORKLOAD, "--formats", "q3-k256"])
-        .arg("--text")
-        .arg(&text)
+    accuracy_on(&text, "q3-k256")
         .arg("--calibrate")
         .arg(&text)
         .assert()

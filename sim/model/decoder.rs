@@ -137,20 +137,9 @@ impl Layer {
     }
 
     /// Run `n` positions of the residual stream `x` (n × dim) through the layer, in place,
-    /// attending to the positions already in `cache` and appending the new ones.
+    /// attending to the positions already in `cache` and appending the new ones; `observe`
+    /// is shown the input of each matrix product (n rows).
     pub(crate) fn forward(
-        &self,
-        c: &Config,
-        x: &mut [f32],
-        n: usize,
-        rope: &RopeTable,
-        cache: &mut LayerCache,
-    ) {
-        self.forward_observed(c, x, n, rope, cache, &mut |_, _| ());
-    }
-
-    /// [`Self::forward`], showing `observe` the input of each matrix product (n rows).
-    fn forward_observed(
         &self,
         c: &Config,
         x: &mut [f32],
@@ -318,7 +307,7 @@ impl Model {
         let rope = RopeTable::new(&self.rope, cache.len, n);
         for (l, (layer, lc)) in self.layers.iter().zip(&mut cache.layers).enumerate() {
             let mut seen = |site, v: &[f32]| observe(Input::Layer(l, site), v);
-            layer.forward_observed(c, &mut x, n, &rope, lc, &mut seen);
+            layer.forward(c, &mut x, n, &rope, lc, &mut seen);
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(x.clone());
             }

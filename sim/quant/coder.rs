@@ -181,7 +181,7 @@ pub(crate) fn pack<C: Coder>(
     if let Some(f) = feedback.filter(|f| f.cols != cols) {
         return Err(QuantError::Hessian {
             cols: f.cols,
-            reason: format!("is for {} inputs, the matrix has {cols}", f.cols),
+            reason: format!("does not fit a matrix of {cols} inputs"),
         });
     }
     let span = coder.span(cols).max(1);

@@ -129,6 +129,37 @@ proptest! {
         }
     }
 
+    /// `q3-k256` weights on an exact grid (6-bit scales and mins of 2^-10 with 63 present in
+    /// every super-block, every sub-block using codes 0 and 7) come back bit for bit.
+    #[test]
+    fn k_quant_codes_round_trip((rows, cols) in (1usize..4, 1usize..700), seed in any::<u64>()) {
+        let r = weights::activations(rows * cols + 4 * rows * cols.div_ceil(32), seed);
+        let pick = |i: usize, n: u32| (r[i].abs() * 1000.0) as u32 % n;
+        let step = 2f32.powi(-10);
+        let subs = cols.div_ceil(32);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                let (row, c) = (i / cols, i % cols);
+                let sub = row * subs + c / 32;
+                // The first sub-block of each super-block holds the largest scale and min.
+                let first = c % 256 < 32;
+                let sc = if first { 63 } else { 1 + pick(rows * cols + 2 * sub, 63) };
+                let m = if first { 63 } else { pick(rows * cols + 2 * sub + 1, 64) };
+                let u = match c % 32 {
+                    0 => 0,
+                    1 => 7,
+                    _ => pick(i, 8),
+                };
+                step * (sc * u) as f32 - step * m as f32
+            })
+            .collect();
+        let lone = cols % 32 == 1;
+        if !lone {
+            let m = PackedMatrix::quantize(Format::Q3K256, rows, cols, &w).unwrap();
+            prop_assert_eq!(m.dequantize(), w);
+        }
+    }
+
     #[test]
     fn kernels_match_the_f64_reference((rows, cols, w) in random_matrix(), batch in 1usize..4) {
         let x = weights::activations(batch * cols, 9);
