@@ -16,7 +16,12 @@ type Quantized = fn(Tensor) -> bool;
 
 /// Which matrices each case quantizes.
 const GROUPS: [(&str, Quantized); 4] = [
-    ("all matrices", |_| true),
+    ("all matrices", |t| {
+        !matches!(
+            t,
+            Tensor::AttnNorm(_) | Tensor::FfnNorm(_) | Tensor::FinalNorm
+        )
+    }),
     ("attention only", |t| {
         matches!(t, Tensor::Q(_) | Tensor::K(_) | Tensor::V(_) | Tensor::O(_))
     }),
