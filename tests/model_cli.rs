@@ -18,6 +18,21 @@ fn short_text(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// `accsim accuracy` of the shipped workload in `formats` on `text`.
+fn accuracy_on(text: &std::path::Path, formats: &str) -> assert_cmd::Command {
+    let mut cmd = accsim();
+    cmd.args([
+        "accuracy",
+        "--workload",
+        WORKLOAD,
+        "--formats",
+        formats,
+        "--text",
+    ])
+    .arg(text);
+    cmd
+}
+
 #[test]
 fn generate_tells_the_story() {
     accsim()
@@ -35,17 +50,8 @@ fn accuracy_json_has_the_documented_fields() {
     let text = short_text(dir.path());
     let csv = dir.path().join("out.csv");
     let v = stdout_json(
-        accsim()
-            .args([
-                "accuracy",
-                "--workload",
-                WORKLOAD,
-                "--formats",
-                "f32",
-                "--json",
-                "--text",
-            ])
-            .arg(&text)
+        accuracy_on(&text, "f32")
+            .arg("--json")
             .arg("--csv")
             .arg(&csv),
     );
@@ -58,7 +64,10 @@ fn accuracy_json_has_the_documented_fields() {
     assert_eq!(r["top1_agreement"], 1.0);
     assert!(r["ppl"].as_f64().unwrap() > 1.0);
     let csv = std::fs::read_to_string(csv).unwrap();
-    assert!(csv.starts_with("model,format,bits_per_weight,ppl"), "{csv}");
+    assert!(
+        csv.starts_with("model,format,calibrated,bits_per_weight,ppl"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 2);
 }
 
@@ -125,4 +134,44 @@ fn generate_runs_a_packed_format_and_flags_are_checked() {
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
     accsim().args(["accuracy"]).assert().code(2);
+}
+
+#[test]
+fn calibrated_variants_are_scored_on_disjoint_text_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = short_text(dir.path());
+    let cal = dir.path().join("cal.txt");
+    std::fs::write(
+        &cal,
+        "Lily saw a big red ball.\n\nShe was happy and ran home.\n",
+    )
+    .unwrap();
+    let v = stdout_json(
+        accuracy_on(&text, "f16,q3-k256")
+            .arg("--json")
+            .arg("--calibrate")
+            .arg(&cal),
+    );
+    let labels: Vec<(String, bool)> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["format"].as_str().unwrap().to_owned(),
+                r["calibrated"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("f16", false), ("q3-k256", false), ("q3-k256", true)];
+    assert_eq!(labels, want.map(|(f, c)| (f.to_owned(), c)));
+    assert_eq!(v["calibration"]["paragraphs"], 2);
+    assert!(v["calibration"]["tokens"].as_u64().unwrap() > 10);
+    // Calibrating on the scored text itself is refused.
+    accuracy_on(&text, "q3-k256")
+        .arg("--calibrate")
+        .arg(&text)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shares 2 paragraphs"));
 }

@@ -31,12 +31,17 @@ pub struct AccuracyArgs {
     /// Instead of a checkpoint, run one decoder layer of LLaMA-2-70B and of LLaMA-3.1-405B at
     /// their true widths with synthetic N(0, 0.02²) weights and report each format's error on
     /// the layer's output (slow: minutes; the 405B f32 reference needs about 16 GB of memory).
-    #[arg(long, conflicts_with_all = ["workload", "text", "csv"])]
+    #[arg(long, conflicts_with_all = ["workload", "text", "csv", "calibrate"])]
     synthetic: bool,
     /// Text to score, paragraphs separated by blank lines
     /// (default: the shipped TinyStories excerpt, text/tinystories_valid_excerpt64k.txt beside the workload).
     #[arg(long, value_name = "FILE")]
     text: Option<PathBuf>,
+    /// Calibration text (paragraphs separated by blank lines, none shared with the scored
+    /// text): every sub-8-bit integer format is also scored with codes chosen by error
+    /// feedback from the f32 model's inputs on it (GPTQ), shown as FORMAT+cal.
+    #[arg(long, value_name = "FILE")]
+    calibrate: Option<PathBuf>,
     /// Comma-separated formats (default: every format of the catalogue).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     formats: Option<Vec<String>>,
@@ -56,7 +61,17 @@ struct Report {
     text: String,
     paragraphs: usize,
     tokens_scored: usize,
+    /// The calibration text, its paragraphs and tokens, if calibrated variants were scored.
+    calibration: Option<CalibrationText>,
     results: Vec<FormatResult>,
+}
+
+/// What calibrated variants were calibrated on.
+#[derive(Serialize)]
+struct CalibrationText {
+    text: String,
+    paragraphs: usize,
+    tokens: usize,
 }
 
 /// Parse a list of format names.
@@ -110,11 +125,47 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    let (calibration, calibration_text) = match &args.calibrate {
+        Some(path) => {
+            let cal_text = read_text(path)?;
+            let shared = accuracy::shared_paragraphs(&cal_text, &text);
+            if shared > 0 {
+                return Err(Error::Usage {
+                    flag: "--calibrate".into(),
+                    reason: format!(
+                        "{} shares {shared} paragraphs with the scored text {}; calibrate on other text",
+                        path.display(),
+                        text_path.display()
+                    ),
+                }
+                .into());
+            }
+            let cal_seqs = eval::sequences(&opened.tokenizer, &cal_text);
+            if cal_seqs.is_empty() {
+                return Err(Error::Data {
+                    path: path.clone(),
+                    reason: "no paragraph to calibrate on".into(),
+                }
+                .into());
+            }
+            let c = accuracy::calibrate(&opened, &w, &cal_seqs)?;
+            let about = CalibrationText {
+                text: path.display().to_string(),
+                paragraphs: cal_seqs.len(),
+                tokens: c.tokens,
+            };
+            (Some(c), Some(about))
+        }
+        None => (None, None),
+    };
+    let variants = accuracy::variants(&formats, calibration.is_some());
     let bar = ProgressBar::new(seqs.len() as u64).with_style(ProgressStyle::with_template(
         "{msg} [{bar:30}] {pos}/{len} paragraphs, {eta} left",
     )?);
-    bar.set_message(format!("scoring {} formats", formats.len()));
-    let results = accuracy::score(&opened, &w, &formats, &seqs, &|| bar.inc(1))?;
+    bar.set_message(format!("scoring {} variants", variants.len()));
+    let results = accuracy::score(&opened, &w, &variants, calibration.as_ref(), &seqs, &|| {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     let report = Report {
         model: w.name.clone(),
@@ -122,6 +173,7 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         text: text_path.display().to_string(),
         paragraphs: seqs.len(),
         tokens_scored: accuracy::tokens_scored(&seqs),
+        calibration: calibration_text,
         results,
     };
     if let Some(csv) = &args.csv {
@@ -140,13 +192,14 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
 
 fn to_csv(r: &Report) -> String {
     let mut out = String::from(
-        "model,format,bits_per_weight,ppl,mean_nll,kl_mean,kl_p99,top1_agreement,top1_accuracy,max_layer_rel_error\n",
+        "model,format,calibrated,bits_per_weight,ppl,mean_nll,kl_mean,kl_p99,top1_agreement,top1_accuracy,max_layer_rel_error\n",
     );
     for x in &r.results {
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.model,
             x.format,
+            x.calibrated,
             x.bits_per_weight,
             x.ppl,
             x.mean_nll,
@@ -169,6 +222,12 @@ fn print_table(r: &Report, checkpoint: &Path) {
         r.paragraphs,
         r.text
     );
+    if let Some(c) = &r.calibration {
+        println!(
+            "+cal: codes calibrated (GPTQ) on {} tokens in {} paragraphs of {}",
+            c.tokens, c.paragraphs, c.text
+        );
+    }
     let mut t = Table::new([
         "format",
         "bits/w",
@@ -182,7 +241,7 @@ fn print_table(r: &Report, checkpoint: &Path) {
     ]);
     for x in &r.results {
         t.row([
-            x.format.clone(),
+            x.label(),
             format!("{:.3}", x.bits_per_weight),
             format!("{:.4}", x.ppl),
             format!("{:.5}", x.mean_nll),

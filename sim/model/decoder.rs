@@ -1,6 +1,7 @@
 //! The LLaMA decoder: RMSNorm, RoPE over interleaved pairs (llama2.c / Meta convention),
 //! grouped-query attention with a KV cache, SwiGLU FFN, and a tied or separate classifier.
 
+use super::calibrate::{Calibration, Input, Site, linear};
 use super::linear::{Linear, dot};
 use super::tensor::{Checkpoint, Tensor, check_len, required};
 use super::{Config, data_error};
@@ -94,7 +95,17 @@ impl Layer {
         l: usize,
         format_of: &dyn Fn(Tensor) -> Format,
     ) -> crate::Result<Self> {
-        let lin = |t: Tensor| ck.linear(t, format_of(t));
+        Self::load_with(ck, l, format_of, None)
+    }
+
+    /// [`Self::load`], the matrices with calibrated rounding where `calibration` applies.
+    fn load_with(
+        ck: &dyn Checkpoint,
+        l: usize,
+        format_of: &dyn Fn(Tensor) -> Format,
+        calibration: Option<&Calibration>,
+    ) -> crate::Result<Self> {
+        let lin = |t: Tensor| linear(ck, t, format_of(t), calibration);
         let vec = |t: Tensor| vector(ck, t, format_of(t));
         Ok(Layer {
             attn_norm: vec(Tensor::AttnNorm(l))?,
@@ -126,7 +137,8 @@ impl Layer {
     }
 
     /// Run `n` positions of the residual stream `x` (n × dim) through the layer, in place,
-    /// attending to the positions already in `cache` and appending the new ones.
+    /// attending to the positions already in `cache` and appending the new ones; `observe`
+    /// is shown the input of each matrix product (n rows).
     pub(crate) fn forward(
         &self,
         c: &Config,
@@ -134,6 +146,7 @@ impl Layer {
         n: usize,
         rope: &RopeTable,
         cache: &mut LayerCache,
+        observe: &mut dyn FnMut(Site, &[f32]),
     ) {
         let (d, hd, kv_dim) = (c.dim, c.head_dim, c.kv_dim());
         let past = cache.k.len() / kv_dim;
@@ -149,6 +162,7 @@ impl Layer {
         let group = c.heads / c.kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
         rms_norm(x, &self.attn_norm, c.norm_eps, &mut xn);
+        observe(Site::Attn, &xn);
         self.q.forward(&xn, n, &mut q);
         self.k.forward(&xn, n, &mut k);
         self.v.forward(&xn, n, &mut v);
@@ -176,14 +190,17 @@ impl Layer {
                 }
             }
         }
+        observe(Site::AttnOut, &att);
         self.o.forward(&att, n, &mut out);
         add(x, &out);
         rms_norm(x, &self.ffn_norm, c.norm_eps, &mut xn);
+        observe(Site::Ffn, &xn);
         self.gate.forward(&xn, n, &mut g);
         self.up.forward(&xn, n, &mut u);
         for (gi, &ui) in g.iter_mut().zip(&u) {
             *gi = *gi / (1.0 + (-*gi).exp()) * ui;
         }
+        observe(Site::FfnHidden, &g);
         self.down.forward(&g, n, &mut out);
         add(x, &out);
     }
@@ -197,8 +214,21 @@ pub(crate) fn head(
     x: &[f32],
     n: usize,
 ) -> Vec<f32> {
+    head_observed(c, final_norm, classifier, x, n, &mut |_| ())
+}
+
+/// [`head`], showing `observe` the classifier's input.
+fn head_observed(
+    c: &Config,
+    final_norm: &[f32],
+    classifier: &dyn Linear,
+    x: &[f32],
+    n: usize,
+    observe: &mut dyn FnMut(&[f32]),
+) -> Vec<f32> {
     let mut xn = vec![0.0; n * c.dim];
     rms_norm(x, final_norm, c.norm_eps, &mut xn);
+    observe(&xn);
     let mut logits = vec![0.0; n * c.vocab];
     classifier.forward(&xn, n, &mut logits);
     logits
@@ -210,14 +240,31 @@ impl Model {
     /// Tensors that are not multiplied (norm gains, the embedding table) get their format's
     /// rounding; a tied classifier is built from the embedding's f32 values.
     pub fn load(ck: &dyn Checkpoint, format_of: &dyn Fn(Tensor) -> Format) -> crate::Result<Self> {
+        Self::load_with(ck, format_of, None)
+    }
+
+    /// [`Self::load`] with calibrated rounding: every matrix whose format has a calibrated
+    /// quantizer and whose input `calibration` has seen is quantized with error feedback
+    /// (a classifier tied to the embedding stays round-to-nearest: its bytes are also the
+    /// looked-up embedding table, which has no input to calibrate on).
+    pub fn load_with(
+        ck: &dyn Checkpoint,
+        format_of: &dyn Fn(Tensor) -> Format,
+        calibration: Option<&Calibration>,
+    ) -> crate::Result<Self> {
         let c = ck.config().clone();
         c.check().map_err(|r| data_error(ck.path(), r))?;
         let layers = (0..c.layers)
-            .map(|l| Layer::load(ck, l, format_of))
+            .map(|l| Layer::load_with(ck, l, format_of, calibration))
             .collect::<crate::Result<_>>()?;
         Ok(Self {
             rope: c.rope_frequencies(),
-            classifier: ck.linear(Tensor::Classifier, format_of(Tensor::Classifier))?,
+            classifier: linear(
+                ck,
+                Tensor::Classifier,
+                format_of(Tensor::Classifier),
+                calibration,
+            )?,
             embedding: vector(ck, Tensor::Embedding, format_of(Tensor::Embedding))?,
             final_norm: vector(ck, Tensor::FinalNorm, format_of(Tensor::FinalNorm))?,
             layers,
@@ -237,7 +284,19 @@ impl Model {
         &self,
         tokens: &[u32],
         cache: &mut KvCache,
+        trace: Option<&mut Vec<Vec<f32>>>,
+    ) -> Vec<f32> {
+        self.forward_observed(tokens, cache, trace, &mut |_, _| ())
+    }
+
+    /// [`Self::forward`], showing `observe` the input of every matrix product (tokens rows
+    /// of the matrix's input width), in order.
+    pub fn forward_observed(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
         mut trace: Option<&mut Vec<Vec<f32>>>,
+        observe: &mut dyn FnMut(Input, &[f32]),
     ) -> Vec<f32> {
         let c = &self.config;
         let (n, d) = (tokens.len(), c.dim);
@@ -246,14 +305,18 @@ impl Model {
             x.extend_from_slice(&self.embedding[t as usize * d..(t as usize + 1) * d]);
         }
         let rope = RopeTable::new(&self.rope, cache.len, n);
-        for (layer, lc) in self.layers.iter().zip(&mut cache.layers) {
-            layer.forward(c, &mut x, n, &rope, lc);
+        for (l, (layer, lc)) in self.layers.iter().zip(&mut cache.layers).enumerate() {
+            let mut seen = |site, v: &[f32]| observe(Input::Layer(l, site), v);
+            layer.forward(c, &mut x, n, &rope, lc, &mut seen);
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(x.clone());
             }
         }
         cache.len += n;
-        head(c, &self.final_norm, self.classifier.as_ref(), &x, n)
+        let classifier = self.classifier.as_ref();
+        head_observed(c, &self.final_norm, classifier, &x, n, &mut |v| {
+            observe(Input::Head, v)
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Matrix-vector products behind one interface, so the same decoder runs f32 weights or any
 //! packed weight format.
 
-use crate::quant::{ErrorSums, Format, PackedMatrix};
+use crate::quant::{ErrorSums, Feedback, Format, PackedMatrix};
 use rayon::prelude::*;
 
 /// Work (multiply-adds) above which a product is split over rows with rayon.
@@ -35,6 +35,27 @@ impl Quantized {
     ) -> Result<Self, String> {
         let (matrix, error) =
             PackedMatrix::quantize_rows(format, rows, cols, fill).map_err(|e| e.to_string())?;
+        Ok(Self { matrix, error })
+    }
+}
+
+impl Quantized {
+    /// Quantize `w` (row-major `rows` x `cols`) with calibrated error feedback.
+    pub fn calibrated(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        w: &[f32],
+        feedback: &Feedback,
+    ) -> Result<Self, String> {
+        let matrix = PackedMatrix::quantize_calibrated(format, rows, cols, w, feedback)
+            .map_err(|e| e.to_string())?;
+        let mut error = ErrorSums::default();
+        let mut stored = vec![0.0; cols];
+        for (r, row) in w.chunks_exact(cols).enumerate() {
+            matrix.dequantize_row(r, &mut stored);
+            error.add(row, &stored);
+        }
         Ok(Self { matrix, error })
     }
 }

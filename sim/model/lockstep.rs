@@ -62,7 +62,7 @@ pub fn compare(
         for ((x, format_of), m) in xs.iter_mut().zip(&all).zip(&mut matrices) {
             let layer = Layer::load(ck, l, *format_of)?;
             m.extend(layer.weight_errors(l));
-            layer.forward(c, x, n, &rope, &mut LayerCache::default());
+            layer.forward(c, x, n, &rope, &mut LayerCache::default(), &mut |_, _| ());
         }
         progress(l + 1);
     }

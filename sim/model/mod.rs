@@ -6,6 +6,7 @@
 //! peak memory is the built model plus one tensor. [`eval`] scores formats against f32.
 
 pub mod accuracy;
+pub mod calibrate;
 pub mod config;
 pub mod decoder;
 pub mod eval;

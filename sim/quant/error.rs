@@ -52,6 +52,14 @@ pub enum QuantError {
         "format {format} has no int8-activation kernel (only int8, q3.5, q3.5-byte and q3.5-opt have)"
     )]
     NoInt8Kernel { format: Format },
+    /// A calibration Hessian that cannot steer the rounding of a matrix.
+    #[error("calibration Hessian for {cols} inputs {reason}")]
+    Hessian { cols: usize, reason: String },
+    /// Calibrated rounding applies to the integer formats below 8 bits only.
+    #[error(
+        "format {format} has no calibrated quantizer (only the sub-8-bit integer formats have)"
+    )]
+    NotCalibrated { format: Format },
 }
 
 impl QuantError {

@@ -34,6 +34,10 @@ pub enum Format {
     /// accsim's 3.5-bit format: the `q3.5` bitstream and metadata, but each code width gets its
     /// own grid over the row's range and the range is chosen to minimize squared error.
     Q35Opt,
+    /// accsim's k-quant-style 3.5-bit format: 3-bit codes; super-blocks of 256 weights along K
+    /// with an f16 scale and an f16 min, each 32-weight sub-block with a 6-bit scale and a
+    /// 6-bit min on them. Small groups contain outliers; quantized group metadata pays for them.
+    Q3K256,
 }
 
 /// Bytes of one f16 value (scales, zero points, offsets).
@@ -41,7 +45,7 @@ const F16_BYTES: u64 = 2;
 
 impl Format {
     /// Every format, in the order tables list them.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::F32,
         Format::F16,
         Format::Bf16,
@@ -51,6 +55,7 @@ impl Format {
         Format::Q35,
         Format::Q35Byte,
         Format::Q35Opt,
+        Format::Q3K256,
     ];
 
     /// The name used in files, flags and reports.
@@ -65,6 +70,7 @@ impl Format {
             Format::Q35 => "q3.5",
             Format::Q35Byte => "q3.5-byte",
             Format::Q35Opt => "q3.5-opt",
+            Format::Q3K256 => "q3-k256",
         }
     }
 
@@ -79,7 +85,7 @@ impl Format {
             // Two codes per byte, low nibble first; an odd row ends with a padding nibble.
             Format::Int4G128 => rows * pairs_per_row,
             // One bitstream for the whole tensor, padded only to the final byte.
-            Format::Int3G64 => (3 * n).div_ceil(8),
+            Format::Int3G64 | Format::Q3K256 => (3 * n).div_ceil(8),
             // One bitstream of 7-bit pairs; an odd row's last pair has a padding 3-bit code.
             Format::Q35 | Format::Q35Opt => (7 * rows * pairs_per_row).div_ceil(8),
             Format::Q35Byte => rows * pairs_per_row,
@@ -94,6 +100,7 @@ impl Format {
             Format::Int4G128 => rows * cols.div_ceil(128) * 2 * F16_BYTES,
             Format::Int3G64 => rows * cols.div_ceil(64) * 2 * F16_BYTES,
             Format::Q35 | Format::Q35Byte | Format::Q35Opt => rows * 2 * F16_BYTES,
+            Format::Q3K256 => rows * kquant_row_metadata_bytes(cols),
         }
     }
 
@@ -114,15 +121,34 @@ impl Format {
             Format::F16 | Format::Bf16 => 16.0,
             Format::Int8 => 8.0,
             Format::Int4G128 | Format::Q35Byte => 4.0,
-            Format::Int3G64 => 3.0,
+            Format::Int3G64 | Format::Q3K256 => 3.0,
             Format::Q35 | Format::Q35Opt => 3.5,
         }
+    }
+
+    /// True for the formats whose codes can be chosen with calibration data
+    /// ([`crate::quant::PackedMatrix::quantize_calibrated`]): the integer formats below 8 bits.
+    pub fn is_calibrated(self) -> bool {
+        self.is_integer() && self != Format::Int8
     }
 
     /// True for formats that store integer codes with scales (as opposed to floating point).
     pub fn is_integer(self) -> bool {
         !matches!(self, Format::F32 | Format::F16 | Format::Bf16)
     }
+}
+
+/// Weights of one `q3-k256` super-block and of one of its sub-blocks.
+pub(crate) const KQ_SUPER: u64 = 256;
+pub(crate) const KQ_SUB: u64 = 32;
+
+/// Metadata bytes of one row of `q3-k256`: per super-block an f16 scale and an f16 min, then
+/// 12 bits (6-bit scale, 6-bit min) per sub-block, the record padded to a whole byte (only a
+/// row's last, shorter super-block can need padding).
+pub(crate) fn kquant_row_metadata_bytes(cols: u64) -> u64 {
+    let record = |len: u64| 2 * F16_BYTES + (12 * len.div_ceil(KQ_SUB)).div_ceil(8);
+    let (full, rest) = (cols / KQ_SUPER, cols % KQ_SUPER);
+    full * record(KQ_SUPER) + if rest > 0 { record(rest) } else { 0 }
 }
 
 impl fmt::Display for Format {
@@ -191,6 +217,9 @@ mod tests {
         assert_eq!(Format::Q35Byte.code_bytes(1, 8192), 4096);
         assert_eq!(Format::Q35.code_bytes(1, 8192), 3584);
         assert_eq!(Format::Q35.bits_per_weight(1, 8192), 3.5 + 32.0 / 8192.0);
+        assert_eq!(Format::Q3K256.bits_per_weight(8192, 8192), 3.5);
+        // 64 columns: 2 sub-blocks, 4 + 3 bytes of metadata.
+        assert_eq!(Format::Q3K256.metadata_bytes(2, 64), 14);
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! `0..levels`. The two differ only in group size, code width and how codes are laid out.
 
 use super::bitstream::{BitWriter, window};
+use super::coder::Coder;
 use super::view::View;
 use super::{QuantError, meta};
 use crate::quant::Format;
+use half::f16;
 
 /// One of the two grouped formats.
 #[derive(Clone, Copy)]
 pub(crate) struct Grouped {
+    /// The format it is.
+    pub format: Format,
     /// Weights per group along K.
     pub group: usize,
     /// Bits per code.
@@ -18,55 +22,29 @@ pub(crate) struct Grouped {
 
 /// `int4-g128`: nibbles, two per byte, rows byte-aligned.
 pub(crate) const INT4: Grouped = Grouped {
+    format: Format::Int4G128,
     group: 128,
     bits: 4,
 };
 /// `int3-g64`: one 3-bit stream for the whole tensor.
-pub(crate) const INT3: Grouped = Grouped { group: 64, bits: 3 };
+pub(crate) const INT3: Grouped = Grouped {
+    format: Format::Int3G64,
+    group: 64,
+    bits: 3,
+};
 
 impl Grouped {
     fn max_code(self) -> f32 {
         ((1 << self.bits) - 1) as f32
     }
 
-    /// Codes section then metadata (scale, zero per group, groups in row-major order).
-    pub(crate) fn pack(
-        self,
-        format: Format,
-        rows: usize,
-        cols: usize,
-        w: &[f32],
-    ) -> Result<Vec<u8>, QuantError> {
-        let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
-        let mut stream = BitWriter::new(code_len);
-        let mut metadata =
-            Vec::with_capacity(format.metadata_bytes(rows as u64, cols as u64) as usize);
-        let row_bits = if self.bits == 4 {
+    /// Bits from the start of one row's codes to the next.
+    fn row_bits(self, cols: usize) -> usize {
+        if self.bits == 4 {
             8 * cols.div_ceil(2)
         } else {
             3 * cols
-        };
-        for (r, row) in w.chunks_exact(cols).enumerate() {
-            for (g, group) in row.chunks(self.group).enumerate() {
-                let (lo, hi) = group
-                    .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
-                let scale = meta::to_f16((hi - lo) / self.max_code(), r, "scale")?;
-                let zero = meta::to_f16(lo, r, "zero")?;
-                meta::push(&mut metadata, scale);
-                meta::push(&mut metadata, zero);
-                let (s, z) = (scale.to_f32(), zero.to_f32());
-                for (j, &v) in group.iter().enumerate() {
-                    let c = g * self.group + j;
-                    stream.put(r * row_bits + self.bits * c, self.bits, self.code(v, s, z));
-                }
-            }
         }
-        let mut out = stream.into_bytes();
-        out.extend_from_slice(&metadata);
-        Ok(out)
     }
 
     /// The code of `v` on the grid `z + s * u`.
@@ -113,5 +91,57 @@ impl Grouped {
                 at += 48;
             }
         }
+    }
+}
+
+/// Min/max grids, one per group: codes section then (scale, zero) per group in row-major order.
+impl Coder for Grouped {
+    type Grid = (f16, f16);
+
+    fn span(&self, _cols: usize) -> usize {
+        self.group
+    }
+
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        _importance: Option<&[f32]>,
+    ) -> Result<Self::Grid, QuantError> {
+        let (lo, hi) = w
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let scale = meta::to_f16((hi - lo) / self.max_code(), row, "scale")?;
+        Ok((scale, meta::to_f16(lo, row, "zero")?))
+    }
+
+    #[inline]
+    fn code(&self, grid: &Self::Grid, _c: usize, v: f32) -> u32 {
+        Grouped::code(*self, v, grid.0.to_f32(), grid.1.to_f32())
+    }
+
+    #[inline]
+    fn value(&self, grid: &Self::Grid, _c: usize, code: u32) -> f32 {
+        grid.1.to_f32() + grid.0.to_f32() * code as f32
+    }
+
+    fn write(&self, rows: usize, cols: usize, grids: &[Self::Grid], codes: &[u32]) -> Vec<u8> {
+        let (r64, c64) = (rows as u64, cols as u64);
+        let mut stream = BitWriter::new(self.format.code_bytes(r64, c64) as usize);
+        let row_bits = self.row_bits(cols);
+        for (r, row) in codes.chunks_exact(cols).enumerate() {
+            for (c, &code) in row.iter().enumerate() {
+                stream.put(r * row_bits + self.bits * c, self.bits, code);
+            }
+        }
+        let mut out = stream.into_bytes();
+        out.reserve(self.format.metadata_bytes(r64, c64) as usize);
+        for &(scale, zero) in grids {
+            meta::push(&mut out, scale);
+            meta::push(&mut out, zero);
+        }
+        out
     }
 }

@@ -10,6 +10,7 @@ pub mod packed;
 pub mod weights;
 
 mod bitstream;
+mod coder;
 #[cfg(target_arch = "x86_64")]
 mod dense_avx2;
 mod float;
@@ -18,6 +19,7 @@ mod int8;
 mod isa;
 mod kernel;
 mod kernel_i8;
+mod kquant;
 mod meta;
 #[cfg(target_arch = "x86_64")]
 mod pairs_avx2;
@@ -27,6 +29,7 @@ mod q35;
 mod q35_search;
 mod view;
 
+pub use coder::Feedback;
 pub use error::QuantError;
 pub use format::Format;
 pub use metrics::{ErrorMetrics, ErrorSums};

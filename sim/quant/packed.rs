@@ -2,8 +2,9 @@
 //! bytes the simulator's memories store, with the checks that make it safe to build from user
 //! weights or from raw bytes.
 
+use super::coder::{self, Feedback};
 use super::view::{BLOCK, View};
-use super::{ErrorSums, Format, QuantError, float, group, int8, meta, q35};
+use super::{ErrorSums, Format, QuantError, float, group, int8, kquant, meta, q35};
 use rayon::prelude::*;
 
 /// Rows quantized together by [`PackedMatrix::quantize_rows`]: a multiple of 8, so every
@@ -21,12 +22,40 @@ pub struct PackedMatrix {
 }
 
 impl PackedMatrix {
-    /// Quantize and pack row-major `weights` (`rows * cols` finite values).
+    /// Quantize and pack row-major `weights` (`rows * cols` finite values), each weight
+    /// rounded to the nearest code of its grid.
     pub fn quantize(
         format: Format,
         rows: usize,
         cols: usize,
         weights: &[f32],
+    ) -> Result<Self, QuantError> {
+        Self::pack(format, rows, cols, weights, None)
+    }
+
+    /// Quantize and pack with error feedback from calibration data (GPTQ): the same format and
+    /// bytes layout as [`Self::quantize`], but each row's codes are chosen column by column so
+    /// that the layer's output on the calibration inputs moves least. Only the sub-8-bit
+    /// integer formats have it ([`Format::is_calibrated`]).
+    pub fn quantize_calibrated(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        weights: &[f32],
+        feedback: &Feedback,
+    ) -> Result<Self, QuantError> {
+        if !format.is_calibrated() {
+            return Err(QuantError::NotCalibrated { format });
+        }
+        Self::pack(format, rows, cols, weights, Some(feedback))
+    }
+
+    fn pack(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        weights: &[f32],
+        feedback: Option<&Feedback>,
     ) -> Result<Self, QuantError> {
         let expected = checked_len(rows, cols)?;
         if weights.len() != expected {
@@ -48,11 +77,12 @@ impl PackedMatrix {
         let bytes = match format {
             Format::F32 | Format::F16 | Format::Bf16 => float::pack(format, cols, weights)?,
             Format::Int8 => int8::pack(rows, cols, weights)?,
-            Format::Int4G128 => group::INT4.pack(format, rows, cols, weights)?,
-            Format::Int3G64 => group::INT3.pack(format, rows, cols, weights)?,
+            Format::Int4G128 => coder::pack(&group::INT4, rows, cols, weights, feedback)?,
+            Format::Int3G64 => coder::pack(&group::INT3, rows, cols, weights, feedback)?,
             Format::Q35 | Format::Q35Byte | Format::Q35Opt => {
-                q35::pack(format, rows, cols, weights)?
+                coder::pack(&q35::Pairs(format), rows, cols, weights, feedback)?
             }
+            Format::Q3K256 => coder::pack(&kquant::KQuant, rows, cols, weights, feedback)?,
         };
         debug_assert_eq!(
             bytes.len() as u64,
@@ -154,7 +184,12 @@ impl PackedMatrix {
             bytes,
         };
         let meta = m.view().meta();
-        if let Some(index) = (0..meta.len() / 2).find(|&i| !meta::read(meta, i).is_finite()) {
+        let bad = if format == Format::Q3K256 {
+            kquant::first_bad_f16(meta, rows, cols)
+        } else {
+            (0..meta.len() / 2).find(|&i| !meta::read(meta, i).is_finite())
+        };
+        if let Some(index) = bad {
             return Err(QuantError::CorruptMetadata { format, index });
         }
         Ok(m)
@@ -211,6 +246,7 @@ impl PackedMatrix {
             Format::Q35 | Format::Q35Byte | Format::Q35Opt => {
                 q35::decode(self.format, &v, row, col0, out)
             }
+            Format::Q3K256 => kquant::decode(&v, row, col0, out),
         }
     }
 

@@ -10,11 +10,11 @@
 //!   range, `w = (o - 8s) + (15s/7) * u3`; the range is searched to minimize squared error.
 
 use super::bitstream::{BitWriter, window};
+use super::coder::Coder;
 use super::view::{BLOCK, View};
 use super::{QuantError, meta, q35_search};
 use crate::quant::Format;
 use half::f16;
-use rayon::prelude::*;
 
 /// How one row's weights map to codes and back.
 #[derive(Clone, Copy, Debug)]
@@ -113,12 +113,6 @@ impl PairGrid {
     pub(crate) fn steps(&self) -> (f32, f32) {
         (self.s, self.s3)
     }
-
-    /// The 7-bit pair of `(even, odd)`.
-    #[inline]
-    pub(crate) fn pair(&self, even: f32, odd: Option<f32>) -> u32 {
-        self.even_code(even) | odd.map_or(0, |w| self.odd_code(w)) << 4
-    }
 }
 
 /// `clamp(round((w - o) / s) + bias, 0, max)`; a zero step maps everything to `bias`.
@@ -141,50 +135,72 @@ pub(crate) fn grid(format: Format, v: &View, row: usize) -> PairGrid {
     )
 }
 
-/// Codes section then per-row (scale, offset).
-pub(crate) fn pack(
-    format: Format,
-    rows: usize,
-    cols: usize,
-    w: &[f32],
-) -> Result<Vec<u8>, QuantError> {
-    let pairs_per_row = cols.div_ceil(2);
-    let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
-    // Rows are independent: their grids and codes are found in parallel, then packed in order.
-    let mut pairs = vec![0u32; rows * pairs_per_row];
-    let grids = pairs
-        .par_chunks_mut(pairs_per_row.max(1))
-        .zip(w.par_chunks_exact(cols))
-        .enumerate()
-        .map(|(r, (codes, row))| {
-            let (s, o, grid) = if format == Format::Q35Opt {
-                q35_search::best_grid(row, r)?
-            } else {
-                let (lo, hi) = min_max(row);
-                PairGrid::for_range(format, lo, hi, r)?
-            };
-            for (c, p) in codes.iter_mut().zip(row.chunks(2)) {
-                *c = grid.pair(p[0], p.get(1).copied());
-            }
-            Ok((s, o))
-        })
-        .collect::<Result<Vec<_>, QuantError>>()?;
-    let mut metadata = Vec::with_capacity(4 * rows);
-    for (s, o) in grids {
-        meta::push(&mut metadata, s);
-        meta::push(&mut metadata, o);
+/// A pair format as a [`Coder`]: one grid per row, even columns on the 4-bit grid, odd ones
+/// on the 3-bit grid; codes section then per-row (scale, offset).
+pub(crate) struct Pairs(pub Format);
+
+impl Coder for Pairs {
+    type Grid = (f16, f16, PairGrid);
+
+    fn span(&self, cols: usize) -> usize {
+        cols
     }
-    let mut out = if format == Format::Q35Byte {
-        pairs.into_iter().map(|p| p as u8).collect()
-    } else {
-        let mut stream = BitWriter::new(code_len);
-        for (p, &pair) in pairs.iter().enumerate() {
-            stream.put(7 * p, 7, pair);
+
+    fn choose(
+        &self,
+        row: usize,
+        w: &[f32],
+        importance: Option<&[f32]>,
+    ) -> Result<Self::Grid, QuantError> {
+        if self.0 == Format::Q35Opt {
+            q35_search::best_grid(w, row, importance)
+        } else {
+            let (lo, hi) = min_max(w);
+            PairGrid::for_range(self.0, lo, hi, row)
         }
-        stream.into_bytes()
-    };
-    out.extend_from_slice(&metadata);
-    Ok(out)
+    }
+
+    #[inline]
+    fn code(&self, grid: &Self::Grid, c: usize, v: f32) -> u32 {
+        if c % 2 == 0 {
+            grid.2.even_code(v)
+        } else {
+            grid.2.odd_code(v)
+        }
+    }
+
+    #[inline]
+    fn value(&self, grid: &Self::Grid, c: usize, code: u32) -> f32 {
+        if c % 2 == 0 {
+            grid.2.even_value(code)
+        } else {
+            grid.2.odd_value(code)
+        }
+    }
+
+    fn write(&self, rows: usize, cols: usize, grids: &[Self::Grid], codes: &[u32]) -> Vec<u8> {
+        // An odd row's last pair has no odd weight: its 3-bit code is zero padding.
+        let pairs = codes.chunks_exact(cols).flat_map(|row| {
+            row.chunks(2)
+                .map(|p| p[0] | p.get(1).map_or(0, |&u3| u3 << 4))
+        });
+        let mut out = if self.0 == Format::Q35Byte {
+            pairs.map(|p| p as u8).collect()
+        } else {
+            let code_len = self.0.code_bytes(rows as u64, cols as u64) as usize;
+            let mut stream = BitWriter::new(code_len);
+            for (p, pair) in pairs.enumerate() {
+                stream.put(7 * p, 7, pair);
+            }
+            stream.into_bytes()
+        };
+        out.reserve(4 * rows);
+        for &(s, o, _) in grids {
+            meta::push(&mut out, s);
+            meta::push(&mut out, o);
+        }
+        out
+    }
 }
 
 /// Smallest and largest value of a non-empty row.

@@ -14,30 +14,35 @@ const SHIFTS: [f32; 6] = [-0.15, -0.1, -0.05, 0.05, 0.1, 0.15];
 /// Final fine adjustments of the half-width, relative.
 const REFINES: [f32; 2] = [-0.025, 0.025];
 
-/// The stored (scale, offset) and grid of the best range found for `row`.
-pub(crate) fn best_grid(row: &[f32], r: usize) -> Result<(f16, f16, PairGrid), QuantError> {
+/// The stored (scale, offset) and grid of the best range found for `row`, the squared error
+/// of column `c` weighted by `importance[c]` when given (calibration), else unweighted.
+pub(crate) fn best_grid(
+    row: &[f32],
+    r: usize,
+    importance: Option<&[f32]>,
+) -> Result<(f16, f16, PairGrid), QuantError> {
     let (lo, hi) = min_max(row);
     let full = PairGrid::for_range(Format::Q35Opt, lo, hi, r)?;
     if hi == lo {
         return Ok(full);
     }
     let mut best = Best {
-        error: squared_error(row, &full.2),
+        error: squared_error(row, importance, &full.2),
         found: full,
         centre: 0.5 * (lo + hi),
         half: 0.5 * (hi - lo),
     };
     let (mid, half) = (best.centre, best.half);
     for f in SHRINKS {
-        best.try_range(row, r, mid, half * f);
+        best.try_range(row, r, importance, mid, half * f);
     }
     let half = best.half;
     for d in SHIFTS {
-        best.try_range(row, r, mid + d * half, half);
+        best.try_range(row, r, importance, mid + d * half, half);
     }
     let (centre, half) = (best.centre, best.half);
     for d in REFINES {
-        best.try_range(row, r, centre, half * (1.0 + d));
+        best.try_range(row, r, importance, centre, half * (1.0 + d));
     }
     Ok(best.found)
 }
@@ -52,9 +57,16 @@ struct Best {
 
 impl Best {
     /// Keep the range `centre ± half` if it reconstructs `row` strictly better.
-    fn try_range(&mut self, row: &[f32], r: usize, centre: f32, half: f32) {
+    fn try_range(
+        &mut self,
+        row: &[f32],
+        r: usize,
+        importance: Option<&[f32]>,
+        centre: f32,
+        half: f32,
+    ) {
         if let Ok(found) = PairGrid::for_range(Format::Q35Opt, centre - half, centre + half, r) {
-            let error = squared_error(row, &found.2);
+            let error = squared_error(row, importance, &found.2);
             if error < self.error {
                 *self = Best {
                     found,
@@ -67,15 +79,18 @@ impl Best {
     }
 }
 
-/// Sum of squared differences between `row` and its reconstruction on `grid`.
-fn squared_error(row: &[f32], grid: &PairGrid) -> f64 {
-    row.chunks(2)
-        .map(|p| {
-            let e = p[0] - grid.even_value(grid.even_code(p[0]));
-            let o = p
-                .get(1)
-                .map_or(0.0, |&w| w - grid.odd_value(grid.odd_code(w)));
-            f64::from(e * e + o * o)
+/// Sum of squared differences between `row` and its reconstruction on `grid`, column `c`'s
+/// weighted by `importance[c]` if given.
+fn squared_error(row: &[f32], importance: Option<&[f32]>, grid: &PairGrid) -> f64 {
+    row.iter()
+        .enumerate()
+        .map(|(c, &w)| {
+            let e = if c % 2 == 0 {
+                w - grid.even_value(grid.even_code(w))
+            } else {
+                w - grid.odd_value(grid.odd_code(w))
+            };
+            f64::from(e * e) * importance.map_or(1.0, |i| f64::from(i[c]))
         })
         .sum()
 }

@@ -4,7 +4,7 @@
 use super::group::{Grouped, INT3, INT4};
 use super::isa::Isa;
 use super::q35::{PairGrid, grid};
-use super::{Format, PackedMatrix, QuantError, int8, weights};
+use super::{Feedback, Format, PackedMatrix, QuantError, int8, kquant, weights};
 use proptest::prelude::*;
 
 fn shape() -> impl Strategy<Value = (usize, usize)> {
@@ -56,6 +56,11 @@ proptest! {
                         let max = (1 << g.bits) - 1;
                         let ends = (z, z + s * max as f32);
                         within_half_step(x, y, s, g.code(x, s, z), max, ends)
+                    }
+                    Format::Q3K256 => {
+                        let (s, min) = kquant::sub_at(&v, r, c);
+                        let u = ((x + min) / s).round().clamp(0.0, 7.0) as u32;
+                        within_half_step(x, y, s, if s == 0.0 { 0 } else { u }, 7, (-min, 7.0 * s - min))
                     }
                     _ => {
                         let pg: PairGrid = grid(f, &v, r);
@@ -121,6 +126,37 @@ proptest! {
             }
             let m = PackedMatrix::quantize(f, rows, cols, w).unwrap();
             prop_assert_eq!(&m.dequantize(), w, "{}", f);
+        }
+    }
+
+    /// `q3-k256` weights on an exact grid (6-bit scales and mins of 2^-10 with 63 present in
+    /// every super-block, every sub-block using codes 0 and 7) come back bit for bit.
+    #[test]
+    fn k_quant_codes_round_trip((rows, cols) in (1usize..4, 1usize..700), seed in any::<u64>()) {
+        let r = weights::activations(rows * cols + 4 * rows * cols.div_ceil(32), seed);
+        let pick = |i: usize, n: u32| (r[i].abs() * 1000.0) as u32 % n;
+        let step = 2f32.powi(-10);
+        let subs = cols.div_ceil(32);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                let (row, c) = (i / cols, i % cols);
+                let sub = row * subs + c / 32;
+                // The first sub-block of each super-block holds the largest scale and min.
+                let first = c % 256 < 32;
+                let sc = if first { 63 } else { 1 + pick(rows * cols + 2 * sub, 63) };
+                let m = if first { 63 } else { pick(rows * cols + 2 * sub + 1, 64) };
+                let u = match c % 32 {
+                    0 => 0,
+                    1 => 7,
+                    _ => pick(i, 8),
+                };
+                step * (sc * u) as f32 - step * m as f32
+            })
+            .collect();
+        let lone = cols % 32 == 1;
+        if !lone {
+            let m = PackedMatrix::quantize(Format::Q3K256, rows, cols, &w).unwrap();
+            prop_assert_eq!(m.dequantize(), w);
         }
     }
 
@@ -379,8 +415,9 @@ fn constant_rows_decode_to_the_constant() {
     let w = vec![0.375f32; 2 * 130];
     for f in Format::ALL {
         let m = PackedMatrix::quantize(f, 2, 130, &w).unwrap();
-        // int8 rebuilds the value as 127 * f16(value / 127); the others hold it exactly.
-        let tol = if f == Format::Int8 {
+        // int8 rebuilds the value as 127 * f16(value / 127), q3-k256 as a 6-bit multiple of
+        // an f16 super-block scale; the others hold it exactly.
+        let tol = if matches!(f, Format::Int8 | Format::Q3K256) {
             0.375 * 2f32.powi(-10)
         } else {
             0.0
@@ -560,4 +597,103 @@ fn kernel_speed() {
         }
         println!();
     }
+}
+
+/// Inputs with correlated channels, so error feedback has something to exploit, and the
+/// calibration Hessian `Σ x xᵀ` of them.
+fn correlated_inputs(cols: usize, n: usize) -> (Vec<f32>, Vec<f64>) {
+    let z = weights::activations(n * cols, 21);
+    let mut x = vec![0.0f32; n * cols];
+    for (xr, zr) in x.chunks_exact_mut(cols).zip(z.chunks_exact(cols)) {
+        for c in 0..cols {
+            xr[c] = zr[c] + 0.8 * zr[(c + 1) % cols] + 0.5 * zr[0];
+        }
+    }
+    let mut h = vec![0.0; cols * cols];
+    for xr in x.chunks_exact(cols) {
+        for a in 0..cols {
+            for b in 0..cols {
+                h[a * cols + b] += f64::from(xr[a]) * f64::from(xr[b]);
+            }
+        }
+    }
+    (x, h)
+}
+
+#[test]
+fn calibrated_codes_cut_the_output_error_and_ignore_threads() {
+    let (rows, cols, n) = (24, 160, 200);
+    let w = weights::llama_like(rows, cols, 5);
+    let (x, h) = correlated_inputs(cols, n);
+    let feedback = Feedback::from_hessian(cols, &h, 0.01).unwrap();
+    let output_error = |m: &PackedMatrix| {
+        let d = m.dequantize();
+        let mut e = 0.0f64;
+        for xr in x.chunks_exact(cols) {
+            for r in 0..rows {
+                let dot: f64 = (0..cols)
+                    .map(|c| f64::from(w[r * cols + c] - d[r * cols + c]) * f64::from(xr[c]))
+                    .sum();
+                e += dot * dot;
+            }
+        }
+        e
+    };
+    for f in Format::ALL {
+        if !f.is_calibrated() {
+            let e = PackedMatrix::quantize_calibrated(f, rows, cols, &w, &feedback).unwrap_err();
+            assert_eq!(e, QuantError::NotCalibrated { format: f });
+            continue;
+        }
+        let in_pool = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    PackedMatrix::quantize_calibrated(f, rows, cols, &w, &feedback).unwrap()
+                })
+        };
+        let cal = in_pool(1);
+        assert_eq!(cal.bytes(), in_pool(3).bytes(), "{f}");
+        assert_eq!(
+            cal.bytes().len() as u64,
+            f.packed_bytes(rows as u64, cols as u64)
+        );
+        let rtn = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        let (e_cal, e_rtn) = (output_error(&cal), output_error(&rtn));
+        assert!(
+            e_cal < 0.8 * e_rtn,
+            "{f}: calibrated {e_cal} vs nearest {e_rtn}"
+        );
+    }
+    let short = Feedback::from_hessian(3, &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 0.01);
+    let e = PackedMatrix::quantize_calibrated(Format::Q3K256, rows, cols, &w, &short.unwrap());
+    assert!(
+        matches!(e, Err(QuantError::Hessian { cols: 3, .. })),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn k_quant_beats_int3_on_llama_like_rows_at_the_same_rate() {
+    let (rows, cols) = (32, 2048);
+    let w = weights::llama_like(rows, cols, 2);
+    let err = |f| {
+        let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
+        super::ErrorMetrics::between(&w, &m.dequantize()).rel_error
+    };
+    assert_eq!(
+        Format::Q3K256.bits_per_weight(rows as u64, cols as u64),
+        3.5
+    );
+    let (k, int3, opt) = (
+        err(Format::Q3K256),
+        err(Format::Int3G64),
+        err(Format::Q35Opt),
+    );
+    assert!(
+        k < int3 && k < opt,
+        "q3-k256 {k}, int3-g64 {int3}, q3.5-opt {opt}"
+    );
 }

@@ -25,7 +25,7 @@ fn pattern(f: Format) -> &'static [(u32, bool)] {
         Format::F16 | Format::Bf16 => &[(16, true)],
         Format::Int8 => &[(8, true)],
         Format::Int4G128 => &[(4, true)],
-        Format::Int3G64 => &[(3, true)],
+        Format::Int3G64 | Format::Q3K256 => &[(3, true)],
         Format::Q35 | Format::Q35Opt => &[(4, true), (3, true)],
         Format::Q35Byte => &[(4, true), (3, true), (1, false)],
     }
@@ -39,6 +39,7 @@ fn metadata(f: Format) -> &'static str {
         Format::Int4G128 => "+ f16 scale, f16 zero per 128 weights",
         Format::Int3G64 => "+ f16 scale, f16 zero per 64 weights",
         Format::Q35 | Format::Q35Byte | Format::Q35Opt => "+ f16 scale, f16 offset per row",
+        Format::Q3K256 => "+ f16 scale, f16 min per 256, 6-bit scale, min per 32",
     }
 }
 

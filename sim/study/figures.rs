@@ -502,14 +502,14 @@ pub fn accuracy(study: &Study) -> Option<Panels> {
         .results
         .iter()
         .filter(|r| r.kl_mean > 0.0)
-        .map(|r| (r.bits_per_weight, r.kl_mean, r.format.clone()))
+        .map(|r| (r.bits_per_weight, r.kl_mean, r.label()))
         .collect();
     let ppl: Vec<(f64, f64, String)> = a
         .results
         .iter()
-        .map(|r| (r.bits_per_weight, r.ppl, r.format.clone()))
+        .map(|r| (r.bits_per_weight, r.ppl, r.label()))
         .collect();
-    let f32_ppl = a.results.iter().find(|r| r.format == "f32").map(|r| Rule {
+    let f32_ppl = a.results.iter().find(|r| r.label() == "f32").map(|r| Rule {
         along: Along::Horizontal,
         value: r.ppl,
         label: format!("f32: {:.2}", r.ppl),

@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 pub const ACCURACY_WORKLOAD: &str = "workloads/stories260k.ron";
 /// The text it is scored on.
 pub const ACCURACY_TEXT: &str = "workloads/text/tinystories_valid_excerpt64k.txt";
+/// The text calibrated formats are calibrated on: the paragraphs that follow the scored text in
+/// the same split, none of them shared with it.
+pub const CALIBRATION_TEXT: &str = "workloads/text/tinystories_valid_calib256.txt";
 
 /// One speed run of the study: the record, or why there is none.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,6 +62,11 @@ pub struct AccuracyResult {
     pub paragraphs: usize,
     pub paragraphs_in_text: usize,
     pub tokens_scored: usize,
+    /// The calibration text of the `calibrated` results, and its size.
+    pub calibration_text: String,
+    pub calibration_paragraphs: usize,
+    pub calibration_tokens: usize,
+    /// Every format rounded to nearest, each sub-8-bit one also calibrated.
     pub results: Vec<FormatResult>,
 }
 
@@ -128,21 +136,29 @@ fn accuracy_study(opts: Options) -> Result<AccuracyResult> {
     let path = shipped(ACCURACY_WORKLOAD);
     let w = workload::load(&path)?;
     let opened = open_workload(&path, &w)?;
-    let text_path = shipped(ACCURACY_TEXT);
-    let bytes = std::fs::read(&text_path).map_err(|source| Error::Read {
-        path: text_path.clone(),
-        source,
-    })?;
-    let all = eval::sequences(&opened.tokenizer, &String::from_utf8_lossy(&bytes));
+    let all = eval::sequences(&opened.tokenizer, &read_shipped(ACCURACY_TEXT)?);
     let seqs = &all[..opts.accuracy_paragraphs.min(all.len())];
+    let cal_seqs = eval::sequences(&opened.tokenizer, &read_shipped(CALIBRATION_TEXT)?);
+    let calibration = accuracy::calibrate(&opened, &w, &cal_seqs)?;
+    let variants = accuracy::variants(&Format::ALL, true);
     Ok(AccuracyResult {
         model: w.name.clone(),
         text: ACCURACY_TEXT.to_owned(),
         paragraphs: seqs.len(),
         paragraphs_in_text: all.len(),
         tokens_scored: accuracy::tokens_scored(seqs),
-        results: accuracy::score(&opened, &w, &Format::ALL, seqs, &|| ())?,
+        calibration_text: CALIBRATION_TEXT.to_owned(),
+        calibration_paragraphs: cal_seqs.len(),
+        calibration_tokens: calibration.tokens,
+        results: accuracy::score(&opened, &w, &variants, Some(&calibration), seqs, &|| ())?,
     })
+}
+
+/// A shipped text file, by repository path.
+fn read_shipped(relative: &str) -> Result<String> {
+    let path = shipped(relative);
+    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path, source })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The shipped published points, predicted.

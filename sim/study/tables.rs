@@ -40,8 +40,9 @@ const PERFORMANCE: [Column; 9] = [
     col("error", "error", Show::Plain),
 ];
 
-const ACCURACY: [Column; 7] = [
+const ACCURACY: [Column; 8] = [
     col("format", "format", Show::Plain),
+    col("calibrated", "calibrated", Show::Plain),
     col("bits/weight", "bits_per_weight", Show::Fixed(3)),
     col("perplexity", "ppl", Show::Fixed(4)),
     col("KL mean (nats)", "kl_mean", Show::Sci),
@@ -96,12 +97,15 @@ pub fn all(study: &Value) -> Vec<(&'static str, DocTable)> {
         .collect();
     let acc = lookup(study, "accuracy");
     let acc_caption = format!(
-        "Accuracy against f32 of {} on {} ({} of {} paragraphs, {} tokens scored)",
+        "Accuracy against f32 of {} on {} ({} of {} paragraphs, {} tokens scored); calibrated: codes chosen by GPTQ error feedback on {} ({} paragraphs, {} tokens, none shared with the scored text)",
         lookup(acc, "model").as_str().unwrap_or("-"),
         lookup(acc, "text").as_str().unwrap_or("-"),
         lookup(acc, "paragraphs"),
         lookup(acc, "paragraphs_in_text"),
         lookup(acc, "tokens_scored"),
+        lookup(acc, "calibration_text").as_str().unwrap_or("-"),
+        lookup(acc, "calibration_paragraphs"),
+        lookup(acc, "calibration_tokens"),
     );
     vec![
         (

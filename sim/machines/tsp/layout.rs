@@ -142,7 +142,7 @@ impl MxmType {
 pub fn tile_bits(f: Format, rows: u64, cols: u64) -> u64 {
     match f {
         Format::Q35 | Format::Q35Opt => 7 * rows * cols.div_ceil(2),
-        Format::Int3G64 => 3 * rows * cols,
+        Format::Int3G64 | Format::Q3K256 => 3 * rows * cols,
         _ => 8 * f.code_bytes(rows, cols),
     }
 }
