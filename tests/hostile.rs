@@ -68,9 +68,32 @@ fn token_counts_that_would_wrap_are_refused() {
     );
     let e = refused(
         &["fit", "--workload", s(&w)],
-        &["scenario.context", "generated_tokens"],
+        &["scenario.generated_tokens", "between 1 and 2^24"],
     );
-    assert!(e.contains("w.ron:31:"), "not located: {e}");
+    let line = std::fs::read_to_string(&w)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("generated_tokens:"))
+        .unwrap()
+        + 1;
+    assert!(e.contains(&format!("w.ron:{line}:")), "not located: {e}");
+    // Each in range, their sum beyond the context: the relation is checked without wrapping.
+    let w = edited(
+        dir.path(),
+        STORIES,
+        "v.ron",
+        &[
+            ("generated_tokens: 256", "generated_tokens: 16777216"),
+            ("prompt_tokens: 256", "prompt_tokens: 16777216"),
+        ],
+    );
+    refused(
+        &["fit", "--workload", s(&w)],
+        &[
+            "scenario.context",
+            "cannot hold prompt_tokens 16777216 + generated_tokens 16777216",
+        ],
+    );
 }
 
 /// Class 2: fields that size an allocation or divide are bounded.
