@@ -290,7 +290,8 @@ mod tests {
     #[test]
     fn the_docs_state_the_ranges_the_validators_check() {
         let docs = read("docs/ranges.md");
-        let mut families: Vec<(&str, Vec<(&str, &[Range])>)> = arch::RANGES
+        type Family = (&'static str, Vec<(&'static str, &'static [Range])>);
+        let mut families: Vec<Family> = arch::RANGES
             .iter()
             .map(|(family, table)| (*family, vec![("", *table)]))
             .collect();

@@ -122,11 +122,14 @@ fn assert_located(e: &Error, path: &str) {
     assert!(msg.starts_with(path), "error not located in {path}: {msg}");
 }
 
+/// One kind of description and its seeds, as (path an error must name, text).
+type KindSeeds = (&'static str, Vec<(String, String)>);
+
 /// What a description target mutates, by kind (`arch`, `workload`, `sweep`): the shipped files
 /// and the corpus's hostile ones (`tests/fuzz-corpus/KIND/`, each a shipped file with one defect
 /// a campaign found), as (path an error must name, text); read once per process.
 fn seeds(kind: &str) -> &'static [(String, String)] {
-    static SEEDS: OnceLock<Vec<(&'static str, Vec<(String, String)>)>> = OnceLock::new();
+    static SEEDS: OnceLock<Vec<KindSeeds>> = OnceLock::new();
     let all = SEEDS.get_or_init(|| {
         [
             ("arch", &arch::PRESETS[..]),
@@ -216,7 +219,7 @@ proptest! {
         match describe::parse::<Arch>(Path::new(path), &text) {
             Ok(a) => {
                 for f in [Format::Q35, Format::F16] {
-                    let _ = fit::fit(&a, &stories(), f, None);
+                    let _ = fit::fit(&a, stories(), f, None);
                 }
             }
             Err(e) => assert_located(&e, path),
@@ -274,13 +277,13 @@ proptest! {
             return Ok(());
         }
         let w = stories();
-        let f = fit::fit(&b, &w, Format::Q35, None);
+        let f = fit::fit(&b, w, Format::Q35, None);
         let small = match &b.machine {
             arch::Machine::CerebrasWse(m) => m.wafer.fabric_pes() <= 1 << 21,
             _ => true,
         };
         if f.fits && small {
-            let r = run::run(&b, &w, &timing_only(Format::Q35, None));
+            let r = run::run(&b, w, &timing_only(Format::Q35, None));
             if let Err(e) = r {
                 prop_assert!(!e.to_string().contains("--wafers"), "{}: {e}", a.name);
             }
