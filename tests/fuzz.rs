@@ -167,28 +167,25 @@ fn corpus(kind: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The shipped architectures, parsed once per process (the fuzz script runs many cases).
-fn shipped_archs() -> &'static [Arch] {
-    static ARCHS: OnceLock<Vec<Arch>> = OnceLock::new();
-    ARCHS.get_or_init(|| {
-        arch::presets()
-            .unwrap()
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect()
+/// The shipped architectures and workloads, parsed once per process (the fuzz script runs
+/// many cases).
+fn shipped_descriptions() -> &'static (Vec<Arch>, Vec<Workload>) {
+    static PARSED: OnceLock<(Vec<Arch>, Vec<Workload>)> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let values = |all: Vec<(PathBuf, _)>| all.into_iter().map(|(_, d)| d).collect();
+        (
+            values(arch::presets().unwrap()),
+            values(workload::presets().unwrap()),
+        )
     })
 }
 
-/// The shipped workloads, parsed once per process.
+fn shipped_archs() -> &'static [Arch] {
+    &shipped_descriptions().0
+}
+
 fn shipped_workloads() -> &'static [Workload] {
-    static WORKLOADS: OnceLock<Vec<Workload>> = OnceLock::new();
-    WORKLOADS.get_or_init(|| {
-        workload::presets()
-            .unwrap()
-            .into_iter()
-            .map(|(_, w)| w)
-            .collect()
-    })
+    &shipped_descriptions().1
 }
 
 fn stories() -> &'static Workload {
