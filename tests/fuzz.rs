@@ -172,12 +172,16 @@ fn corpus(kind: &str) -> Vec<(String, String)> {
 fn shipped_descriptions() -> &'static (Vec<Arch>, Vec<Workload>) {
     static PARSED: OnceLock<(Vec<Arch>, Vec<Workload>)> = OnceLock::new();
     PARSED.get_or_init(|| {
-        let values = |all: Vec<(PathBuf, _)>| all.into_iter().map(|(_, d)| d).collect();
         (
             values(arch::presets().unwrap()),
             values(workload::presets().unwrap()),
         )
     })
+}
+
+/// The descriptions of a parsed list, without their paths.
+fn values<T>(described: Vec<(PathBuf, T)>) -> Vec<T> {
+    described.into_iter().map(|(_, d)| d).collect()
 }
 
 fn shipped_archs() -> &'static [Arch] {
