@@ -186,10 +186,15 @@ fn cpu(c: &mut Criterion<CpuTime>) {
     }
 }
 
-criterion_group!(wall_benches, wall);
+// No plots: the host may have no fonts, and criterion panics drawing without them.
+criterion_group! {
+    name = wall_benches;
+    config = Criterion::default().without_plots();
+    targets = wall
+}
 criterion_group! {
     name = cpu_benches;
-    config = Criterion::default().with_measurement(CpuTime);
+    config = Criterion::default().with_measurement(CpuTime).without_plots();
     targets = cpu
 }
 criterion_main!(wall_benches, cpu_benches);

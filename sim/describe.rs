@@ -321,7 +321,9 @@ pub mod check {
             Err(Invalid::new(
                 field,
                 format!(
-                    "must be between {min} and {max}{}, got {value}",
+                    "must be between {} and {}{}, got {value}",
+                    count_text(min),
+                    count_text(max),
                     with_space(unit)
                 ),
             ))
@@ -337,15 +339,36 @@ pub mod check {
             Err(Invalid::new(
                 field,
                 format!(
-                    "must be between {min:e} and {max:e}{}, got {value:e}",
+                    "must be between {} and {}{}, got {value:e}",
+                    real_text(min),
+                    real_text(max),
                     with_space(unit)
                 ),
             ))
         }
     }
 
+    /// An integer bound as ranges state it: powers of two from 2^16 up as `2^k`, others in
+    /// decimal, so error messages, file comments and docs read the same.
+    pub fn count_text(n: u64) -> String {
+        if n >= 1 << 16 && n.is_power_of_two() {
+            format!("2^{}", n.trailing_zeros())
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// A real bound as ranges state it: small whole numbers plainly, others as `1e6`.
+    pub fn real_text(x: f64) -> String {
+        if x.fract() == 0.0 && x.abs() < 1e3 {
+            format!("{x}")
+        } else {
+            format!("{x:e}")
+        }
+    }
+
     /// A unit after a number, if there is one.
-    fn with_space(unit: &str) -> String {
+    pub fn with_space(unit: &str) -> String {
         if unit.is_empty() {
             String::new()
         } else {

@@ -15,6 +15,7 @@ pub mod machines;
 pub mod mapping;
 pub mod model;
 pub mod quant;
+pub mod ranges;
 pub mod report;
 pub mod run;
 pub mod sensitivity;

@@ -287,7 +287,7 @@ fn inconsistent_workloads_are_rejected_with_their_field() {
         WORKLOADS[0],
         "batch: 1,",
         "batch: 100000000000,",
-        &["scenario.batch", "absurdly large"],
+        &["scenario.batch", "between 1 and 2^20"],
     );
     rejects(
         "workload",

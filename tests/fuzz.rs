@@ -19,6 +19,13 @@ use accsim::workload::{self, Workload};
 use accsim::{Error, fit};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Whether this is a long fuzz run (`PROPTEST_CASES` set, as the fuzz script does) rather
+/// than the test suite.
+fn fuzzing() -> bool {
+    std::env::var_os("PROPTEST_CASES").is_some()
+}
 
 /// Cases per target: `PROPTEST_CASES` if set (the fuzz script sets it high), else a few.
 fn config() -> ProptestConfig {
@@ -115,16 +122,32 @@ fn assert_located(e: &Error, path: &str) {
     assert!(msg.starts_with(path), "error not located in {path}: {msg}");
 }
 
-/// What a description target mutates: the shipped files and the corpus's hostile ones
-/// (`tests/fuzz-corpus/KIND/`, each a shipped file with one defect a campaign found), as (path
-/// an error must name, text).
-fn seeds(presets: &[describe::Preset], kind: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = presets
-        .iter()
-        .map(|p| (p.path.to_owned(), p.text.to_owned()))
-        .collect();
-    out.extend(corpus(kind));
-    out
+/// One kind of description and its seeds, as (path an error must name, text).
+type KindSeeds = (&'static str, Vec<(String, String)>);
+
+/// What a description target mutates, by kind (`arch`, `workload`, `sweep`): the shipped files
+/// and the corpus's hostile ones (`tests/fuzz-corpus/KIND/`, each a shipped file with one defect
+/// a campaign found), as (path an error must name, text); read once per process.
+fn seeds(kind: &str) -> &'static [(String, String)] {
+    static SEEDS: OnceLock<Vec<KindSeeds>> = OnceLock::new();
+    let all = SEEDS.get_or_init(|| {
+        [
+            ("arch", &arch::PRESETS[..]),
+            ("workload", &workload::PRESETS[..]),
+            ("sweep", &sweep::PRESETS[..]),
+        ]
+        .into_iter()
+        .map(|(kind, presets)| {
+            let mut out: Vec<(String, String)> = presets
+                .iter()
+                .map(|p| (p.path.to_owned(), p.text.to_owned()))
+                .collect();
+            out.extend(corpus(kind));
+            (kind, out)
+        })
+        .collect()
+    });
+    &all.iter().find(|(k, _)| *k == kind).unwrap().1
 }
 
 /// The corpus files of one kind, in name order.
@@ -144,13 +167,36 @@ fn corpus(kind: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn stories() -> Workload {
-    workload::presets()
+/// The shipped architectures and workloads, parsed once per process (the fuzz script runs
+/// many cases).
+fn shipped_descriptions() -> &'static (Vec<Arch>, Vec<Workload>) {
+    static PARSED: OnceLock<(Vec<Arch>, Vec<Workload>)> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        (
+            values(arch::presets().unwrap()),
+            values(workload::presets().unwrap()),
+        )
+    })
+}
+
+/// The descriptions of a parsed list, without their paths.
+fn values<T>(described: Vec<(PathBuf, T)>) -> Vec<T> {
+    described.into_iter().map(|(_, d)| d).collect()
+}
+
+fn shipped_archs() -> &'static [Arch] {
+    &shipped_descriptions().0
+}
+
+fn shipped_workloads() -> &'static [Workload] {
+    &shipped_descriptions().1
+}
+
+fn stories() -> &'static Workload {
+    shipped_workloads()
+        .iter()
+        .find(|w| w.name == "stories260k")
         .unwrap()
-        .into_iter()
-        .find(|(_, w)| w.name == "stories260k")
-        .unwrap()
-        .1
 }
 
 fn timing_only(format: Format, units: Option<u64>) -> RunOptions {
@@ -168,13 +214,13 @@ proptest! {
     /// Architecture files: parsed and validated, or refused with the file named; an accepted
     /// one is placed without panicking.
     #[test]
-    fn arch_descriptions(which in 0..seeds(&arch::PRESETS, "arch").len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let (path, text) = &seeds(&arch::PRESETS, "arch")[which];
+    fn arch_descriptions(which in 0..seeds("arch").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (path, text) = &seeds("arch")[which];
         let text = String::from_utf8_lossy(&mutate(text.as_bytes().to_vec(), &edits)).into_owned();
         match describe::parse::<Arch>(Path::new(path), &text) {
             Ok(a) => {
                 for f in [Format::Q35, Format::F16] {
-                    let _ = fit::fit(&a, &stories(), f, None);
+                    let _ = fit::fit(&a, stories(), f, None);
                 }
             }
             Err(e) => assert_located(&e, path),
@@ -183,13 +229,13 @@ proptest! {
 
     /// Workload files: refused with the file named, or fitted on every shipped architecture.
     #[test]
-    fn workload_descriptions(which in 0..seeds(&workload::PRESETS, "workload").len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let (path, text) = &seeds(&workload::PRESETS, "workload")[which];
+    fn workload_descriptions(which in 0..seeds("workload").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (path, text) = &seeds("workload")[which];
         let text = String::from_utf8_lossy(&mutate(text.as_bytes().to_vec(), &edits)).into_owned();
         match describe::parse::<Workload>(Path::new(path), &text) {
             Ok(w) => {
-                for (_, a) in arch::presets().unwrap() {
-                    let _ = fit::fit(&a, &w, Format::Q35, None);
+                for a in shipped_archs() {
+                    let _ = fit::fit(a, &w, Format::Q35, None);
                 }
             }
             Err(e) => assert_located(&e, path),
@@ -198,12 +244,9 @@ proptest! {
 
     /// Sweep specs: refused with the file named, or every point prepared (not run).
     #[test]
-    fn sweep_specs(which in 0..seeds(&sweep::PRESETS, "sweep").len(), edits in prop::collection::vec(edit(), 1..6)) {
-        let (_, text) = &seeds(&sweep::PRESETS, "sweep")[which];
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spec.ron");
-        let bytes = mutate(text.as_bytes().to_vec(), &edits);
-        std::fs::write(&path, &bytes).unwrap();
+    fn sweep_specs(which in 0..seeds("sweep").len(), edits in prop::collection::vec(edit(), 1..6)) {
+        let (_, text) = &seeds("sweep")[which];
+        let path = write_temp("spec.ron", &mutate(text.as_bytes().to_vec(), &edits));
         let shown = path.display().to_string();
         match sweep::load(&path) {
             Ok(spec) => {
@@ -219,8 +262,8 @@ proptest! {
     /// field, or placed and (for machines of a bounded size) timed.
     #[test]
     fn arch_numbers(which in 0..arch::PRESETS.len(), picks in prop::collection::vec((0usize..200, 0usize..8), 1..4)) {
-        let (path, a) = arch::presets().unwrap().swap_remove(which);
-        let mut tree = serde_json::to_value(&a).unwrap();
+        let a = &shipped_archs()[which];
+        let mut tree = serde_json::to_value(a).unwrap();
         let mut numbers = Vec::new();
         collect_numbers(&mut tree, &mut numbers);
         let factors = [0.0, 1e-12, 0.5, 2.0, 1e12, -1.0, 1e30, 3.0];
@@ -235,15 +278,15 @@ proptest! {
             return Ok(());
         }
         let w = stories();
-        let f = fit::fit(&b, &w, Format::Q35, None);
+        let f = fit::fit(&b, w, Format::Q35, None);
         let small = match &b.machine {
             arch::Machine::CerebrasWse(m) => m.wafer.fabric_pes() <= 1 << 21,
             _ => true,
         };
         if f.fits && small {
-            let r = run::run(&b, &w, &timing_only(Format::Q35, None));
+            let r = run::run(&b, w, &timing_only(Format::Q35, None));
             if let Err(e) = r {
-                prop_assert!(!e.to_string().contains("--wafers"), "{}: {e}", path.display());
+                prop_assert!(!e.to_string().contains("--wafers"), "{}: {e}", a.name);
             }
         }
     }
@@ -252,19 +295,18 @@ proptest! {
     /// tensor reads (finite) without panicking.
     #[test]
     fn llama2c_files(edits in prop::collection::vec(edit(), 1..6)) {
-        let bytes = std::fs::read(shipped("workloads/models/stories260K/stories260K.bin")).unwrap();
-        let (dir, path) = write_temp("ck.bin", &mutate(bytes, &header_biased(&edits)));
+        let bytes = shipped_bytes("workloads/models/stories260K/stories260K.bin").to_vec();
+        let path = write_temp("ck.bin", &mutate(bytes, &header_biased(&edits)));
         if let Ok(ck) = Llama2c::open(&path) {
             read_all(&ck);
         }
-        drop(dir);
     }
 
     /// GGUF checkpoints with their embedded tokenizer.
     #[test]
     fn gguf_files(edits in prop::collection::vec(edit(), 1..6)) {
-        let bytes = std::fs::read(shipped("workloads/models/stories260K/stories260K.gguf")).unwrap();
-        let (dir, path) = write_temp("ck.gguf", &mutate(bytes, &header_biased(&edits)));
+        let bytes = shipped_bytes("workloads/models/stories260K/stories260K.gguf").to_vec();
+        let path = write_temp("ck.gguf", &mutate(bytes, &header_biased(&edits)));
         if let Ok(ck) = Gguf::open(&path) {
             read_all(&ck);
             if let Ok(tok) = ck.tokenizer() {
@@ -272,14 +314,12 @@ proptest! {
                 let _ = tok.decode(&ids);
             }
         }
-        drop(dir);
     }
 
     /// safetensors checkpoints (a small model written here, config.json beside it).
     #[test]
     fn safetensors_files(edits in prop::collection::vec(edit(), 1..6), nan in any::<bool>()) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_small_safetensors(dir.path(), nan);
+        let path = write_small_safetensors(&scratch(), nan);
         let bytes = mutate(std::fs::read(&path).unwrap(), &header_biased(&edits));
         std::fs::write(&path, bytes).unwrap();
         if let Ok(ck) = HfSafetensors::open(&path) {
@@ -290,53 +330,75 @@ proptest! {
     /// Tokenizer files, and any text through the shipped tokenizer.
     #[test]
     fn tokenizers(edits in prop::collection::vec(edit(), 1..6), text in "\\PC{0,200}") {
-        let bytes = std::fs::read(shipped("workloads/models/stories260K/tok512.bin")).unwrap();
-        let (dir, path) = write_temp("tok.bin", &mutate(bytes, &edits));
+        let bytes = shipped_bytes("workloads/models/stories260K/tok512.bin").to_vec();
+        let path = write_temp("tok.bin", &mutate(bytes, &edits));
         if let Ok(tok) = Tokenizer::from_llama2c(&path) {
             let _ = tok.decode(&tok.encode(&text));
         }
-        drop(dir);
     }
 
-    /// `fit` says fits exactly when `run` runs, on random scenarios around the shipped files;
-    /// a refusal never blames a flag the user did not give.
+    /// `fit` says fits exactly when `run` runs, on random scenarios around the shipped files
+    /// (every architecture, every workload, timing only); a refusal names its real cause, never
+    /// a flag the user did not give.
     #[test]
     fn fit_and_run_agree(
-        which in 0..3usize,
+        which_arch in 0..arch::PRESETS.len(),
+        which_workload in 0..workload::PRESETS.len(),
         format in prop::sample::select(Format::ALL.to_vec()),
-        batch in 1u64..=64,
-        context in 1u64..=512,
-        units in prop::option::of(1u64..=4),
+        batch in prop_oneof![Just(1u64), 1u64..=8, 1u64..=1024],
+        extra_context in prop_oneof![Just(0u64), 0u64..=64, 0u64..=1 << 17],
+        units in 0usize..7,
     ) {
-        let (_, a) = arch::presets().unwrap().into_iter().filter(|(_, a)| a.name != "cerebras-wse2").nth(which).unwrap();
-        let Ok(w) = stories().with_scenario(Some(batch), Some(context)) else { return Ok(()) };
-        let f = fit::fit(&a, &w, format, units);
-        match run::run(&a, &w, &timing_only(format, units)) {
-            Ok(r) => prop_assert_eq!(r.record.fits, f.fits, "{} {} batch {}", a.name, format, batch),
+        let a = &shipped_archs()[which_arch];
+        let w = &shipped_workloads()[which_workload];
+        // Many more units than needed, or the WSE with a 70B-class model or a large batch, take
+        // seconds per run: only the fuzz script's long runs draw those.
+        let wse = matches!(a.machine, arch::Machine::CerebrasWse(_));
+        if (units >= 5 || wse && (w.name != "stories260k" || batch > 64)) && !fuzzing() {
+            return Ok(());
+        }
+        let s = &w.scenario;
+        let context = (s.prompt_tokens + s.generated_tokens + extra_context).min(w.model.max_context);
+        let Ok(w) = w.with_scenario(Some(batch), Some(context)) else { return Ok(()) };
+        let needed = fit::fit(a, &w, format, None).units_needed.unwrap_or(1);
+        let units = [None, Some(1), Some(needed.saturating_sub(1).max(1)), Some(needed), Some(needed + 1), Some(2 * needed), Some(a.machine.max_units())][units]
+            .filter(|&n| n <= a.machine.max_units());
+        let f = fit::fit(a, &w, format, units);
+        let case = format!("{} {} {format} batch {batch} context {context} units {units:?}", a.name, w.name);
+        match run::run(a, &w, &timing_only(format, units)) {
+            Ok(r) => prop_assert_eq!(r.record.fits, f.fits, "{}", case),
             Err(e) => {
-                prop_assert!(!f.fits, "fit says fits, run fails: {e}");
-                if units.is_none() {
-                    prop_assert!(!e.to_string().contains("--"), "blames a flag not given: {e}");
+                prop_assert!(!f.fits, "{case}: fit says fits, run fails: {e}");
+                let given = units.map(|_| format!("--{}s", a.machine.unit().name()));
+                let msg = e.to_string();
+                for flag in msg.split_whitespace().filter(|t| t.starts_with("--")) {
+                    let flag = flag.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                    prop_assert!(given.as_deref() == Some(flag), "{case}: blames {flag}, not given: {msg}");
                 }
             }
         }
     }
 
     /// Random command lines: exit 0 or 2 with one `error:` line, never a panic or exit 1.
+    /// `validate` reads a one-point stories260K file (`tests/fuzz-inputs/`) unless the line
+    /// names another, so each case stays cheap.
     #[test]
-    fn command_lines(args in prop::collection::vec(cli_token(), 0..8), command in prop::sample::select(vec!["fit", "run", "quant", "sweep"])) {
+    fn command_lines(args in prop::collection::vec(cli_token(), 0..8), command in prop::sample::select(vec!["fit", "run", "quant", "sweep", "validate", "sensitivity"])) {
         let mut cmd = common::accsim();
-        cmd.arg(command).args(&args).env("ACCSIM_MEMORY_BYTES", "2000000000");
-        if command == "run" {
-            cmd.args(["--numerics", "off"]);
-        }
-        if command == "quant" {
-            cmd.args(["--rows", "16", "--cols", "64"]);
-        }
-        let out = cmd.timeout(std::time::Duration::from_secs(60)).output().unwrap();
+        cmd.arg(command).env("ACCSIM_MEMORY_BYTES", "2000000000");
+        match command {
+            "run" => cmd.args(["--numerics", "off"]),
+            "quant" => cmd.args(["--rows", "16", "--cols", "64"]),
+            "validate" if !args.iter().any(|a| a == "--file") => cmd.args(["--file".to_owned(), shipped("tests/fuzz-inputs/validation-stories.ron").display().to_string()]),
+            _ => &mut cmd,
+        };
+        let out = cmd.args(&args).timeout(std::time::Duration::from_secs(60)).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        prop_assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        prop_assert!(matches!(out.status.code(), Some(0 | 2)), "{args:?}: {:?} {stderr}", out.status);
+        prop_assert!(!stderr.contains("panicked"), "{command} {args:?}: {stderr}");
+        prop_assert!(matches!(out.status.code(), Some(0 | 2)), "{command} {args:?}: {:?} {stderr}", out.status);
+        if out.status.code() == Some(2) {
+            prop_assert!(stderr.lines().filter(|l| l.starts_with("error:")).count() == 1, "{command} {args:?}: {stderr}");
+        }
     }
 }
 
@@ -376,6 +438,10 @@ fn cli_token() -> impl Strategy<Value = String> {
         String::new(),
         "/nonexistent/x.ron".to_owned(),
         "--json".to_owned(),
+        "--file".to_owned(),
+        "--units".to_owned(),
+        "--fidelity".to_owned(),
+        "fast".to_owned(),
     ])
 }
 
@@ -394,11 +460,36 @@ fn header_biased(edits: &[Edit]) -> Vec<Edit> {
         .collect()
 }
 
-fn write_temp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
+/// `bytes` written to `name` in this thread's scratch folder (one per thread, reused, so a
+/// case costs a write, not a folder). The folder is in memory (`/dev/shm`) where there is one:
+/// on ext4, rewriting a file in place flushes it to disk, twenty times the cost of the case.
+fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = scratch().join(name);
     std::fs::write(&path, bytes).unwrap();
-    (dir, path)
+    path
+}
+
+/// This thread's scratch folder.
+fn scratch() -> PathBuf {
+    thread_local! {
+        static DIR: tempfile::TempDir = {
+            let shm = Path::new("/dev/shm");
+            if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap()
+        };
+    }
+    DIR.with(|d| d.path().to_owned())
+}
+
+/// A shipped file's bytes, read once per process.
+fn shipped_bytes(relative: &'static str) -> &'static [u8] {
+    static FILES: std::sync::Mutex<Vec<(&str, &'static [u8])>> = std::sync::Mutex::new(Vec::new());
+    let mut files = FILES.lock().unwrap();
+    if let Some((_, b)) = files.iter().find(|(r, _)| *r == relative) {
+        return b;
+    }
+    let bytes: &'static [u8] = std::fs::read(shipped(relative)).unwrap().leak();
+    files.push((relative, bytes));
+    bytes
 }
 
 /// Every tensor of `ck`: each is refused or has its shape's length of finite values.

@@ -4,7 +4,10 @@
 
 mod common;
 
+use accsim::ranges::{self, Range};
+use accsim::{arch, describe, workload};
 use common::accsim;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn shipped(relative: &str) -> PathBuf {
@@ -68,9 +71,32 @@ fn token_counts_that_would_wrap_are_refused() {
     );
     let e = refused(
         &["fit", "--workload", s(&w)],
-        &["scenario.context", "generated_tokens"],
+        &["scenario.generated_tokens", "between 1 and 2^24"],
     );
-    assert!(e.contains("w.ron:31:"), "not located: {e}");
+    let line = std::fs::read_to_string(&w)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("generated_tokens:"))
+        .unwrap()
+        + 1;
+    assert!(e.contains(&format!("w.ron:{line}:")), "not located: {e}");
+    // Each in range, their sum beyond the context: the relation is checked without wrapping.
+    let w = edited(
+        dir.path(),
+        STORIES,
+        "v.ron",
+        &[
+            ("generated_tokens: 256", "generated_tokens: 16777216"),
+            ("prompt_tokens: 256", "prompt_tokens: 16777216"),
+        ],
+    );
+    refused(
+        &["fit", "--workload", s(&w)],
+        &[
+            "scenario.context",
+            "cannot hold prompt_tokens 16777216 + generated_tokens 16777216",
+        ],
+    );
 }
 
 /// Class 2: fields that size an allocation or divide are bounded.
@@ -430,5 +456,109 @@ fn unwritable_outputs_are_reported_before_the_work() {
             s(&under.join("a.csv")),
         ],
         &["a-file/sub/a.csv", "cannot write"],
+    );
+}
+
+// Ranges stated in three places (validators, file comments, docs) must not drift.
+
+/// A shipped description: its path, text, tree of values and range tables.
+struct Shipped {
+    path: String,
+    text: String,
+    tree: Value,
+    tables: Vec<(&'static str, &'static [Range])>,
+}
+
+fn read_shipped(relative: &str) -> String {
+    std::fs::read_to_string(shipped(relative)).unwrap()
+}
+
+fn shipped_descriptions() -> Vec<Shipped> {
+    let mut out = Vec::new();
+    for p in arch::PRESETS {
+        let a: arch::Arch = describe::parse(Path::new(p.path), p.text).unwrap();
+        let machine = serde_json::to_value(&a.machine).unwrap();
+        let (family, tree) = machine.as_object().unwrap().iter().next().unwrap();
+        let (_, table) = arch::RANGES.iter().find(|(f, _)| f == family).unwrap();
+        out.push(Shipped {
+            path: p.path.to_owned(),
+            text: p.text.to_owned(),
+            tree: tree.clone(),
+            tables: vec![("", table)],
+        });
+    }
+    let mut workloads: Vec<String> = workload::PRESETS
+        .iter()
+        .map(|p| p.path.to_owned())
+        .collect();
+    workloads.push("workloads/llama3.1-70b.ron".to_owned());
+    for path in workloads {
+        let text = read_shipped(&path);
+        let w: workload::Workload = describe::parse(Path::new(&path), &text).unwrap();
+        out.push(Shipped {
+            path,
+            text,
+            tree: serde_json::to_value(&w).unwrap(),
+            tables: workload::RANGE_TABLES.to_vec(),
+        });
+    }
+    out
+}
+
+/// Every number of every shipped description has a range, and the comment beside it states
+/// that range as the validator checks it; every range governs some shipped field.
+#[test]
+fn the_shipped_files_state_each_fields_range_beside_it() {
+    let mut wrong = Vec::new();
+    let mut used = Vec::new();
+    for s in shipped_descriptions() {
+        for (path, _) in ranges::leaves(&s.tree) {
+            let Some(range) = ranges::governing_in(&s.tables, &path) else {
+                wrong.push(format!("{}: `{path}` has no range", s.path));
+                continue;
+            };
+            used.push(range.field);
+            let (line, _) = describe::locate(&s.text, &path).unwrap();
+            let stated = format!("allowed {}", range.text());
+            let written = s.text.lines().nth(line - 1).unwrap();
+            let comment = written.split_once("//").map_or("", |(_, c)| c);
+            if !comment.contains(&stated) {
+                wrong.push(format!("{}:{line}: `{path}` must say `{stated}`", s.path));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let tables = arch::RANGES.iter().chain(&workload::RANGE_TABLES);
+    for (_, table) in tables {
+        for r in *table {
+            assert!(
+                used.contains(&r.field),
+                "`{}` governs no shipped field",
+                r.field
+            );
+        }
+    }
+}
+
+/// `docs/ranges.md` holds each family's table as the validators use it.
+#[test]
+fn the_docs_state_the_ranges_the_validators_check() {
+    let docs = read_shipped("docs/ranges.md");
+    type Family = (&'static str, Vec<(&'static str, &'static [Range])>);
+    let mut families: Vec<Family> = arch::RANGES
+        .iter()
+        .map(|(family, table)| (*family, vec![("", *table)]))
+        .collect();
+    families.push(("Workload", workload::RANGE_TABLES.to_vec()));
+    let missing: Vec<String> = families
+        .into_iter()
+        .map(|(family, tables)| (family, ranges::markdown(&tables)))
+        .filter(|(_, table)| !docs.contains(table))
+        .map(|(family, table)| format!("{family}:\n{table}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/ranges.md lacks\n{}",
+        missing.join("\n")
     );
 }

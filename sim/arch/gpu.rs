@@ -1,8 +1,8 @@
 //! A GPU baseline: HBM capacity and bandwidth, peak dense rates, and how GPUs form a node.
 
 use super::{MAX_BYTES_PER_S, MIN_BYTES_PER_S};
-use crate::describe::check;
 use crate::error::Invalid;
+use crate::ranges::{self, Range, count, real};
 use serde::{Deserialize, Serialize};
 
 /// A GPU system description (`arch/nvidia-*.ron`).
@@ -59,47 +59,45 @@ pub struct GpuNode {
     pub collective_latency_s: f64,
 }
 
+/// The range of every field of a GPU description.
+pub const RANGES: &[Range] = &[
+    count("gpu.hbm_bytes", 1, 1 << 50, "bytes"),
+    real(
+        "gpu.hbm_bytes_per_s",
+        MIN_BYTES_PER_S,
+        MAX_BYTES_PER_S,
+        "bytes/s",
+    ),
+    real("gpu.peak_ops_per_s.fp32", 1e6, 1e18, "operations/s"),
+    real("gpu.peak_ops_per_s.fp16", 1e6, 1e18, "operations/s"),
+    real("gpu.peak_ops_per_s.fp8", 1e6, 1e18, "operations/s"),
+    real("gpu.peak_ops_per_s.int8", 1e6, 1e18, "operations/s"),
+    real("gpu.power_w", 1e-3, 1e5, "W"),
+    count("gpu.runtime_reserve_bytes", 0, 1 << 50, "bytes").and("below hbm_bytes"),
+    real("gpu.kernel_launch_s", 0.0, 1.0, "s"),
+    count("node.gpus_per_node", 1, 1 << 10, ""),
+    real(
+        "node.nvlink_bytes_per_s",
+        MIN_BYTES_PER_S,
+        MAX_BYTES_PER_S,
+        "bytes/s",
+    ),
+    real("node.collective_latency_s", 0.0, 1.0, "s"),
+];
+
 impl GpuSystem {
-    /// Check every field against its physical range.
+    /// Check every field against its range ([`RANGES`]), and the reserve against the HBM.
     pub fn validate(&self) -> Result<(), Invalid> {
+        let tree =
+            serde_json::to_value(self).map_err(|e| Invalid::new("machine", e.to_string()))?;
+        ranges::check(RANGES, &tree, "")?;
         let g = &self.gpu;
-        check::within("gpu.hbm_bytes", g.hbm_bytes, 1, 1 << 50, "bytes")?;
-        let bandwidth = |field: &str, v: f64| {
-            check::between(field, v, MIN_BYTES_PER_S, MAX_BYTES_PER_S, "bytes/s")
-        };
-        bandwidth("gpu.hbm_bytes_per_s", g.hbm_bytes_per_s)?;
-        let p = &g.peak_ops_per_s;
-        for (field, v) in [
-            ("gpu.peak_ops_per_s.fp32", p.fp32),
-            ("gpu.peak_ops_per_s.fp16", p.fp16),
-            ("gpu.peak_ops_per_s.fp8", p.fp8),
-            ("gpu.peak_ops_per_s.int8", p.int8),
-        ] {
-            check::between(field, v, 1e6, 1e18, "operations/s")?;
-        }
-        check::between("gpu.power_w", g.power_w, 1e-3, 1e5, "W")?;
-        check::between("gpu.kernel_launch_s", g.kernel_launch_s, 0.0, 1.0, "s")?;
         if g.runtime_reserve_bytes >= g.hbm_bytes {
             return Err(Invalid::new(
                 "gpu.runtime_reserve_bytes",
                 "leaves no HBM for the model",
             ));
         }
-        check::within(
-            "node.gpus_per_node",
-            self.node.gpus_per_node,
-            1,
-            1 << 10,
-            "",
-        )?;
-        bandwidth("node.nvlink_bytes_per_s", self.node.nvlink_bytes_per_s)?;
-        check::between(
-            "node.collective_latency_s",
-            self.node.collective_latency_s,
-            0.0,
-            1.0,
-            "s",
-        )?;
         Ok(())
     }
 }

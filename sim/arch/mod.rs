@@ -16,6 +16,7 @@ pub use wse::{WsePe, WseRouter, WseSystem, WseSystemIo, WseWafer};
 
 use crate::describe::{self, Described, Preset, Validate};
 use crate::error::{Error, Invalid};
+use crate::ranges::Range;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -80,6 +81,14 @@ pub fn inputs_note(arch: &str, estimated: &[String], calibrated: &[Calibration])
     }
     out
 }
+
+/// The range of every field of each family's description, by the name of its variant in the
+/// files.
+pub const RANGES: [(&str, &[Range]); 3] = [
+    ("GroqTsp", tsp::RANGES),
+    ("CerebrasWse", wse::RANGES),
+    ("Gpu", gpu::RANGES),
+];
 
 /// The accelerator family and its description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::describe::check;
 use crate::error::Invalid;
+use crate::ranges::{self, Range, count, real};
 use serde::{Deserialize, Serialize};
 
 /// A TSP system description (`arch/groq-tsp.ron`).
@@ -176,6 +177,70 @@ pub struct TspLinkLevel {
 const MAX_UNIT_LATENCY: u64 = 1 << 16;
 /// Largest chip-to-chip latency [cycles]: about 18 ms at 900 MHz.
 const MAX_LINK_LATENCY: u64 = 1 << 24;
+/// Most of a count of on-chip units: far above any chip, low enough that the products the
+/// placement forms (slices x addresses x vector bytes) stay far inside 64 bits.
+const SMALL: u64 = 1 << 10;
+/// Most lanes, vector bytes, MAC rows and instruction queues.
+const LARGE: u64 = 1 << 16;
+
+/// The range of every field of a TSP description. Counts start at 1; pipeline latencies at 0 (a
+/// legal idealization), bounded where a latency would dwarf any decode step and only hide an
+/// error.
+pub const RANGES: &[Range] = &[
+    real("chip.clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ, "Hz"),
+    count("chip.superlanes", 1, SMALL, ""),
+    count("chip.lanes_per_superlane", 1, SMALL, ""),
+    count("chip.vector_bytes", 1, LARGE, "bytes").and("= superlanes x lanes_per_superlane"),
+    count("chip.mem.hemispheres", 1, 16, ""),
+    count("chip.mem.slices_per_hemisphere", 1, SMALL, ""),
+    count("chip.mem.addresses_per_slice", 1, 1 << 24, ""),
+    count("chip.mem.banks_per_slice", 1, SMALL, ""),
+    count("chip.mem.sram_bytes", 1, 1 << 40, "bytes")
+        .and("= hemispheres x slices_per_hemisphere x addresses_per_slice x vector_bytes"),
+    count(
+        "chip.mem.read_latency_cycles",
+        0,
+        MAX_UNIT_LATENCY,
+        "cycles",
+    ),
+    count("chip.streams.per_direction", 1, SMALL, ""),
+    count("chip.streams.hop_cycles", 1, SMALL, "cycles"),
+    count("chip.mxm.planes", 1, SMALL, ""),
+    count("chip.mxm.rows", 1, LARGE, ""),
+    count("chip.mxm.cols", 1, LARGE, "").and("= vector_bytes"),
+    count("chip.mxm.fp16_rate_divisor", 1, SMALL, ""),
+    // The machine model streams one weight vector per plane per cycle into the MXM; another
+    // rate would be silently ignored, so it is refused instead.
+    count("chip.mxm.install_vectors_per_cycle", 1, 1, "")
+        .and("the model streams one vector per plane per cycle"),
+    count("chip.mxm.latency_cycles", 0, MAX_UNIT_LATENCY, "cycles"),
+    count("chip.vxm.alus_per_lane", 1, SMALL, ""),
+    count("chip.vxm.alus_per_op", 1, SMALL, "").and("at most alus_per_lane"),
+    count("chip.vxm.latency_cycles", 0, MAX_UNIT_LATENCY, "cycles"),
+    count("chip.sxm.slices_per_hemisphere", 1, SMALL, ""),
+    count("chip.sxm.latency_cycles", 0, MAX_UNIT_LATENCY, "cycles"),
+    count("chip.icu.instruction_queues", 1, LARGE, ""),
+    count("chip.c2c.links", 1, SMALL, ""),
+    count("chip.c2c.lanes_per_link", 1, SMALL, ""),
+    real("chip.c2c.lane_gbps", 1e-3, 1e4, "Gb/s"),
+    real(
+        "chip.c2c.link_bytes_per_s",
+        MIN_BYTES_PER_S,
+        MAX_BYTES_PER_S,
+        "bytes/s",
+    )
+    .and("at most the raw lane rate"),
+    count("chip.c2c.latency_cycles", 0, MAX_LINK_LATENCY, "cycles"),
+    real("chip.power_w", 1e-3, 1e5, "W"),
+    count("chip.runtime_reserve_bytes", 0, 1 << 40, "bytes").and("below mem.sram_bytes"),
+    count("system.chips_per_node", 1, SMALL, ""),
+    count("system.nodes_per_rack", 1, SMALL, ""),
+    count("system.max_chips", 1, MAX_UNITS, ""),
+    count("system.max_hops", 1, SMALL, ""),
+    count("system.levels[].links_per_chip", 1, SMALL, "")
+        .and("summed over the levels at most chip.c2c.links"),
+    real("system.levels[].hop_latency_ns", 1e-3, MAX_LATENCY_NS, "ns"),
+];
 
 impl TspChip {
     /// MEM slices on the chip.
@@ -195,103 +260,11 @@ impl TspChip {
 }
 
 impl TspSystem {
-    /// Check every field against its physical range, and every relation between fields.
+    /// Check every field against its range ([`RANGES`]), and every relation between fields.
     pub fn validate(&self) -> Result<(), Invalid> {
-        let c = &self.chip;
-        check::between(
-            "chip.clock_hz",
-            c.clock_hz,
-            MIN_CLOCK_HZ,
-            MAX_CLOCK_HZ,
-            "Hz",
-        )?;
-        check::between("chip.power_w", c.power_w, 1e-3, 1e5, "W")?;
-        // The machine model streams one weight vector per plane per cycle into the MXM; another
-        // rate would be silently ignored, so it is refused instead.
-        check::equal(
-            "chip.mxm.install_vectors_per_cycle",
-            c.mxm.install_vectors_per_cycle,
-            1,
-            "the TSP machine model (one weight vector per plane per cycle)",
-        )?;
-        // Counts from 1 to a bound far above any chip, low enough that the products the
-        // placement forms (slices x addresses x vector bytes) stay far inside 64 bits.
-        let (small, large) = (1 << 10, 1 << 16);
-        for (field, v, max) in [
-            ("chip.superlanes", c.superlanes, small),
-            ("chip.lanes_per_superlane", c.lanes_per_superlane, small),
-            ("chip.vector_bytes", c.vector_bytes, large),
-            ("chip.mem.hemispheres", c.mem.hemispheres, 16),
-            (
-                "chip.mem.slices_per_hemisphere",
-                c.mem.slices_per_hemisphere,
-                small,
-            ),
-            (
-                "chip.mem.addresses_per_slice",
-                c.mem.addresses_per_slice,
-                1 << 24,
-            ),
-            ("chip.mem.banks_per_slice", c.mem.banks_per_slice, small),
-            ("chip.mem.sram_bytes", c.mem.sram_bytes, 1 << 40),
-            ("chip.streams.per_direction", c.streams.per_direction, small),
-            ("chip.streams.hop_cycles", c.streams.hop_cycles, small),
-            ("chip.mxm.planes", c.mxm.planes, small),
-            ("chip.mxm.rows", c.mxm.rows, large),
-            ("chip.mxm.cols", c.mxm.cols, large),
-            ("chip.mxm.fp16_rate_divisor", c.mxm.fp16_rate_divisor, small),
-            ("chip.vxm.alus_per_lane", c.vxm.alus_per_lane, small),
-            ("chip.vxm.alus_per_op", c.vxm.alus_per_op, small),
-            (
-                "chip.sxm.slices_per_hemisphere",
-                c.sxm.slices_per_hemisphere,
-                small,
-            ),
-            (
-                "chip.icu.instruction_queues",
-                c.icu.instruction_queues,
-                large,
-            ),
-            ("chip.c2c.links", c.c2c.links, small),
-            ("chip.c2c.lanes_per_link", c.c2c.lanes_per_link, small),
-            ("system.chips_per_node", self.system.chips_per_node, small),
-            ("system.nodes_per_rack", self.system.nodes_per_rack, small),
-            ("system.max_chips", self.system.max_chips, MAX_UNITS),
-            ("system.max_hops", self.system.max_hops, small),
-        ] {
-            check::within(field, v, 1, max, "")?;
-        }
-        // Pipeline latencies: zero is a legal idealization; beyond the bound a latency would
-        // dwarf any decode step and only hide an error.
-        for (field, v, max) in [
-            (
-                "chip.mem.read_latency_cycles",
-                c.mem.read_latency_cycles,
-                MAX_UNIT_LATENCY,
-            ),
-            (
-                "chip.mxm.latency_cycles",
-                c.mxm.latency_cycles,
-                MAX_UNIT_LATENCY,
-            ),
-            (
-                "chip.vxm.latency_cycles",
-                c.vxm.latency_cycles,
-                MAX_UNIT_LATENCY,
-            ),
-            (
-                "chip.sxm.latency_cycles",
-                c.sxm.latency_cycles,
-                MAX_UNIT_LATENCY,
-            ),
-            (
-                "chip.c2c.latency_cycles",
-                c.c2c.latency_cycles,
-                MAX_LINK_LATENCY,
-            ),
-        ] {
-            check::within(field, v, 0, max, "cycles")?;
-        }
+        let tree =
+            serde_json::to_value(self).map_err(|e| Invalid::new("machine", e.to_string()))?;
+        ranges::check(RANGES, &tree, "")?;
         self.check_chip_relations()?;
         self.check_network()
     }
@@ -338,14 +311,6 @@ impl TspSystem {
     /// The chip-to-chip links and the network levels built from them.
     fn check_network(&self) -> Result<(), Invalid> {
         let c = &self.chip;
-        check::between("chip.c2c.lane_gbps", c.c2c.lane_gbps, 1e-3, 1e4, "Gb/s")?;
-        check::between(
-            "chip.c2c.link_bytes_per_s",
-            c.c2c.link_bytes_per_s,
-            MIN_BYTES_PER_S,
-            MAX_BYTES_PER_S,
-            "bytes/s",
-        )?;
         let raw = c.c2c.lanes_per_link as f64 * c.c2c.lane_gbps * 1e9 / 8.0;
         if c.c2c.link_bytes_per_s > raw {
             return Err(Invalid::new(
@@ -359,25 +324,11 @@ impl TspSystem {
                 "at least one network level is needed",
             ));
         }
-        let mut links = 0u64;
-        for (i, level) in self.system.levels.iter().enumerate() {
-            check::between(
-                &format!("system.levels[{i}].hop_latency_ns"),
-                level.hop_latency_ns,
-                1e-3,
-                MAX_LATENCY_NS,
-                "ns",
-            )?;
-            // A level without links could carry nothing (and would divide by zero).
-            check::within(
-                &format!("system.levels[{i}].links_per_chip"),
-                level.links_per_chip,
-                1,
-                c.c2c.links,
-                "links (the chip's c2c.links)",
-            )?;
-            links += level.links_per_chip;
-        }
+        let links = self
+            .system
+            .levels
+            .iter()
+            .fold(0u64, |sum, level| sum.saturating_add(level.links_per_chip));
         if links > c.c2c.links {
             return Err(Invalid::new(
                 "system.levels",

@@ -2,8 +2,8 @@
 //! and router, and systems of several wafers joined by their I/O links.
 
 use super::{MAX_BYTES_PER_S, MAX_CLOCK_HZ, MAX_LATENCY_NS, MIN_BYTES_PER_S, MIN_CLOCK_HZ};
-use crate::describe::check;
 use crate::error::Invalid;
+use crate::ranges::{self, Range, count, real};
 use serde::{Deserialize, Serialize};
 
 /// A WSE system description (`arch/cerebras-wse*.ron`).
@@ -105,58 +105,49 @@ impl WseWafer {
     }
 }
 
+/// Most of a count of a PE's or router's units: far above any wafer.
+const SMALL: u64 = 1 << 10;
+
+/// The range of every field of a WSE description: counts from 1 to a bound far above any wafer,
+/// low enough that the PE arrays of the model stay addressable in 32 bits and products of sizes
+/// far inside 64 bits.
+pub const RANGES: &[Range] = &[
+    count("wafer.cores", 1, 1 << 26, "").and("at least fabric_rows x fabric_cols"),
+    count("wafer.fabric_rows", 1, 1 << 14, ""),
+    count("wafer.fabric_cols", 1, 1 << 14, ""),
+    count("wafer.dies", 1, 1 << 12, ""),
+    real("wafer.clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ, "Hz"),
+    count("wafer.pe.sram_bytes", 1, 1 << 24, "bytes"),
+    count("wafer.pe.sram_read_ports", 1, 64, ""),
+    count("wafer.pe.sram_write_ports", 1, 64, ""),
+    count("wafer.pe.sram_port_bits", 1, 4096, "bits"),
+    count("wafer.pe.fp16_simd", 1, SMALL, ""),
+    count("wafer.pe.code_reserve_bytes", 0, 1 << 24, "bytes")
+        .and("code and buffers below sram_bytes"),
+    count("wafer.pe.buffer_bytes", 0, 1 << 24, "bytes").and("code and buffers below sram_bytes"),
+    count("wafer.router.ports", 1, 64, ""),
+    count("wafer.router.wavelet_bits", 16, 4096, "bits"),
+    count("wafer.router.colors", 1, SMALL, ""),
+    count("wafer.router.hop_cycles", 1, SMALL, "cycles"),
+    count("wafer.router.queue_wavelets", 1, 1 << 16, ""),
+    real(
+        "system.io_bytes_per_s",
+        MIN_BYTES_PER_S,
+        MAX_BYTES_PER_S,
+        "bytes/s",
+    )
+    .and("at most one wavelet per cycle per PE of the fabric's edge"),
+    real("system.io_latency_ns", 1e-3, MAX_LATENCY_NS, "ns"),
+    real("system.power_w", 1e-3, 1e7, "W"),
+];
+
 impl WseSystem {
-    /// Check every field against its physical range, and every relation between fields.
+    /// Check every field against its range ([`RANGES`]), and every relation between fields.
     pub fn validate(&self) -> Result<(), Invalid> {
+        let tree =
+            serde_json::to_value(self).map_err(|e| Invalid::new("machine", e.to_string()))?;
+        ranges::check(RANGES, &tree, "")?;
         let w = &self.wafer;
-        // Counts from 1 to a bound far above any wafer, low enough that the PE arrays of the
-        // model stay addressable in 32 bits and products of sizes far inside 64 bits.
-        let small = 1 << 10;
-        for (field, v, min, max) in [
-            ("wafer.cores", w.cores, 1, 1 << 26),
-            ("wafer.fabric_rows", w.fabric_rows, 1, 1 << 14),
-            ("wafer.fabric_cols", w.fabric_cols, 1, 1 << 14),
-            ("wafer.dies", w.dies, 1, 1 << 12),
-            ("wafer.pe.sram_bytes", w.pe.sram_bytes, 1, 1 << 24),
-            ("wafer.pe.sram_read_ports", w.pe.sram_read_ports, 1, 64),
-            ("wafer.pe.sram_write_ports", w.pe.sram_write_ports, 1, 64),
-            ("wafer.pe.sram_port_bits", w.pe.sram_port_bits, 1, 4096),
-            ("wafer.pe.fp16_simd", w.pe.fp16_simd, 1, small),
-            ("wafer.router.ports", w.router.ports, 1, 64),
-            ("wafer.router.wavelet_bits", w.router.wavelet_bits, 16, 4096),
-            ("wafer.router.colors", w.router.colors, 1, small),
-            ("wafer.router.hop_cycles", w.router.hop_cycles, 1, small),
-            (
-                "wafer.router.queue_wavelets",
-                w.router.queue_wavelets,
-                1,
-                1 << 16,
-            ),
-        ] {
-            check::within(field, v, min, max, "")?;
-        }
-        check::between(
-            "wafer.clock_hz",
-            w.clock_hz,
-            MIN_CLOCK_HZ,
-            MAX_CLOCK_HZ,
-            "Hz",
-        )?;
-        check::between(
-            "system.io_bytes_per_s",
-            self.system.io_bytes_per_s,
-            MIN_BYTES_PER_S,
-            MAX_BYTES_PER_S,
-            "bytes/s",
-        )?;
-        check::between(
-            "system.io_latency_ns",
-            self.system.io_latency_ns,
-            1e-3,
-            MAX_LATENCY_NS,
-            "ns",
-        )?;
-        check::between("system.power_w", self.system.power_w, 1e-3, 1e7, "W")?;
         if w.fabric_pes() > w.cores {
             return Err(Invalid::new(
                 "wafer.fabric_rows",
@@ -183,7 +174,7 @@ impl WseSystem {
                 ),
             ));
         }
-        if w.pe.code_reserve_bytes.saturating_add(w.pe.buffer_bytes) >= w.pe.sram_bytes {
+        if w.pe.code_reserve_bytes + w.pe.buffer_bytes >= w.pe.sram_bytes {
             return Err(Invalid::new(
                 "wafer.pe.code_reserve_bytes",
                 format!(

@@ -10,6 +10,7 @@ pub use shape::{Llama3Scaling, ModelShape, Rope, TensorClass, TensorGroup};
 use crate::describe::{self, Described, Preset, Validate, check};
 use crate::error::{Error, Invalid};
 use crate::quant::Format;
+use crate::ranges::{self, Range, count};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -148,6 +149,22 @@ pub struct Scenario {
     pub kv_cache: KvDtype,
 }
 
+/// The range of every numeric field of a workload outside its model's shape
+/// ([`shape::RANGES`], under `model.`).
+pub const RANGES: &[Range] = &[
+    count("published_params", 1, shape::MAX_PARAMS, "").and("= the count of the model's shape"),
+    count("scenario.batch", 1, MAX_BATCH, ""),
+    count("scenario.prompt_tokens", 0, MAX_TOKENS, "tokens")
+        .and("prompt_tokens + generated_tokens at most context"),
+    count("scenario.generated_tokens", 1, MAX_TOKENS, "tokens"),
+    count("scenario.context", 1, MAX_TOKENS, "tokens").and("at most model.max_context"),
+];
+
+/// Every range of a workload file, each table with the prefix of its fields' paths.
+pub const RANGE_TABLES: [(&str, &[Range]); 2] = [("", RANGES), ("model.", shape::RANGES)];
+
+/// Largest accepted token count of a scenario: the largest `max_context` accepted.
+const MAX_TOKENS: u64 = shape::MAX_DIM;
 /// Largest accepted batch: beyond any serving system, small enough to keep byte counts in 64 bits.
 const MAX_BATCH: u64 = 1 << 20;
 /// Largest byte count of the KV cache or of a step's working vectors (2^56 bytes, 72 PB): far
@@ -209,11 +226,9 @@ impl Validate for Workload {
                 ));
             }
         }
+        let tree = serde_json::to_value(self).map_err(|e| Invalid::new("name", e.to_string()))?;
+        ranges::check(RANGES, &tree, "")?;
         let s = &self.scenario;
-        check::nonzero("scenario.batch", s.batch)?;
-        check::at_most("scenario.batch", s.batch, MAX_BATCH)?;
-        check::nonzero("scenario.context", s.context)?;
-        check::nonzero("scenario.generated_tokens", s.generated_tokens)?;
         if s.context > self.model.max_context {
             return Err(Invalid::new(
                 "scenario.context",

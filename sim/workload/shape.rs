@@ -2,6 +2,7 @@
 
 use crate::describe::check;
 use crate::error::Invalid;
+use crate::ranges::{self, Range, count, real};
 use serde::{Deserialize, Serialize};
 
 /// The dimensions of a LLaMA-family decoder, as in the published model configs.
@@ -139,9 +140,27 @@ impl TensorGroup {
     }
 }
 
+/// The range of every field of a model's shape.
+pub const RANGES: &[Range] = &[
+    count("layers", 1, MAX_LAYERS, ""),
+    count("hidden", 1, MAX_DIM, "").and("a multiple of heads"),
+    count("ffn", 1, MAX_DIM, ""),
+    count("heads", 1, MAX_DIM, "").and("a multiple of kv_heads"),
+    count("kv_heads", 1, MAX_DIM, ""),
+    count("head_dim", 1, MAX_DIM, "").and("even, = hidden / heads"),
+    count("vocab", 1, MAX_DIM, ""),
+    count("max_context", 1, MAX_DIM, "tokens"),
+    real("norm_eps", 1e-30, 1.0, ""),
+    real("rope.theta", 2.0, 1e30, ""),
+    real("rope.llama3_scaling.factor", 1.0, 1e6, ""),
+    real("rope.llama3_scaling.low_freq_factor", 1e-6, 1e6, ""),
+    real("rope.llama3_scaling.high_freq_factor", 1e-6, 1e6, "").and("above low_freq_factor"),
+    count("rope.llama3_scaling.original_context", 1, MAX_DIM, "tokens"),
+];
+
 /// Largest accepted dimension: far above any real model, small enough that products of a few
 /// dimensions cannot overflow 64 bits.
-const MAX_DIM: u64 = 1 << 24;
+pub const MAX_DIM: u64 = 1 << 24;
 /// Largest accepted layer count.
 const MAX_LAYERS: u64 = 10_000;
 /// Largest accepted parameter count: 2^48, about 700 times LLaMA-3.1-405B, so that the bytes of
@@ -228,20 +247,8 @@ impl ModelShape {
     /// Check the dimensions are consistent and sane.
     pub fn validate(&self, prefix: &str) -> Result<(), Invalid> {
         let f = |name: &str| format!("{prefix}.{name}");
-        for (name, v) in [
-            ("hidden", self.hidden),
-            ("ffn", self.ffn),
-            ("heads", self.heads),
-            ("kv_heads", self.kv_heads),
-            ("head_dim", self.head_dim),
-            ("vocab", self.vocab),
-            ("max_context", self.max_context),
-        ] {
-            check::nonzero(&f(name), v)?;
-            check::at_most(&f(name), v, MAX_DIM)?;
-        }
-        check::nonzero(&f("layers"), self.layers)?;
-        check::at_most(&f("layers"), self.layers, MAX_LAYERS)?;
+        let tree = serde_json::to_value(self).map_err(|e| Invalid::new(prefix, e.to_string()))?;
+        ranges::check(RANGES, &tree, &format!("{prefix}."))?;
         if self.hidden % self.heads != 0 {
             return Err(Invalid::new(
                 f("heads"),
@@ -277,23 +284,10 @@ impl ModelShape {
                 format!("the shape has {params} parameters, more than the {MAX_PARAMS} accepted"),
             ));
         }
-        check::between(&f("norm_eps"), self.norm_eps, 1e-30, 1.0, "")?;
-        check::between(&f("rope.theta"), self.rope.theta, 2.0, 1e30, "")?;
         if let Some(s) = &self.rope.llama3_scaling {
-            let g = |name: &str| format!("{prefix}.rope.llama3_scaling.{name}");
-            check::between(&g("factor"), s.factor, 1.0, 1e6, "")?;
-            check::between(&g("low_freq_factor"), s.low_freq_factor, 1e-6, 1e6, "")?;
-            check::between(&g("high_freq_factor"), s.high_freq_factor, 1e-6, 1e6, "")?;
-            check::within(
-                &g("original_context"),
-                s.original_context,
-                1,
-                MAX_DIM,
-                "tokens",
-            )?;
             if s.high_freq_factor <= s.low_freq_factor {
                 return Err(Invalid::new(
-                    g("high_freq_factor"),
+                    f("rope.llama3_scaling.high_freq_factor"),
                     "must exceed low_freq_factor (the ramp between them would be empty)",
                 ));
             }
