@@ -2,6 +2,7 @@
 //! matrix the simulator's memories hold, numeric kernels on it, and the error measures and
 //! weight sources used to compare formats.
 
+pub mod bandwidth;
 pub mod checkpoint;
 pub mod error;
 pub mod format;
