@@ -68,7 +68,8 @@ fn int8_activation_throughput_for_the_formats_that_have_it() {
         ("q3.5-byte", true),
         ("q3.5-opt", true),
         ("int8", true),
-        ("int4-g128", false),
+        ("int4-g128", true),
+        ("int3-g64", true),
         ("f32", false),
     ] {
         let out = quant()

@@ -208,7 +208,9 @@ fn print_table(dist: &str, records: &[Record]) {
     for r in records {
         let sqnr = r.sqnr_db.map_or("exact".into(), |db| format!("{db:.2}"));
         let i8 = r.gemv_i8_gbps.map_or("-".into(), |g| format!("{g:.2}"));
-        let i8_of = r.gemv_i8_gbps.map_or("-".into(), |g| percent(g / r.read_gbps));
+        let i8_of = r
+            .gemv_i8_gbps
+            .map_or("-".into(), |g| percent(g / r.read_gbps));
         println!(
             "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>6} {:>8.2} {:>8} {:>6}",
             r.format.name(),

@@ -50,7 +50,10 @@ fn sum(buf: &[u64]) -> u64 {
                     *l = l.wrapping_add(v);
                 }
             }
-            let tail = blocks.remainder().iter().fold(0u64, |a, &v| a.wrapping_add(v));
+            let tail = blocks
+                .remainder()
+                .iter()
+                .fold(0u64, |a, &v| a.wrapping_add(v));
             lanes.iter().fold(tail, |a, &v| a.wrapping_add(v))
         })
         .reduce(|| 0, u64::wrapping_add)

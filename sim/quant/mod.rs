@@ -15,6 +15,9 @@ mod bitstream;
 mod dense_avx2;
 mod float;
 mod group;
+mod group_i8;
+#[cfg(target_arch = "x86_64")]
+mod group_i8_simd;
 mod int8;
 mod isa;
 mod kernel;

@@ -157,7 +157,9 @@ proptest! {
                 m.gemm_on(isa, &x, batch, &mut y);
                 y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
-            prop_assert_eq!(run(Isa::detect()), run(Isa::Portable), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(run(isa), run(Isa::Portable), "{} on {:?}", f, isa);
+            }
         }
     }
 }
@@ -223,8 +225,14 @@ fn int8_activation_kernel_tracks_the_reference() {
 }
 
 /// The formats with an int8-activation kernel.
-const INT8_KERNEL_FORMATS: [Format; 4] =
-    [Format::Int8, Format::Q35, Format::Q35Byte, Format::Q35Opt];
+const INT8_KERNEL_FORMATS: [Format; 6] = [
+    Format::Int8,
+    Format::Int4G128,
+    Format::Int3G64,
+    Format::Q35,
+    Format::Q35Byte,
+    Format::Q35Opt,
+];
 
 /// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.
 fn int8_rounded(x: &[f32]) -> Vec<f64> {
@@ -245,7 +253,10 @@ fn i8_bits(m: &PackedMatrix, isa: Isa, x: &[f32]) -> Vec<u32> {
 /// Shapes with long rows too: several 32-pair steps, more than eight of them (16-bit sums
 /// widened), odd K, rows starting at any bit of the stream.
 fn long_matrix() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
-    (1usize..5, 1usize..1200)
+    (
+        1usize..5,
+        prop_oneof![1usize..1200, (1usize..20).prop_map(|k| 64 * k)],
+    )
         .prop_flat_map(|(r, c)| (Just(r), Just(c), prop::collection::vec(-4.0f32..4.0, r * c)))
 }
 
@@ -293,7 +304,9 @@ proptest! {
         for f in INT8_KERNEL_FORMATS {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let fast = i8_bits(&m, Isa::detect(), &x);
-            prop_assert_eq!(&fast, &i8_bits(&m, Isa::Portable, &x), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(&i8_bits(&m, isa, &x), &i8_bits(&m, Isa::Portable, &x), "{} on {:?}", f, isa);
+            }
             for (b, xb) in x.chunks(cols).enumerate() {
                 let mut y = vec![0.0f32; rows];
                 m.gemv_i8(xb, &mut y).unwrap();
@@ -308,11 +321,11 @@ proptest! {
     #[test]
     fn int8_activation_kernels_agree_on_arbitrary_bytes(
         rows in 1usize..4,
-        cols in 1usize..700,
+        cols in prop_oneof![1usize..700, (1usize..12).prop_map(|k| 64 * k)],
         seed in any::<u64>(),
     ) {
         let x = weights::activations(cols, seed);
-        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt] {
+        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt, Format::Int4G128, Format::Int3G64] {
             let n = f.packed_bytes(rows as u64, cols as u64) as usize;
             let code_len = f.code_bytes(rows as u64, cols as u64) as usize;
             let noise = weights::activations(n, seed ^ 5);
@@ -322,10 +335,12 @@ proptest! {
                 m.copy_from_slice(&[0x00, 0x38]);
             }
             let m = PackedMatrix::from_bytes(f, rows, cols, bytes).unwrap();
-            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
             // Two vectors: the row decoded once into bytes.
             let x2 = [&x[..], &x[..]].concat();
-            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x2), i8_bits(&m, Isa::Portable, &x2), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(i8_bits(&m, isa, &x), i8_bits(&m, Isa::Portable, &x), "{} on {:?}", f, isa);
+                prop_assert_eq!(i8_bits(&m, isa, &x2), i8_bits(&m, Isa::Portable, &x2), "{} on {:?}", f, isa);
+            }
         }
     }
 }
