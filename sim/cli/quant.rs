@@ -2,7 +2,8 @@
 //! GEMV speed on this machine.
 
 use accsim::Error;
-use accsim::quant::{ErrorMetrics, Format, PackedMatrix, bandwidth, checkpoint, weights};
+use accsim::quant::weights::{self, Dist};
+use accsim::quant::{ErrorMetrics, Format, PackedMatrix, bandwidth, checkpoint};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -116,17 +117,17 @@ fn load(args: &Args) -> Result<(usize, usize, Vec<f32>), Error> {
             }),
         }
     };
-    match args.dist.as_str() {
-        "gaussian" => generated(weights::gaussian),
-        "llama" => generated(weights::llama_like),
-        spec => match spec.rsplit_once(':') {
+    match Dist::parse(&args.dist) {
+        Some(Dist::Gaussian) => generated(weights::gaussian),
+        Some(Dist::Llama) => generated(weights::llama_like),
+        None => match args.dist.rsplit_once(':') {
             Some((path, tensor)) => {
                 let t = checkpoint::read_matrix(Path::new(path), tensor)?;
                 Ok((t.rows, t.cols, t.data))
             }
             None => Err(Error::Usage {
                 flag: "--dist".into(),
-                reason: format!("`{spec}`: expected gaussian, llama or FILE:TENSOR"),
+                reason: format!("`{}`: expected gaussian, llama or FILE:TENSOR", args.dist),
             }),
         },
     }
