@@ -76,18 +76,11 @@ fn a_workload_that_does_not_fit_is_reported_not_timed() {
     assert!(r["decode_tokens_per_s"].is_null());
     // Default (sampled) numerics are not computed for a run that does not fit, and the record
     // says why.
-    let default = stdout_json(accsim().args([
-        "run",
-        "--arch",
-        H100,
-        "--workload",
-        LLAMA2,
-        "--format",
-        "f16",
-        "--gpus",
-        "1",
-        "--json",
-    ]));
+    let default = stdout_json(
+        accsim()
+            .args(["run", "--arch", H100, "--workload", LLAMA2])
+            .args(["--format", "f16", "--gpus", "1", "--json"]),
+    );
     let n = &default["numerics"];
     assert_eq!(n["layers_computed"], 0, "{n}");
     assert!(n["rel_error"].is_null(), "{n}");
@@ -176,16 +169,8 @@ fn dist_picks_the_synthetic_weight_distribution() {
     let numerics = |extra: &[&str]| {
         stdout_json(
             accsim()
-                .args([
-                    "run",
-                    "--arch",
-                    H100,
-                    "--workload",
-                    synthetic,
-                    "--format",
-                    "q3.5",
-                    "--json",
-                ])
+                .args(["run", "--arch", H100, "--workload", synthetic])
+                .args(["--format", "q3.5", "--json"])
                 .args(extra),
         )["numerics"]
             .clone()

@@ -40,9 +40,7 @@ pub(super) unsafe fn sums_avx2(
     let start = r * v.cols.div_ceil(2);
     let (low4, ones) = (_mm256_set1_epi8(15), _mm256_set1_epi16(1));
     for (k, s) in sums.iter_mut().take(whole).enumerate() {
-        let b = &v.bytes[start + INT4_GROUP_BYTES * k..][..INT4_GROUP_BYTES];
-        let e = &qx.even[64 * k..][..64];
-        let o = &qx.odd[64 * k..][..64];
+        let (b, e, o) = int4_group(v, start, qx, k);
         let mut acc = _mm256_setzero_si256();
         for h in 0..2 {
             // SAFETY: every load reads 32 bytes of a 64-byte slice checked above.
@@ -81,9 +79,7 @@ pub(super) unsafe fn sums_avx512(
         let whole = v.cols / 128;
         let start = r * v.cols.div_ceil(2);
         for (k, s) in sums.iter_mut().take(whole).enumerate() {
-            let b = &v.bytes[start + INT4_GROUP_BYTES * k..][..INT4_GROUP_BYTES];
-            let e = &qx.even[64 * k..][..64];
-            let o = &qx.odd[64 * k..][..64];
+            let (b, e, o) = int4_group(v, start, qx, k);
             // SAFETY: each load reads one 64-byte slice checked above.
             let (bytes, xe, xo) = unsafe {
                 (
@@ -133,6 +129,22 @@ pub(super) unsafe fn sums_avx512(
         *s = _mm512_reduce_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(u, xq), ones));
     }
     whole
+}
+
+/// The 64 bytes of `int4-g128` group `k` of the row whose codes start at byte `start`, and the
+/// group's 64 even and 64 odd activation codes.
+#[inline(always)]
+fn int4_group<'a>(
+    v: &View<'a>,
+    start: usize,
+    qx: &'a Int8Activations,
+    k: usize,
+) -> (&'a [u8], &'a [i8], &'a [i8]) {
+    (
+        &v.bytes[start + INT4_GROUP_BYTES * k..][..INT4_GROUP_BYTES],
+        &qx.even[64 * k..][..64],
+        &qx.odd[64 * k..][..64],
+    )
 }
 
 /// The sum of eight i32 lanes (exact: the group sums are far below 2^31).

@@ -205,7 +205,7 @@ fn int8_activation_kernel_tracks_the_reference() {
     let w = weights::gaussian(rows, cols, 5);
     let x = weights::activations(cols, 6);
     let mut y = vec![0.0; rows];
-    for f in INT8_KERNEL_FORMATS {
+    for f in int8_kernel_formats() {
         let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
         let reference = m.gemm_reference(&x, 1);
         m.gemv_i8(&x, &mut y).unwrap();
@@ -215,7 +215,11 @@ fn int8_activation_kernel_tracks_the_reference() {
     }
     for f in Format::ALL {
         let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
-        assert_eq!(m.has_int8_kernel(), INT8_KERNEL_FORMATS.contains(&f), "{f}");
+        assert_eq!(
+            m.has_int8_kernel(),
+            int8_kernel_formats().any(|g| g == f),
+            "{f}"
+        );
         if !m.has_int8_kernel() {
             let e = m.gemv_i8(&x, &mut y).unwrap_err();
             assert!(matches!(e, QuantError::NoInt8Kernel { format } if format == f));
@@ -224,15 +228,10 @@ fn int8_activation_kernel_tracks_the_reference() {
     }
 }
 
-/// The formats with an int8-activation kernel.
-const INT8_KERNEL_FORMATS: [Format; 6] = [
-    Format::Int8,
-    Format::Int4G128,
-    Format::Int3G64,
-    Format::Q35,
-    Format::Q35Byte,
-    Format::Q35Opt,
-];
+/// The formats with an int8-activation kernel: every integer format.
+fn int8_kernel_formats() -> impl Iterator<Item = Format> {
+    Format::ALL.into_iter().filter(|f| f.is_integer())
+}
 
 /// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.
 fn int8_rounded(x: &[f32]) -> Vec<f64> {
@@ -269,7 +268,7 @@ proptest! {
     fn int8_activation_kernels_are_exact((rows, cols, w) in long_matrix(), seed in any::<u64>()) {
         let x = weights::activations(cols, seed);
         let xr = int8_rounded(&x);
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let mut y = vec![0.0f32; rows];
             m.gemv_i8(&x, &mut y).unwrap();
@@ -301,7 +300,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let x = weights::activations(batch * cols, seed);
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let fast = i8_bits(&m, Isa::detect(), &x);
             for isa in Isa::available() {
@@ -355,7 +354,7 @@ fn int8_activation_rounding_error_is_small() {
         ("gaussian", weights::gaussian(rows, cols, 1)),
         ("llama", weights::llama_like(rows, cols, 1)),
     ] {
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let (mut y, mut z) = (vec![0.0; rows], vec![0.0; rows]);
             m.gemv(&x, &mut y);
