@@ -52,7 +52,7 @@ impl PackedMatrix {
                 // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2 and
                 // F16C, and the format is checked to be one `dense_avx2` decodes.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx512 if dense_avx2::decodes(self.format()) => unsafe {
+                Isa::Avx2 | Isa::Avx512 if dense_avx2::decodes(self.format(), cols) => unsafe {
                     dense_avx2::row_dot(self, r, x, acc, out)
                 },
                 // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2.
