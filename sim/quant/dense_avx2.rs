@@ -17,7 +17,7 @@ const VECTORS: usize = BLOCK / LANES;
 pub(super) fn decodes(format: Format, cols: usize) -> bool {
     match format {
         Format::F32 | Format::F16 | Format::Bf16 | Format::Int8 | Format::Int4G128 => true,
-        Format::Int3G64 => cols % 8 == 0,
+        Format::Int3G64 => cols.is_multiple_of(8),
         _ => false,
     }
 }

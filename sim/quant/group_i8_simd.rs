@@ -95,7 +95,7 @@ pub(super) unsafe fn sums_avx512(
         }
         return whole;
     }
-    if v.cols % 8 != 0 {
+    if !v.cols.is_multiple_of(8) {
         return 0;
     }
     let whole = v.cols / 64;

@@ -242,7 +242,7 @@ impl ModelShape {
         }
         check::nonzero(&f("layers"), self.layers)?;
         check::at_most(&f("layers"), self.layers, MAX_LAYERS)?;
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             return Err(Invalid::new(
                 f("heads"),
                 format!("{} heads do not divide hidden {}", self.heads, self.hidden),
@@ -254,7 +254,7 @@ impl ModelShape {
             self.hidden / self.heads,
             "hidden / heads",
         )?;
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Invalid::new(
                 f("kv_heads"),
                 format!(
@@ -263,7 +263,7 @@ impl ModelShape {
                 ),
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(Invalid::new(
                 f("head_dim"),
                 "RoPE rotates pairs: head_dim must be even",
