@@ -1,7 +1,8 @@
 //! GEMV on packed weights at LLaMA-70B shapes (FFN 8192 x 28672, attention 8192 x 8192) for every
 //! format, against this machine's measured memory read bandwidth. Criterion reports time and
 //! weight bytes/s; a summary table then gives weight GB/s, GFLOP/s and the fraction of read
-//! bandwidth for 1 thread and all threads (best wall time), and a second table the 1-thread
+//! bandwidth (`accsim::quant::bandwidth`, the figure `accsim quant` reports as `read_gbps`) for 1
+//! thread and all threads (best wall time), and a second table the 1-thread
 //! figures per second of that thread's CPU time, which stay meaningful on a shared host. Read
 //! bandwidth is measured before and after the GEMVs and the higher figure is the reference.
 //!
@@ -12,9 +13,8 @@
 //! (and quantizes) only the formats whose benchmark id `gemv/SHAPE/FORMAT` or
 //! `gemv/SHAPE/FORMAT/i8` contains the filter, and of those only the matching kernels.
 
-use accsim::quant::{Format, PackedMatrix, weights};
+use accsim::quant::{Format, PackedMatrix, bandwidth, weights};
 use criterion::{Criterion, Throughput};
-use rayon::prelude::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -58,18 +58,6 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Duration {
         .unwrap_or_default()
 }
 
-/// Read bandwidth (GB/s) of summing a large u64 buffer, on the current rayon pool.
-fn read_bandwidth_gbps(buf: &[u64]) -> f64 {
-    let t = best_of(REPS, || {
-        black_box(
-            buf.par_chunks(1 << 16)
-                .map(|c| c.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
-                .reduce(|| 0, u64::wrapping_add),
-        );
-    });
-    (buf.len() * 8) as f64 / t.as_secs_f64() / 1e9
-}
-
 /// This machine's memory read bandwidth [GB/s].
 struct Bandwidth {
     /// Best wall time, one thread.
@@ -93,8 +81,8 @@ impl Bandwidth {
                 / 1e9
         });
         Self {
-            one: one.install(|| read_bandwidth_gbps(&buf)),
-            all: many.install(|| read_bandwidth_gbps(&buf)),
+            one: one.install(|| bandwidth::read_gbps_of(BANDWIDTH_BYTES)),
+            all: many.install(|| bandwidth::read_gbps_of(BANDWIDTH_BYTES)),
             cpu,
         }
     }

@@ -66,7 +66,7 @@ fn main() {
         let (wall, cpu) = (Instant::now(), process_cpu_s());
         let rows = sweep::run(&prepared, &|| {
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 100 == 0 {
+            if n.is_multiple_of(100) {
                 eprint!("\r{arch}: {n}/1000 points");
             }
         });

@@ -245,6 +245,8 @@ fn large_allocations_are_checked_first() {
     w.model.kv_heads = 8;
     w.model.head_dim = 128;
     w.model.layers = 1;
+    // Synthetic weights are streamed: what numerics hold is one layer's packed weights.
+    w.model.ffn = 1 << 22;
     w.checkpoint = None;
     w.published_params = w.model.params();
     let big = d.join("big.ron");

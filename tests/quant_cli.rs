@@ -68,7 +68,8 @@ fn int8_activation_throughput_for_the_formats_that_have_it() {
         ("q3.5-byte", true),
         ("q3.5-opt", true),
         ("int8", true),
-        ("int4-g128", false),
+        ("int4-g128", true),
+        ("int3-g64", true),
         ("f32", false),
     ] {
         let out = quant()
@@ -97,7 +98,8 @@ fn int8_activation_throughput_for_the_formats_that_have_it() {
             .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
             .to_owned()
     };
-    assert!(row("int4-g128").trim_end().ends_with('-'), "{text}");
+    assert!(row("f16").trim_end().ends_with('-'), "{text}");
+    assert!(!row("int4-g128").trim_end().ends_with('-'), "{text}");
     assert!(!row("q3.5").trim_end().ends_with('-'), "{text}");
 }
 

@@ -74,6 +74,20 @@ fn a_workload_that_does_not_fit_is_reported_not_timed() {
     assert_eq!(r["fits"], false);
     assert!(r["bytes_short"].as_u64().unwrap() > 0);
     assert!(r["decode_tokens_per_s"].is_null());
+    // Default (sampled) numerics are not computed for a run that does not fit, and the record
+    // says why.
+    let default = stdout_json(
+        accsim()
+            .args(["run", "--arch", H100, "--workload", LLAMA2])
+            .args(["--format", "f16", "--gpus", "1", "--json"]),
+    );
+    let n = &default["numerics"];
+    assert_eq!(n["layers_computed"], 0, "{n}");
+    assert!(n["rel_error"].is_null(), "{n}");
+    assert!(
+        n["measure"].as_str().unwrap().contains("does not fit"),
+        "{n}"
+    );
     accsim()
         .args([
             "run",
@@ -138,4 +152,50 @@ fn numerics_compare_the_run_format_with_f32_on_the_real_checkpoint() {
         "{f16} {full}"
     );
     assert_eq!(run("q3.5", "full"), full, "deterministic");
+}
+
+/// `--dist` picks the distribution of synthetic weights (here a stories260K-shaped model
+/// without its checkpoint), is named in the record, and is refused where weights are real.
+#[test]
+fn dist_picks_the_synthetic_weight_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/stories260k.ron");
+    let mut w: accsim::workload::Workload = accsim::describe::load(&shipped).unwrap();
+    w.checkpoint = None;
+    let synthetic = dir.path().join("synthetic.ron");
+    std::fs::write(&synthetic, ron::to_string(&w).unwrap()).unwrap();
+    let synthetic = synthetic.to_str().unwrap();
+    let numerics = |extra: &[&str]| {
+        stdout_json(
+            accsim()
+                .args(["run", "--arch", H100, "--workload", synthetic])
+                .args(["--format", "q3.5", "--json"])
+                .args(extra),
+        )["numerics"]
+            .clone()
+    };
+    let (default, llama, gaussian) = (
+        numerics(&[]),
+        numerics(&["--dist", "llama"]),
+        numerics(&["--dist", "gaussian"]),
+    );
+    assert_eq!(default, llama, "llama is the default");
+    assert_eq!(llama["weights"], "synthetic");
+    assert_eq!(gaussian["dist"], "gaussian");
+    // Outlier channels stretch q3.5's per-row range: LLaMA-like weights are stored worse.
+    let stored = |n: &serde_json::Value| n["matrices"][0]["rel_error"].as_f64().unwrap();
+    assert!(stored(&gaussian) < stored(&llama), "{gaussian} {llama}");
+    common::run_refused(
+        H100,
+        "workloads/stories260k.ron",
+        &["--dist", "gaussian"],
+        "synthetic weights only",
+    );
+    common::run_refused(
+        H100,
+        synthetic,
+        &["--dist", "uniform"],
+        "expected gaussian or llama",
+    );
 }

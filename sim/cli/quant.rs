@@ -2,7 +2,8 @@
 //! GEMV speed on this machine.
 
 use accsim::Error;
-use accsim::quant::{ErrorMetrics, Format, PackedMatrix, checkpoint, weights};
+use accsim::quant::weights::{self, Dist};
+use accsim::quant::{ErrorMetrics, Format, PackedMatrix, bandwidth, checkpoint};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,7 +23,10 @@ input channels scaled 8x; FILE:TENSOR = a llama2.c checkpoint matrix (tok, wq, w
 w2, w3, optionally .LAYER), whose shape replaces --rows/--cols.
 GEMV throughput is packed weight bytes streamed per second by a short timed loop on all cores;
 small matrices run from cache. i8_GB/s (JSON gemv_i8_gbps) is the same with activations rounded
-to int8 (gemv_i8), for the formats that have that kernel (int8, q3.5, q3.5-byte, q3.5-opt).")]
+to int8 (gemv_i8), for the formats that have that kernel (int8, int4-g128, int3-g64, q3.5,
+q3.5-byte, q3.5-opt). read_GB/s (JSON read_gbps) is this machine's memory read bandwidth,
+measured in the same run (all cores summing a 256 MiB buffer, best of 5); of_rd is each GEMV
+figure as a fraction of it.")]
 pub struct Args {
     /// Format to measure; all formats side by side when omitted.
     #[arg(long, value_name = "NAME")]
@@ -63,6 +67,9 @@ struct Record {
     /// GEMV with int8-rounded activations; `None` (JSON `null`, "-" in the table) for formats
     /// without an int8-activation kernel.
     gemv_i8_gbps: Option<f64>,
+    /// This machine's memory read bandwidth measured in the same run: the limit the GEMV
+    /// figures compare with.
+    read_gbps: f64,
 }
 
 /// Least wall time spent timing one format's GEMV.
@@ -79,9 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let (rows, cols, w) = load(&args)?;
     let x = weights::activations(cols, args.seed ^ 0x9e37_79b9);
+    let read_gbps = bandwidth::read_gbps();
     let records = formats
         .into_iter()
-        .map(|f| measure(f, rows, cols, &w, &x))
+        .map(|f| measure(f, rows, cols, &w, &x, read_gbps))
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&records)?);
@@ -109,24 +117,31 @@ fn load(args: &Args) -> Result<(usize, usize, Vec<f32>), Error> {
             }),
         }
     };
-    match args.dist.as_str() {
-        "gaussian" => generated(weights::gaussian),
-        "llama" => generated(weights::llama_like),
-        spec => match spec.rsplit_once(':') {
+    match Dist::parse(&args.dist) {
+        Some(Dist::Gaussian) => generated(weights::gaussian),
+        Some(Dist::Llama) => generated(weights::llama_like),
+        None => match args.dist.rsplit_once(':') {
             Some((path, tensor)) => {
                 let t = checkpoint::read_matrix(Path::new(path), tensor)?;
                 Ok((t.rows, t.cols, t.data))
             }
             None => Err(Error::Usage {
                 flag: "--dist".into(),
-                reason: format!("`{spec}`: expected gaussian, llama or FILE:TENSOR"),
+                reason: format!("`{}`: expected gaussian, llama or FILE:TENSOR", args.dist),
             }),
         },
     }
 }
 
 /// Quantize, compare, time.
-fn measure(f: Format, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> Result<Record, Error> {
+fn measure(
+    f: Format,
+    rows: usize,
+    cols: usize,
+    w: &[f32],
+    x: &[f32],
+    read_gbps: f64,
+) -> Result<Record, Error> {
     let m = PackedMatrix::quantize(f, rows, cols, w).map_err(|e| Error::Usage {
         flag: "--dist".into(),
         reason: e.to_string(),
@@ -153,6 +168,7 @@ fn measure(f: Format, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> Result<
         gemv_gbps: bytes as f64 / per_run_s / 1e9,
         gemv_gflops: 2.0 * (rows * cols) as f64 / per_run_s / 1e9,
         gemv_i8_gbps,
+        read_gbps,
     })
 }
 
@@ -170,10 +186,13 @@ fn time_per_run(mut run: impl FnMut()) -> f64 {
 
 fn print_table(dist: &str, records: &[Record]) {
     if let Some(r) = records.first() {
-        println!("{} x {} weights from {dist}", r.rows, r.cols);
+        println!(
+            "{} x {} weights from {dist}; read bandwidth {:.2} GB/s",
+            r.rows, r.cols, r.read_gbps
+        );
     }
     println!(
-        "{:<10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9} {:>8} {:>8}",
+        "{:<10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>8} {:>9} {:>6} {:>8} {:>8} {:>6}",
         "format",
         "bits/w",
         "bytes",
@@ -182,14 +201,19 @@ fn print_table(dist: &str, records: &[Record]) {
         "cosine",
         "sqnr_dB",
         "gemv_GB/s",
+        "of_rd",
         "GFLOP/s",
-        "i8_GB/s"
+        "i8_GB/s",
+        "of_rd"
     );
     for r in records {
         let sqnr = r.sqnr_db.map_or("exact".into(), |db| format!("{db:.2}"));
         let i8 = r.gemv_i8_gbps.map_or("-".into(), |g| format!("{g:.2}"));
+        let i8_of = r
+            .gemv_i8_gbps
+            .map_or("-".into(), |g| percent(g / r.read_gbps));
         println!(
-            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>8.2} {:>8}",
+            "{:<10} {:>8.4} {:>11} {:>10.3e} {:>10.3e} {:>9.6} {:>8} {:>9.2} {:>6} {:>8.2} {:>8} {:>6}",
             r.format.name(),
             r.bits_per_weight,
             r.bytes,
@@ -198,8 +222,15 @@ fn print_table(dist: &str, records: &[Record]) {
             r.cosine,
             sqnr,
             r.gemv_gbps,
+            percent(r.gemv_gbps / r.read_gbps),
             r.gemv_gflops,
-            i8
+            i8,
+            i8_of
         );
     }
+}
+
+/// A fraction as a whole percentage.
+fn percent(f: f64) -> String {
+    format!("{:.0}%", 100.0 * f)
 }

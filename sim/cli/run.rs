@@ -5,8 +5,10 @@ use super::cells::or_dash;
 use super::output;
 use super::select::{self, Loaded, RunTarget};
 use accsim::mapping::{Fidelity, Objective};
+use accsim::quant::weights::Dist;
 use accsim::report::{Table, percent};
 use accsim::run::{self, NumericsMode, RunOptions, RunRecord};
+use accsim::workload::Workload;
 use accsim::{Error, arch};
 use clap::{Args, ValueEnum};
 use std::io::BufWriter;
@@ -50,6 +52,11 @@ pub struct RunArgs {
     /// Seed of synthetic weights (workloads without a checkpoint).
     #[arg(long, default_value_t = run::numerics::DEFAULT_SEED)]
     seed: u64,
+    /// Distribution of synthetic weights (workloads without a checkpoint): llama (Student-t
+    /// body with outlier input channels, the default) or gaussian (N(0, 0.02^2)), as in
+    /// `accsim quant --dist`.
+    #[arg(long, value_name = "DIST")]
+    dist: Option<String>,
     /// Print the JSON record instead of tables.
     #[arg(long)]
     json: bool,
@@ -102,6 +109,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    let dist = synthetic_dist(args.dist.as_deref(), &w)?;
     let opts = RunOptions {
         format,
         units,
@@ -112,6 +120,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             NumericsFlag::Off => NumericsMode::Off,
         },
         seed: args.seed,
+        dist,
         trace: args.trace.is_some(),
         objective: args.objective,
         pins: select::pins(
@@ -230,11 +239,12 @@ fn summary(r: &RunRecord) -> String {
     );
     let n = &r.numerics;
     out += &format!(
-        "numerics     {} ({} layer(s) x {} positions, {} weights): {}{}\n",
+        "numerics     {} ({} layer(s) x {} positions, {} weights{}): {}{}\n",
         n.mode,
         n.layers_computed,
         n.positions,
         n.weights,
+        n.dist.map_or(String::new(), |d| format!(" from {d}")),
         n.measure,
         or_dash(n.rel_error, |v| format!(" = {v:.3e}"))
     );
@@ -298,4 +308,27 @@ fn summary(r: &RunRecord) -> String {
     out += "\n";
     out += &arch::inputs_note(&r.arch, &r.estimated_inputs, &r.calibrated_inputs);
     out
+}
+
+/// The distribution `--dist` names; refused for a workload whose weights come from a
+/// checkpoint, where it would silently do nothing.
+fn synthetic_dist(given: Option<&str>, w: &Workload) -> Result<Dist, Error> {
+    let Some(name) = given else {
+        return Ok(Dist::default());
+    };
+    let usage = |reason: String| Error::Usage {
+        flag: "--dist".to_owned(),
+        reason,
+    };
+    if w.checkpoint.is_some() {
+        return Err(usage(format!(
+            "workload `{}` computes with its checkpoint's weights; --dist applies to synthetic \
+             weights only",
+            w.name
+        )));
+    }
+    Dist::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Dist::ALL.iter().map(|d| d.name()).collect();
+        usage(format!("`{name}`: expected {}", known.join(" or ")))
+    })
 }

@@ -88,13 +88,13 @@ impl Config {
                 return Err(format!("{name} = {v} is not a plausible size"));
             }
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(format!(
                 "heads ({}) is not a multiple of kv_heads ({})",
                 self.heads, self.kv_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(format!(
                 "head_dim {} is odd; RoPE needs pairs",
                 self.head_dim

@@ -38,7 +38,7 @@ pub fn compare(
 ) -> crate::Result<Vec<LaneError>> {
     let c: &Config = ck.config();
     c.check().map_err(|r| data_error(ck.path(), r))?;
-    if layers > c.layers || input.is_empty() || input.len() % c.dim != 0 {
+    if layers > c.layers || input.is_empty() || !input.len().is_multiple_of(c.dim) {
         return Err(data_error(
             ck.path(),
             format!(

@@ -2,7 +2,8 @@
 //! do not ship with accsim, but the error a format adds depends on the layers' true widths
 //! (group and row lengths, reduction depth), so the layers are run at the true dimensions.
 //!
-//! Weights: every matrix is drawn from [`LlamaLike`]: a Student-t body (ν = 4, heavy tails)
+//! Weights: every matrix is drawn from [`Dist::Llama`] unless the run asks for another
+//! [`Dist`] (`--dist gaussian`): a Student-t body (ν = 4, heavy tails)
 //! with standard deviation 0.02 (the `initializer_range` of the LLaMA-2/3 Hugging Face configs)
 //! and 0.5% of the input channels scaled 8x. The last is an assumption standing in for the
 //! outlier features of trained transformers (Dettmers et al., LLM.int8(), 2022): those are
@@ -20,7 +21,7 @@ use super::linear::{Linear, Quantized, dot};
 use super::lockstep;
 use super::tensor::{Checkpoint, Tensor};
 use crate::quant::Format;
-use crate::quant::weights::{LlamaLike, activations};
+use crate::quant::weights::{Dist, MatrixDist, activations};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -60,12 +61,22 @@ pub const LLAMA31_405B: LayerShape = LayerShape {
 pub struct Synthetic {
     config: Config,
     seed: u64,
+    dist: Dist,
 }
 
 impl Synthetic {
-    /// The model of `config` drawn from `seed`.
+    /// The model of `config` drawn from `seed`, matrices LLaMA-like.
     pub fn new(config: Config, seed: u64) -> Self {
-        Self { config, seed }
+        Self {
+            config,
+            seed,
+            dist: Dist::Llama,
+        }
+    }
+
+    /// The same model with its matrices drawn from `dist` instead.
+    pub fn with_dist(self, dist: Dist) -> Self {
+        Self { dist, ..self }
     }
 
     /// The first `n` rows of the embedding table (the input residual stream of `n` positions):
@@ -78,8 +89,9 @@ impl Synthetic {
     }
 
     /// The distribution of matrix `t`.
-    fn matrix(&self, t: Tensor) -> LlamaLike {
-        LlamaLike::new(t.shape(&self.config).1, tensor_seed(self.seed, t))
+    fn matrix(&self, t: Tensor) -> MatrixDist {
+        self.dist
+            .matrix(t.shape(&self.config).1, tensor_seed(self.seed, t))
     }
 }
 
@@ -149,7 +161,7 @@ impl Checkpoint for Synthetic {
 struct RowsOnDemand {
     rows: usize,
     cols: usize,
-    dist: LlamaLike,
+    dist: MatrixDist,
 }
 
 impl Linear for RowsOnDemand {

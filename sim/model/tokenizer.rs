@@ -323,10 +323,10 @@ mod tests {
         loop {
             let mut best: Option<(f32, usize, u32)> = None;
             for i in 0..ids.len().saturating_sub(1) {
-                if let Some((score, id)) = tok.pair(ids[i], ids[i + 1], &mut pair) {
-                    if best.is_none_or(|(s, _, _)| score > s) {
-                        best = Some((score, i, id));
-                    }
+                if let Some((score, id)) = tok.pair(ids[i], ids[i + 1], &mut pair)
+                    && best.is_none_or(|(s, _, _)| score > s)
+                {
+                    best = Some((score, i, id));
                 }
             }
             let Some((_, i, id)) = best else { break };

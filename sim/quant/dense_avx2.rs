@@ -1,5 +1,5 @@
 //! AVX2 f32-activation kernels of the formats whose weights decode one by one to f32 (f32,
-//! f16, bf16, int8, int4-g128): eight columns are decoded into one vector with the portable
+//! f16, bf16, int8, int4-g128, and int3-g64 whose rows start on a byte): eight columns are decoded into one vector with the portable
 //! decoders' operations (the conversions are exact; `zero + scale * code` is a multiply rounded
 //! before its add), multiplied by the activations and added into the row's eight lanes, column
 //! `c` in lane `c % 8`, in column order. The results are the portable kernel's, bit for bit.
@@ -12,19 +12,21 @@ use std::arch::x86_64::*;
 /// Vectors of eight weights in one block.
 const VECTORS: usize = BLOCK / LANES;
 
-/// True for the formats [`row_dot`] decodes.
-pub(super) fn decodes(format: Format) -> bool {
-    matches!(
-        format,
-        Format::F32 | Format::F16 | Format::Bf16 | Format::Int8 | Format::Int4G128
-    )
+/// True for the formats [`row_dot`] decodes at `cols` columns (`int3-g64` when its rows start
+/// on a byte).
+pub(super) fn decodes(format: Format, cols: usize) -> bool {
+    match format {
+        Format::F32 | Format::F16 | Format::Bf16 | Format::Int8 | Format::Int4G128 => true,
+        Format::Int3G64 => cols.is_multiple_of(8),
+        _ => false,
+    }
 }
 
 /// Row `r` of `m` against every activation vector of `x`; `out[b]` gets batch element `b`.
 /// Whole blocks run here; a last partial block runs the portable code.
 ///
 /// # Safety
-/// The CPU must have AVX2 and F16C, and [`decodes`] must accept `m.format()`.
+/// The CPU must have AVX2 and F16C, and [`decodes`] must accept `m.format()` and `m.cols()`.
 #[target_feature(enable = "avx2,f16c")]
 pub(super) unsafe fn row_dot(
     m: &PackedMatrix,
@@ -99,6 +101,22 @@ unsafe fn decode(format: Format, v: &View, r: usize, col0: usize, w: &mut [__m25
                 for (k, wk) in w.iter_mut().enumerate() {
                     let q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(b.as_ptr().add(8 * k).cast()));
                     *wk = _mm256_mul_ps(s, _mm256_cvtepi32_ps(q));
+                }
+            }
+            Format::Int3G64 => {
+                let (s, z) = group::INT3.grid(v, r, col0);
+                let (s, z) = (_mm256_set1_ps(s), _mm256_set1_ps(z));
+                // Eight codes are 24 bits: three bytes, broadcast, each lane shifted to its code.
+                let shifts = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21);
+                let low3 = _mm256_set1_epi32(7);
+                let b = &v.bytes[3 * start / 8..][..3 * BLOCK / 8];
+                for (wk, three) in w.iter_mut().zip(b.chunks_exact(3)) {
+                    let word = u32::from_le_bytes([three[0], three[1], three[2], 0]);
+                    let codes = _mm256_and_si256(
+                        _mm256_srlv_epi32(_mm256_set1_epi32(word as i32), shifts),
+                        low3,
+                    );
+                    *wk = _mm256_add_ps(z, _mm256_mul_ps(s, _mm256_cvtepi32_ps(codes)));
                 }
             }
             _ => {

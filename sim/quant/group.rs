@@ -4,7 +4,7 @@
 
 use super::bitstream::{BitWriter, window};
 use super::coder::Coder;
-use super::view::View;
+use super::view::{BLOCK, View};
 use super::{QuantError, meta};
 use crate::quant::Format;
 use half::f16;
@@ -69,24 +69,36 @@ impl Grouped {
     #[inline(always)]
     pub(crate) fn decode(self, v: &View, row: usize, col0: usize, out: &mut [f32]) {
         let (s, z) = self.grid(v, row, col0);
+        let mut u = [0u8; BLOCK];
+        let u = &mut u[..out.len()];
+        self.codes(v, row, col0, u);
+        for (o, &u) in out.iter_mut().zip(u.iter()) {
+            *o = z + s * f32::from(u);
+        }
+    }
+
+    /// The codes of columns `col0..col0 + out.len()` of `row` (`col0` a multiple of 16), one
+    /// per byte.
+    #[inline(always)]
+    pub(crate) fn codes(self, v: &View, row: usize, col0: usize, out: &mut [u8]) {
         if self.bits == 4 {
             let start = row * v.cols.div_ceil(2) + col0 / 2;
             let bytes = &v.bytes[start..start + out.len().div_ceil(2)];
             // Whole pairs first, with fixed-size bodies that vectorize; then an odd last column.
             let mut pairs = out.chunks_exact_mut(2);
             for (pair, &b) in (&mut pairs).zip(bytes) {
-                pair[0] = z + s * f32::from(b & 15);
-                pair[1] = z + s * f32::from(b >> 4);
+                pair[0] = b & 15;
+                pair[1] = b >> 4;
             }
             if let ([last], Some(&b)) = (pairs.into_remainder(), bytes.last()) {
-                *last = z + s * f32::from(b & 15);
+                *last = b & 15;
             }
         } else {
             let mut at = 3 * (row * v.cols + col0);
             for chunk in out.chunks_mut(16) {
                 let w = window(v.bytes, at);
                 for (j, o) in chunk.iter_mut().enumerate() {
-                    *o = z + s * ((w >> (3 * j)) & 7) as f32;
+                    *o = ((w >> (3 * j)) & 7) as u8;
                 }
                 at += 48;
             }

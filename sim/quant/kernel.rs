@@ -49,15 +49,15 @@ impl PackedMatrix {
             Some(split) => self.row_dot_pairs(isa, r, split, acc, out),
             None => match isa {
                 Isa::Portable => self.row_dot(r, x, acc, out),
-                // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2 and F16C, and the
-                // format is checked to be one `dense_avx2` decodes.
+                // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2 and
+                // F16C, and the format is checked to be one `dense_avx2` decodes.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 if dense_avx2::decodes(self.format()) => unsafe {
+                Isa::Avx2 | Isa::Avx512 if dense_avx2::decodes(self.format(), cols) => unsafe {
                     dense_avx2::row_dot(self, r, x, acc, out)
                 },
-                // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+                // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { self.row_dot_avx2(r, x, acc, out) },
+                Isa::Avx2 | Isa::Avx512 => unsafe { self.row_dot_avx2(r, x, acc, out) },
             },
         };
         by_rows(rows, batch, y, dot);
@@ -140,7 +140,7 @@ impl PackedMatrix {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+            Isa::Avx2 | Isa::Avx512 => {
                 let first = r * x.pairs;
                 let codes = if format == Format::Q35Byte {
                     pairs_avx2::RowCodes::Bytes(&v.bytes[first..first + x.pairs])

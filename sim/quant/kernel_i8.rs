@@ -7,11 +7,15 @@
 //! Batches (`gemm_i8`) round each activation vector with its own scale.
 //!
 //! * `int8`: `y = sx · scale · Σ q · qx`.
+//! * `int4-g128`, `int3-g64`: per group `g` of the row, with its scale `s_g`, zero `z_g`,
+//!   exact `S_g = Σ u · qx` and `Q_g = Σ qx` (once per vector),
+//!   `y = sx · Σ_g (s_g · S_g + z_g · Q_g)` in f64, groups in order (`group_i8`).
 //! * the 3.5-bit pair formats: with the row's grids `even = a4 + b4 · u4`,
 //!   `odd = a3 + b3 · u3`, `y = sx · ((a4 · Σqe + b4 · Σ u4 qe) + (a3 · Σqo + b3 · Σ u3 qo))`
 //!   in f64, where `qe` / `qo` are the activation codes of the even / odd columns and their
 //!   sums `Σqe`, `Σqo` are computed once per vector.
 
+use super::group_i8::Grouping;
 use super::isa::Isa;
 use super::kernel::by_rows;
 use super::view::BLOCK;
@@ -20,43 +24,52 @@ use super::{Format, PackedMatrix, QuantError, int8, q35};
 use super::{pairs_avx2::RowCodes, pairs_i8_avx2};
 
 /// One activation vector rounded to int8.
-struct Int8Activations {
+pub(super) struct Int8Activations {
     /// `sx`: the value of code 1.
-    scale: f32,
+    pub(super) scale: f32,
     /// One code per column.
-    codes: Vec<i8>,
+    pub(super) codes: Vec<i8>,
     /// Codes of the even columns, one per pair.
-    even: Vec<i8>,
+    pub(super) even: Vec<i8>,
     /// Codes of the odd columns, one per pair (an odd `cols` pads with 0).
-    odd: Vec<i8>,
+    pub(super) odd: Vec<i8>,
     /// `Σ even`, `Σ odd`.
     sums: (i64, i64),
+    /// `Σ codes` over each group of the grouped formats' columns.
+    pub(super) group_sums: Vec<i64>,
 }
 
 impl Int8Activations {
-    fn new(isa: Isa, x: &[f32], pairs: bool) -> Self {
+    /// `x` rounded, with the splits and sums the kernel of `format` reads.
+    fn new(isa: Isa, x: &[f32], format: Format) -> Self {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = amax / 127.0;
         let codes = match isa {
             Isa::Portable => int8_codes(x, scale),
-            // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+            // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { int8_codes_avx2(x, scale) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { int8_codes_avx2(x, scale) },
         };
+        let grouping = Grouping::of(format);
         let (mut even, mut odd) = (Vec::new(), Vec::new());
-        if pairs {
+        if matches!(format, Format::Q35 | Format::Q35Byte | Format::Q35Opt)
+            || grouping.is_some_and(|g| g.split)
+        {
             even.extend(codes.iter().step_by(2));
             odd.extend(codes.iter().skip(1).step_by(2));
             odd.resize(even.len(), 0);
         }
         let sum = |v: &[i8]| v.iter().map(|&c| i64::from(c)).sum::<i64>();
         let sums = (sum(&even), sum(&odd));
+        let group_sums =
+            grouping.map_or_else(Vec::new, |g| codes.chunks(g.size).map(sum).collect());
         Self {
             scale,
             codes,
             even,
             odd,
             sums,
+            group_sums,
         }
     }
 }
@@ -64,11 +77,12 @@ impl Int8Activations {
 impl PackedMatrix {
     /// True for the formats [`Self::gemv_i8`] and [`Self::gemm_i8`] accept.
     pub fn has_int8_kernel(&self) -> bool {
-        self.format() == Format::Int8 || self.pair_format()
+        self.format() == Format::Int8 || self.pair_format() || Grouping::of(self.format()).is_some()
     }
 
-    /// `y = W x` with `x` rounded to int8 (scale `max|x| / 127`): for `int8` and the 3.5-bit
-    /// pair formats (`q3.5`, `q3.5-byte`, `q3.5-opt`).
+    /// `y = W x` with `x` rounded to int8 (scale `max|x| / 127`): for `int8`, the grouped
+    /// formats (`int4-g128`, `int3-g64`) and the 3.5-bit pair formats (`q3.5`, `q3.5-byte`,
+    /// `q3.5-opt`).
     ///
     /// # Panics
     /// If the slice lengths do not match the matrix (a caller bug).
@@ -112,11 +126,16 @@ impl PackedMatrix {
         );
         let qx: Vec<Int8Activations> = x
             .chunks(cols)
-            .map(|xb| Int8Activations::new(isa, xb, self.pair_format()))
+            .map(|xb| Int8Activations::new(isa, xb, self.format()))
             .collect();
-        let row = |buf: &mut Vec<u8>, r: usize, out: &mut [f32]| {
+        let grouping = Grouping::of(self.format());
+        let row = |(buf, sums): &mut (Vec<u8>, Vec<i32>), r: usize, out: &mut [f32]| {
             if self.pair_format() {
                 self.row_pairs_i8(isa, r, &qx, buf, out);
+            } else if let Some(g) = grouping {
+                for (o, q) in out.iter_mut().zip(&qx) {
+                    *o = self.row_grouped_i8(isa, g, r, q, sums);
+                }
             } else {
                 for (o, q) in out.iter_mut().zip(&qx) {
                     *o = self.row_int8_i8(isa, r, q);
@@ -133,9 +152,9 @@ impl PackedMatrix {
         let codes = &v.bytes[r * cols..(r + 1) * cols];
         let dot = match isa {
             Isa::Portable => int8_dot(codes, &qx.codes),
-            // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+            // SAFETY: `Isa::Avx2` and `Isa::Avx512` only exist on CPUs that have AVX2.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { int8_dot_avx2(codes, &qx.codes) },
+            Isa::Avx2 | Isa::Avx512 => unsafe { int8_dot_avx2(codes, &qx.codes) },
         };
         (f64::from(qx.scale) * f64::from(int8::scale(&v, r)) * dot as f64) as f32
     }
@@ -153,7 +172,7 @@ impl PackedMatrix {
         let (format, v) = (self.format(), self.view());
         // Where the AVX2 kernel reads the row: a batch decodes a bitstream row once into bytes.
         #[cfg(target_arch = "x86_64")]
-        let codes = (isa == Isa::Avx2).then(|| {
+        let codes = isa.has_avx2().then(|| {
             let pairs = self.cols().div_ceil(2);
             let first = r * pairs;
             if format == Format::Q35Byte {
@@ -161,7 +180,7 @@ impl PackedMatrix {
             } else if out.len() > 1 {
                 buf.clear();
                 buf.resize(pairs, 0);
-                // SAFETY: `Isa::Avx2` only exists on CPUs that have AVX2.
+                // SAFETY: `has_avx2` is only true on CPUs that have AVX2.
                 unsafe { pairs_i8_avx2::decode_row(RowCodes::Bits(v.bytes, 7 * first), buf) };
                 RowCodes::Bytes(buf)
             } else {
@@ -174,7 +193,7 @@ impl PackedMatrix {
         for (o, qx) in out.iter_mut().zip(qxs) {
             #[cfg(target_arch = "x86_64")]
             let (s4, s3) = match codes {
-                // SAFETY: `codes` is only set on `Isa::Avx2`, which only exists with AVX2.
+                // SAFETY: `codes` is only set where `has_avx2`, true only on CPUs with AVX2.
                 Some(codes) => unsafe { pairs_i8_avx2::row_sums(codes, &qx.even, &qx.odd) },
                 None => self.pair_sums(r, qx),
             };

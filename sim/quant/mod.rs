@@ -2,6 +2,7 @@
 //! matrix the simulator's memories hold, numeric kernels on it, and the error measures and
 //! weight sources used to compare formats.
 
+pub mod bandwidth;
 pub mod checkpoint;
 pub mod error;
 pub mod format;
@@ -15,6 +16,9 @@ mod coder;
 mod dense_avx2;
 mod float;
 mod group;
+mod group_i8;
+#[cfg(target_arch = "x86_64")]
+mod group_i8_simd;
 mod int8;
 mod isa;
 mod kernel;

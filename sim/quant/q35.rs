@@ -162,7 +162,7 @@ impl Coder for Pairs {
 
     #[inline]
     fn code(&self, grid: &Self::Grid, c: usize, v: f32) -> u32 {
-        if c % 2 == 0 {
+        if c.is_multiple_of(2) {
             grid.2.even_code(v)
         } else {
             grid.2.odd_code(v)
@@ -171,7 +171,7 @@ impl Coder for Pairs {
 
     #[inline]
     fn value(&self, grid: &Self::Grid, c: usize, code: u32) -> f32 {
-        if c % 2 == 0 {
+        if c.is_multiple_of(2) {
             grid.2.even_value(code)
         } else {
             grid.2.odd_value(code)

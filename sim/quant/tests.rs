@@ -193,7 +193,9 @@ proptest! {
                 m.gemm_on(isa, &x, batch, &mut y);
                 y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
-            prop_assert_eq!(run(Isa::detect()), run(Isa::Portable), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(run(isa), run(Isa::Portable), "{} on {:?}", f, isa);
+            }
         }
     }
 }
@@ -239,7 +241,7 @@ fn int8_activation_kernel_tracks_the_reference() {
     let w = weights::gaussian(rows, cols, 5);
     let x = weights::activations(cols, 6);
     let mut y = vec![0.0; rows];
-    for f in INT8_KERNEL_FORMATS {
+    for f in int8_kernel_formats() {
         let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
         let reference = m.gemm_reference(&x, 1);
         m.gemv_i8(&x, &mut y).unwrap();
@@ -249,7 +251,11 @@ fn int8_activation_kernel_tracks_the_reference() {
     }
     for f in Format::ALL {
         let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
-        assert_eq!(m.has_int8_kernel(), INT8_KERNEL_FORMATS.contains(&f), "{f}");
+        assert_eq!(
+            m.has_int8_kernel(),
+            int8_kernel_formats().any(|g| g == f),
+            "{f}"
+        );
         if !m.has_int8_kernel() {
             let e = m.gemv_i8(&x, &mut y).unwrap_err();
             assert!(matches!(e, QuantError::NoInt8Kernel { format } if format == f));
@@ -258,9 +264,10 @@ fn int8_activation_kernel_tracks_the_reference() {
     }
 }
 
-/// The formats with an int8-activation kernel.
-const INT8_KERNEL_FORMATS: [Format; 4] =
-    [Format::Int8, Format::Q35, Format::Q35Byte, Format::Q35Opt];
+/// The formats with an int8-activation kernel: every integer format.
+fn int8_kernel_formats() -> impl Iterator<Item = Format> {
+    Format::ALL.into_iter().filter(|f| f.is_integer())
+}
 
 /// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.
 fn int8_rounded(x: &[f32]) -> Vec<f64> {
@@ -281,7 +288,10 @@ fn i8_bits(m: &PackedMatrix, isa: Isa, x: &[f32]) -> Vec<u32> {
 /// Shapes with long rows too: several 32-pair steps, more than eight of them (16-bit sums
 /// widened), odd K, rows starting at any bit of the stream.
 fn long_matrix() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
-    (1usize..5, 1usize..1200)
+    (
+        1usize..5,
+        prop_oneof![1usize..1200, (1usize..20).prop_map(|k| 64 * k)],
+    )
         .prop_flat_map(|(r, c)| (Just(r), Just(c), prop::collection::vec(-4.0f32..4.0, r * c)))
 }
 
@@ -294,7 +304,7 @@ proptest! {
     fn int8_activation_kernels_are_exact((rows, cols, w) in long_matrix(), seed in any::<u64>()) {
         let x = weights::activations(cols, seed);
         let xr = int8_rounded(&x);
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let mut y = vec![0.0f32; rows];
             m.gemv_i8(&x, &mut y).unwrap();
@@ -326,10 +336,12 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let x = weights::activations(batch * cols, seed);
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let fast = i8_bits(&m, Isa::detect(), &x);
-            prop_assert_eq!(&fast, &i8_bits(&m, Isa::Portable, &x), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(&i8_bits(&m, isa, &x), &i8_bits(&m, Isa::Portable, &x), "{} on {:?}", f, isa);
+            }
             for (b, xb) in x.chunks(cols).enumerate() {
                 let mut y = vec![0.0f32; rows];
                 m.gemv_i8(xb, &mut y).unwrap();
@@ -344,11 +356,11 @@ proptest! {
     #[test]
     fn int8_activation_kernels_agree_on_arbitrary_bytes(
         rows in 1usize..4,
-        cols in 1usize..700,
+        cols in prop_oneof![1usize..700, (1usize..12).prop_map(|k| 64 * k)],
         seed in any::<u64>(),
     ) {
         let x = weights::activations(cols, seed);
-        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt] {
+        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt, Format::Int4G128, Format::Int3G64] {
             let n = f.packed_bytes(rows as u64, cols as u64) as usize;
             let code_len = f.code_bytes(rows as u64, cols as u64) as usize;
             let noise = weights::activations(n, seed ^ 5);
@@ -358,10 +370,12 @@ proptest! {
                 m.copy_from_slice(&[0x00, 0x38]);
             }
             let m = PackedMatrix::from_bytes(f, rows, cols, bytes).unwrap();
-            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x), i8_bits(&m, Isa::Portable, &x), "{}", f);
             // Two vectors: the row decoded once into bytes.
             let x2 = [&x[..], &x[..]].concat();
-            prop_assert_eq!(i8_bits(&m, Isa::detect(), &x2), i8_bits(&m, Isa::Portable, &x2), "{}", f);
+            for isa in Isa::available() {
+                prop_assert_eq!(i8_bits(&m, isa, &x), i8_bits(&m, Isa::Portable, &x), "{} on {:?}", f, isa);
+                prop_assert_eq!(i8_bits(&m, isa, &x2), i8_bits(&m, Isa::Portable, &x2), "{} on {:?}", f, isa);
+            }
         }
     }
 }
@@ -376,7 +390,7 @@ fn int8_activation_rounding_error_is_small() {
         ("gaussian", weights::gaussian(rows, cols, 1)),
         ("llama", weights::llama_like(rows, cols, 1)),
     ] {
-        for f in INT8_KERNEL_FORMATS {
+        for f in int8_kernel_formats() {
             let m = PackedMatrix::quantize(f, rows, cols, &w).unwrap();
             let (mut y, mut z) = (vec![0.0; rows], vec![0.0; rows]);
             m.gemv(&x, &mut y);

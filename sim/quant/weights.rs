@@ -25,10 +25,71 @@ const OUTLIER_GAIN: f32 = 8.0;
 
 /// `rows` x `cols` weights from N(0, [`WEIGHT_STD`]²).
 pub fn gaussian(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
+    by_rows(rows, cols, seed, gaussian_row)
+}
+
+/// Fill `row` from N(0, [`WEIGHT_STD`]²).
+fn gaussian_row(rng: &mut ChaCha8Rng, row: &mut [f32]) {
     let normal = Normal::new(0.0, WEIGHT_STD).unwrap_or_else(|_| unreachable!("fixed valid std"));
-    by_rows(rows, cols, seed, |rng, row| {
-        row.iter_mut().for_each(|w| *w = normal.sample(rng))
-    })
+    row.iter_mut().for_each(|w| *w = normal.sample(rng));
+}
+
+/// A synthetic weight distribution, by name (`--dist` of `accsim quant` and `accsim run`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dist {
+    /// [`gaussian`].
+    Gaussian,
+    /// [`llama_like`].
+    #[default]
+    Llama,
+}
+
+impl Dist {
+    /// Every distribution.
+    pub const ALL: [Dist; 2] = [Dist::Gaussian, Dist::Llama];
+
+    /// The name on the command line and in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dist::Gaussian => "gaussian",
+            Dist::Llama => "llama",
+        }
+    }
+
+    /// The distribution called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The distribution of one matrix with `cols` input channels drawn from `seed`: row `r`
+    /// of it is row `r` of [`gaussian`] / [`llama_like`] with that seed.
+    pub fn matrix(self, cols: usize, seed: u64) -> MatrixDist {
+        match self {
+            Dist::Gaussian => MatrixDist::Gaussian { seed },
+            Dist::Llama => MatrixDist::Llama(LlamaLike::new(cols, seed)),
+        }
+    }
+}
+
+/// One matrix's distribution, drawn row by row.
+pub enum MatrixDist {
+    /// N(0, [`WEIGHT_STD`]²).
+    Gaussian {
+        /// The matrix's seed.
+        seed: u64,
+    },
+    /// Student-t body with outlier input channels.
+    Llama(LlamaLike),
+}
+
+impl MatrixDist {
+    /// Row `r` (its own stream, so rows are independent of the order they are made in).
+    pub fn fill_row(&self, r: usize, row: &mut [f32]) {
+        match self {
+            MatrixDist::Gaussian { seed } => gaussian_row(&mut row_rng(*seed, r), row),
+            MatrixDist::Llama(l) => l.fill_row(r, row),
+        }
+    }
 }
 
 /// `rows` x `cols` LLaMA-like weights: Student-t body with outlier input channels.
@@ -122,6 +183,20 @@ mod tests {
     fn deterministic_and_seed_dependent() {
         assert_eq!(llama_like(3, 300, 7), llama_like(3, 300, 7));
         assert_ne!(gaussian(3, 300, 7), gaussian(3, 300, 8));
+    }
+
+    #[test]
+    fn a_matrix_distribution_draws_the_rows_of_its_generator() {
+        let mut row = vec![0.0; 300];
+        for (dist, whole) in [
+            (Dist::Gaussian, gaussian(3, 300, 7)),
+            (Dist::Llama, llama_like(3, 300, 7)),
+        ] {
+            dist.matrix(300, 7).fill_row(2, &mut row);
+            assert_eq!(row, whole[600..], "{}", dist.name());
+            assert_eq!(Dist::parse(dist.name()), Some(dist));
+        }
+        assert_eq!(Dist::parse("uniform"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::mapping::{
     Candidate, Fidelity, MappingParams, Objective, PartTime, Pins, SimOptions, UnitBusy,
 };
 use crate::quant::Format;
+use crate::quant::weights::Dist;
 use crate::workload::Workload;
 use crate::workload::work::{self, Step};
 use serde::Serialize;
@@ -34,6 +35,8 @@ pub struct RunOptions {
     pub numerics: NumericsMode,
     /// Seed of synthetic weights when the workload ships no checkpoint.
     pub seed: u64,
+    /// Distribution of synthetic weights when the workload ships no checkpoint.
+    pub dist: Dist,
     /// Record a trace (Chrome trace event format).
     pub trace: bool,
     /// What the mapping search maximizes.
@@ -63,6 +66,7 @@ impl Default for RunOptions {
             fidelity: Fidelity::Fast,
             numerics: NumericsMode::Sampled(1),
             seed: numerics::DEFAULT_SEED,
+            dist: Dist::default(),
             trace: false,
             objective: Objective::default(),
             pins: Pins::default(),
@@ -182,11 +186,13 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
                 reason,
             })?;
     }
-    // Refused before the simulation, not after it.
-    numerics::check_memory(w, opts.numerics)?;
     let mut w = w.clone();
     w.quant = w.quant.with_matrices_as(opts.format);
     let fit = fit::fit(arch, &w, opts.format, opts.units);
+    // Refused before the simulation, not after it; a run that does not fit computes none.
+    if fit.fits {
+        numerics::check_memory(&w, opts.numerics)?;
+    }
     let units = opts.units.or(fit.units_needed).unwrap_or(0);
     let power_w = unit_power_w(&arch.machine) * units as f64;
     let timing = if fit.fits {
@@ -200,7 +206,16 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
     } else {
         None
     };
-    let numerics = numerics::check(&w, opts.numerics, opts.seed)?;
+    let numerics = if fit.fits {
+        numerics::check(&w, opts.numerics, opts.seed, opts.dist)?
+    } else {
+        numerics::not_computed(
+            &w,
+            opts.numerics,
+            opts.dist,
+            "not computed: the workload does not fit the units",
+        )
+    };
     let bound = bound_tokens_per_s(&arch.machine, &w, units);
     let t = timing.as_ref();
     let seconds = |cycles: u64| cycles as f64 / t.map_or(1.0, |t| t.clock_hz);

@@ -9,6 +9,7 @@ use crate::model::synthetic::Synthetic;
 use crate::model::tensor::{Checkpoint, Tensor};
 use crate::model::tokenizer::BOS;
 use crate::quant::ErrorSums;
+use crate::quant::weights::Dist;
 use crate::workload::{TensorClass, Workload};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -53,9 +54,11 @@ pub struct Numerics {
     pub layers_computed: u64,
     /// Positions (tokens) that went through them.
     pub positions: u64,
-    /// Where the weights came from: `checkpoint` or `synthetic` (LLaMA-like statistics, see
-    /// `model::synthetic`).
+    /// Where the weights came from: `checkpoint` or `synthetic` (see `model::synthetic`).
     pub weights: &'static str,
+    /// The distribution synthetic weights are drawn from (`llama`, `gaussian`); `null` for a
+    /// checkpoint.
+    pub dist: Option<&'static str>,
     /// What `rel_error` measures.
     pub measure: String,
     /// Relative error of the output against f32 (`null` when off). It compounds every
@@ -102,19 +105,65 @@ fn by_class(matrices: &[(Tensor, ErrorSums)]) -> Vec<MatrixError> {
         .collect()
 }
 
-/// Refuse numerics that would take more host memory than there is: the embedding table (read or
-/// generated whole), one layer's weights as f32 in the reference and the format's lanes, and
-/// with the head the classifier.
+/// Refuse numerics that would take more host memory than there is, before anything is
+/// allocated. Synthetic weights are streamed ([`Synthetic`]): the f32 reference remakes its
+/// rows inside each product, so what is held is one layer's packed weights (and with the head
+/// the packed classifier and the logits), plus the blocks of f32 rows being quantized. A
+/// checkpoint is read whole: its embedding table, one layer as f32 in the reference and again
+/// in the format's lane, and with the head the classifier, all as f32 at most.
 pub fn check_memory(w: &Workload, mode: NumericsMode) -> crate::Result<()> {
-    let m = &w.model;
     let (layers, head) = match mode {
         NumericsMode::Off => return Ok(()),
-        NumericsMode::Sampled(k) => (k.min(m.layers), false),
-        NumericsMode::Full => (m.layers, true),
+        NumericsMode::Sampled(k) => (k.min(w.model.layers), false),
+        NumericsMode::Full => (w.model.layers, true),
     };
     if layers == 0 {
         return Ok(());
     }
+    let needs = if w.checkpoint.is_some() {
+        checkpoint_bytes(w, head)
+    } else {
+        synthetic_bytes(w, head)
+    };
+    crate::host::reserve(
+        || format!("--numerics {} on workload `{}`", mode.name(), w.name),
+        u64::try_from(needs).unwrap_or(u64::MAX),
+    )
+}
+
+/// Rows of f32 weights one thread holds while quantizing (`PackedMatrix::quantize_rows`
+/// draws blocks of 64 rows; twice that covers the block and its reconstruction).
+const ROWS_IN_FLIGHT: u128 = 128;
+
+/// Peak bytes of numerics on streamed synthetic weights.
+fn synthetic_bytes(w: &Workload, head: bool) -> u128 {
+    let m = &w.model;
+    let wide = u128::from;
+    let packed = |class: TensorClass, count: u64, rows: u64, cols: u64| {
+        wide(count) * wide(w.quant.format(class).packed_bytes(rows, cols))
+    };
+    let layer: u128 = m
+        .layer_tensors()
+        .iter()
+        .map(|t| packed(t.class, t.count, t.rows, t.cols))
+        .sum();
+    let widest = m.layer_tensors().iter().map(|t| t.cols).max().unwrap_or(0);
+    let blocks =
+        4 * ROWS_IN_FLIGHT * wide(widest.max(m.hidden)) * rayon::current_num_threads() as u128;
+    let positions = SYNTHETIC_POSITIONS as u128;
+    let classifier = if head {
+        packed(TensorClass::Classifier, 1, m.vocab, m.hidden) + 2 * 4 * positions * wide(m.vocab)
+    } else {
+        0
+    };
+    // The lanes' residual streams and a layer's intermediates: a few vectors per position.
+    let activations = 4 * positions * wide(m.ffn.max(m.hidden)) * 8;
+    layer + classifier + blocks + activations
+}
+
+/// Peak bytes of numerics on a checkpoint read whole, all as f32 at most.
+fn checkpoint_bytes(w: &Workload, head: bool) -> u128 {
+    let m = &w.model;
     let wide = u128::from;
     let table = wide(m.vocab) * wide(m.hidden);
     let layer: u128 = m
@@ -123,17 +172,13 @@ pub fn check_memory(w: &Workload, mode: NumericsMode) -> crate::Result<()> {
         .map(|t| wide(t.count) * wide(t.rows) * wide(t.cols))
         .sum();
     let classifier = if head { 2 * table } else { 0 };
-    let needs = 4 * (table + 3 * layer + classifier);
-    crate::host::reserve(
-        || format!("--numerics {} on workload `{}`", mode.name(), w.name),
-        u64::try_from(needs).unwrap_or(u64::MAX),
-    )
+    4 * (table + 3 * layer + classifier)
 }
 
 /// Run the numerics of `w` (every tensor in the format its policy names) as `mode` asks: the
 /// same packed bitstreams the machine's memories hold go through the packed-weight kernels,
 /// next to an f32 reference, layer by layer.
-pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numerics> {
+pub fn check(w: &Workload, mode: NumericsMode, seed: u64, dist: Dist) -> crate::Result<Numerics> {
     check_memory(w, mode)?;
     let total = w.model.layers;
     let layers = match mode {
@@ -141,22 +186,10 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
         NumericsMode::Sampled(k) => k.min(total),
         NumericsMode::Off => 0,
     };
-    let weights = if w.checkpoint.is_some() {
-        "checkpoint"
-    } else {
-        "synthetic"
-    };
     if layers == 0 {
-        return Ok(Numerics {
-            mode: mode.name(),
-            layers_computed: 0,
-            positions: 0,
-            weights,
-            measure: "not computed".to_owned(),
-            rel_error: None,
-            matrices: Vec::new(),
-        });
+        return Ok(not_computed(w, mode, dist, "not computed"));
     }
+    let (weights, dist_name) = source(w, dist);
     let with_head = mode == NumericsMode::Full;
     let format_of = |t: Tensor| w.quant.format(t.class());
     let bar = progress_bar(layers);
@@ -188,7 +221,7 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
             )?
         }
         None => {
-            let ck = Synthetic::new(Config::from_shape(&w.model), seed);
+            let ck = Synthetic::new(Config::from_shape(&w.model), seed).with_dist(dist);
             let input = ck.embedding_rows(SYNTHETIC_POSITIONS);
             lockstep::compare(
                 &ck,
@@ -222,10 +255,35 @@ pub fn check(w: &Workload, mode: NumericsMode, seed: u64) -> crate::Result<Numer
         layers_computed: layers,
         positions: lanes.positions as u64,
         weights,
+        dist: dist_name,
         measure,
         rel_error: Some(rel_error),
         matrices: by_class(&lanes.matrices),
     })
+}
+
+/// The numerics record of a run that computes none, `measure` saying why.
+pub fn not_computed(w: &Workload, mode: NumericsMode, dist: Dist, measure: &str) -> Numerics {
+    let (weights, dist) = source(w, dist);
+    Numerics {
+        mode: mode.name(),
+        layers_computed: 0,
+        positions: 0,
+        weights,
+        dist,
+        measure: measure.to_owned(),
+        rel_error: None,
+        matrices: Vec::new(),
+    }
+}
+
+/// Where `w`'s weights come from, and their distribution when synthetic.
+fn source(w: &Workload, dist: Dist) -> (&'static str, Option<&'static str>) {
+    if w.checkpoint.is_some() {
+        ("checkpoint", None)
+    } else {
+        ("synthetic", Some(dist.name()))
+    }
 }
 
 /// A layer counter on stderr (a 70B-class layer takes seconds, a full run minutes); hidden when

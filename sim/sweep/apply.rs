@@ -43,7 +43,7 @@ fn set_memory(a: &mut Arch, bytes: u64) -> Result<(), String> {
     match &mut a.machine {
         Machine::GroqTsp(m) => {
             let row = m.chip.slices() * m.chip.vector_bytes;
-            if bytes % row != 0 {
+            if !bytes.is_multiple_of(row) {
                 return Err(format!(
                     "{bytes} is not a whole number of addresses: a TSP chip's SRAM is a multiple of slices x vector_bytes = {row} bytes"
                 ));

@@ -249,7 +249,7 @@ impl ModelShape {
         let f = |name: &str| format!("{prefix}.{name}");
         let tree = serde_json::to_value(self).map_err(|e| Invalid::new(prefix, e.to_string()))?;
         ranges::check(RANGES, &tree, &format!("{prefix}."))?;
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             return Err(Invalid::new(
                 f("heads"),
                 format!("{} heads do not divide hidden {}", self.heads, self.hidden),
@@ -261,7 +261,7 @@ impl ModelShape {
             self.hidden / self.heads,
             "hidden / heads",
         )?;
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Invalid::new(
                 f("kv_heads"),
                 format!(
@@ -270,7 +270,7 @@ impl ModelShape {
                 ),
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(Invalid::new(
                 f("head_dim"),
                 "RoPE rotates pairs: head_dim must be even",
@@ -284,13 +284,13 @@ impl ModelShape {
                 format!("the shape has {params} parameters, more than the {MAX_PARAMS} accepted"),
             ));
         }
-        if let Some(s) = &self.rope.llama3_scaling {
-            if s.high_freq_factor <= s.low_freq_factor {
-                return Err(Invalid::new(
-                    f("rope.llama3_scaling.high_freq_factor"),
-                    "must exceed low_freq_factor (the ramp between them would be empty)",
-                ));
-            }
+        if let Some(s) = &self.rope.llama3_scaling
+            && s.high_freq_factor <= s.low_freq_factor
+        {
+            return Err(Invalid::new(
+                f("rope.llama3_scaling.high_freq_factor"),
+                "must exceed low_freq_factor (the ramp between them would be empty)",
+            ));
         }
         Ok(())
     }

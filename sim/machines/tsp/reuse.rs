@@ -73,10 +73,10 @@ impl Compiled {
             i.issue += delta;
         }
         for d in &mut prog.deps {
-            if let Dep::After(r) | Dep::Free(r) = d {
-                if r.chip == Chip::PrevStage {
-                    r.idx = on;
-                }
+            if let Dep::After(r) | Dep::Free(r) = d
+                && r.chip == Chip::PrevStage
+            {
+                r.idx = on;
             }
         }
         for name in &mut prog.parts {

@@ -455,22 +455,22 @@ impl Scheduler {
         let m = &self.m;
         let mv = &mut self.moving;
         for (i, mb) in members.iter().enumerate() {
-            if let Some(r) = mb.after {
-                if let Some(p) = prog.resolve(prev, r) {
-                    let hops = if r.chip == Chip::Same {
-                        m.hops(p.unit, s.units[i])
-                    } else {
-                        0
-                    };
-                    let dep = mv.depends(r, p);
-                    start.bound(p.done() + hops, s.o[i], dep);
-                }
+            if let Some(r) = mb.after
+                && let Some(p) = prog.resolve(prev, r)
+            {
+                let hops = if r.chip == Chip::Same {
+                    m.hops(p.unit, s.units[i])
+                } else {
+                    0
+                };
+                let dep = mv.depends(r, p);
+                start.bound(p.done() + hops, s.o[i], dep);
             }
-            if let Some(r) = mb.free {
-                if let Some(p) = prog.resolve(prev, r) {
-                    let dep = mv.depends(r, p);
-                    start.bound(p.inputs_done(), s.o[i], dep);
-                }
+            if let Some(r) = mb.free
+                && let Some(p) = prog.resolve(prev, r)
+            {
+                let dep = mv.depends(r, p);
+                start.bound(p.inputs_done(), s.o[i], dep);
             }
             if let Some((d, idx)) = s.streams[i] {
                 let dir = if d == 0 { Dir::East } else { Dir::West };

@@ -398,10 +398,10 @@ impl Floors {
             if let Some(i) = at[p] {
                 let d = &drops[i];
                 let mut f = binding(Steps::from(d.ready as i64), p);
-                if d.queue {
-                    if let Some(q) = input_queue_floor(d, queue) {
-                        f = f.max(&binding(q, p), n);
-                    }
+                if d.queue
+                    && let Some(q) = input_queue_floor(d, queue)
+                {
+                    f = f.max(&binding(q, p), n);
                 }
                 left = left.max(&f, n);
                 floors.ramps[i] = f;

@@ -51,14 +51,15 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
     let mut ranked: Vec<Ranked> = Vec::new();
     for spread in spreads {
         let families = pins.overlaid.map_or([true, true], |o| [!o, o]);
-        if families[0] && place::place_spread(m, w, Some(wafers), spread).fits {
-            if let Some(bound_cycles) = bound(m, w, spread) {
-                ranked.push(Ranked {
-                    spread,
-                    overlaid: false,
-                    bound_cycles,
-                });
-            }
+        if families[0]
+            && place::place_spread(m, w, Some(wafers), spread).fits
+            && let Some(bound_cycles) = bound(m, w, spread)
+        {
+            ranked.push(Ranked {
+                spread,
+                overlaid: false,
+                bound_cycles,
+            });
         }
         if let (true, Some(bound_cycles)) = (families[1], overlaid_bound(m, w, wafers, spread)) {
             ranked.push(Ranked {
