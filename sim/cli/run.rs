@@ -130,6 +130,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             args.kv_tokens_per_pe,
             args.overlaid,
         )?,
+        decode_only: false,
     };
     let wse = match (&args.heatmap, &a.machine) {
         (Some(_), arch::Machine::CerebrasWse(m)) => Some(m),

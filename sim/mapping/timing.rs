@@ -42,6 +42,9 @@ pub struct SimOptions {
     pub objective: Objective,
     /// Mapping parameters the user fixed.
     pub pins: Pins,
+    /// Time the decode step alone: no prefill, no time to first token (a search that needs
+    /// only decode speed runs each variant for about half the cost).
+    pub decode_only: bool,
 }
 
 /// Time spent in one part of a step.

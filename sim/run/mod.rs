@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub objective: Objective,
     /// Mapping parameters the user fixed.
     pub pins: Pins,
+    /// Time the decode step alone ([`SimOptions::decode_only`]): `ttft_s` is null.
+    pub decode_only: bool,
 }
 
 impl RunOptions {
@@ -54,6 +56,7 @@ impl RunOptions {
             trace: self.trace,
             objective: self.objective,
             pins: self.pins,
+            decode_only: self.decode_only,
         }
     }
 }
@@ -68,6 +71,7 @@ impl Default for RunOptions {
             seed: numerics::DEFAULT_SEED,
             dist: Dist::default(),
             trace: false,
+            decode_only: false,
             objective: Objective::default(),
             pins: Pins::default(),
         }
@@ -242,7 +246,7 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         aggregate_tokens_per_s: step_s.map(|s| w.scenario.batch as f64 / s),
         bound_tokens_per_s: bound,
         mapping_efficiency: step_s.zip(bound).map(|(s, b)| 1.0 / s / b),
-        ttft_s: t.map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
+        ttft_s: (t.filter(|_| !opts.decode_only)).map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
         utilization: t.map(|t| {
             let s = seconds(t.decode_cycles);
             let (bytes, ops) = t

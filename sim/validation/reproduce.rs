@@ -182,13 +182,19 @@ pub fn search(
         .par_iter()
         .map(|&k| {
             let known = base[k].as_ref().ok().and_then(predicted);
-            jobs[k]
+            // Variants of a job whose missed points are all decode speeds skip the prefill.
+            let mut job = jobs[k].clone();
+            job.opts.decode_only = missed
+                .iter()
+                .all(|&(j, m, _)| j != k || m == Metric::DecodeTokensPerSUser);
+            let job = &job;
+            job
                 .arch
                 .estimated
                 .iter()
                 .map(|field| {
                     let v = Variants {
-                        job: jobs[k],
+                        job,
                         field,
                         runs: RefCell::new(BTreeMap::from([(1f64.to_bits(), known)])),
                     };

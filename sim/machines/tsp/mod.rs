@@ -48,20 +48,23 @@ pub fn simulate(
     }
     let machine = machine::Machine::new(m);
     let chosen = search::choose(&machine, m, w, opts)?;
-    let prefill = timing::run_step(
-        &machine,
-        w,
-        Step::prefill(w),
-        &chosen.mapping,
-        opts.fidelity,
-        false,
-    )?;
+    let prefill = match opts.decode_only {
+        true => None,
+        false => Some(timing::run_step(
+            &machine,
+            w,
+            Step::prefill(w),
+            &chosen.mapping,
+            opts.fidelity,
+            false,
+        )?),
+    };
     Ok(timing::timing(
         &machine,
         &m.chip,
         w,
         chosen,
-        prefill.cycles,
+        prefill.map_or(0, |p| p.cycles),
         opts.fidelity,
     ))
 }

@@ -389,6 +389,7 @@ pub fn simulate(
         (Fidelity::Detailed, trace) => measure_detailed(m, w, &chosen.plan, trace)?,
     };
     let prefill = match opts.fidelity {
+        _ if opts.decode_only => 0,
         Fidelity::Fast => memo::prefill(m, w, &chosen.plan, || {
             prefill::cycles(m, w, &chosen.plan, Fidelity::Fast)
         })?,
