@@ -265,8 +265,11 @@ fn int8_activation_kernel_tracks_the_reference() {
 }
 
 /// The formats with an int8-activation kernel: every integer format.
+/// The integer formats but `q3-k256`, whose super-blocks have no int8-activation kernel yet.
 fn int8_kernel_formats() -> impl Iterator<Item = Format> {
-    Format::ALL.into_iter().filter(|f| f.is_integer())
+    Format::ALL
+        .into_iter()
+        .filter(|&f| f.is_integer() && f != Format::Q3K256)
 }
 
 /// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.

@@ -246,7 +246,8 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
         aggregate_tokens_per_s: step_s.map(|s| w.scenario.batch as f64 / s),
         bound_tokens_per_s: bound,
         mapping_efficiency: step_s.zip(bound).map(|(s, b)| 1.0 / s / b),
-        ttft_s: (t.filter(|_| !opts.decode_only)).map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
+        ttft_s: (t.filter(|_| !opts.decode_only))
+            .map(|t| seconds(t.prefill_cycles + t.decode_cycles)),
         utilization: t.map(|t| {
             let s = seconds(t.decode_cycles);
             let (bytes, ops) = t

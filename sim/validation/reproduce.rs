@@ -188,8 +188,7 @@ pub fn search(
                 .iter()
                 .all(|&(j, m, _)| j != k || m == Metric::DecodeTokensPerSUser);
             let job = &job;
-            job
-                .arch
+            job.arch
                 .estimated
                 .iter()
                 .map(|field| {
