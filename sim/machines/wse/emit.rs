@@ -244,31 +244,10 @@ impl<'a, S: Sink> Emitter<'a, S> {
         Ok(())
     }
 
-    /// The row multicasts of `m`, each PE multiplying its tile by what arrives.
-    fn gemv_casts(&self, m: &Matrix) -> Vec<Cast> {
-        let costs: Vec<u64> = m
-            .outputs
-            .iter()
-            .map(|&(lo, hi)| self.axpy(m.format, hi - lo))
-            .collect();
-        (0..m.tiles.in_blocks)
-            .map(|a| {
-                let (lo, hi) = m.input(a);
-                Cast {
-                    stops: (0..m.outputs.len()).map(|j| m.pe(a, j)).collect(),
-                    lo,
-                    hi,
-                    seqs: self.seqs,
-                    chunk: m.chunk,
-                    costs: costs.clone(),
-                }
-            })
-            .collect()
-    }
-
-    /// The row multicasts of matrices sharing their rows ([`same_rows`]): along the most
-    /// runs any of them has, each PE charged for its tile of every matrix reaching it.
-    fn shared_casts(&self, ms: &[&Matrix]) -> Vec<Cast> {
+    /// The row multicasts of one matrix, or of matrices sharing their rows ([`same_rows`]):
+    /// along the most runs any of them has, each PE multiplying what arrives by its tile of
+    /// every matrix reaching it.
+    fn casts(&self, ms: &[&Matrix]) -> Vec<Cast> {
         let mut costs: Vec<u64> = Vec::new();
         for m in ms {
             for (j, &(lo, hi)) in m.outputs.iter().enumerate() {
@@ -322,13 +301,15 @@ impl<'a, S: Sink> Emitter<'a, S> {
         let casts: Vec<Cast> = match (shared, ms) {
             (true, [first, ..]) => {
                 self.gemv_inputs(first, srcs)?;
-                self.shared_casts(ms)
+                self.casts(ms)
             }
             _ => {
                 for m in ms {
                     self.gemv_inputs(m, srcs)?;
                 }
-                ms.iter().flat_map(|m| self.gemv_casts(m)).collect()
+                ms.iter()
+                    .flat_map(|m| self.casts(std::slice::from_ref(m)))
+                    .collect()
             }
         };
         self.multicast(&casts)?;

@@ -56,7 +56,6 @@ pub struct Cut {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grid {
     pub rows: u64,
-    pub cols: u64,
     /// Per part of [`parts`], in order.
     pub cuts: Vec<Cut>,
 }
@@ -128,7 +127,7 @@ pub fn cut(parts: &[Part], room: Room, rows: u64, cols: u64) -> Option<Grid> {
             }
         })
         .collect();
-    Some(Grid { rows, cols, cuts })
+    Some(Grid { rows, cuts })
 }
 
 /// The grid a band of `rows` rows and `cols` columns holds beside `kv_pes` KV-cache PEs: as

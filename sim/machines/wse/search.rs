@@ -75,23 +75,13 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
 }
 
 /// Cycles a decode step with `spread` takes at least: per layer, the phases run one after
-/// another (Q, K and V side by side, attention, O, gate and up, down), and each GEMV lasts at
-/// least the work of its busiest PE (a tile's multiply-adds over the datapath's lanes) after
-/// its row multicast has reached its last stop (one hop per output block but the first: the
-/// stops are distinct PEs); attention at least a K PE's scores over its tokens for every query
-/// head of its group; the classifier alike.
+/// another (Q, K and V side by side, attention, O, gate and up, down), each GEMV at least
+/// [`gemv_bound`], attention at least a K PE's scores over its tokens for every query head of
+/// its group; the classifier alike.
 fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let model = &w.model;
-    let batch = w.scenario.batch.max(1);
-    let dp = Datapath::new(&m.wafer.pe);
-    let room = Room::new(m, batch, spread);
-    let hop = m.wafer.router.hop_cycles;
-    let gemv = |class: TensorClass, rows: u64, cols: u64, fused: u64| {
-        let format = w.quant.format(class);
-        let t = place::tiles(format, rows, cols, room.of(class))?;
-        let work = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format));
-        Some(work + (fused * t.out_blocks).saturating_sub(1) * hop)
-    };
+    let room = Room::new(m, w.scenario.batch.max(1), spread);
+    let gemv = |class, rows, cols, fused| gemv_bound(m, w, room, (class, rows, cols, fused));
     let (h, f) = (model.hidden, model.ffn);
     let qkv = gemv(TensorClass::AttnQ, model.q_dim(), h, 1)?
         .max(gemv(TensorClass::AttnK, model.kv_dim(), h, 1)?)
@@ -102,6 +92,27 @@ fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let attention = attention(m, w, spread)?;
     let classifier = gemv(TensorClass::Classifier, model.vocab, h, 1)?;
     Some(model.layers * (qkv + o + up + down + attention) + classifier)
+}
+
+/// Cycles a GEMV of `class` (`rows` x `cols`, `fused` matrices side by side) with tiles cut for
+/// `room` takes at least: its busiest PE's multiply-adds ([`after_multicast`]).
+fn gemv_bound(
+    m: &WseSystem,
+    w: &Workload,
+    room: Room,
+    (class, rows, cols, fused): (TensorClass, u64, u64, u64),
+) -> Option<u64> {
+    let format = w.quant.format(class);
+    let t = place::tiles(format, rows, cols, room.of(class))?;
+    let lanes = Datapath::new(&m.wafer.pe).axpy_lanes(format);
+    let work = (t.tile_rows * t.tile_cols * room.batch).div_ceil(lanes);
+    Some(after_multicast(m, work, fused * t.out_blocks))
+}
+
+/// A GEMV's `work` on its PE after its row multicast has reached the last of its `stops`: one
+/// hop per stop but the first (the stops are distinct PEs).
+fn after_multicast(m: &WseSystem, work: u64, stops: u64) -> u64 {
+    work + stops.saturating_sub(1) * m.wafer.router.hop_cycles
 }
 
 /// Cycles a K PE takes at least to score its tokens for every query head of its group, every
@@ -136,15 +147,11 @@ fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> O
     if wafers * (rows / grid.rows) < model.layers {
         return None;
     }
-    let hop = m.wafer.router.hop_cycles;
     let work = grid.work(&parts, batch, |f| dp.axpy_lanes(f));
-    let reach = |(work, stops): (u64, u64)| work + stops.saturating_sub(1) * hop;
+    let reach = |(work, stops): (u64, u64)| after_multicast(m, work, stops);
     let qkv = (work[0].0 + work[1].0 + work[2].0).max(reach(work[0]));
     let gemvs: u64 = qkv + work[3..].iter().map(|&p| reach(p)).sum::<u64>();
-    let room = room.of(TensorClass::Classifier);
-    let format = w.quant.format(TensorClass::Classifier);
-    let t = place::tiles(format, model.vocab, model.hidden, room)?;
-    let classifier = (t.tile_rows * t.tile_cols * batch).div_ceil(dp.axpy_lanes(format))
-        + t.out_blocks.saturating_sub(1) * hop;
+    let classifier = (TensorClass::Classifier, model.vocab, model.hidden, 1);
+    let classifier = gemv_bound(m, w, room, classifier)?;
     Some(model.layers * (gemvs + attention(m, w, spread)?) + classifier)
 }
