@@ -6,7 +6,7 @@
 
 use crate::arch::{Arch, Calibration, Unit, vary};
 use crate::error::Error;
-use crate::mapping::{MappingParams, Pins};
+use crate::mapping::Pins;
 use crate::quant::Format;
 use crate::run::{self, RunOptions, RunRecord};
 use crate::workload::Workload;
@@ -136,26 +136,6 @@ pub fn analyse_held(arch: &Arch, w: &Workload, opts: &RunOptions) -> Result<Sens
     analyse_with(arch, w, opts, true)
 }
 
-/// Pins that hold the mapping `params` describes.
-fn pins_of(params: Option<&MappingParams>) -> Pins {
-    match params {
-        Some(MappingParams::Tsp { tp, .. } | MappingParams::Gpu { tp, .. }) => Pins {
-            tp: Some(*tp),
-            ..Pins::default()
-        },
-        Some(MappingParams::Wse {
-            tile_bytes,
-            kv_tokens_per_pe,
-            ..
-        }) => Pins {
-            tile_bytes: Some(*tile_bytes),
-            kv_tokens_per_pe: Some(*kv_tokens_per_pe),
-            ..Pins::default()
-        },
-        None => Pins::default(),
-    }
-}
-
 fn analyse_with(
     arch: &Arch,
     w: &Workload,
@@ -179,7 +159,9 @@ fn analyse_with(
     let fixed = RunOptions {
         units: Some(base.units),
         pins: if hold {
-            pins_of(base.mapping_params.as_ref())
+            base.mapping_params
+                .as_ref()
+                .map_or(Pins::default(), Pins::holding)
         } else {
             opts.pins
         },

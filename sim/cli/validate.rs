@@ -5,7 +5,9 @@ use super::cells::{or_dash, signed_percent};
 use accsim::report::Table;
 use accsim::validation::{self, Outcome, Reproduction, reproduce};
 use clap::Args;
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Predict published deployments and show the error of each prediction.
 #[derive(Args)]
@@ -38,7 +40,13 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
             validation::preset()?,
         ),
     };
-    let outcomes = validation::run(&path, &v, true)?;
+    // Minutes on 405B-class points: a spinner names each variant run (hidden off a terminal).
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let tell = |what: &str| bar.set_message(format!("validate: {what}"));
+    let outcomes = validation::run_reporting(&path, &v, true, &tell);
+    bar.finish_and_clear();
+    let outcomes = outcomes?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {

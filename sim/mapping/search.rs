@@ -54,6 +54,29 @@ pub struct Pins {
 }
 
 impl Pins {
+    /// Pins that hold the mapping `params` describes: its tensor-parallel degree, or its tile
+    /// and KV slice sizes and family. What a variant of a run keeps when the search is not to
+    /// move (sensitivity with the mapping held, validation's reproduction search).
+    pub fn holding(params: &MappingParams) -> Pins {
+        match params {
+            MappingParams::Tsp { tp, .. } | MappingParams::Gpu { tp, .. } => Pins {
+                tp: Some(*tp),
+                ..Pins::default()
+            },
+            MappingParams::Wse {
+                tile_bytes,
+                kv_tokens_per_pe,
+                overlaid,
+                ..
+            } => Pins {
+                tile_bytes: Some(*tile_bytes),
+                kv_tokens_per_pe: Some(*kv_tokens_per_pe),
+                overlaid: Some(*overlaid),
+                ..Pins::default()
+            },
+        }
+    }
+
     /// Whether nothing is pinned.
     pub fn is_empty(&self) -> bool {
         *self == Pins::default()
@@ -111,6 +134,8 @@ pub enum MappingParams {
         kv_tokens_per_pe: u64,
         pes_per_layer: u64,
         arrangement: String,
+        /// Each layer's matrices overlaid on one grid (else in regions of their own).
+        overlaid: bool,
     },
     /// GPU: tensor parallelism over the GPUs in use.
     Gpu { tp: u64, gpus_used: u64 },
@@ -127,4 +152,16 @@ pub struct Candidate {
     pub score: Option<f64>,
     /// Why it was not simulated or failed, or that it was chosen.
     pub note: String,
+}
+
+impl Candidate {
+    /// A mapping that was pruned or failed, and why.
+    pub fn unsimulated(mapping: String, note: String) -> Candidate {
+        Candidate {
+            mapping,
+            decode_tokens_per_s: None,
+            score: None,
+            note,
+        }
+    }
 }

@@ -277,15 +277,18 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
     })
 }
 
-/// [`run`] on a short-lived thread of its own. A machine model may keep scratch arrays per
-/// thread for the next run on it (the WSE fast fidelity does, sized by the largest run); a
-/// long-lived worker running a few 405B-class variants one after another would then hold
-/// gigabytes it never uses again. Commands that run a few large variants (validation,
-/// sensitivity) free them this way when each run ends.
+/// [`run`] on a short-lived thread pool of its own, of the caller's size. A machine model may
+/// keep scratch arrays per thread for the next run on it (the WSE fast fidelity does, sized by
+/// the largest run); long-lived workers running a few 405B-class variants one after another
+/// would then hold gigabytes they never use again. Commands that run a few large variants
+/// (validation, sensitivity) free them this way when each run ends: the pool's threads end with
+/// it. A pool of its own also keeps a caller that blocks on the run (a worker of the global
+/// pool) from waiting on workers all blocked the same way.
 pub fn run_alone(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
-    std::thread::scope(|s| {
-        s.spawn(|| run(arch, w, opts))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    let threads = rayon::current_num_threads();
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| run(arch, w, opts)),
+        // No threads to spare: the run's parallel parts share the caller's pool.
+        Err(_) => run(arch, w, opts),
+    }
 }

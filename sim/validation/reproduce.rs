@@ -1,9 +1,11 @@
 //! For a published point the model misses: which value of each estimated input would reproduce
 //! it. Each field listed in the arch's `estimated` is scaled by a factor in
 //! [`1/RANGE`, `RANGE`] (every number under it, as [`arch::vary::scaled`] does) and the factor
-//! that hits the published value is found by bisection on the logarithm of the ratio
-//! predicted / published. Whether the value found is physically plausible is for a human to
-//! judge; the numbers are printed for that.
+//! that hits the published value is found by false position (Illinois) on the logarithm of the
+//! ratio predicted / published. Every variant searches its mapping again, as the prediction it
+//! stands for would (holding the mapping of the run as estimated would cost a fifth as much on
+//! a 405B wafer point, but answers another question). Whether the value found is physically
+//! plausible is for a human to judge; the numbers are printed for that.
 
 use super::Metric;
 use crate::arch::vary;
@@ -17,9 +19,16 @@ use std::collections::BTreeMap;
 /// The widest factor searched either way.
 pub const RANGE: f64 = 16.0;
 
-/// Bisection steps on log2 of the factor: an interval of at most log2(RANGE) = 4 ends within
-/// 4 / 2^7 of the answer, a factor within about 2%.
+/// Steps of false position at most: bisection would bring an interval of log2(RANGE) = 4 within
+/// 4 / 2^7 of the answer (a factor within about 2%) in as many; false position on the smooth
+/// curves of most fields gets there in fewer.
 const STEPS: usize = 7;
+
+/// A variant this close to the published value (relative) is the answer.
+const CLOSE: f64 = 1e-6;
+
+/// An interval of exponents (log2 of the factor) this narrow is as close as the search goes.
+const NARROW: f64 = 4.0 / (1u64 << STEPS) as f64;
 
 /// What one estimated input would have to be to reproduce one published point.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,12 +48,13 @@ pub struct Reproduction {
 /// Decode tokens/s and time to first token of one variant (`None`: invalid, no fit, failed).
 type Predicted = Option<(Option<f64>, Option<f64>)>;
 
-/// One (job, field) pair's runs, memoized by factor so that two metrics of one deployment
-/// share them.
+/// One (job, field) pair's runs, memoized by factor.
 struct Variants<'a> {
     job: &'a Job,
     field: &'a str,
     runs: RefCell<BTreeMap<u64, Predicted>>,
+    /// Told of every variant about to run (`point: field x factor`).
+    progress: (&'a str, &'a (dyn Fn(&str) + Sync)),
 }
 
 /// What the search needs of a run.
@@ -57,6 +67,8 @@ impl Variants<'_> {
         if let Some(p) = self.runs.borrow().get(&factor.to_bits()) {
             return *p;
         }
+        let (point, progress) = self.progress;
+        progress(&format!("{point}: {} x{factor:.3}", self.field));
         let p = vary::scaled(&self.job.arch, self.field, factor)
             .ok()
             .and_then(|arch| {
@@ -85,30 +97,37 @@ impl Variants<'_> {
         self.metric(e.exp2(), m).map(|v| (v / published).ln())
     }
 
-    /// Bisect between exponents `a` and `b`, whose gaps `ga` and `gb` differ in sign; the
-    /// exponent tried that came closest (integer fields move in steps, so the closest variant
-    /// run, not the last midpoint, is the answer).
+    /// Between exponents `a` and `b`, whose gaps `ga` and `gb` differ in sign, the exponent
+    /// tried that came closest, by false position with the Illinois rule (the retained end's
+    /// gap halved when the same end is kept twice, so a curved or stepped gap still closes in).
+    /// Integer fields move in steps, so the closest variant run, not the last estimate, is the
+    /// answer.
     fn bisect(&self, a: (f64, f64), b: (f64, f64), m: Metric, published: f64) -> f64 {
-        let ((mut a, mut ga), (mut b, gb)) = (a, b);
+        let ((mut a, mut ga), (mut b, mut gb)) = (a, b);
         let mut best = if ga.abs() <= gb.abs() {
             (a, ga)
         } else {
             (b, gb)
         };
+        let close = (1.0 + CLOSE).ln();
         for _ in 0..STEPS {
-            let mid = 0.5 * (a + b);
+            if best.1.abs() <= close || (b - a).abs() <= NARROW {
+                break;
+            }
+            let c = (a * gb - b * ga) / (gb - ga);
             // A variant between two that run should run too; stop at what is known.
-            let Some(g) = self.gap(mid, m, published) else {
+            let Some(gc) = self.gap(c, m, published) else {
                 break;
             };
-            if g.abs() < best.1.abs() {
-                best = (mid, g);
+            if gc.abs() < best.1.abs() {
+                best = (c, gc);
             }
-            if g.signum() == ga.signum() {
-                (a, ga) = (mid, g);
+            if gc.signum() == gb.signum() {
+                ga /= 2.0;
             } else {
-                b = mid;
+                (a, ga) = (b, gb);
             }
+            (b, gb) = (c, gc);
         }
         best.0
     }
@@ -166,55 +185,35 @@ impl Variants<'_> {
 
 /// For each missed point `(job index, metric, published)`, one [`Reproduction`] per estimated
 /// field of its job's architecture, in the arch file's order; `base` holds each job's run as
-/// estimated. Jobs run in parallel, the fields of one job one after another: a variant of a
-/// 405B-class job holds gigabytes, and two of them at once is as far as memory should go. The
-/// result does not depend on the thread count.
+/// estimated. Points are searched in parallel, the fields of one point one after another: a
+/// variant of a 405B-class job holds gigabytes, and two of them at once is as far as memory
+/// should go. A point's variants time only what its metric needs (a decode speed skips the
+/// prefill). `progress` hears of every variant run. The result does not depend on the thread
+/// count.
 pub fn search(
     jobs: &[&Job],
     base: &[Result<RunRecord, String>],
     missed: &[(usize, Metric, f64)],
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Vec<Vec<Reproduction>> {
-    let mut searched: Vec<usize> = missed.iter().map(|&(k, _, _)| k).collect();
-    searched.sort_unstable();
-    searched.dedup();
-    // Per searched job: per field, one reproduction per missed point of that job.
-    let per_job: Vec<Vec<Vec<Reproduction>>> = searched
+    missed
         .par_iter()
-        .map(|&k| {
-            let known = base[k].as_ref().ok().and_then(predicted);
-            // Variants of a job whose missed points are all decode speeds skip the prefill.
+        .map(|&(k, metric, published)| {
             let mut job = jobs[k].clone();
-            job.opts.decode_only = missed
-                .iter()
-                .all(|&(j, m, _)| j != k || m == Metric::DecodeTokensPerSUser);
+            job.opts.decode_only = metric == Metric::DecodeTokensPerSUser;
+            let known = base[k].as_ref().ok().and_then(predicted);
             let job = &job;
-            job.arch
-                .estimated
-                .iter()
+            let point = format!("{}, {}", job.workload.name, metric.name());
+            (job.arch.estimated.iter())
                 .map(|field| {
                     let v = Variants {
                         job,
                         field,
                         runs: RefCell::new(BTreeMap::from([(1f64.to_bits(), known)])),
+                        progress: (&point, progress),
                     };
-                    missed
-                        .iter()
-                        .filter(|(j, _, _)| *j == k)
-                        .map(|&(_, m, published)| v.reproduce(m, published))
-                        .collect()
+                    v.reproduce(metric, published)
                 })
-                .collect()
-        })
-        .collect();
-    missed
-        .iter()
-        .enumerate()
-        .map(|(i, &(k, _, _))| {
-            let nth = missed[..i].iter().filter(|(j, _, _)| *j == k).count();
-            let fields = &per_job[searched.iter().position(|&s| s == k).unwrap_or(0)];
-            fields
-                .iter()
-                .map(|per_point| per_point[nth].clone())
                 .collect()
         })
         .collect()

@@ -119,15 +119,11 @@ pub fn choose(
         if let Some((score, _, _)) = &best
             && ceiling <= *score
         {
-            candidates.push(Candidate {
-                mapping,
-                decode_tokens_per_s: None,
-                score: None,
-                note: format!(
-                    "pruned: its bound ({} cycles) cannot beat the best found",
-                    c.bound_cycles
-                ),
-            });
+            let note = format!(
+                "pruned: its bound ({} cycles) cannot beat the best found",
+                c.bound_cycles
+            );
+            candidates.push(Candidate::unsimulated(mapping, note));
             continue;
         }
         let run = run_step(m, w, Step::decode(w), &c.mapping, Fidelity::Fast, false)?;

@@ -18,6 +18,7 @@ use super::{detailed_part_ends, emit, fast, per_wavelet, program};
 use crate::arch::WseSystem;
 use crate::mapping::Fidelity;
 use crate::workload::Workload;
+use rayon::prelude::*;
 use std::ops::Range;
 
 /// Positions in flight in a window: the first fills the pipeline, the intervals at which the
@@ -62,12 +63,11 @@ pub fn windowed(
     if p < WINDOW {
         return exact(m, w, plan, fidelity);
     }
-    let last = part_ends(m, w, plan, fidelity, (p - 1..p, true))?;
-    let pass = last.into_iter().max().unwrap_or(0);
     let pipeline = window_plan(plan);
     let parts = pipeline.layers.len() + 1;
-    let mut samples = Vec::new();
-    for i in 0..DEPTHS {
+    // The last position's pass and the windows are independent runs: side by side at the
+    // fast fidelity.
+    let window = |i: u64| -> crate::Result<(f64, f64)> {
         let depth = i * (p - WINDOW) / (DEPTHS - 1);
         let ends = part_ends(m, w, &pipeline, fidelity, (depth..depth + WINDOW, false))?;
         let leave: Vec<u64> = (ends.chunks(parts))
@@ -76,8 +76,24 @@ pub fn windowed(
         let span = leave[WINDOW as usize - 1].saturating_sub(leave[0]);
         // The intervals measured are those of positions depth + 1 ..= depth + WINDOW - 1.
         let centre = depth as f64 + WINDOW as f64 / 2.0;
-        samples.push((centre, span as f64 / (WINDOW - 1) as f64));
-    }
+        Ok((centre, span as f64 / (WINDOW - 1) as f64))
+    };
+    let last = || part_ends(m, w, plan, fidelity, (p - 1..p, true));
+    let (last, samples) = match fidelity {
+        Fidelity::Fast => rayon::join(last, || {
+            (0..DEPTHS)
+                .into_par_iter()
+                .map(window)
+                .collect::<crate::Result<_>>()
+        }),
+        // Detailed runs hold every event: one at a time.
+        Fidelity::Detailed => (
+            last(),
+            (0..DEPTHS).map(window).collect::<crate::Result<_>>(),
+        ),
+    };
+    let pass = last?.into_iter().max().unwrap_or(0);
+    let samples: Vec<(f64, f64)> = samples?;
     let start: f64 = (1..p).map(|q| interpolate(&samples, q as f64)).sum();
     Ok(pass + start.round() as u64)
 }
