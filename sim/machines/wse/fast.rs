@@ -80,6 +80,19 @@ pub struct Fast {
     /// Replays are refused (tests compare them with evaluation).
     #[cfg(test)]
     replay_off: bool,
+    held_buffers: HeldBuffers,
+}
+
+/// What [`Fast::held`] refills message after message: a step holds up millions of messages,
+/// and allocating these for each took more time than evaluating them.
+#[derive(Default)]
+struct HeldBuffers {
+    links: Vec<held::Link>,
+    drops: Vec<held::Drop>,
+    /// The source's items' times.
+    src: Vec<u64>,
+    scratch: held::Scratch,
+    out: held::Held,
 }
 
 /// Note in `rec` that `link` was free from `free` when an item first wanted it at `first`.
@@ -153,6 +166,7 @@ impl Fast {
             replayed: 0,
             #[cfg(test)]
             replay_off: false,
+            held_buffers: HeldBuffers::default(),
             g,
         }
     }
@@ -353,37 +367,44 @@ impl Fast {
         receives: &[Receive<Times>],
         tasks: &mut Vec<Times>,
     ) {
-        let links: Vec<held::Link> = (route.links.iter())
-            .map(|&(l, latency)| held::Link {
+        let mut b = std::mem::take(&mut self.held_buffers);
+        b.links.clear();
+        b.links
+            .extend(route.links.iter().map(|&(l, latency)| held::Link {
                 latency,
                 free: self.link_free[self.slot(l)],
                 credited: l < self.io_base,
-            })
-            .collect();
-        let drops: Vec<held::Drop> = (route.drops.iter().zip(receives))
-            .map(|(&(pos, pe), r)| held::Drop {
-                pos: pos as usize,
-                ready: self.ramp_ready(pe, r),
-                latency: self.g.hop,
-                queue: matches!(r.buffer, Buffer::Queue),
-                service: r.service,
-                pe_free: self.pe_free[pe.0 as usize],
-            })
-            .collect();
+            }));
+        b.drops.clear();
+        let drops = route.drops.iter().zip(receives);
+        b.drops.extend(drops.map(|(&(pos, pe), r)| held::Drop {
+            pos: pos as usize,
+            ready: self.ramp_ready(pe, r),
+            latency: self.g.hop,
+            queue: matches!(r.buffer, Buffer::Queue),
+            service: r.service,
+            pe_free: self.pe_free[pe.0 as usize],
+        }));
         let n = src.items();
-        let h = match src {
+        let times: &[u64] = match src {
             Times::Train(t) => {
-                let src: Vec<u64> = (0..n).map(|k| t.time(k)).collect();
-                held::evaluate(&src, &links, &drops, self.g.queue)
+                b.src.clear();
+                b.src.extend((0..n).map(|k| t.time(k)));
+                &b.src
             }
-            Times::Each(e) => held::evaluate(e, &links, &drops, self.g.queue),
-            Times::Served(s) => held::evaluate(&s.each(), &links, &drops, self.g.queue),
+            Times::Each(e) => e,
+            Times::Served(s) => {
+                s.each(&mut b.src);
+                &b.src
+            }
         };
+        let (scratch, h) = (&mut b.scratch, &mut b.out);
+        held::evaluate(times, &b.links, &b.drops, self.g.queue, scratch, h);
         for (&(link, _), &(first, last)) in route.links.iter().zip(&h.links) {
             self.held_link(link, first, n, last);
         }
         let ramps = route.drops.iter().zip(receives).zip(&h.ramps);
-        for (((&(_, pe), r), &(first, last)), done) in ramps.zip(h.done) {
+        for (((&(_, pe), r), &(first, last)), done) in ramps.zip(h.done.drain(..)) {
             self.held_link(self.g.link(pe, RAMP_IN), first, n, last);
             let i = pe.0 as usize;
             if self.recording.active {
@@ -392,7 +413,7 @@ impl Fast {
             }
             self.pe_busy[i] += n * r.service;
             let task = match done {
-                held::Done::Each(e) => Times::Each(e.into()),
+                held::Done::Each(e) => Times::Each(e),
                 held::Done::Served(s) => Times::Served(s),
             };
             let end = task.last();
@@ -400,6 +421,7 @@ impl Fast {
             self.finish(end);
             tasks.push(task);
         }
+        self.held_buffers = b;
     }
 
     /// Account a held message's `n` wavelets over `link`, the first reaching it at `first`,

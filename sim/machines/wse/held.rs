@@ -8,7 +8,7 @@
 //! it has left the queue at the far end), a ramp's into an input queue is `done(k - queue) + 1`,
 //! and `leave_p(k)` is the latest start of wavelet `k` over the router's outputs.
 //!
-//! They have a closed form ([`evaluate`]). Past the first link, wavelets arrive at least a
+//! They have a closed form ([`closed_form`]). Past the first link, wavelets arrive at least a
 //! cycle apart, so an output whose ready times and credits are `floor(k) + k`, `floor` a
 //! nondecreasing step function of `k` ([`Steps`]), starts wavelet `k` at
 //! `max(arrival(k), floor(k) + k)`. A queue's leave times are then its arrivals or its outputs'
@@ -20,6 +20,10 @@
 //! O(positions x wavelets). A ramp into an input queue has such a floor when its task takes at
 //! most a cycle a wavelet and the queue covers the ramp and the task; otherwise, and for
 //! queues no deeper than a link's latency, the recurrences are evaluated.
+//!
+//! The closed form pays in allocations what it saves in wavelets: short messages over few
+//! positions, most of the held ones (a reduction's hop), are cheaper wavelet by wavelet
+//! ([`evaluate`] picks). Both refill buffers kept across messages ([`Scratch`], [`Held`]).
 
 use smallvec::{SmallVec, smallvec};
 use std::rc::Rc;
@@ -145,9 +149,10 @@ impl Seq {
         self.at(self.base.len() as u64 - 1)
     }
 
-    /// Every wavelet's time, in one pass over the base and the floor's steps.
-    fn times(&self) -> Vec<u64> {
-        let mut out: Vec<u64> = self.base.iter().map(|&b| b + self.shift).collect();
+    /// Every wavelet's time, in one pass over the base and the floor's steps, into `out`.
+    fn times(&self, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(self.base.iter().map(|&b| b + self.shift));
         let steps = &self.floor.0;
         for (i, &(t, c)) in steps.iter().enumerate() {
             let end = steps.get(i + 1).map_or(out.len(), |x| x.0 as usize);
@@ -155,7 +160,6 @@ impl Seq {
                 *o = (*o).max((c + k as i64) as u64);
             }
         }
-        out
     }
 
     /// Served by an output with floors `floor`.
@@ -217,26 +221,26 @@ impl Served {
         self.arrivals.base.len() as u64
     }
 
-    /// Completion of each item [cycles].
-    pub fn each(&self) -> Vec<u64> {
+    /// Completion of each item [cycles], into `times`.
+    pub fn each(&self, times: &mut Vec<u64>) {
         let mut done = self.ready;
-        let mut times = self.arrivals.times();
+        self.arrivals.times(times);
         for t in times.iter_mut() {
             done = (*t + self.delay).max(done) + self.service;
             *t = done;
         }
-        times
     }
 }
 
 /// What a drop's task did.
 #[derive(Debug)]
 pub enum Done {
-    Each(Vec<u64>),
+    Each(Rc<[u64]>),
     Served(Served),
 }
 
-/// What a held message did.
+/// What a held message did. Its vectors are refilled message after message (a step holds up
+/// millions of short ones).
 #[derive(Debug, Default)]
 pub struct Held {
     /// Per link: the time its first wavelet reached it and the start of its last one.
@@ -247,13 +251,45 @@ pub struct Held {
     pub done: Vec<Done>,
 }
 
-/// Per position: its drop, if any.
-fn drop_at(drops: &[Drop], positions: usize) -> Vec<Option<usize>> {
-    let mut at = vec![None; positions];
+impl Held {
+    /// Zeroed times for `links` links and `drops` drops, no tasks.
+    fn reset(&mut self, links: usize, drops: usize) {
+        self.links.clear();
+        self.links.resize(links, (0, 0));
+        self.ramps.clear();
+        self.ramps.resize(drops, (0, 0));
+        self.done.clear();
+    }
+}
+
+/// Working arrays of an evaluation, reused from message to message.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Per position: its drop, if any.
+    at: Vec<Option<usize>>,
+    /// Per position and queue slot: when the wavelet left the router.
+    leave: Vec<u64>,
+    /// Per drop and queue slot: when its task was done with the wavelet.
+    done_ring: Vec<u64>,
+    /// Per drop: its task's last completion.
+    last: Vec<u64>,
+    /// Per drop: its task's completions, `n` each.
+    each: Vec<u64>,
+}
+
+/// Fill `at` with each position's drop, if any.
+fn drop_at(drops: &[Drop], positions: usize, at: &mut Vec<Option<usize>>) {
+    at.clear();
+    at.resize(positions, None);
     for (i, d) in drops.iter().enumerate() {
         at[d.pos] = Some(i);
     }
-    at
+}
+
+/// Zeros in `v`, `n` of them.
+fn zeros(v: &mut Vec<u64>, n: usize) {
+    v.clear();
+    v.resize(n, 0);
 }
 
 /// An output (the time its first wavelet arrived, its last start) sends wavelet `k`, arrived
@@ -273,50 +309,115 @@ fn send(out: &mut (u64, u64), k: usize, arrival: u64, ready: u64, credit: u64) -
 
 /// The recurrences themselves, wavelet by wavelet over every position, for a message of
 /// wavelets ready at `src` along `links` with `drops` (in position order), every queue
-/// `queue >= 1` wavelets deep.
-pub fn wavelets(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held {
-    let (q, positions) = (queue as usize, links.len() + 1);
-    let at = drop_at(drops, positions);
-    let mut leave = vec![0u64; positions * q];
-    let mut done_ring = vec![0u64; drops.len() * q];
-    let mut h = Held {
-        links: vec![(0, 0); links.len()],
-        ramps: vec![(0, 0); drops.len()],
-        done: Vec::new(),
-    };
-    let mut each = vec![Vec::with_capacity(src.len()); drops.len()];
-    let mut last: Vec<u64> = drops.iter().map(|d| d.pe_free).collect();
+/// `queue >= 1` wavelets deep; into `h`.
+pub fn wavelets(
+    src: &[u64],
+    links: &[Link],
+    drops: &[Drop],
+    queue: u64,
+    s: &mut Scratch,
+    h: &mut Held,
+) {
+    let (q, positions, n) = (queue as usize, links.len() + 1, src.len());
+    drop_at(drops, positions, &mut s.at);
+    zeros(&mut s.leave, positions * q);
+    zeros(&mut s.done_ring, drops.len() * q);
+    zeros(&mut s.each, drops.len() * n);
+    s.last.clear();
+    s.last.extend(drops.iter().map(|d| d.pe_free));
+    h.reset(links.len(), drops.len());
+    let mut slot = 0;
     for (k, &a) in src.iter().enumerate() {
-        let (slot, earlier) = (k % q, k >= q);
+        let earlier = k >= q;
         let mut arrival = a;
         for p in 0..positions {
             let mut left = 0;
-            if let Some(d) = at[p] {
+            if let Some(d) = s.at[p] {
                 let dr = &drops[d];
                 let credit = match dr.queue && earlier {
-                    true => done_ring[d * q + slot] + 1,
+                    true => s.done_ring[d * q + slot] + 1,
                     false => 0,
                 };
                 let start = send(&mut h.ramps[d], k, arrival, dr.ready, credit);
                 left = start;
-                last[d] = (start + dr.latency).max(last[d]) + dr.service;
-                done_ring[d * q + slot] = last[d];
-                each[d].push(last[d]);
+                let last = (start + dr.latency).max(s.last[d]) + dr.service;
+                s.last[d] = last;
+                s.done_ring[d * q + slot] = last;
+                s.each[d * n + k] = last;
             }
             if let Some(l) = links.get(p) {
                 let credit = match l.credited && earlier {
-                    true => leave[(p + 1) * q + slot] + 1,
+                    true => s.leave[(p + 1) * q + slot] + 1,
                     false => 0,
                 };
                 let start = send(&mut h.links[p], k, arrival, l.free, credit);
                 left = left.max(start);
                 arrival = start + l.latency;
             }
-            leave[p * q + slot] = left;
+            s.leave[p * q + slot] = left;
         }
+        slot = if slot + 1 == q { 0 } else { slot + 1 };
     }
-    h.done = each.into_iter().map(Done::Each).collect();
-    h
+    let each = s.each.chunks_exact(n.max(1)).take(drops.len());
+    h.done.extend(each.map(|e| Done::Each(e.into())));
+}
+
+/// [`wavelets`] for a message with one drop, at the end of its `M` links (most held messages:
+/// a reduction's hop). Each output's next start and the task's last completion stay in
+/// registers, and each position keeps every wavelet's leave time rather than a ring: the
+/// chain of dependencies from wavelet to wavelet is then a few instructions long.
+fn unicast<const M: usize>(
+    src: &[u64],
+    links: &[Link; M],
+    d: &Drop,
+    queue: u64,
+    s: &mut Scratch,
+    h: &mut Held,
+) {
+    let (q, n) = (queue as usize, src.len());
+    // Per position, per wavelet: when it left the router (position `M`: the ramp). Every entry
+    // read was written first, so old contents may stay.
+    let leave = &mut s.leave;
+    if leave.len() < (M + 1) * n {
+        leave.resize((M + 1) * n, 0);
+    }
+    let each = &mut s.each;
+    each.clear();
+    // The earliest start of each output's next wavelet: the first no earlier than its ready
+    // cycle, each a cycle after the one before.
+    let mut next = links.map(|l| l.free);
+    let (mut ramp_next, mut last) = (d.ready, d.pe_free);
+    for (k, &a) in src.iter().enumerate() {
+        let mut arrival = a;
+        for (p, l) in links.iter().enumerate() {
+            let mut start = arrival.max(next[p]);
+            if k >= q && l.credited {
+                start = start.max(leave[(p + 1) * n + k - q] + 1);
+            }
+            next[p] = start + 1;
+            leave[p * n + k] = start;
+            arrival = start + l.latency;
+        }
+        let mut start = arrival.max(ramp_next);
+        if k >= q && d.queue {
+            start = start.max(each[k - q] + 1);
+        }
+        ramp_next = start + 1;
+        leave[M * n + k] = start;
+        last = (start + d.latency).max(last) + d.service;
+        each.push(last);
+    }
+    // Wavelet 0 reaches position p + 1 a link's latency after it left position p.
+    let first = |p: usize| match p {
+        0 => src[0],
+        _ => leave[(p - 1) * n] + links[p - 1].latency,
+    };
+    h.reset(M, 1);
+    for (p, out) in h.links.iter_mut().enumerate() {
+        *out = (first(p), next[p] - 1);
+    }
+    h.ramps[0] = (first(M), ramp_next - 1);
+    h.done.push(Done::Each(each.as_slice().into()));
 }
 
 /// The earliest a ramp into an input queue may start wavelet `queue` by its task's credits,
@@ -333,18 +434,53 @@ fn input_queue_floor(d: &Drop, queue: u64) -> Option<Steps> {
     Some(Steps(smallvec![(queue, start as i64 - queue as i64)]))
 }
 
+/// Messages of at most this many wavelets times positions are evaluated wavelet by wavelet:
+/// the recurrences cost a few cycles per wavelet and position, the closed form a dozen small
+/// allocations per message, and most held messages are a reduction's hop (a dozen wavelets
+/// over three positions).
+const ITEMWISE: usize = 256;
+
 /// Evaluate a message of `n >= 1` wavelets ready at `src(k)` along `links` with `drops` (in
-/// position order), every queue `queue >= 1` wavelets deep.
-pub fn evaluate(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held {
-    let at = drop_at(drops, links.len() + 1);
+/// position order), every queue `queue >= 1` wavelets deep; into `h`.
+pub fn evaluate(
+    src: &[u64],
+    links: &[Link],
+    drops: &[Drop],
+    queue: u64,
+    s: &mut Scratch,
+    h: &mut Held,
+) {
+    if src.len() * (links.len() + 1) <= ITEMWISE {
+        // One drop at the end of at most three links: a reduction's hop, a gather's.
+        match (drops, links) {
+            ([d], &[a]) if d.pos == 1 => unicast(src, &[a], d, queue, s, h),
+            ([d], &[a, b]) if d.pos == 2 => unicast(src, &[a, b], d, queue, s, h),
+            ([d], &[a, b, c]) if d.pos == 3 => unicast(src, &[a, b, c], d, queue, s, h),
+            _ => wavelets(src, links, drops, queue, s, h),
+        }
+    } else {
+        closed_form(src, links, drops, queue, s, h);
+    }
+}
+
+/// [`evaluate`] in closed form where the floors apply, else by the recurrences.
+fn closed_form(
+    src: &[u64],
+    links: &[Link],
+    drops: &[Drop],
+    queue: u64,
+    s: &mut Scratch,
+    h: &mut Held,
+) {
     // Queues no deeper than a link's latency see its wavelets arrive in time to bind, and a
     // task slower than a cycle a wavelet puts a steeper floor on its ramp: no floors then.
     let steep = |d: &Drop| d.queue && input_queue_floor(d, queue).is_none();
     if links.iter().any(|l| l.credited && l.latency >= queue) || drops.iter().any(steep) {
-        return wavelets(src, links, drops, queue);
+        return wavelets(src, links, drops, queue, s, h);
     }
-    let floors = Floors::new(src, links, drops, &at, queue);
-    floors.times(src, links, drops, &at)
+    drop_at(drops, links.len() + 1, &mut s.at);
+    let floors = Floors::new(src, links, drops, &s.at, queue);
+    floors.times(src, links, drops, &s.at, h);
 }
 
 /// The floors of every output that has one: what the ramp and the link at each position wait
@@ -412,13 +548,16 @@ impl Floors {
     }
 
     /// The times from the route's start forwards: the first link's times moved and floored.
-    fn times(mut self, src: &[u64], links: &[Link], drops: &[Drop], at: &[Option<usize>]) -> Held {
+    fn times(
+        mut self,
+        src: &[u64],
+        links: &[Link],
+        drops: &[Drop],
+        at: &[Option<usize>],
+        held: &mut Held,
+    ) {
         let n = self.n;
-        let mut held = Held {
-            links: vec![(0, 0); links.len()],
-            ramps: vec![(0, 0); drops.len()],
-            done: Vec::with_capacity(drops.len()),
-        };
+        held.reset(links.len(), drops.len());
         let mut tops = Tops::default();
         // The wavelets' times arriving at the position walked (none yet at position 0).
         let mut arrival: Option<Seq> = None;
@@ -487,7 +626,6 @@ impl Floors {
                 shared = Some((Rc::new(a.clone()), a.shift));
             }
         }
-        held
     }
 }
 
@@ -553,9 +691,20 @@ mod tests {
 
     fn times(d: &Done) -> Vec<u64> {
         match d {
-            Done::Each(e) => e.clone(),
-            Done::Served(s) => s.each().to_vec(),
+            Done::Each(e) => e.to_vec(),
+            Done::Served(s) => {
+                let mut each = Vec::new();
+                s.each(&mut each);
+                each
+            }
         }
+    }
+
+    /// [`closed_form`] with fresh buffers.
+    fn closed(src: &[u64], links: &[Link], drops: &[Drop], queue: u64) -> Held {
+        let mut h = Held::default();
+        closed_form(src, links, drops, queue, &mut Scratch::default(), &mut h);
+        h
     }
 
     fn link(free: u64) -> Link {
@@ -572,7 +721,7 @@ mod tests {
         // links 0 and 1 would pass them at 0..10 and 1..11; with 2-deep queues link p sends
         // wavelet k >= 2 only a cycle after wavelet k - 2 left on link p + 1.
         let links = [link(0), link(0), link(100)];
-        let h = evaluate(&(0..10).collect::<Vec<_>>(), &links, &[], 2);
+        let h = closed(&(0..10).collect::<Vec<_>>(), &links, &[], 2);
         // Wavelet 0 reaches link 2 at 2 (one cycle per hop); link 2 sends wavelet k at 100 + k.
         assert_eq!(h.links[2], (2, 109));
         // Link 1 sends wavelet 9 a cycle after link 2 sent wavelet 7 (107).
@@ -597,18 +746,19 @@ mod tests {
             pe_free: 50,
         };
         let src: Vec<u64> = (0..8).collect();
-        let h = evaluate(&src, &[link(0)], &[drop], 2);
+        let h = closed(&src, &[link(0)], &[drop], 2);
         assert_eq!(times(&h.done[0]), [51, 52, 54, 55, 57, 58, 60, 61]);
         // Wavelet 0 reached the ramp at 1; wavelet 7 left a cycle after item 5 was done.
         assert_eq!(h.ramps[0], (1, 58 + 1));
         // With 3 wavelets of queue the task runs a cycle per item.
-        let h = evaluate(&src, &[link(0)], &[drop], 3);
+        let h = closed(&src, &[link(0)], &[drop], 3);
         assert_eq!(times(&h.done[0]), (51..59).collect::<Vec<_>>());
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
-        /// The closed form gives the times of the recurrences.
+        /// The closed form gives the times of the recurrences, and buffers reused from another
+        /// message leave no trace.
         #[test]
         fn floors_match_the_recurrences(
             gaps in prop::collection::vec(0u64..3, 1..40),
@@ -630,10 +780,13 @@ mod tests {
                     Drop { pos: p, ready, latency: 1, queue, service, pe_free }
                 })
                 .collect();
-            let got = evaluate(&src, &links, &drops, queue);
-            let want = wavelets(&src, &links, &drops, queue);
+            // One set of buffers for both, as messages share them.
+            let (mut s, mut got, mut want) = (Scratch::default(), Held::default(), Held::default());
+            closed_form(&src, &links, &drops, queue, &mut s, &mut got);
+            wavelets(&src, &links, &drops, queue, &mut s, &mut want);
             prop_assert_eq!(&got.links, &want.links);
             prop_assert_eq!(&got.ramps, &want.ramps);
+            prop_assert_eq!(got.done.len(), want.done.len());
             for (g, w) in got.done.iter().zip(&want.done) {
                 prop_assert_eq!(times(g), times(w));
                 let last = match g {
@@ -641,6 +794,40 @@ mod tests {
                     Done::Served(s) => s.last(),
                 };
                 prop_assert_eq!(last, *times(w).last().unwrap());
+            }
+        }
+
+        /// Evaluating picks a way that gives the times of the recurrences, for unicasts (their
+        /// own loop) and for every size.
+        #[test]
+        fn evaluations_match_the_recurrences(
+            gaps in prop::collection::vec(0u64..3, 1..120),
+            frees in prop::collection::vec((0u64..80, 1u64..3, any::<bool>()), 1..6),
+            drop in (0u64..80, any::<bool>(), 0u64..3, 0u64..120),
+            more in any::<bool>(),
+            queue in 1u64..6,
+        ) {
+            let mut t = 0;
+            let src: Vec<u64> = gaps.iter().map(|g| { t += g; t }).collect();
+            let links: Vec<Link> = frees
+                .iter()
+                .map(|&(free, latency, io)| Link { latency, free, credited: !io || free % 2 == 0 })
+                .collect();
+            let (ready, queued, service, pe_free) = drop;
+            let end = Drop { pos: links.len(), ready, latency: 1, queue: queued, service, pe_free };
+            // A second drop halfway makes it no unicast.
+            let drops = match more {
+                true => vec![Drop { pos: links.len() / 2, ..end }, end],
+                false => vec![end],
+            };
+            let (mut s, mut got, mut want) = (Scratch::default(), Held::default(), Held::default());
+            evaluate(&src, &links, &drops, queue, &mut s, &mut got);
+            wavelets(&src, &links, &drops, queue, &mut s, &mut want);
+            prop_assert_eq!(&got.links, &want.links);
+            prop_assert_eq!(&got.ramps, &want.ramps);
+            prop_assert_eq!(got.done.len(), want.done.len());
+            for (g, w) in got.done.iter().zip(&want.done) {
+                prop_assert_eq!(times(g), times(w));
             }
         }
     }
