@@ -3,13 +3,15 @@
 //! on 6 Cerebras WSE-3 under 30 s and 3 GB. Each case runs in a child process of its own (this
 //! bench re-executed), so its peak resident set is its own; the child reports CPU time (every
 //! thread, which the shared hosts this runs on disturb less than wall time), wall time and peak
-//! resident set, and this prints each beside its target with the ratio.
+//! resident set, and this prints each beside its target with the ratio. The child first runs
+//! the case with `--numerics off`, so the CPU time splits into the timing's share (the machine
+//! model) and the numerics' (drawing, quantizing and multiplying one synthetic layer).
 //!
 //! Run: `cargo bench --bench run` (both, about a minute of CPU on 2 cores), or
 //! `cargo bench --bench run -- 70b` for the cases whose name contains the filter.
 
 use accsim::arch::Arch;
-use accsim::run::{RunOptions, run};
+use accsim::run::{NumericsMode, RunOptions, run};
 use accsim::workload::Workload;
 use std::path::Path;
 use std::process::Command;
@@ -50,19 +52,27 @@ const CASES: [Case; 2] = [
     },
 ];
 
-/// The child: run the case, print `cpu_s wall_s peak_bytes rel_error`.
+/// The child: run the case without numerics, then as by default; print `timing_cpu_s cpu_s
+/// wall_s peak_bytes rel_error`, the last four of the default run.
 fn child(case: &Case) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (wall, cpu) = (Instant::now(), process_cpu_s());
     let arch: Arch = accsim::describe::load(&root.join(case.arch)).expect("arch loads");
     let w: Workload = accsim::describe::load(&root.join(case.workload)).expect("workload loads");
     let opts = RunOptions {
         units: case.units,
         ..RunOptions::default()
     };
+    let timing = process_cpu_s();
+    let off = RunOptions {
+        numerics: NumericsMode::Off,
+        ..opts.clone()
+    };
+    run(&arch, &w, &off).expect("the run succeeds");
+    let timing = process_cpu_s() - timing;
+    let (wall, cpu) = (Instant::now(), process_cpu_s());
     let out = run(&arch, &w, &opts).expect("the run succeeds");
     println!(
-        "{} {} {} {}",
+        "{timing} {} {} {} {}",
         process_cpu_s() - cpu,
         wall.elapsed().as_secs_f64(),
         peak_rss_bytes(),
@@ -90,7 +100,7 @@ fn main() {
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
-        let [cpu, wall, peak, rel_error] = figures[..] else {
+        let [timing, cpu, wall, peak, rel_error] = figures[..] else {
             panic!(
                 "{}: the child reported `{text}`; stderr: {}",
                 case.name,
@@ -98,10 +108,12 @@ fn main() {
             );
         };
         println!(
-            "accsim run, {}, sampled numerics (rel_error {rel_error:.3}): {cpu:.2} s CPU, \
-             {wall:.2} s wall (target {} s: CPU {:.2}x of it); peak resident set {:.2} GB \
-             (target {} GB: {:.2}x)",
+            "accsim run, {}, sampled numerics (rel_error {rel_error:.3}): {cpu:.2} s CPU \
+             ({timing:.2} s of it timing, as with --numerics off; {:.2} s numerics), {wall:.2} s \
+             wall (target {} s: CPU {:.2}x of it); peak resident set {:.2} GB (target {} GB: \
+             {:.2}x)",
             case.name,
+            cpu - timing,
             case.seconds,
             cpu / case.seconds,
             peak / 1e9,

@@ -37,6 +37,22 @@ impl Quantized {
             PackedMatrix::quantize_rows(format, rows, cols, fill).map_err(|e| e.to_string())?;
         Ok(Self { matrix, error })
     }
+
+    /// [`Self::by_rows`], each block of f32 rows also handed to `visit` as it is drawn
+    /// ([`PackedMatrix::quantize_rows_visiting`]); returns the `per_row` values of every row.
+    pub fn by_rows_visiting(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+        per_row: usize,
+        visit: impl Fn(&[f32], &mut [f32]) + Sync,
+    ) -> Result<(Self, Vec<f32>), String> {
+        let (matrix, error, visited) =
+            PackedMatrix::quantize_rows_visiting(format, rows, cols, fill, per_row, visit)
+                .map_err(|e| e.to_string())?;
+        Ok((Self { matrix, error }, visited))
+    }
 }
 
 impl Quantized {
@@ -117,7 +133,31 @@ impl Linear for Dense {
 }
 
 /// Dot product with eight interleaved partial sums (fixed order, so results are reproducible).
+/// On a CPU with AVX2 the eight sums are one 256-bit vector: the same operations in the same
+/// order, so the same bits, about twice as fast (the f32 reference of a synthetic layer is
+/// mostly dot products).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_lanes(a, b)
+}
+
+/// [`dot_lanes`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+/// The definition of [`dot`]: column `c` goes to partial sum `c % 8`.
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ac
@@ -170,5 +210,26 @@ pub fn round_trip(
         _ => PackedMatrix::quantize(format, rows, cols, &w)
             .map(|p| p.dequantize())
             .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dot_path_gives_the_same_bits() {
+        let x: Vec<f32> = (0..1003).map(|i| (i as f32 * 0.37).sin() * 1e3).collect();
+        let y: Vec<f32> = (0..1003).map(|i| (i as f32 * 1.91).cos() / 7.0).collect();
+        for n in [0, 1, 7, 8, 9, 64, 1003] {
+            let want = dot_lanes(&x[..n], &y[..n]);
+            assert_eq!(dot(&x[..n], &y[..n]).to_bits(), want.to_bits(), "{n}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                let avx2 = unsafe { dot_avx2(&x[..n], &y[..n]) };
+                assert_eq!(avx2.to_bits(), want.to_bits(), "{n}");
+            }
+        }
     }
 }

@@ -10,11 +10,14 @@
 //! seen in activations, and how far they show in the weights is not published for LLaMA-2/3.
 //! Norm gains are 1; the embedding, i.e. the input residual stream, is
 //! N(0, 1). Real trained weights differ in detail, so every output is labelled synthetic.
-//! Each matrix has its own seed (run seed, tensor) and each row its own ChaCha8 stream, so values
-//! do not depend on threads. Tensors are drawn when asked for, one at a time, and an f32 matrix
-//! is never stored: its rows are remade inside each product ([`RowsOnDemand`]), or quantized
-//! block of rows by block of rows as they are drawn ([`Quantized::by_rows`]). The embedding
-//! table is one stream, so the rows a run uses are drawn without the rest of the table.
+//! Each matrix has its own seed (run seed, tensor) and each row its own stream
+//! (`quant::weights`), so values do not depend on threads. Tensors are drawn when asked for,
+//! one at a time, and an f32 matrix is never stored: its rows are remade inside each product
+//! ([`RowsOnDemand`]), or quantized block of rows by block of rows as they are drawn
+//! ([`Quantized::by_rows`]). When one lane under test follows the reference
+//! ([`Checkpoint::expect`]), the reference's product quantizes the very blocks it draws for
+//! that lane, so each matrix is drawn once. The embedding table is one stream, so the rows a
+//! run uses are drawn without the rest of the table.
 
 use super::Config;
 use super::linear::{Linear, Quantized, dot};
@@ -24,6 +27,7 @@ use crate::quant::Format;
 use crate::quant::weights::{Dist, MatrixDist, activations};
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// One decoder layer's true widths.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +66,20 @@ pub struct Synthetic {
     config: Config,
     seed: u64,
     dist: Dist,
+    /// The formats the lane under test loads the current layer's matrices in, once the
+    /// reference has run them ([`Checkpoint::expect`]).
+    expected: Mutex<Vec<(Tensor, Format)>>,
+    /// Matrices the reference packed for that lane from its own draws, until the lane loads
+    /// them.
+    drawn: Drawn,
+}
+
+/// Packed matrices waiting for their lane, by tensor and format.
+type Drawn = Arc<Mutex<Vec<(Tensor, Format, Quantized)>>>;
+
+/// The guarded value, even if another thread panicked holding it (these are plain caches).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Synthetic {
@@ -71,6 +89,8 @@ impl Synthetic {
             config,
             seed,
             dist: Dist::Llama,
+            expected: Mutex::default(),
+            drawn: Drawn::default(),
         }
     }
 
@@ -147,12 +167,37 @@ impl Checkpoint for Synthetic {
         let (rows, cols) = t.shape(&self.config);
         let dist = self.matrix(t);
         if format == Format::F32 {
-            Ok(Box::new(RowsOnDemand { rows, cols, dist }))
-        } else {
-            let packed = Quantized::by_rows(format, rows, cols, |r, row| dist.fill_row(r, row))
-                .map_err(|r| super::data_error(self.path(), format!("tensor {t:?}: {r}")))?;
-            Ok(Box::new(packed))
+            let pack = lock(&self.expected)
+                .iter()
+                .find(|&&(e, f)| e == t && f != Format::F32)
+                .map(|&(tensor, format)| Pack {
+                    tensor,
+                    format,
+                    into: Arc::clone(&self.drawn),
+                });
+            return Ok(Box::new(RowsOnDemand {
+                rows,
+                cols,
+                dist,
+                pack: Mutex::new(pack),
+            }));
         }
+        let waiting = {
+            let mut drawn = lock(&self.drawn);
+            let at = drawn.iter().position(|&(e, f, _)| e == t && f == format);
+            at.map(|i| drawn.swap_remove(i).2)
+        };
+        let packed = match waiting {
+            Some(q) => q,
+            None => Quantized::by_rows(format, rows, cols, |r, row| dist.fill_row(r, row))
+                .map_err(|r| super::data_error(self.path(), format!("tensor {t:?}: {r}")))?,
+        };
+        Ok(Box::new(packed))
+    }
+
+    fn expect(&self, lane: &[(Tensor, Format)]) {
+        *lock(&self.expected) = lane.to_vec();
+        lock(&self.drawn).clear();
     }
 }
 
@@ -162,21 +207,55 @@ struct RowsOnDemand {
     rows: usize,
     cols: usize,
     dist: MatrixDist,
+    /// Where the first product also packs the rows it draws, if a lane expects them.
+    pack: Mutex<Option<Pack>>,
 }
 
-impl Linear for RowsOnDemand {
-    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+/// A matrix to quantize from the reference's draws, and where to leave it.
+struct Pack {
+    tensor: Tensor,
+    format: Format,
+    into: Drawn,
+}
+
+impl RowsOnDemand {
+    /// The products of every row with the `batch` inputs `x`, by row; packs the rows drawn
+    /// for them if asked to (and if that fails, the lane quantizes on its own and says why).
+    fn by_row(&self, x: &[f32], batch: usize) -> Vec<f32> {
         let cols = self.cols;
+        let fill = |r: usize, row: &mut [f32]| self.dist.fill_row(r, row);
+        let products = |row: &[f32], out: &mut [f32]| {
+            for (b, o) in out.iter_mut().enumerate() {
+                *o = dot(row, &x[b * cols..(b + 1) * cols]);
+            }
+        };
+        if let Some(p) = lock(&self.pack).take() {
+            let visit = |block: &[f32], out: &mut [f32]| {
+                for (row, out) in block.chunks_exact(cols).zip(out.chunks_exact_mut(batch)) {
+                    products(row, out);
+                }
+            };
+            let packed = Quantized::by_rows_visiting(p.format, self.rows, cols, fill, batch, visit);
+            if let Ok((q, by_row)) = packed {
+                lock(&p.into).push((p.tensor, p.format, q));
+                return by_row;
+            }
+        }
         let mut by_row = vec![0.0; self.rows * batch];
         by_row.par_chunks_mut(batch).enumerate().for_each_init(
             || vec![0.0; cols],
             |row, (r, out)| {
-                self.dist.fill_row(r, row);
-                for (b, o) in out.iter_mut().enumerate() {
-                    *o = dot(row, &x[b * cols..(b + 1) * cols]);
-                }
+                fill(r, row);
+                products(row, out);
             },
         );
+        by_row
+    }
+}
+
+impl Linear for RowsOnDemand {
+    fn forward(&self, x: &[f32], batch: usize, y: &mut [f32]) {
+        let by_row = self.by_row(x, batch);
         for (r, outs) in by_row.chunks_exact(batch).enumerate() {
             for (b, &o) in outs.iter().enumerate() {
                 y[b * self.rows + r] = o;
@@ -292,6 +371,17 @@ mod tests {
             .forward(&x, 3, &mut d);
         assert_eq!(c, d);
         assert!(streamed.weight_error().unwrap().metrics().rel_error > 0.0);
+        // A lane that follows the reference takes the blocks the reference drew: the same
+        // products, bytes and weight error.
+        ck.expect(&[(t, Format::Q35)]);
+        let (mut e, mut f) = (vec![0.0; 3 * rows], vec![0.0; 3 * rows]);
+        ck.linear(t, Format::F32).unwrap().forward(&x, 3, &mut e);
+        assert_eq!(e, a);
+        assert_eq!(lock(&ck.drawn).len(), 1, "packed by the reference");
+        let shared = ck.linear(t, Format::Q35).unwrap();
+        shared.forward(&x, 3, &mut f);
+        assert_eq!((f, shared.weight_error()), (c, streamed.weight_error()));
+        assert!(lock(&ck.drawn).is_empty(), "handed over");
         // The embedding rows a run uses are the first rows of the table.
         let table = ck.tensor(Tensor::Embedding).unwrap().unwrap();
         assert_eq!(ck.embedding_rows(2), table[..2 * 96]);

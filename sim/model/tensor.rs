@@ -94,6 +94,14 @@ pub trait Checkpoint: Send + Sync {
     fn linear(&self, t: Tensor, format: Format) -> crate::Result<Box<dyn Linear>> {
         stored_linear(self, t, format)
     }
+
+    /// Lockstep lanes announce that right after the f32 reference has run the matrices of
+    /// `lane`, they will load each in the format paired with it. A checkpoint that draws its
+    /// weights may then quantize the rows the reference draws for its products, instead of
+    /// drawing every matrix twice ([`super::synthetic::Synthetic`]); others ignore it.
+    fn expect(&self, lane: &[(Tensor, Format)]) {
+        let _ = lane;
+    }
 }
 
 /// Matrix `t` of `ck` read in full and stored in `format`: what [`Checkpoint::linear`] does

@@ -1,30 +1,40 @@
 //! Tight little-endian bitstreams (bit `j` is bit `j % 8` of byte `j / 8`), shared by the
-//! formats whose codes cross byte boundaries (`int3-g64`, `q3.5`, `q3.5-opt`). Packing goes
-//! through bitvec; decoding reads a 64-bit window so the hot loops never touch single bits.
-
-use bitvec::prelude::*;
+//! formats whose codes cross byte boundaries (`int3-g64`, `q3.5`, `q3.5-opt`, `q3-k256`).
+//! Packing writes each field into the few bytes it spans (`q3.5` packs its 7-bit pairs eight
+//! to seven bytes itself); decoding reads a 64-bit window so the
+//! hot loops never touch single bits.
 
 /// A zero-filled stream of a fixed number of bytes, written field by field.
 pub(crate) struct BitWriter {
-    bits: BitVec<u8, Lsb0>,
+    bytes: Vec<u8>,
 }
 
 impl BitWriter {
     /// A stream of `bytes` zero bytes: padding bits stay zero.
     pub(crate) fn new(bytes: usize) -> Self {
         Self {
-            bits: BitVec::repeat(false, 8 * bytes),
+            bytes: vec![0; bytes],
         }
     }
 
-    /// Store the low `width` bits of `value` at bit `at`, least significant bit first.
+    /// Store the low `width` (at most 32) bits of `value` at bit `at`, least significant bit
+    /// first, replacing the bits there.
+    #[inline]
     pub(crate) fn put(&mut self, at: usize, width: usize, value: u32) {
-        self.bits[at..at + width].store_le(value);
+        debug_assert!(width <= 32);
+        let shift = at % 8;
+        let mask = ((1u64 << width) - 1) << shift;
+        let bits = (u64::from(value) << shift) & mask;
+        let span = &mut self.bytes[at / 8..(at + width).div_ceil(8)];
+        for (i, byte) in span.iter_mut().enumerate() {
+            let (m, v) = ((mask >> (8 * i)) as u8, (bits >> (8 * i)) as u8);
+            *byte = (*byte & !m) | v;
+        }
     }
 
     /// The stream's bytes.
     pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.bits.into_vec()
+        self.bytes
     }
 }
 

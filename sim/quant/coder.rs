@@ -28,6 +28,15 @@ pub(crate) trait Coder: Sync {
     /// The code of `v` at column `c` of its span.
     fn code(&self, grid: &Self::Grid, c: usize, v: f32) -> u32;
 
+    /// The codes of the weights `w` of one span, rounded to nearest: [`Self::code`] of each,
+    /// which a format may compute in a tighter loop.
+    #[inline]
+    fn codes(&self, grid: &Self::Grid, w: &[f32], codes: &mut [u32]) {
+        for (c, (code, &v)) in codes.iter_mut().zip(w).enumerate() {
+            *code = self.code(grid, c, v);
+        }
+    }
+
     /// The value code `code` stands for at column `c` of its span.
     fn value(&self, grid: &Self::Grid, c: usize, code: u32) -> f32;
 
@@ -206,8 +215,10 @@ pub(crate) fn pack<C: Coder>(
             };
             match feedback {
                 None => {
-                    for (j, (code, &v)) in codes.iter_mut().zip(row).enumerate() {
-                        *code = round(j, v).0;
+                    // Span by span, so the hot loop looks up no grid and divides no index.
+                    let spans = codes.chunks_mut(span).zip(row.chunks(span)).zip(&grids);
+                    for ((codes, row), grid) in spans {
+                        coder.codes(grid, row, codes);
                     }
                 }
                 Some(f) => {

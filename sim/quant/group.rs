@@ -4,6 +4,7 @@
 
 use super::bitstream::{BitWriter, window};
 use super::coder::Coder;
+use super::round::round;
 use super::view::{BLOCK, View};
 use super::{QuantError, meta};
 use crate::quant::Format;
@@ -53,7 +54,7 @@ impl Grouped {
         if s == 0.0 {
             0
         } else {
-            ((v - z) / s).round().clamp(0.0, self.max_code()) as u32
+            round((v - z) / s).clamp(0.0, self.max_code()) as u32
         }
     }
 

@@ -1,6 +1,7 @@
 //! `int8`: symmetric 8-bit codes, one f16 scale per row (`w = scale * q`, `q` in -127..=127,
 //! so the grid is symmetric and -128 is never used).
 
+use super::round::round;
 use super::view::View;
 use super::{QuantError, meta};
 
@@ -30,7 +31,7 @@ pub(crate) fn code(v: f32, s: f32) -> i8 {
     if s == 0.0 {
         0
     } else {
-        (v / s).round().clamp(-QMAX, QMAX) as i8
+        round(v / s).clamp(-QMAX, QMAX) as i8
     }
 }
 

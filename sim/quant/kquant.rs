@@ -8,6 +8,7 @@
 use super::bitstream::{BitWriter, window};
 use super::coder::Coder;
 use super::format::{KQ_SUB, KQ_SUPER, kquant_row_metadata_bytes};
+use super::round::round;
 use super::view::View;
 use super::{QuantError, meta};
 use crate::quant::Format;
@@ -57,7 +58,7 @@ fn code(v: f32, scale: f32, min: f32) -> u32 {
     if scale == 0.0 {
         0
     } else {
-        ((v + min) / scale).round().clamp(0.0, MAX_CODE) as u32
+        round((v + min) / scale).clamp(0.0, MAX_CODE) as u32
     }
 }
 
@@ -95,7 +96,7 @@ fn six_bits(x: f32, step: f32) -> u8 {
     if step == 0.0 {
         0
     } else {
-        (x / step).round().clamp(0.0, MAX_SUB) as u8
+        round(x / step).clamp(0.0, MAX_SUB) as u8
     }
 }
 

@@ -41,21 +41,43 @@ pub struct ErrorSums {
 }
 
 impl ErrorSums {
-    /// Add the elements of one block.
+    /// Add the elements of one block. The sums run in four lanes, element `i` in lane `i % 4`,
+    /// which are then added in order: the same block always gives the same sums, without one
+    /// chain of dependent additions per element.
     ///
     /// # Panics
     /// If the lengths differ (a caller bug).
     pub fn add(&mut self, reference: &[f32], approx: &[f32]) {
         assert_eq!(reference.len(), approx.len(), "metrics need equal lengths");
-        for (&r, &a) in reference.iter().zip(approx) {
+        const LANES: usize = 4;
+        let (mut signal, mut noise, mut cross, mut other) =
+            ([0.0f64; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        let mut max_abs = [self.max_abs; LANES];
+        let mut lane = |i: usize, r: f32, a: f32| {
             let (r, a) = (f64::from(r), f64::from(a));
             let d = a - r;
-            self.signal += r * r;
-            self.noise += d * d;
-            self.cross += r * a;
-            self.other += a * a;
-            self.max_abs = self.max_abs.max(d.abs());
+            signal[i] += r * r;
+            noise[i] += d * d;
+            cross[i] += r * a;
+            other[i] += a * a;
+            max_abs[i] = max_abs[i].max(d.abs());
+        };
+        let (r4, a4) = (reference.chunks_exact(LANES), approx.chunks_exact(LANES));
+        let tail = r4.remainder().iter().zip(a4.remainder()).enumerate();
+        for (r, a) in r4.zip(a4) {
+            for i in 0..LANES {
+                lane(i, r[i], a[i]);
+            }
         }
+        for (i, (&r, &a)) in tail {
+            lane(i, r, a);
+        }
+        let total = |lanes: [f64; LANES]| lanes.iter().sum::<f64>();
+        self.signal += total(signal);
+        self.noise += total(noise);
+        self.cross += total(cross);
+        self.other += total(other);
+        self.max_abs = max_abs.into_iter().fold(self.max_abs, f64::max);
     }
 
     /// Add the sums of another block.

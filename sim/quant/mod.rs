@@ -31,6 +31,7 @@ mod pairs_avx2;
 mod pairs_i8_avx2;
 mod q35;
 mod q35_search;
+mod round;
 mod view;
 
 pub use coder::Feedback;

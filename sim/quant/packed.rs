@@ -106,28 +106,50 @@ impl PackedMatrix {
         cols: usize,
         fill: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Result<(Self, ErrorSums), QuantError> {
+        let (m, sums, _) = Self::quantize_rows_visiting(format, rows, cols, fill, 0, |_, _| ())?;
+        Ok((m, sums))
+    }
+
+    /// [`Self::quantize_rows`] that also hands each block of f32 rows, as drawn, to
+    /// `visit(block, out)`, `out` holding `per_row` values for each of the block's rows: the
+    /// f32 reference product of a matrix that is never stored is computed from the very rows
+    /// being quantized. Returns the `rows * per_row` values, by row.
+    pub fn quantize_rows_visiting(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+        per_row: usize,
+        visit: impl Fn(&[f32], &mut [f32]) + Sync,
+    ) -> Result<(Self, ErrorSums, Vec<f32>), QuantError> {
         checked_len(rows, cols)?;
         let code_len = format.code_bytes(rows as u64, cols as u64) as usize;
         let block_code = format.code_bytes(BLOCK_ROWS as u64, cols as u64) as usize;
         let block_meta = format.metadata_bytes(BLOCK_ROWS as u64, cols as u64) as usize;
         let mut bytes = vec![0u8; format.packed_bytes(rows as u64, cols as u64) as usize];
         let (codes, metadata) = bytes.split_at_mut(code_len);
+        let blocks = rows.div_ceil(BLOCK_ROWS);
         let mut metadata: Vec<&mut [u8]> = metadata.chunks_mut(block_meta.max(1)).collect();
         // The float formats store no metadata: their blocks get empty slices.
-        metadata.resize_with(rows.div_ceil(BLOCK_ROWS), Default::default);
+        metadata.resize_with(blocks, Default::default);
+        let mut visited = vec![0.0; rows * per_row];
+        let mut outs: Vec<&mut [f32]> = visited.chunks_mut((BLOCK_ROWS * per_row).max(1)).collect();
+        outs.resize_with(blocks, Default::default);
         let sums = codes
             .par_chunks_mut(block_code)
             .zip(metadata)
+            .zip(outs)
             .enumerate()
             .map_init(
                 || (Vec::new(), vec![0.0; cols]),
-                |(weights, stored), (b, (codes, metadata))| {
+                |(weights, stored), (b, ((codes, metadata), out))| {
                     let row0 = b * BLOCK_ROWS;
                     let n = BLOCK_ROWS.min(rows - row0);
                     weights.resize(n * cols, 0.0);
                     for (i, row) in weights.chunks_exact_mut(cols).enumerate() {
                         fill(row0 + i, row);
                     }
+                    visit(weights, out);
                     let block = Self::quantize(format, n, cols, weights)
                         .map_err(|e| e.in_block_at(row0, cols))?;
                     let (c, m) = block.bytes.split_at(block.view().code_len);
@@ -146,15 +168,13 @@ impl PackedMatrix {
             t.merge(s);
             t
         });
-        Ok((
-            Self {
-                format,
-                rows,
-                cols,
-                bytes,
-            },
-            total,
-        ))
+        let m = Self {
+            format,
+            rows,
+            cols,
+            bytes,
+        };
+        Ok((m, total, visited))
     }
 
     /// Adopt packed bytes (e.g. read back from a simulated memory), checking their length

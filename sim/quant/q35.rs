@@ -9,8 +9,9 @@
 //! * `q3.5-opt`: the 4-bit grid of `q3.5`; 3-bit codes get their own 8 levels over the whole
 //!   range, `w = (o - 8s) + (15s/7) * u3`; the range is searched to minimize squared error.
 
-use super::bitstream::{BitWriter, window};
+use super::bitstream::window;
 use super::coder::Coder;
+use super::round::round;
 use super::view::{BLOCK, View};
 use super::{QuantError, meta, q35_search};
 use crate::quant::Format;
@@ -121,7 +122,7 @@ fn code(w: f32, o: f32, s: f32, bias: f32, max: f32) -> u32 {
     if s == 0.0 {
         bias as u32
     } else {
-        (((w - o) / s).round() + bias).clamp(0.0, max) as u32
+        (round((w - o) / s) + bias).clamp(0.0, max) as u32
     }
 }
 
@@ -169,6 +170,23 @@ impl Coder for Pairs {
         }
     }
 
+    /// Pair by pair: no test of the column's parity per weight.
+    #[inline]
+    fn codes(&self, grid: &Self::Grid, w: &[f32], codes: &mut [u32]) {
+        let g = &grid.2;
+        let (pairs, weights) = (codes.chunks_exact_mut(2), w.chunks_exact(2));
+        if let (Some(code), Some(&v)) = (
+            pairs.into_remainder().first_mut(),
+            weights.remainder().first(),
+        ) {
+            *code = g.even_code(v);
+        }
+        for (code, w) in codes.chunks_exact_mut(2).zip(w.chunks_exact(2)) {
+            code[0] = g.even_code(w[0]);
+            code[1] = g.odd_code(w[1]);
+        }
+    }
+
     #[inline]
     fn value(&self, grid: &Self::Grid, c: usize, code: u32) -> f32 {
         if c.is_multiple_of(2) {
@@ -180,19 +198,27 @@ impl Coder for Pairs {
 
     fn write(&self, rows: usize, cols: usize, grids: &[Self::Grid], codes: &[u32]) -> Vec<u8> {
         // An odd row's last pair has no odd weight: its 3-bit code is zero padding.
-        let pairs = codes.chunks_exact(cols).flat_map(|row| {
-            row.chunks(2)
-                .map(|p| p[0] | p.get(1).map_or(0, |&u3| u3 << 4))
-        });
+        let mut pairs = Vec::with_capacity(rows * cols.div_ceil(2));
+        for row in codes.chunks_exact(cols) {
+            pairs.extend(
+                row.chunks(2)
+                    .map(|p| (p[0] | p.get(1).map_or(0, |&u3| u3 << 4)) as u8),
+            );
+        }
         let mut out = if self.0 == Format::Q35Byte {
-            pairs.map(|p| p as u8).collect()
+            pairs
         } else {
-            let code_len = self.0.code_bytes(rows as u64, cols as u64) as usize;
-            let mut stream = BitWriter::new(code_len);
-            for (p, pair) in pairs.enumerate() {
-                stream.put(7 * p, 7, pair);
+            // Eight pairs fill seven bytes; the last group is padded to its final byte.
+            let mut stream = Vec::with_capacity(pairs.len() * 7 / 8 + 4 * rows + 1);
+            for eight in pairs.chunks(8) {
+                let word = eight.iter().rev().fold(0u64, |w, &p| w << 7 | u64::from(p));
+                stream.extend_from_slice(&word.to_le_bytes()[..(7 * eight.len()).div_ceil(8)]);
             }
-            stream.into_bytes()
+            debug_assert_eq!(
+                stream.len() as u64,
+                self.0.code_bytes(rows as u64, cols as u64)
+            );
+            stream
         };
         out.reserve(4 * rows);
         for &(s, o, _) in grids {
