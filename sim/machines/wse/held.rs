@@ -707,6 +707,42 @@ mod tests {
         h
     }
 
+    /// Source times from `gaps` between wavelets, and links from `(free, latency, io)`.
+    fn route(gaps: &[u64], frees: &[(u64, u64, bool)]) -> (Vec<u64>, Vec<Link>) {
+        let mut t = 0;
+        let src = gaps
+            .iter()
+            .map(|g| {
+                t += g;
+                t
+            })
+            .collect();
+        let links = (frees.iter())
+            .map(|&(free, latency, io)| Link {
+                latency,
+                free,
+                credited: !io || free % 2 == 0,
+            })
+            .collect();
+        (src, links)
+    }
+
+    /// Two evaluations of one message agree on every output and every task's items.
+    fn same(got: &Held, want: &Held) -> Result<(), TestCaseError> {
+        prop_assert_eq!(&got.links, &want.links);
+        prop_assert_eq!(&got.ramps, &want.ramps);
+        prop_assert_eq!(got.done.len(), want.done.len());
+        for (g, w) in got.done.iter().zip(&want.done) {
+            prop_assert_eq!(times(g), times(w));
+            let last = match g {
+                Done::Each(e) => *e.last().unwrap(),
+                Done::Served(s) => s.last(),
+            };
+            prop_assert_eq!(last, *times(w).last().unwrap());
+        }
+        Ok(())
+    }
+
     fn link(free: u64) -> Link {
         Link {
             latency: 1,
@@ -767,12 +803,7 @@ mod tests {
             chosen in prop::collection::vec(any::<bool>(), 25),
             queue in 1u64..6,
         ) {
-            let mut t = 0;
-            let src: Vec<u64> = gaps.iter().map(|g| { t += g; t }).collect();
-            let links: Vec<Link> = frees
-                .iter()
-                .map(|&(free, latency, io)| Link { latency, free, credited: !io || free % 2 == 0 })
-                .collect();
+            let (src, links) = route(&gaps, &frees);
             let drops: Vec<Drop> = (0..=links.len())
                 .filter(|&p| chosen[p])
                 .map(|p| {
@@ -784,17 +815,7 @@ mod tests {
             let (mut s, mut got, mut want) = (Scratch::default(), Held::default(), Held::default());
             closed_form(&src, &links, &drops, queue, &mut s, &mut got);
             wavelets(&src, &links, &drops, queue, &mut s, &mut want);
-            prop_assert_eq!(&got.links, &want.links);
-            prop_assert_eq!(&got.ramps, &want.ramps);
-            prop_assert_eq!(got.done.len(), want.done.len());
-            for (g, w) in got.done.iter().zip(&want.done) {
-                prop_assert_eq!(times(g), times(w));
-                let last = match g {
-                    Done::Each(e) => *e.last().unwrap(),
-                    Done::Served(s) => s.last(),
-                };
-                prop_assert_eq!(last, *times(w).last().unwrap());
-            }
+            same(&got, &want)?;
         }
 
         /// Evaluating picks a way that gives the times of the recurrences, for unicasts (their
@@ -807,12 +828,7 @@ mod tests {
             more in any::<bool>(),
             queue in 1u64..6,
         ) {
-            let mut t = 0;
-            let src: Vec<u64> = gaps.iter().map(|g| { t += g; t }).collect();
-            let links: Vec<Link> = frees
-                .iter()
-                .map(|&(free, latency, io)| Link { latency, free, credited: !io || free % 2 == 0 })
-                .collect();
+            let (src, links) = route(&gaps, &frees);
             let (ready, queued, service, pe_free) = drop;
             let end = Drop { pos: links.len(), ready, latency: 1, queue: queued, service, pe_free };
             // A second drop halfway makes it no unicast.
@@ -823,12 +839,7 @@ mod tests {
             let (mut s, mut got, mut want) = (Scratch::default(), Held::default(), Held::default());
             evaluate(&src, &links, &drops, queue, &mut s, &mut got);
             wavelets(&src, &links, &drops, queue, &mut s, &mut want);
-            prop_assert_eq!(&got.links, &want.links);
-            prop_assert_eq!(&got.ramps, &want.ramps);
-            prop_assert_eq!(got.done.len(), want.done.len());
-            for (g, w) in got.done.iter().zip(&want.done) {
-                prop_assert_eq!(times(g), times(w));
-            }
+            same(&got, &want)?;
         }
     }
 }
