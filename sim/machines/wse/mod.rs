@@ -33,7 +33,6 @@ use crate::workload::work::{self, Op, Step};
 use datapath::Datapath;
 use layout::{Arrangement, Layer, Plan};
 use place::Spread;
-use rayon::prelude::*;
 
 /// Events a detailed run may handle before it is stopped as too large for wavelet-level
 /// simulation (about a minute of host time).
@@ -157,11 +156,6 @@ fn reserve_fabric_state(m: &WseSystem, wafers: u32) -> crate::Result<()> {
     crate::host::reserve(|| format!("the fabric state of {wafers} wafer(s)"), state)
 }
 
-/// Candidates simulated side by side. A constant, not the thread count, so that which ones are
-/// simulated (and `--explain`'s list) is the same on any host; two fill this project's 2-core
-/// hosts, and two 405B-class fabric states (~1.7 GB each) fit their memory.
-const AT_ONCE: usize = 2;
-
 /// The mapping the search chose, measured at the fast fidelity, and what it weighed.
 struct Chosen {
     plan: Plan,
@@ -191,67 +185,49 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
     let seconds = |cycles: u64| cycles.max(1) as f64 / m.wafer.clock_hz;
     let batch = w.scenario.batch;
     let mut best: Option<(f64, Plan, memo::Counts)> = None;
-    // Each candidate's entry, with its rank: a round notes those it prunes before its own.
-    let mut candidates: Vec<(usize, Candidate)> = Vec::new();
-    let mut next = 0;
-    while next < ranked.len() {
-        // The next candidates the best so far cannot prune, [`AT_ONCE`] of them.
-        let mut round = Vec::new();
-        while next < ranked.len() && round.len() < AT_ONCE {
-            let r = &ranked[next];
-            // No mapping on these wafers uses more of them than all.
-            let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
-            if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
-                let note = format!(
-                    "pruned: its bound ({} cycles) cannot beat the best found",
-                    r.bound_cycles
-                );
-                candidates.push((next, Candidate::unsimulated(describe(r, ""), note)));
-            } else {
-                round.push((next, r));
-            }
-            next += 1;
+    let mut candidates = Vec::new();
+    for r in &ranked {
+        // No mapping on these wafers uses more of them than all.
+        let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
+        if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
+            let note = format!(
+                "pruned: its bound ({} cycles) cannot beat the best found",
+                r.bound_cycles
+            );
+            candidates.push(Candidate::unsimulated(describe(r, ""), note));
+            continue;
         }
-        let trials: Vec<Vec<Trial>> = (round.par_iter())
-            .map(|(_, r)| trial(m, w, wafers, r))
-            .collect();
-        for ((rank, r), ts) in round.into_iter().zip(trials) {
-            for t in ts {
-                let (p, counts) = match t {
-                    Trial::Ran(ran) => *ran,
-                    Trial::Failed(what, note) => {
-                        candidates.push((rank, Candidate::unsimulated(describe(r, &what), note)));
-                        continue;
-                    }
-                };
-                let step_s = seconds(counts.end);
-                let score = opts
-                    .objective
-                    .score(step_s, batch, u64::from(p.wafers_used));
-                let what = format!(
-                    ": {} PEs per layer on {} wafer(s), {}",
-                    p.layers.first().map_or(0, Layer::pes),
-                    p.wafers_used,
-                    p.arrangement
-                );
-                candidates.push((
-                    rank,
-                    Candidate {
-                        mapping: describe(r, &what),
-                        decode_tokens_per_s: Some(1.0 / step_s),
-                        score: Some(score),
-                        note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
-                    },
-                ));
-                // In rank order, as one after another would find them.
-                if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                    best = Some((score, p, counts));
+        for t in trial(m, w, wafers, r) {
+            let (p, counts) = match t {
+                Trial::Ran(ran) => *ran,
+                Trial::Failed(what, note) => {
+                    candidates.push(Candidate::unsimulated(describe(r, &what), note));
+                    continue;
                 }
+            };
+            let step_s = seconds(counts.end);
+            let score = opts
+                .objective
+                .score(step_s, batch, u64::from(p.wafers_used));
+            candidates.push(Candidate {
+                mapping: describe(
+                    r,
+                    &format!(
+                        ": {} PEs per layer on {} wafer(s), {}",
+                        p.layers.first().map_or(0, Layer::pes),
+                        p.wafers_used,
+                        p.arrangement
+                    ),
+                ),
+                decode_tokens_per_s: Some(1.0 / step_s),
+                score: Some(score),
+                note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
+            });
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, p, counts));
             }
         }
     }
-    candidates.sort_by_key(|(rank, _)| *rank);
-    let candidates = candidates.into_iter().map(|(_, c)| c).collect();
     let Some((_, plan, counts)) = best else {
         // Every candidate failed to lay out: report the densest one's reason.
         let why = layout::layout(m, w, wafers, Spread::densest(m))
