@@ -55,8 +55,8 @@ pub struct Pins {
 
 impl Pins {
     /// Pins that hold the mapping `params` describes: its tensor-parallel degree, or its tile
-    /// and KV slice sizes and family. What a variant of a run keeps when the search is not to
-    /// move (sensitivity with the mapping held, validation's reproduction search).
+    /// and KV slice sizes and family: what a variant of a run keeps when the search is not to
+    /// move (the sensitivity analysis with the mapping held).
     pub fn holding(params: &MappingParams) -> Pins {
         match params {
             MappingParams::Tsp { tp, .. } | MappingParams::Gpu { tp, .. } => Pins {
@@ -155,6 +155,12 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A mapping the branch and bound did not simulate: its bound cannot beat the best found.
+    pub fn pruned(mapping: String, bound_cycles: u64) -> Candidate {
+        let note = format!("pruned: its bound ({bound_cycles} cycles) cannot beat the best found");
+        Candidate::unsimulated(mapping, note)
+    }
+
     /// A mapping that was pruned or failed, and why.
     pub fn unsimulated(mapping: String, note: String) -> Candidate {
         Candidate {

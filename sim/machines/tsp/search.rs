@@ -119,11 +119,7 @@ pub fn choose(
         if let Some((score, _, _)) = &best
             && ceiling <= *score
         {
-            let note = format!(
-                "pruned: its bound ({} cycles) cannot beat the best found",
-                c.bound_cycles
-            );
-            candidates.push(Candidate::unsimulated(mapping, note));
+            candidates.push(Candidate::pruned(mapping, c.bound_cycles));
             continue;
         }
         let run = run_step(m, w, Step::decode(w), &c.mapping, Fidelity::Fast, false)?;

@@ -190,11 +190,7 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
         // No mapping on these wafers uses more of them than all.
         let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
         if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
-            let note = format!(
-                "pruned: its bound ({} cycles) cannot beat the best found",
-                r.bound_cycles
-            );
-            candidates.push(Candidate::unsimulated(describe(r, ""), note));
+            candidates.push(Candidate::pruned(describe(r, ""), r.bound_cycles));
             continue;
         }
         for t in trial(m, w, wafers, r) {
