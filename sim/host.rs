@@ -34,6 +34,37 @@ pub fn reserve(what: impl FnOnce() -> String, needs: u64) -> crate::Result<()> {
     }
 }
 
+/// `n` zeros in memory the kernel is asked to back with huge pages, and written once here.
+///
+/// The fast fidelity's state arrays hold a value per link of every wafer (1.1 GB for 26 WSE-3
+/// wafers). A fresh `vec![0; n]` is mapped to the shared zero page on its first read and
+/// copied on its first write, a fault and a flush of every thread's TLB per 4 KiB page: that
+/// took two fifths of a 405B run's time. Writing the zeros first faults each page once, and
+/// huge pages make those faults 512 times fewer.
+pub fn zeroed_huge(n: usize) -> Vec<u64> {
+    let mut v: Vec<u64> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let (start, bytes) = (v.as_ptr() as usize, n * std::mem::size_of::<u64>());
+        let first = start.next_multiple_of(HUGE);
+        let last = (start + bytes) / HUGE * HUGE;
+        if last > first {
+            // SAFETY: the range lies inside `v`'s allocation; the advice only changes how the
+            // kernel backs pages not yet touched, never their contents.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                )
+            };
+        }
+    }
+    v.resize(n, 0);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -82,6 +82,19 @@ fn explain_lists_the_candidates_and_the_bound_is_shown() {
     assert!(bound >= tps, "{bound} < {tps}");
     let efficiency = r["mapping_efficiency"].as_f64().unwrap();
     assert!((efficiency - tps / bound).abs() < 1e-12);
+    // On a wafer, candidates whose measured layers already lose are abandoned part way.
+    accsim()
+        .args([
+            "run",
+            "--arch",
+            "arch/cerebras-wse3.ron",
+            "--workload",
+            STORIES,
+        ])
+        .args(["--numerics", "off", "--explain"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("abandoned after"));
 }
 
 #[test]

@@ -54,6 +54,10 @@ pub enum EngineError {
     /// A span was recorded on a track this trace does not have.
     #[error("trace track {0} does not exist")]
     UnknownTrack(u32),
+    /// A simulation given a cut-off stopped once what it had measured showed it could not beat
+    /// it (a mapping search's branch and bound abandoning a candidate part way).
+    #[error("abandoned at part {part}: the run takes at least {at_least} cycles")]
+    Abandoned { part: usize, at_least: u64 },
     /// A component's own model rejected what it was asked to do.
     #[error("{component}: {reason}")]
     Model { component: String, reason: String },

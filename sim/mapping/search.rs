@@ -161,6 +161,17 @@ impl Candidate {
         Candidate::unsimulated(mapping, note)
     }
 
+    /// A mapping whose simulation the branch and bound stopped at part `part` of `parts`:
+    /// what it had measured plus a bound on the parts left (`at_least` cycles) cannot beat
+    /// the best found.
+    pub fn abandoned(mapping: String, (part, parts): (usize, usize), at_least: u64) -> Candidate {
+        let note = format!(
+            "abandoned after {part} of {parts} parts: at least {at_least} cycles cannot beat the \
+             best found"
+        );
+        Candidate::unsimulated(mapping, note)
+    }
+
     /// A mapping that was pruned or failed, and why.
     pub fn unsimulated(mapping: String, note: String) -> Candidate {
         Candidate {

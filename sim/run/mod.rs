@@ -277,13 +277,9 @@ pub fn run(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOut
     })
 }
 
-/// [`run`] on a short-lived thread pool of its own, of the caller's size. A machine model may
-/// keep scratch arrays per thread for the next run on it (the WSE fast fidelity does, sized by
-/// the largest run); long-lived workers running a few 405B-class variants one after another
-/// would then hold gigabytes they never use again. Commands that run a few large variants
-/// (validation, sensitivity) free them this way when each run ends: the pool's threads end with
-/// it. A pool of its own also keeps a caller that blocks on the run (a worker of the global
-/// pool) from waiting on workers all blocked the same way.
+/// [`run`] on a short-lived thread pool of its own, of the caller's size, so that a caller
+/// that blocks on the run (a worker of the global pool running variants side by side) never
+/// waits on workers all blocked the same way.
 pub fn run_alone(arch: &Arch, w: &Workload, opts: &RunOptions) -> crate::Result<RunOutput> {
     let threads = rayon::current_num_threads();
     match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {

@@ -15,8 +15,8 @@ use super::program::{Buffer, Receive, Sink, one_per_drop};
 use super::replay::{End, Moves, Record, Recording, State};
 use super::train::{Chain, Train};
 use crate::engine::EngineError;
-use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Mutex;
 
 /// The times of a task's items: a max-plus train, or, where back-pressure held up the message
 /// it took them from, each item's own time (or the way to them).
@@ -81,6 +81,17 @@ pub struct Fast {
     #[cfg(test)]
     replay_off: bool,
     held_buffers: HeldBuffers,
+    cutoff: Option<Cutoff>,
+    /// The step was abandoned at the start of this part, taking at least this many cycles.
+    abandoned: Option<(usize, u64)>,
+}
+
+/// When to abandon a step part way (the mapping search's branch and bound): `rest(i)` is a
+/// lower bound on the cycles parts `i..` take after part `i - 1` has ended, `loses(cycles)`
+/// whether a step that long cannot beat the best one found.
+pub struct Cutoff {
+    pub rest: Box<dyn Fn(usize) -> u64>,
+    pub loses: Box<dyn Fn(u64) -> bool>,
 }
 
 /// What [`Fast::held`] refills message after message: a step holds up millions of messages,
@@ -102,46 +113,48 @@ fn observe(rec: &mut Recording, load: &Option<Vec<u32>>, link: u32, free: u64, f
     rec.link(link, free, Some(first), load);
 }
 
-thread_local! {
-    /// State arrays of fast evaluations that ended on this thread, to be zeroed and reused: a
-    /// sweep evaluates many points per thread, and zeroing pages it holds costs a fraction of
-    /// the page faults of fresh ones (about as much as evaluating a replayed step).
-    static SPARE: RefCell<Vec<Vec<u64>>> = const { RefCell::new(Vec::new()) };
-}
+/// State arrays of fast evaluations that ended, to be zeroed and reused by the next one on
+/// any thread: zeroing pages the process holds is many times cheaper than faulting in fresh
+/// ones (measured on this project's VM: 40 GB/s against 0.3-7 GB/s), and a search, a prefill's
+/// windows and a validation's variant runs evaluate one geometry again and again, on threads
+/// of pools that come and go.
+static SPARE: Mutex<Vec<Vec<u64>>> = Mutex::new(Vec::new());
 
-/// Arrays kept for reuse per thread (a fast evaluation has three).
-const SPARES: usize = 3;
+/// Arrays kept for reuse: the three of a fast evaluation, for two evaluating side by side.
+const SPARES: usize = 6;
 
-/// `n` zeros, in a spare array when there is one.
+/// `n` zeros, in the smallest spare array that holds them when there is one.
 fn zeroed(n: usize) -> Vec<u64> {
-    let spare = SPARE.with_borrow_mut(|spare| {
-        // The smallest that holds `n`, else the largest.
+    let spare = {
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
         let fits = (0..spare.len())
             .filter(|&i| spare[i].capacity() >= n)
             .min_by_key(|&i| spare[i].capacity());
-        let largest = (0..spare.len()).max_by_key(|&i| spare[i].capacity());
-        fits.or(largest).map(|i| spare.swap_remove(i))
-    });
+        fits.map(|i| spare.swap_remove(i))
+    };
     match spare {
         Some(mut v) => {
             v.clear();
             v.resize(n, 0);
             v
         }
-        None => vec![0; n],
+        None => crate::host::zeroed_huge(n),
     }
 }
 
 impl Drop for Fast {
     fn drop(&mut self) {
         let arrays = [&mut self.link_free, &mut self.pe_free, &mut self.pe_busy];
-        SPARE.with_borrow_mut(|spare| {
-            for a in arrays {
-                if spare.len() < SPARES {
-                    spare.push(std::mem::take(a));
-                }
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        for a in arrays {
+            // Full: the array replaces the smallest spare if it is larger.
+            let smallest = (0..spare.len()).min_by_key(|&i| spare[i].capacity());
+            match smallest {
+                _ if spare.len() < SPARES => spare.push(std::mem::take(a)),
+                Some(i) if spare[i].capacity() < a.capacity() => spare[i] = std::mem::take(a),
+                _ => {}
             }
-        });
+        }
     }
 }
 
@@ -167,8 +180,17 @@ impl Fast {
             #[cfg(test)]
             replay_off: false,
             held_buffers: HeldBuffers::default(),
+            cutoff: None,
+            abandoned: None,
             g,
         }
+    }
+
+    /// Abandon the step at the first part where it cannot beat `cutoff`: every task from
+    /// there on fails with [`EngineError::Abandoned`].
+    pub fn with_cutoff(mut self, cutoff: Cutoff) -> Fast {
+        self.cutoff = Some(cutoff);
+        self
     }
 
     /// Evaluate every part, even those a recording could replay (to check replays).
@@ -452,6 +474,9 @@ impl Sink for Fast {
     }
 
     fn task(&mut self, pe: Pe, items: u64, service: u64) -> Result<Times, EngineError> {
+        if let Some((part, at_least)) = self.abandoned {
+            return Err(EngineError::Abandoned { part, at_least });
+        }
         let free = self.pe_free[pe.0 as usize];
         if self.recording.active {
             (self.recording).pe(pe.0, free, None, self.pe_busy[pe.0 as usize]);
@@ -545,6 +570,13 @@ impl Sink for Fast {
         }
         self.part = index;
         self.io_before = self.io_wavelets;
+        if let (Some(c), Some(before)) = (&self.cutoff, index.checked_sub(1)) {
+            // A part's last task is its output, which the next part waits for.
+            let at_least = self.part_end[before] + (c.rest)(index);
+            if (c.loses)(at_least) {
+                self.abandoned = Some((index, at_least));
+            }
+        }
     }
 
     fn record(&mut self, slot: usize) {
@@ -555,6 +587,10 @@ impl Sink for Fast {
     fn replay(&mut self, slot: usize, offset: i64, shift: Shift) -> bool {
         #[cfg(test)]
         if self.replay_off {
+            return false;
+        }
+        // Written out, the part meets the abandoned step's first task.
+        if self.abandoned.is_some() {
             return false;
         }
         let Some(Some(rec)) = self.records.get(slot) else {

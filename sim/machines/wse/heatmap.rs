@@ -143,7 +143,7 @@ pub fn heatmaps(
     let placement = super::place(m, &w, opts.units);
     let wafers = super::wafers(&placement, opts)?;
     let plan = super::choose(m, &w, wafers, opts)?.plan;
-    let f = super::run_fast(m, &w, &plan, true)?;
+    let f = super::run_fast(m, &w, &plan, (true, None))?;
     let g = &plan.geometry;
     let per = g.wafer_pes();
     let pe_memory = plan.pe_memory();

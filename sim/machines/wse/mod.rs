@@ -26,7 +26,7 @@ pub use heatmap::{WaferMaps, heatmaps};
 pub use place::place;
 
 use crate::arch::WseSystem;
-use crate::engine::{Clock, Cycle, Trace};
+use crate::engine::{Clock, Cycle, EngineError, Trace};
 use crate::mapping::{Candidate, Fidelity, MappingParams, PartTime, SimOptions, Timing, UnitBusy};
 use crate::workload::Workload;
 use crate::workload::work::{self, Op, Step};
@@ -53,16 +53,25 @@ fn wafers(placement: &crate::mapping::Placement, opts: &SimOptions) -> crate::Re
     })
 }
 
-/// One arrangement of a spread, laid out and run at the fast fidelity, or what stopped it
-/// (the arrangement, if known, and why).
+/// One arrangement of a spread, laid out and run at the fast fidelity, abandoned part way when
+/// it could not beat the best found (the part and the cycles it takes at least), or what
+/// stopped it (the arrangement, if known, and why).
 enum Trial {
     Ran(Box<(Plan, memo::Counts)>),
+    Abandoned(String, usize, u64),
     Failed(String, String),
 }
 
 /// Lay out and run each arrangement of `r`'s spread worth simulating (see [`arrangements`]), or
-/// its overlaid one.
-fn trial(m: &WseSystem, w: &Workload, wafers: u32, r: &search::Ranked) -> Vec<Trial> {
+/// its overlaid one, abandoning a run once `loses(wafers used, cycles)` says a step that long
+/// cannot beat the best found.
+fn trial(
+    m: &WseSystem,
+    w: &Workload,
+    wafers: u32,
+    r: &search::Ranked,
+    loses: impl Fn(u32, u64) -> bool + Copy + 'static,
+) -> Vec<Trial> {
     let plans = match r.overlaid {
         true => layout::plan(m, w, wafers, r.spread, Arrangement::Overlaid(0)).map(|p| vec![p]),
         false => arrangements(m, w, wafers, r.spread),
@@ -73,9 +82,23 @@ fn trial(m: &WseSystem, w: &Workload, wafers: u32, r: &search::Ranked) -> Vec<Tr
     };
     plans
         .into_iter()
-        .map(|p| match measure_fast(m, w, &p, false) {
-            Ok(fast) => Trial::Ran(Box::new((p, fast.counts))),
-            Err(e) => Trial::Failed(format!(", {}", p.arrangement), format!("no program: {e}")),
+        .map(|p| {
+            let bound = r.bound;
+            let used = p.wafers_used;
+            let cutoff = fast::Cutoff {
+                rest: Box::new(move |part| bound.rest(part)),
+                loses: Box::new(move |cycles| loses(used, cycles)),
+            };
+            let what = format!(", {}", p.arrangement);
+            match memo::step(m, w, &p, || {
+                Ok(counts(&run_fast(m, w, &p, (false, Some(cutoff)))?))
+            }) {
+                Ok(counts) => Trial::Ran(Box::new((p, counts))),
+                Err(crate::Error::Simulation(EngineError::Abandoned { part, at_least })) => {
+                    Trial::Abandoned(what, part, at_least)
+                }
+                Err(e) => Trial::Failed(what, format!("no program: {e}")),
+            }
         })
         .collect()
 }
@@ -179,23 +202,40 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
         ranked.push(search::Ranked {
             spread: Spread::densest(m),
             overlaid: false,
-            bound_cycles: 0,
+            bound: search::StepBound {
+                layers: 0,
+                layer: 0,
+                classifier: 0,
+            },
         });
     }
     let seconds = |cycles: u64| cycles.max(1) as f64 / m.wafer.clock_hz;
     let batch = w.scenario.batch;
     let mut best: Option<(f64, Plan, memo::Counts)> = None;
     let mut candidates = Vec::new();
+    let (objective, clock_hz) = (opts.objective, m.wafer.clock_hz);
     for r in &ranked {
+        let bound_cycles = r.bound.cycles();
         // No mapping on these wafers uses more of them than all.
-        let ceiling = opts.objective.score(seconds(r.bound_cycles), batch, 1);
+        let ceiling = opts.objective.score(seconds(bound_cycles), batch, 1);
         if best.as_ref().is_some_and(|(b, _, _)| ceiling <= *b) {
-            candidates.push(Candidate::pruned(describe(r, ""), r.bound_cycles));
+            candidates.push(Candidate::pruned(describe(r, ""), bound_cycles));
             continue;
         }
-        for t in trial(m, w, wafers, r) {
+        let to_beat = best.as_ref().map(|(b, _, _)| *b);
+        let loses = move |used: u32, cycles: u64| {
+            let s = cycles.max(1) as f64 / clock_hz;
+            to_beat.is_some_and(|b| objective.score(s, batch, u64::from(used)) <= b)
+        };
+        for t in trial(m, w, wafers, r, loses) {
             let (p, counts) = match t {
                 Trial::Ran(ran) => *ran,
+                Trial::Abandoned(what, part, at_least) => {
+                    let parts = r.bound.layers as usize + 1;
+                    let c = Candidate::abandoned(describe(r, &what), (part, parts), at_least);
+                    candidates.push(c);
+                    continue;
+                }
                 Trial::Failed(what, note) => {
                     candidates.push(Candidate::unsimulated(describe(r, &what), note));
                     continue;
@@ -217,7 +257,7 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
                 ),
                 decode_tokens_per_s: Some(1.0 / step_s),
                 score: Some(score),
-                note: format!("bound {} cycles, simulated {}", r.bound_cycles, counts.end),
+                note: format!("bound {bound_cycles} cycles, simulated {}", counts.end),
             });
             if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
                 best = Some((score, p, counts));
@@ -253,31 +293,35 @@ fn run_fast(
     m: &WseSystem,
     w: &Workload,
     plan: &Plan,
-    link_load: bool,
+    (link_load, cutoff): (bool, Option<fast::Cutoff>),
 ) -> crate::Result<fast::Fast> {
     let mut sink = fast::Fast::new(plan.geometry.clone(), plan.layers.len() + 1);
     if link_load {
         sink = sink.with_link_load();
+    }
+    if let Some(c) = cutoff {
+        sink = sink.with_cutoff(c);
     }
     let dp = Datapath::new(&m.wafer.pe);
     emit::decode_step(&mut sink, plan, w, dp, per_wavelet(m), Step::decode(w))?;
     Ok(sink)
 }
 
-fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
-    let counts = |f: &fast::Fast| {
+/// What a fast step measured.
+fn counts(f: &fast::Fast) -> memo::Counts {
+    memo::Counts {
+        end: f.end,
+        part_end: f.part_end.clone(),
         // One pass over every PE of the system.
-        let pe_busy = f.pe_busy.iter().sum();
-        memo::Counts {
-            end: f.end,
-            part_end: f.part_end.clone(),
-            pe_busy,
-            fabric_wavelets: f.part_wavelets.iter().sum(),
-            io_wavelets: f.io_wavelets,
-        }
-    };
+        pe_busy: f.pe_busy.iter().sum(),
+        fabric_wavelets: f.part_wavelets.iter().sum(),
+        io_wavelets: f.io_wavelets,
+    }
+}
+
+fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate::Result<Measured> {
     if trace {
-        let f = run_fast(m, w, plan, false)?;
+        let f = run_fast(m, w, plan, (false, None))?;
         let trace = Some(fast_trace(m, plan, &f)?);
         return Ok(Measured {
             counts: counts(&f),
@@ -285,7 +329,7 @@ fn measure_fast(m: &WseSystem, w: &Workload, plan: &Plan, trace: bool) -> crate:
         });
     }
     let counts = memo::step(m, w, plan, || {
-        run_fast(m, w, plan, false).map(|f| counts(&f))
+        run_fast(m, w, plan, (false, None)).map(|f| counts(&f))
     })?;
     Ok(Measured {
         counts,

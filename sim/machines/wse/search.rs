@@ -27,7 +27,37 @@ pub struct Ranked {
     /// Each layer's matrices overlaid on one grid ([`overlay`]) rather than in regions of
     /// their own.
     pub overlaid: bool,
-    pub bound_cycles: u64,
+    pub bound: StepBound,
+}
+
+/// A lower bound on a decode step, part by part: the layers one after another, then the
+/// classifier. Per part, so that a simulation can be abandoned part way once what it has
+/// measured plus what the parts left take at least cannot beat the best step found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepBound {
+    pub layers: u64,
+    /// Each layer [cycles].
+    pub layer: u64,
+    /// The classifier [cycles].
+    pub classifier: u64,
+}
+
+impl StepBound {
+    /// The whole step [cycles].
+    pub fn cycles(&self) -> u64 {
+        self.rest(0)
+    }
+
+    /// Parts `part..` (layers `0..layers` then the classifier) [cycles].
+    pub fn rest(&self, part: usize) -> u64 {
+        let layers = self.layers.saturating_sub(part as u64);
+        let classifier = if part as u64 <= self.layers {
+            self.classifier
+        } else {
+            0
+        };
+        layers * self.layer + classifier
+    }
 }
 
 /// The spreads the search weighs for `w` on `wafers` wafers: pinned values alone where pinned,
@@ -53,24 +83,24 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
         let families = pins.overlaid.map_or([true, true], |o| [!o, o]);
         if families[0]
             && place::place_spread(m, w, Some(wafers), spread).fits
-            && let Some(bound_cycles) = bound(m, w, spread)
+            && let Some(bound) = bound(m, w, spread)
         {
             ranked.push(Ranked {
                 spread,
                 overlaid: false,
-                bound_cycles,
+                bound,
             });
         }
-        if let (true, Some(bound_cycles)) = (families[1], overlaid_bound(m, w, wafers, spread)) {
+        if let (true, Some(bound)) = (families[1], overlaid_bound(m, w, wafers, spread)) {
             ranked.push(Ranked {
                 spread,
                 overlaid: true,
-                bound_cycles,
+                bound,
             });
         }
     }
     // Ties go to the denser spread (listed first): fewer PEs for the same time.
-    ranked.sort_by_key(|r| r.bound_cycles);
+    ranked.sort_by_key(|r| r.bound.cycles());
     ranked
 }
 
@@ -78,7 +108,7 @@ pub fn candidates(m: &WseSystem, w: &Workload, wafers: u64, pins: &Pins) -> Vec<
 /// another (Q, K and V side by side, attention, O, gate and up, down), each GEMV at least
 /// [`gemv_bound`], attention at least a K PE's scores over its tokens for every query head of
 /// its group; the classifier alike.
-fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
+fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<StepBound> {
     let model = &w.model;
     let room = Room::new(m, w.scenario.batch.max(1), spread);
     let gemv = |class, rows, cols, fused| gemv_bound(m, w, room, (class, rows, cols, fused));
@@ -90,8 +120,11 @@ fn bound(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
     let up = gemv(TensorClass::FfnUp, f, h, 2)?.max(gemv(TensorClass::FfnGate, f, h, 2)?);
     let down = gemv(TensorClass::FfnDown, h, f, 1)?;
     let attention = attention(m, w, spread)?;
-    let classifier = gemv(TensorClass::Classifier, model.vocab, h, 1)?;
-    Some(model.layers * (qkv + o + up + down + attention) + classifier)
+    Some(StepBound {
+        layers: model.layers,
+        layer: qkv + o + up + down + attention,
+        classifier: gemv(TensorClass::Classifier, model.vocab, h, 1)?,
+    })
 }
 
 /// Cycles a GEMV of `class` (`rows` x `cols`, `fused` matrices side by side) with tiles cut for
@@ -133,7 +166,7 @@ fn attention(m: &WseSystem, w: &Workload, spread: Spread) -> Option<u64> {
 /// PE's three tiles; each GEMV also waits for its multicast's last stop, as in [`bound`].
 /// `None` when no band of a wafer holds a layer, or the layers need more bands than `wafers`
 /// wafers have.
-fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> Option<u64> {
+fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> Option<StepBound> {
     let model = &w.model;
     let batch = w.scenario.batch.max(1);
     let dp = Datapath::new(&m.wafer.pe);
@@ -152,6 +185,9 @@ fn overlaid_bound(m: &WseSystem, w: &Workload, wafers: u64, spread: Spread) -> O
     let qkv = (work[0].0 + work[1].0 + work[2].0).max(reach(work[0]));
     let gemvs: u64 = qkv + work[3..].iter().map(|&p| reach(p)).sum::<u64>();
     let classifier = (TensorClass::Classifier, model.vocab, model.hidden, 1);
-    let classifier = gemv_bound(m, w, room, classifier)?;
-    Some(model.layers * (gemvs + attention(m, w, spread)?) + classifier)
+    Some(StepBound {
+        layers: model.layers,
+        layer: gemvs + attention(m, w, spread)?,
+        classifier: gemv_bound(m, w, room, classifier)?,
+    })
 }

@@ -939,3 +939,44 @@ fn overlaid_layers_agree_at_both_fidelities() {
         assert_eq!(fast.network_bytes, det.network_bytes);
     }
 }
+
+#[test]
+fn a_step_takes_at_least_its_measured_parts_plus_the_bound_of_the_rest() {
+    // What lets the search abandon a candidate part way: after any part, the cycles measured
+    // so far plus the bound of the parts left never exceed the whole step. Every candidate the
+    // search weighs, every arrangement, on a WSE-3 and on small wafers spanning several.
+    let mut batch3 = short(3);
+    batch3.quant = batch3.quant.with_matrices_as(Format::F16);
+    let cases = [
+        (wse3(), workload("stories260k"), 1),
+        (tiny_wafer(40, 40, 2048), short(2), 1),
+        (tiny_wafer(40, 40, 2048), batch3, 1),
+        (tiny_wafer(12, 40, 2048), short(1), 3),
+    ];
+    let mut checked = 0;
+    for (m, w, wafers) in cases {
+        for r in super::search::candidates(&m, &w, wafers, &Pins::default()) {
+            let plans = match r.overlaid {
+                true => {
+                    super::layout::plan(&m, &w, wafers as u32, r.spread, Arrangement::Overlaid(0))
+                        .map(|p| vec![p])
+                }
+                false => super::arrangements(&m, &w, wafers as u32, r.spread),
+            };
+            for p in plans.unwrap_or_default() {
+                let f = super::run_fast(&m, &w, &p, (false, None)).unwrap();
+                for part in 0..f.part_end.len() {
+                    let before = part.checked_sub(1).map_or(0, |b| f.part_end[b]);
+                    let at_least = before + r.bound.rest(part);
+                    assert!(
+                        at_least <= f.end,
+                        "{r:?} part {part}: {at_least} > {}",
+                        f.end
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} plans");
+}
