@@ -20,8 +20,10 @@ Every point runs at the fast fidelity with numerics off; a point whose unit coun
 published runs on the fewest units that hold it. error = predicted / published - 1; a point
 within ±25% reproduces the published value. For every other point, each input the arch file
 lists as estimated is scaled by x1/16..x16 and the value that would reproduce the point is
-printed with its factor on the estimate (\"none in range\" when no value there does): whether
-that value is physically plausible is for the reader to judge (docs/report.md).")]
+printed with its factor on the estimate (\"none in range\" when no value there does, \"none:
+the prediction steps across the point\" when the closest value is more than 5% off, e.g. at a
+wafer more): whether that value is physically plausible is for the reader to judge
+(docs/report.md).")]
 pub struct ValidateArgs {
     /// Validation file (default: the shipped workloads/validation.ron).
     #[arg(long, value_name = "FILE")]
@@ -88,6 +90,11 @@ fn reproduction(r: &Reproduction, o: &Outcome) -> String {
         },
     );
     match (r.factor, r.value, r.estimate) {
+        (None, _, _) if let Some([f, p]) = r.step => format!(
+            "    {}: none: the prediction steps across the point near x{f:.3} ({}){reach}",
+            r.field,
+            o.metric.show(p)
+        ),
         (None, _, _) => format!("    {}: none in range{reach}", r.field),
         (Some(f), Some(v), Some(e)) => {
             format!(
