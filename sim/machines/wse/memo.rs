@@ -55,6 +55,51 @@ pub fn prefill<E>(
     remembered(&PREFILLS, m, w, plan, measure)
 }
 
+/// Decode steps the mapping search abandoned part way, with the part and the cycles they take
+/// at least: a later search whose best already beats that abandons them unsimulated (a sweep
+/// over wafer counts weighs the same losing plans at every count).
+static ABANDONED: Mutex<Vec<Entry<(usize, u64)>>> = Mutex::new(Vec::new());
+
+/// What an earlier search learnt of `plan`'s step when it abandoned it.
+pub fn abandoned(m: &WseSystem, w: &Workload, plan: &Plan) -> Option<(usize, u64)> {
+    recall(&ABANDONED, m, w, plan)
+}
+
+/// Keep that `plan`'s step was abandoned at `part`, taking at least `at_least` cycles.
+pub fn abandon(m: &WseSystem, w: &Workload, plan: &Plan, (part, at_least): (usize, u64)) {
+    let key = (plan.arrangement, plan.wafers_used, plan.spread);
+    let mut kept = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+    match kept
+        .iter_mut()
+        .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
+    {
+        Some(e) if e.3.1 < at_least => e.3 = (part, at_least),
+        Some(_) => {}
+        None => keep(&mut kept, (m.clone(), w.clone(), key, (part, at_least))),
+    }
+}
+
+fn recall<V: Clone>(
+    store: &Mutex<Vec<Entry<V>>>,
+    m: &WseSystem,
+    w: &Workload,
+    plan: &Plan,
+) -> Option<V> {
+    let key = (plan.arrangement, plan.wafers_used, plan.spread);
+    let kept = store.lock().unwrap_or_else(|e| e.into_inner());
+    (kept.iter())
+        .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
+        .map(|e| e.3.clone())
+}
+
+/// Add `entry`, dropping the oldest when [`KEPT`] are kept.
+fn keep<V>(kept: &mut Vec<Entry<V>>, entry: Entry<V>) {
+    if kept.len() == KEPT {
+        kept.remove(0);
+    }
+    kept.push(entry);
+}
+
 fn remembered<V: Clone, E>(
     store: &Mutex<Vec<Entry<V>>>,
     m: &WseSystem,
@@ -62,22 +107,14 @@ fn remembered<V: Clone, E>(
     plan: &Plan,
     measure: impl FnOnce() -> Result<V, E>,
 ) -> Result<V, E> {
-    let key = (plan.arrangement, plan.wafers_used, plan.spread);
-    let known = |kept: &Vec<Entry<V>>| {
-        (kept.iter())
-            .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
-            .map(|e| e.3.clone())
-    };
-    if let Some(s) = known(&store.lock().unwrap_or_else(|e| e.into_inner())) {
+    if let Some(s) = recall(store, m, w, plan) {
         return Ok(s);
     }
     let s = measure()?;
+    let key = (plan.arrangement, plan.wafers_used, plan.spread);
     let mut kept = store.lock().unwrap_or_else(|e| e.into_inner());
-    if known(&kept).is_none() {
-        if kept.len() == KEPT {
-            kept.remove(0);
-        }
-        kept.push((m.clone(), w.clone(), key, s.clone()));
+    if !(kept.iter()).any(|(em, ew, k, _)| *k == key && ew == w && em == m) {
+        keep(&mut kept, (m.clone(), w.clone(), key, s.clone()));
     }
     Ok(s)
 }

@@ -90,11 +90,17 @@ fn trial(
                 loses: Box::new(move |cycles| loses(used, cycles)),
             };
             let what = format!(", {}", p.arrangement);
+            // Abandoned before by a search whose best was no better than this one's.
+            let known = memo::abandoned(m, w, &p).filter(|&(_, at_least)| loses(used, at_least));
+            if let Some((part, at_least)) = known {
+                return Trial::Abandoned(what, part, at_least);
+            }
             match memo::step(m, w, &p, || {
                 Ok(counts(&run_fast(m, w, &p, (false, Some(cutoff)))?))
             }) {
                 Ok(counts) => Trial::Ran(Box::new((p, counts))),
                 Err(crate::Error::Simulation(EngineError::Abandoned { part, at_least })) => {
+                    memo::abandon(m, w, &p, (part, at_least));
                     Trial::Abandoned(what, part, at_least)
                 }
                 Err(e) => Trial::Failed(what, format!("no program: {e}")),

@@ -980,3 +980,19 @@ fn a_step_takes_at_least_its_measured_parts_plus_the_bound_of_the_rest() {
     }
     assert!(checked > 20, "{checked} plans");
 }
+
+#[test]
+fn a_search_run_again_abandons_from_memory_what_it_abandoned() {
+    // stories260K on WSE-3 abandons most of its candidates part way; the same search again
+    // (a sweep's next wafer count) finds them in the memo and weighs them the same.
+    let (m, w) = (wse3(), workload("stories260k"));
+    let first = run(&m, &w, Fidelity::Fast);
+    let abandoned = |t: &crate::mapping::Timing| {
+        (t.candidates.iter())
+            .filter(|c| c.note.starts_with("abandoned"))
+            .count()
+    };
+    assert!(abandoned(&first) > 10, "{:?}", first.candidates);
+    let again = run(&m, &w, Fidelity::Fast);
+    assert_eq!(first.candidates, again.candidates);
+}
