@@ -225,21 +225,26 @@ pub fn search(
     for (i, &(k, _, _)) in missed.iter().enumerate() {
         points.entry(k).or_default().push(i);
     }
+    // Each job as its variants run it, with its run as estimated.
+    let prepared: BTreeMap<usize, (Job, Predicted)> = (points.iter())
+        .map(|(&k, mine)| {
+            let mut job = jobs[k].clone();
+            job.opts.decode_only =
+                (mine.iter()).all(|&i| missed[i].1 == Metric::DecodeTokensPerSUser);
+            (k, (job, base[k].as_ref().ok().and_then(predicted)))
+        })
+        .collect();
     let fields: Vec<(usize, &String)> = (points.keys())
         .flat_map(|&k| jobs[k].arch.estimated.iter().map(move |f| (k, f)))
         .collect();
     let found: Vec<Vec<(usize, Reproduction)>> = fields
         .par_iter()
         .map(|&(k, field)| {
-            let mine = &points[&k];
-            let mut job = jobs[k].clone();
-            job.opts.decode_only =
-                (mine.iter()).all(|&i| missed[i].1 == Metric::DecodeTokensPerSUser);
-            let known = base[k].as_ref().ok().and_then(predicted);
+            let (mine, (job, known)) = (&points[&k], &prepared[&k]);
             let v = Variants {
-                job: &job,
+                job,
                 field,
-                runs: RefCell::new(BTreeMap::from([(1f64.to_bits(), known)])),
+                runs: RefCell::new(BTreeMap::from([(1f64.to_bits(), *known)])),
                 progress: (&job.workload.name, progress),
             };
             (mine.iter())

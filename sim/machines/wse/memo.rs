@@ -67,16 +67,23 @@ pub fn abandoned(m: &WseSystem, w: &Workload, plan: &Plan) -> Option<(usize, u64
 
 /// Keep that `plan`'s step was abandoned at `part`, taking at least `at_least` cycles.
 pub fn abandon(m: &WseSystem, w: &Workload, plan: &Plan, (part, at_least): (usize, u64)) {
-    let key = (plan.arrangement, plan.wafers_used, plan.spread);
     let mut kept = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
-    match kept
-        .iter_mut()
-        .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
-    {
-        Some(e) if e.3.1 < at_least => e.3 = (part, at_least),
+    match find(&kept, m, w, plan) {
+        Some(i) if kept[i].3.1 < at_least => kept[i].3 = (part, at_least),
         Some(_) => {}
-        None => keep(&mut kept, (m.clone(), w.clone(), key, (part, at_least))),
+        None => keep(&mut kept, m, w, plan, (part, at_least)),
     }
+}
+
+/// The key of `plan`'s entries.
+fn key(plan: &Plan) -> (Arrangement, u32, Spread) {
+    (plan.arrangement, plan.wafers_used, plan.spread)
+}
+
+/// Where `kept` holds `plan`'s entry.
+fn find<V>(kept: &[Entry<V>], m: &WseSystem, w: &Workload, plan: &Plan) -> Option<usize> {
+    let key = key(plan);
+    (kept.iter()).position(|(em, ew, k, _)| *k == key && ew == w && em == m)
 }
 
 fn recall<V: Clone>(
@@ -85,19 +92,16 @@ fn recall<V: Clone>(
     w: &Workload,
     plan: &Plan,
 ) -> Option<V> {
-    let key = (plan.arrangement, plan.wafers_used, plan.spread);
     let kept = store.lock().unwrap_or_else(|e| e.into_inner());
-    (kept.iter())
-        .find(|(em, ew, k, _)| *k == key && ew == w && em == m)
-        .map(|e| e.3.clone())
+    find(&kept, m, w, plan).map(|i| kept[i].3.clone())
 }
 
-/// Add `entry`, dropping the oldest when [`KEPT`] are kept.
-fn keep<V>(kept: &mut Vec<Entry<V>>, entry: Entry<V>) {
+/// Add `plan`'s entry, dropping the oldest when [`KEPT`] are kept.
+fn keep<V>(kept: &mut Vec<Entry<V>>, m: &WseSystem, w: &Workload, plan: &Plan, value: V) {
     if kept.len() == KEPT {
         kept.remove(0);
     }
-    kept.push(entry);
+    kept.push((m.clone(), w.clone(), key(plan), value));
 }
 
 fn remembered<V: Clone, E>(
@@ -111,10 +115,9 @@ fn remembered<V: Clone, E>(
         return Ok(s);
     }
     let s = measure()?;
-    let key = (plan.arrangement, plan.wafers_used, plan.spread);
     let mut kept = store.lock().unwrap_or_else(|e| e.into_inner());
-    if !(kept.iter()).any(|(em, ew, k, _)| *k == key && ew == w && em == m) {
-        keep(&mut kept, (m.clone(), w.clone(), key, s.clone()));
+    if find(&kept, m, w, plan).is_none() {
+        keep(&mut kept, m, w, plan, s.clone());
     }
     Ok(s)
 }

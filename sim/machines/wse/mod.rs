@@ -72,29 +72,24 @@ fn trial(
     r: &search::Ranked,
     loses: impl Fn(u32, u64) -> bool + Copy + 'static,
 ) -> Vec<Trial> {
-    let plans = match r.overlaid {
-        true => layout::plan(m, w, wafers, r.spread, Arrangement::Overlaid(0)).map(|p| vec![p]),
-        false => arrangements(m, w, wafers, r.spread),
-    };
-    let plans = match plans {
+    let plans = match plans(m, w, wafers, r) {
         Ok(plans) => plans,
         Err(e) => return vec![Trial::Failed(String::new(), format!("no layout: {e}"))],
     };
     plans
         .into_iter()
         .map(|p| {
-            let bound = r.bound;
-            let used = p.wafers_used;
-            let cutoff = fast::Cutoff {
-                rest: Box::new(move |part| bound.rest(part)),
-                loses: Box::new(move |cycles| loses(used, cycles)),
-            };
+            let (bound, used) = (r.bound, p.wafers_used);
             let what = format!(", {}", p.arrangement);
             // Abandoned before by a search whose best was no better than this one's.
             let known = memo::abandoned(m, w, &p).filter(|&(_, at_least)| loses(used, at_least));
             if let Some((part, at_least)) = known {
                 return Trial::Abandoned(what, part, at_least);
             }
+            let cutoff = fast::Cutoff {
+                rest: Box::new(move |part| bound.rest(part)),
+                loses: Box::new(move |cycles| loses(used, cycles)),
+            };
             match memo::step(m, w, &p, || {
                 Ok(counts(&run_fast(m, w, &p, (false, Some(cutoff)))?))
             }) {
@@ -107,6 +102,20 @@ fn trial(
             }
         })
         .collect()
+}
+
+/// The plans of `r`: its overlaid one, or each arrangement of its spread worth simulating (see
+/// [`arrangements`]).
+fn plans(
+    m: &WseSystem,
+    w: &Workload,
+    wafers: u32,
+    r: &search::Ranked,
+) -> Result<Vec<Plan>, layout::Misfit> {
+    match r.overlaid {
+        true => layout::plan(m, w, wafers, r.spread, Arrangement::Overlaid(0)).map(|p| vec![p]),
+        false => arrangements(m, w, wafers, r.spread),
+    }
 }
 
 /// A spread in words, followed by `what`.
@@ -215,11 +224,11 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
             },
         });
     }
-    let seconds = |cycles: u64| cycles.max(1) as f64 / m.wafer.clock_hz;
-    let batch = w.scenario.batch;
+    let clock_hz = m.wafer.clock_hz;
+    let seconds = move |cycles: u64| cycles.max(1) as f64 / clock_hz;
+    let (batch, objective) = (w.scenario.batch, opts.objective);
     let mut best: Option<(f64, Plan, memo::Counts)> = None;
     let mut candidates = Vec::new();
-    let (objective, clock_hz) = (opts.objective, m.wafer.clock_hz);
     for r in &ranked {
         let bound_cycles = r.bound.cycles();
         // No mapping on these wafers uses more of them than all.
@@ -230,8 +239,7 @@ fn choose(m: &WseSystem, w: &Workload, wafers: u32, opts: &SimOptions) -> crate:
         }
         let to_beat = best.as_ref().map(|(b, _, _)| *b);
         let loses = move |used: u32, cycles: u64| {
-            let s = cycles.max(1) as f64 / clock_hz;
-            to_beat.is_some_and(|b| objective.score(s, batch, u64::from(used)) <= b)
+            to_beat.is_some_and(|b| objective.score(seconds(cycles), batch, u64::from(used)) <= b)
         };
         for t in trial(m, w, wafers, r, loses) {
             let (p, counts) = match t {

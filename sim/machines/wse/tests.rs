@@ -956,14 +956,7 @@ fn a_step_takes_at_least_its_measured_parts_plus_the_bound_of_the_rest() {
     let mut checked = 0;
     for (m, w, wafers) in cases {
         for r in super::search::candidates(&m, &w, wafers, &Pins::default()) {
-            let plans = match r.overlaid {
-                true => {
-                    super::layout::plan(&m, &w, wafers as u32, r.spread, Arrangement::Overlaid(0))
-                        .map(|p| vec![p])
-                }
-                false => super::arrangements(&m, &w, wafers as u32, r.spread),
-            };
-            for p in plans.unwrap_or_default() {
+            for p in super::plans(&m, &w, wafers as u32, &r).unwrap_or_default() {
                 let f = super::run_fast(&m, &w, &p, (false, None)).unwrap();
                 for part in 0..f.part_end.len() {
                     let before = part.checked_sub(1).map_or(0, |b| f.part_end[b]);
