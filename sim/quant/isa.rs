@@ -45,3 +45,17 @@ impl Isa {
         self != Isa::Portable
     }
 }
+
+/// True if this CPU runs AVX2: for loops that pick their path per row, where [`Isa::detect`]
+/// would cost more than the row (the standard library caches the answer).
+#[inline]
+pub(crate) fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

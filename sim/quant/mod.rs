@@ -32,6 +32,8 @@ mod pairs_i8_avx2;
 mod q35;
 mod q35_search;
 mod round;
+#[cfg(target_arch = "x86_64")]
+mod round_avx2;
 mod view;
 
 pub use coder::Feedback;

@@ -109,6 +109,28 @@ impl PairGrid {
         (o - 8.0 * s, s, o3 - f64::from(self.b3) * s3, s3)
     }
 
+    /// The codes of the leading weights of `w` (whole groups of eight, so pairs stay
+    /// aligned) into `codes` with AVX2 where the CPU has it, the same codes as
+    /// [`Self::even_code`] and [`Self::odd_code`]; returns how many were coded (0 elsewhere,
+    /// and for a zero step, which codes everything as its bias).
+    #[inline]
+    fn codes_avx2(&self, w: &[f32], codes: &mut [u32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.s != 0.0 && self.s3 != 0.0 && super::isa::cpu_has_avx2() {
+            let pair = |even: f32, odd: f32| [even, odd, even, odd, even, odd, even, odd];
+            let lanes = super::round_avx2::Lanes {
+                offset: pair(self.o, self.o3),
+                step: pair(self.s, self.s3),
+                bias: pair(8.0, self.b3),
+                max: pair(15.0, 7.0),
+            };
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { super::round_avx2::codes(&lanes, w, codes) };
+        }
+        let _ = (w, codes);
+        0
+    }
+
     /// Step between neighbouring 4-bit and 3-bit levels.
     #[cfg(test)]
     pub(crate) fn steps(&self) -> (f32, f32) {
@@ -174,6 +196,8 @@ impl Coder for Pairs {
     #[inline]
     fn codes(&self, grid: &Self::Grid, w: &[f32], codes: &mut [u32]) {
         let g = &grid.2;
+        let done = g.codes_avx2(w, codes);
+        let (w, codes) = (&w[done..], &mut codes[done..]);
         let (pairs, weights) = (codes.chunks_exact_mut(2), w.chunks_exact(2));
         if let (Some(code), Some(&v)) = (
             pairs.into_remainder().first_mut(),
@@ -292,5 +316,39 @@ pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mu
     }
     if let ([last], Some(&p)) = (values.into_remainder(), pairs.last()) {
         *last = grid.even_value(u32::from(p & 15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Weights on and around every level and half-level of `g`, and the values no row holds.
+    fn probes(g: &PairGrid) -> Vec<f32> {
+        let mut w = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 3e9, -3e9];
+        for k in -40..40 {
+            for (o, s) in [(g.o, g.s), (g.o3, g.s3)] {
+                let at = o + s * (k as f32 * 0.5);
+                w.extend([at, at.next_up(), at.next_down(), at + 0.25 * s]);
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn vector_codes_equal_the_codes_of_each_weight() {
+        for format in [Format::Q35, Format::Q35Opt] {
+            for (lo, hi) in [(-0.07, 0.05), (-1.0, 3.0), (1e-3, 1e-3 + 1e-6), (-5e-5, 4e-5)] {
+                let (_, _, g) = PairGrid::for_range(format, lo, hi, 0).unwrap();
+                let w = probes(&g);
+                let mut fast = vec![0u32; w.len()];
+                let done = g.codes_avx2(&w, &mut fast);
+                assert!(done + 8 > w.len() || !crate::quant::isa::cpu_has_avx2());
+                for (c, (&v, &code)) in w.iter().zip(&fast).take(done).enumerate() {
+                    let want = if c % 2 == 0 { g.even_code(v) } else { g.odd_code(v) };
+                    assert_eq!(code, want, "{format:?} [{lo}, {hi}] column {c}: {v}");
+                }
+            }
+        }
     }
 }
