@@ -19,6 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// Standard deviation of both generators, typical of a 4k-8k wide projection.
 pub const WEIGHT_STD: f32 = 0.02;
 /// Degrees of freedom of the heavy-tailed body (the polar draw below is written for 4).
@@ -96,31 +99,70 @@ fn mix64(mut z: u64) -> u64 {
 /// Points uniform on the open unit disk, a chunk at a time: each draw's top 24 bits give u
 /// and the next 24 give v, both odd multiples of 2⁻²⁴ in (−1, 1) (exact in f32, never 0, so
 /// w > 0); draws with w = u² + v² ≥ 1 are rejected (a fraction 1 − π/4).
+///
+/// A row's points are one sequence however they are drawn: the AVX2 path draws four at a time
+/// and may accept up to three more than a chunk asks for, which it keeps for the next chunk.
 struct Disk {
-    u: [f32; CHUNK],
-    v: [f32; CHUNK],
-    w: [f32; CHUNK],
+    u: [f32; DISK],
+    v: [f32; DISK],
+    w: [f32; DISK],
+    /// Points held, from index 0.
+    held: usize,
+    /// Points the last [`Disk::fill`] handed out, dropped at the next.
+    taken: usize,
 }
+
+/// Room for a chunk and the points of one more vector of draws.
+const DISK: usize = CHUNK + 4;
 
 impl Default for Disk {
     fn default() -> Self {
         Self {
-            u: [0.0; CHUNK],
-            v: [0.0; CHUNK],
-            w: [0.0; CHUNK],
+            u: [0.0; DISK],
+            v: [0.0; DISK],
+            w: [0.0; DISK],
+            held: 0,
+            taken: 0,
         }
     }
 }
 
 impl Disk {
-    /// The next `n` (at most [`CHUNK`]) points of `stream`, in order.
+    /// The next `n` (at most [`CHUNK`]) points of `stream`, in order, as `u[..n]`, `v[..n]`
+    /// and `w[..n]`.
     #[inline(always)]
     fn fill(&mut self, stream: &mut RowStream, n: usize) {
+        self.drop_taken(n);
+        #[cfg(target_arch = "x86_64")]
+        if super::isa::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { avx2::draw(self, stream, n) };
+            return;
+        }
+        self.draw(stream, n);
+    }
+
+    /// Drop the points handed out last, keep the rest at the front, and note that `n` will be
+    /// handed out next.
+    #[inline(always)]
+    fn drop_taken(&mut self, n: usize) {
+        let (taken, held) = (self.taken, self.held);
+        for a in [&mut self.u, &mut self.v, &mut self.w] {
+            a.copy_within(taken..held, 0);
+        }
+        self.held -= taken;
+        self.taken = n;
+    }
+
+    /// Draw from `stream` one point at a time until `n` are held: the definition of the
+    /// points, which the vector path reproduces.
+    #[inline(always)]
+    fn draw(&mut self, stream: &mut RowStream, n: usize) {
         let coordinate = |bits: u64| {
             let odd = 2 * (bits & 0xFF_FFFF) as i32 - 0xFF_FFFF;
             odd as f32 * (1.0 / 16_777_216.0)
         };
-        let mut k = 0;
+        let mut k = self.held;
         while k < n {
             let bits = stream.next_u64();
             let (u, v) = (coordinate(bits >> 40), coordinate(bits >> 16));
@@ -131,6 +173,7 @@ impl Disk {
             self.w[k] = w;
             k += usize::from(w < 1.0);
         }
+        self.held = k;
     }
 }
 
