@@ -325,7 +325,15 @@ mod tests {
 
     /// Weights on and around every level and half-level of `g`, and the values no row holds.
     fn probes(g: &PairGrid) -> Vec<f32> {
-        let mut w = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 3e9, -3e9];
+        let mut w = vec![
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            3e9,
+            -3e9,
+        ];
         for k in -40..40 {
             for (o, s) in [(g.o, g.s), (g.o3, g.s3)] {
                 let at = o + s * (k as f32 * 0.5);
@@ -338,14 +346,23 @@ mod tests {
     #[test]
     fn vector_codes_equal_the_codes_of_each_weight() {
         for format in [Format::Q35, Format::Q35Opt] {
-            for (lo, hi) in [(-0.07, 0.05), (-1.0, 3.0), (1e-3, 1e-3 + 1e-6), (-5e-5, 4e-5)] {
+            for (lo, hi) in [
+                (-0.07, 0.05),
+                (-1.0, 3.0),
+                (1e-3, 1e-3 + 1e-6),
+                (-5e-5, 4e-5),
+            ] {
                 let (_, _, g) = PairGrid::for_range(format, lo, hi, 0).unwrap();
                 let w = probes(&g);
                 let mut fast = vec![0u32; w.len()];
                 let done = g.codes_avx2(&w, &mut fast);
                 assert!(done + 8 > w.len() || !crate::quant::isa::cpu_has_avx2());
                 for (c, (&v, &code)) in w.iter().zip(&fast).take(done).enumerate() {
-                    let want = if c % 2 == 0 { g.even_code(v) } else { g.odd_code(v) };
+                    let want = if c % 2 == 0 {
+                        g.even_code(v)
+                    } else {
+                        g.odd_code(v)
+                    };
                     assert_eq!(code, want, "{format:?} [{lo}, {hi}] column {c}: {v}");
                 }
             }

@@ -77,9 +77,18 @@ pub(super) fn draw(disk: &mut Disk, stream: &mut RowStream, n: usize) {
         // arrays of CHUNK + 4.
         unsafe {
             let order = _mm_loadu_si128(PACK[inside].as_ptr().cast());
-            _mm_storeu_ps(disk.u[held..held + 4].as_mut_ptr(), _mm_permutevar_ps(u, order));
-            _mm_storeu_ps(disk.v[held..held + 4].as_mut_ptr(), _mm_permutevar_ps(v, order));
-            _mm_storeu_ps(disk.w[held..held + 4].as_mut_ptr(), _mm_permutevar_ps(w, order));
+            _mm_storeu_ps(
+                disk.u[held..held + 4].as_mut_ptr(),
+                _mm_permutevar_ps(u, order),
+            );
+            _mm_storeu_ps(
+                disk.v[held..held + 4].as_mut_ptr(),
+                _mm_permutevar_ps(v, order),
+            );
+            _mm_storeu_ps(
+                disk.w[held..held + 4].as_mut_ptr(),
+                _mm_permutevar_ps(w, order),
+            );
         }
         held += inside.count_ones() as usize;
     }
