@@ -224,25 +224,14 @@ impl Coder for Pairs {
         // An odd row's last pair has no odd weight: its 3-bit code is zero padding.
         let mut pairs = Vec::with_capacity(rows * cols.div_ceil(2));
         for row in codes.chunks_exact(cols) {
-            pairs.extend(
-                row.chunks(2)
-                    .map(|p| (p[0] | p.get(1).map_or(0, |&u3| u3 << 4)) as u8),
-            );
+            let whole = row.chunks_exact(2);
+            let last = whole.remainder().first().map(|&u4| u4 as u8);
+            pairs.extend(whole.map(|p| (p[0] | p[1] << 4) as u8).chain(last));
         }
         let mut out = if self.0 == Format::Q35Byte {
             pairs
         } else {
-            // Eight pairs fill seven bytes; the last group is padded to its final byte.
-            let mut stream = Vec::with_capacity(pairs.len() * 7 / 8 + 4 * rows + 1);
-            for eight in pairs.chunks(8) {
-                let word = eight.iter().rev().fold(0u64, |w, &p| w << 7 | u64::from(p));
-                stream.extend_from_slice(&word.to_le_bytes()[..(7 * eight.len()).div_ceil(8)]);
-            }
-            debug_assert_eq!(
-                stream.len() as u64,
-                self.0.code_bytes(rows as u64, cols as u64)
-            );
-            stream
+            seven_bit_stream(&pairs)
         };
         out.reserve(4 * rows);
         for &(s, o, _) in grids {
@@ -251,6 +240,32 @@ impl Coder for Pairs {
         }
         out
     }
+}
+
+/// `pairs` (7-bit values) as one little-endian bit stream: eight pairs fill seven bytes, the
+/// last group is padded to its final byte.
+fn seven_bit_stream(pairs: &[u8]) -> Vec<u8> {
+    let len = (7 * pairs.len()).div_ceil(8);
+    // One spare byte: each whole group writes eight bytes, its last one the next group's first.
+    let mut stream = vec![0u8; len + 1];
+    let groups = pairs.chunks_exact(8);
+    let tail = groups.remainder();
+    for (g, eight) in groups.enumerate() {
+        let word = u64::from_le_bytes(eight.try_into().expect("eight pairs"));
+        // Pair k's 7 bits move from bit 8k to bit 7k.
+        let mut packed = 0u64;
+        for k in 0..8 {
+            packed |= ((word >> (8 * k)) & 0x7F) << (7 * k);
+        }
+        stream[7 * g..7 * g + 8].copy_from_slice(&packed.to_le_bytes());
+    }
+    if !tail.is_empty() {
+        let word = tail.iter().rev().fold(0u64, |w, &p| w << 7 | u64::from(p));
+        let at = 7 * (pairs.len() / 8);
+        stream[at..len].copy_from_slice(&word.to_le_bytes()[..len - at]);
+    }
+    stream.truncate(len);
+    stream
 }
 
 /// Smallest and largest value of a non-empty row.
