@@ -6,7 +6,8 @@
 //! figures per second of that thread's CPU time, which stay meaningful on a shared host. Read
 //! bandwidth is measured before and after the GEMVs and the higher figure is the reference.
 //!
-//! Formats with an int8-activation kernel (`int8`, `q3.5`, `q3.5-byte`, `q3.5-opt`) are measured
+//! Formats with an int8-activation kernel (`int8`, `int4-g128`, `int3-g64`, `q3-k256`, `q3.5`,
+//! `q3.5-byte`, `q3.5-opt`) are measured
 //! twice: `FORMAT` (f32 activations, `gemv`) and `FORMAT/i8` (`gemv_i8`).
 //!
 //! Run: `cargo bench --bench quant` (a few minutes); `cargo bench --bench quant -- q3.5` measures

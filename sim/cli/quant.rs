@@ -23,7 +23,7 @@ input channels scaled 8x; FILE:TENSOR = a llama2.c checkpoint matrix (tok, wq, w
 w2, w3, optionally .LAYER), whose shape replaces --rows/--cols.
 GEMV throughput is packed weight bytes streamed per second by a short timed loop on all cores;
 small matrices run from cache. i8_GB/s (JSON gemv_i8_gbps) is the same with activations rounded
-to int8 (gemv_i8), for the formats that have that kernel (int8, int4-g128, int3-g64, q3.5,
+to int8 (gemv_i8), for the formats that have that kernel (int8, int4-g128, int3-g64, q3-k256, q3.5,
 q3.5-byte, q3.5-opt). read_GB/s (JSON read_gbps) is this machine's memory read bandwidth,
 measured in the same run (all cores summing a 256 MiB buffer, best of 5); of_rd is each GEMV
 figure as a fraction of it.")]

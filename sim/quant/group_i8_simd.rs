@@ -9,8 +9,15 @@
 //!   on a byte (`cols` a multiple of 8). One masked load, `vpermb` gives 64-bit lane `q` the
 //!   three bytes of codes `8q..8q + 8`, `vpmultishiftqb` moves code `8q + k` (bits `3k..3k + 3`
 //!   of the lane) to byte `k`, `& 7`; then `vpmaddubsw` / `vpmaddwd` / horizontal sum as
-//!   above. Without AVX-512 the portable code sums `int3-g64`.
+//!   above.
+//! * 3-bit codes on AVX2 (`int3-g64`, and the 32-weight sub-blocks of `q3-k256`, which store
+//!   their codes alike), when the row starts on a byte: sixteen codes (six bytes) per step.
+//!   One 64-bit window broadcast to both 128-bit halves, `vpshufb` gives 16-bit lane `c` of
+//!   half `h` bytes `3h + 3c / 8` and the next, `vpmullw` by `2^(13 − 3c mod 8)` lifts the
+//!   code's bits to bits 13–15 and `vpsrlw` by 13 brings them down; `vpmaddwd` against the
+//!   sign-extended activation codes (≤ 2·7·127 per 32-bit lane) and a horizontal sum.
 
+use super::bitstream::window;
 use super::kernel_i8::Int8Activations;
 use super::view::View;
 use std::arch::x86_64::*;
@@ -20,7 +27,8 @@ const INT4_GROUP_BYTES: usize = 64;
 /// Bytes of an `int3-g64` group.
 const INT3_GROUP_BYTES: usize = 24;
 
-/// Sums of row `r`'s whole groups into `sums` (AVX2: `int4-g128` only); returns how many
+/// Sums of row `r`'s whole groups of `size` codes into `sums` (AVX2: 4-bit codes split in
+/// nibbles when `split`, else 3-bit codes on rows that start on a byte); returns how many
 /// groups it summed, from the first.
 ///
 /// # Safety
@@ -28,13 +36,14 @@ const INT3_GROUP_BYTES: usize = 24;
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn sums_avx2(
     split: bool,
+    size: usize,
     v: &View,
     r: usize,
     qx: &Int8Activations,
     sums: &mut [i32],
 ) -> usize {
     if !split {
-        return 0;
+        return three_bit_sums(size, v, r, qx, sums);
     }
     let whole = v.cols / 128;
     let start = r * v.cols.div_ceil(2);
@@ -69,6 +78,7 @@ pub(super) unsafe fn sums_avx2(
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 pub(super) unsafe fn sums_avx512(
     split: bool,
+    size: usize,
     v: &View,
     r: usize,
     qx: &Int8Activations,
@@ -94,6 +104,9 @@ pub(super) unsafe fn sums_avx512(
             *s = _mm512_reduce_add_epi32(_mm512_madd_epi16(s16, ones));
         }
         return whole;
+    }
+    if size != 64 {
+        return three_bit_sums(size, v, r, qx, sums);
     }
     if !v.cols.is_multiple_of(8) {
         return 0;
@@ -127,6 +140,48 @@ pub(super) unsafe fn sums_avx512(
         let lanes = _mm512_permutexvar_epi8(spread, bytes);
         let u = _mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, lanes), low3);
         *s = _mm512_reduce_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(u, xq), ones));
+    }
+    whole
+}
+
+/// Sums of row `r`'s whole groups of `size` 3-bit codes (a multiple of 16) into `sums`, when
+/// the row starts on a byte (`cols` a multiple of 8); returns how many groups it summed.
+#[target_feature(enable = "avx2")]
+fn three_bit_sums(
+    size: usize,
+    v: &View,
+    r: usize,
+    qx: &Int8Activations,
+    sums: &mut [i32],
+) -> usize {
+    if !v.cols.is_multiple_of(8) || !size.is_multiple_of(16) {
+        return 0;
+    }
+    let whole = v.cols / size;
+    let start = 3 * r * v.cols / 8;
+    // 16-bit lane c of half h: bytes 3h + 3c / 8 and the next of the six-byte step.
+    #[rustfmt::skip]
+    let spread = _mm256_setr_epi8(
+        0, 1, 0, 1, 0, 1, 1, 2, 1, 2, 1, 2, 2, 3, 2, 3,
+        3, 4, 3, 4, 3, 4, 4, 5, 4, 5, 4, 5, 5, 6, 5, 6,
+    );
+    // 2^(13 − 3c mod 8): code c's lowest bit to bit 13.
+    let lift = _mm256_setr_epi16(
+        8192, 1024, 128, 4096, 512, 64, 2048, 256, 8192, 1024, 128, 4096, 512, 64, 2048, 256,
+    );
+    for (k, s) in sums.iter_mut().take(whole).enumerate() {
+        let mut acc = _mm256_setzero_si256();
+        for j in 0..size / 16 {
+            let first = size * k + 16 * j;
+            let w = window(v.bytes, 8 * (start + 3 * first / 8));
+            let words = _mm256_shuffle_epi8(_mm256_set1_epi64x(w as i64), spread);
+            let u = _mm256_srli_epi16::<13>(_mm256_mullo_epi16(words, lift));
+            let q = &qx.codes[first..first + 16];
+            // SAFETY: `q` holds 16 bytes; unaligned loads are allowed.
+            let xq = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(q.as_ptr().cast()) });
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(u, xq));
+        }
+        *s = hsum256(acc);
     }
     whole
 }

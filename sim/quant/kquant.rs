@@ -16,7 +16,7 @@ use half::f16;
 
 /// Weights per super-block and per sub-block.
 const SUPER: usize = KQ_SUPER as usize;
-const SUB: usize = KQ_SUB as usize;
+pub(crate) const SUB: usize = KQ_SUB as usize;
 /// Sub-blocks per super-block.
 const SUBS: usize = SUPER / SUB;
 /// Largest 3-bit code and largest 6-bit sub-block scale or min.
@@ -209,6 +209,29 @@ pub(crate) fn sub_at(v: &View, row: usize, col: usize) -> (f32, f32) {
     let (d, dmin) = (f16_at(meta, rec).to_f32(), f16_at(meta, rec + 2).to_f32());
     let field = window(meta, 8 * (rec + F16_PART) + 12 * ((col % SUPER) / SUB));
     sub_grid(d, dmin, (field & 63) as u8, ((field >> 6) & 63) as u8)
+}
+
+/// Append `scale, -min` of every sub-block of `row` in order to `out`, each [`sub_at`] of it,
+/// reading each super-block's record once: the grids of the int8-activation kernel.
+pub(crate) fn sub_grids(v: &View, row: usize, out: &mut Vec<f32>) {
+    let meta = v.meta();
+    for b in 0..v.cols.div_ceil(SUPER) {
+        let rec = record(v.cols, row, b * SUPER);
+        let (d, dmin) = (f16_at(meta, rec).to_f32(), f16_at(meta, rec + 2).to_f32());
+        let subs = (v.cols - b * SUPER).min(SUPER).div_ceil(SUB);
+        // Eight 12-bit fields are 96 bits: two windows of 48 bits each.
+        let fields = |i: usize| window(meta, 8 * (rec + F16_PART) + 48 * i);
+        let (low, high) = (fields(0), if subs > 4 { fields(1) } else { 0 });
+        for i in 0..subs {
+            let field = if i < 4 {
+                low >> (12 * i)
+            } else {
+                high >> (12 * (i - 4))
+            };
+            let (scale, min) = sub_grid(d, dmin, (field & 63) as u8, ((field >> 6) & 63) as u8);
+            out.extend([scale, -min]);
+        }
+    }
 }
 
 /// Decode columns `col0..col0 + out.len()` of `row`; `col0` is a multiple of the 64-column

@@ -267,9 +267,7 @@ fn int8_activation_kernel_tracks_the_reference() {
 /// The formats with an int8-activation kernel: every integer format.
 /// The integer formats but `q3-k256`, whose super-blocks have no int8-activation kernel yet.
 fn int8_kernel_formats() -> impl Iterator<Item = Format> {
-    Format::ALL
-        .into_iter()
-        .filter(|&f| f.is_integer() && f != Format::Q3K256)
+    Format::ALL.into_iter().filter(|&f| f.is_integer())
 }
 
 /// `x` rounded to int8 as `gemv_i8` does, back in f64: `sx · qx`.
@@ -354,7 +352,8 @@ proptest! {
         }
     }
 
-    /// Any bytes, not only what the packer writes (padding bits set, `q3.5-byte` bit 7 set):
+    /// Any bytes, not only what the packer writes (padding bits set, `q3.5-byte` bit 7 set,
+    /// `int8` code -128):
     /// the vector decoder reads exactly the portable decoder's codes.
     #[test]
     fn int8_activation_kernels_agree_on_arbitrary_bytes(
@@ -363,7 +362,15 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let x = weights::activations(cols, seed);
-        for f in [Format::Q35, Format::Q35Byte, Format::Q35Opt, Format::Int4G128, Format::Int3G64] {
+        for f in [
+            Format::Int8,
+            Format::Q35,
+            Format::Q35Byte,
+            Format::Q35Opt,
+            Format::Int4G128,
+            Format::Int3G64,
+            Format::Q3K256,
+        ] {
             let n = f.packed_bytes(rows as u64, cols as u64) as usize;
             let code_len = f.code_bytes(rows as u64, cols as u64) as usize;
             let noise = weights::activations(n, seed ^ 5);

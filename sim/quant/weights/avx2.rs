@@ -26,7 +26,7 @@ const PACK: [[i32; 4]; 16] = {
         let (mut k, mut lane) = (0, 0);
         while lane < 4 {
             if mask & (1 << lane) != 0 {
-                table[mask][k] = lane as i32;
+                table[mask][k] = lane;
                 k += 1;
             }
             lane += 1;
