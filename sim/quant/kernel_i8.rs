@@ -9,7 +9,7 @@
 //! * `int8`: `y = sx · scale · Σ q · qx`.
 //! * `int4-g128`, `int3-g64`: per group `g` of the row, with its scale `s_g`, zero `z_g`,
 //!   exact `S_g = Σ u · qx` and `Q_g = Σ qx` (once per vector),
-//!   `y = sx · Σ_g (s_g · S_g + z_g · Q_g)` in f64, groups in order (`group_i8`).
+//!   `y = sx · Σ_g (s_g · S_g + z_g · Q_g)` in f64, groups in four lanes (`group_i8`).
 //! * the 3.5-bit pair formats: with the row's grids `even = a4 + b4 · u4`,
 //!   `odd = a3 + b3 · u3`, `y = sx · ((a4 · Σqe + b4 · Σ u4 qe) + (a3 · Σqo + b3 · Σ u3 qo))`
 //!   in f64, where `qe` / `qo` are the activation codes of the even / odd columns and their
