@@ -7,6 +7,7 @@ mod chart;
 pub mod doc;
 pub mod figures;
 pub mod layouts;
+mod pdf;
 pub mod plot;
 pub mod style;
 mod svg;
