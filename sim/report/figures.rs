@@ -1,5 +1,5 @@
-//! The report's figures, each a value that draws itself on any plotters backend, saved as PNG,
-//! as self-contained SVG and as PDF. A figure is a title over panels laid out in a grid, one or two
+//! The report's figures, each a value that draws itself on any plotters backend, saved as PNG
+//! and as self-contained SVG. A figure is a title over panels laid out in a grid, one or two
 //! columns wide (see `style`); each panel is an x-y plot, horizontal bars or stacked columns,
 //! with its legend in a strip below it and an optional note.
 
@@ -7,8 +7,8 @@ use super::bars::{Bars, Columns};
 use super::chart::{self, Key};
 use super::plot::register_fonts;
 use super::style::{self, font};
+use super::svg;
 use super::xy::Plot;
-use super::{pdf, svg};
 use crate::error::Error;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -31,9 +31,8 @@ fn write_error(path: &Path, reason: impl ToString) -> Error {
     }
 }
 
-/// Save `fig` as `dir/name.png`, `dir/name.svg` (font embedded) and `dir/name.pdf` (vector,
-/// font subset into it); returns the three paths.
-pub fn save(fig: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 3], Error> {
+/// Save `fig` as `dir/name.png` and `dir/name.svg` (font embedded); returns both paths.
+pub fn save(fig: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 2], Error> {
     register_fonts();
     let png = dir.join(format!("{name}.png"));
     let svg_path = dir.join(format!("{name}.svg"));
@@ -56,13 +55,7 @@ pub fn save(fig: &impl Figure, dir: &Path, name: &str) -> Result<[PathBuf; 3], E
         path: svg_path.clone(),
         source,
     })?;
-    let pdf_path = dir.join(format!("{name}.pdf"));
-    let bytes = pdf::from_svg(&text).map_err(|e| write_error(&pdf_path, e))?;
-    std::fs::write(&pdf_path, bytes).map_err(|source| Error::Write {
-        path: pdf_path.clone(),
-        source,
-    })?;
-    Ok([png, svg_path, pdf_path])
+    Ok([png, svg_path])
 }
 
 /// One panel of a figure.

@@ -7,7 +7,6 @@ mod chart;
 pub mod doc;
 pub mod figures;
 pub mod layouts;
-mod pdf;
 pub mod plot;
 pub mod style;
 mod svg;

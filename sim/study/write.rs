@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// One figure written.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FigureEntry {
-    /// File name without extension (`.png`, `.svg` and `.pdf` exist).
+    /// File name without extension (`.png` and `.svg` exist).
     pub name: String,
     pub width: u32,
     pub height: u32,
@@ -260,8 +260,8 @@ fn readme(index: &Index) -> String {
     out += "\n## Figures\n\n";
     for f in &index.figures {
         out += &format!(
-            "### {}\n\n![{}]({}.png)\n\n[SVG]({}.svg) · [PDF]({}.pdf)\n\n",
-            f.caption, f.caption, f.name, f.name, f.name
+            "### {}\n\n![{}]({}.png)\n\n[SVG]({}.svg)\n\n",
+            f.caption, f.caption, f.name, f.name
         );
     }
     if !index.skipped.is_empty() {
@@ -273,11 +273,10 @@ fn readme(index: &Index) -> String {
     out
 }
 
-/// Paths of a figure's three files.
-pub fn figure_files(dir: &Path, f: &FigureEntry) -> [PathBuf; 3] {
+/// Paths of a figure's two files.
+pub fn figure_files(dir: &Path, f: &FigureEntry) -> [PathBuf; 2] {
     [
         dir.join(format!("{}.png", f.name)),
         dir.join(format!("{}.svg", f.name)),
-        dir.join(format!("{}.pdf", f.name)),
     ]
 }
