@@ -16,6 +16,7 @@ use crate::model::eval;
 use crate::model::open::open_workload;
 use crate::quant::Format;
 use crate::run::{self, NumericsMode, RunOptions, RunRecord};
+use crate::sensitivity::{self, Sensitivity};
 use crate::sweep::{self, Row};
 use crate::validation::{self, Outcome, PointsSensitivity};
 use crate::workload::{self, Workload};
@@ -87,8 +88,24 @@ pub struct Study {
     /// Each estimated input halved and doubled on the runs of the published points, mapping
     /// held (the validation figure's error bars and the sensitivity figures).
     pub sensitivity: Vec<PointsSensitivity>,
+    /// The same for every system no published point analyses, on the claim's model.
+    pub system_sensitivity: Vec<SystemSensitivity>,
     pub claims: Vec<Claim>,
 }
+
+/// The sensitivity of one system without a published point: [`UNPUBLISHED_WORKLOAD`] in its
+/// default format on the fewest units, every estimated input halved and doubled, mapping held.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemSensitivity {
+    pub arch: String,
+    pub workload: String,
+    /// `null` when the run could not be analysed (see `error`).
+    pub analysis: Option<Sensitivity>,
+    pub error: Option<String>,
+}
+
+/// The model of the tornadoes of systems without a published point: the claim's 70B model.
+const UNPUBLISHED_WORKLOAD: &str = "llama2-70b";
 
 /// Paragraphs of the accuracy text the study scores by default: a quarter of the shipped text,
 /// which keeps the whole study under two minutes on two busy cores (all 314 take about four
@@ -182,6 +199,45 @@ fn sensitivity_study() -> Result<Vec<PointsSensitivity>> {
     }
 }
 
+/// One [`SystemSensitivity`] per preset system that none of `covered` analyses, so every
+/// system has a tornado; two variants at a time, as [`sensitivity_study`].
+fn system_sensitivity_study(
+    archs: &[(PathBuf, Arch)],
+    workloads: &[(PathBuf, Workload)],
+    covered: &[PointsSensitivity],
+) -> Vec<SystemSensitivity> {
+    let Some(w) = workloads
+        .iter()
+        .map(|(_, w)| w)
+        .find(|w| w.name == UNPUBLISHED_WORKLOAD)
+    else {
+        return Vec::new();
+    };
+    let opts = RunOptions {
+        numerics: NumericsMode::Off,
+        ..RunOptions::default()
+    };
+    let analyse = |a: &Arch| {
+        let out = sensitivity::analyse_held(a, w, &opts);
+        SystemSensitivity {
+            arch: a.name.clone(),
+            workload: w.name.clone(),
+            error: out.as_ref().err().map(ToString::to_string),
+            analysis: out.ok(),
+        }
+    };
+    let uncovered: Vec<&Arch> = archs
+        .iter()
+        .map(|(_, a)| a)
+        .filter(|a| !covered.iter().any(|c| c.analysis.arch == a.name))
+        .collect();
+    let all = || uncovered.iter().map(|a| analyse(a)).collect();
+    match rayon::ThreadPoolBuilder::new().num_threads(2).build() {
+        Ok(pool) => pool.install(all),
+        Err(_) => all(),
+    }
+}
+
 /// Run the whole study. `progress` is told the name of each stage as it starts.
 pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
     let archs = arch::presets()?;
@@ -228,6 +284,8 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
     progress("sensitivity of the published points");
     // A validation file that does not load has already been reported above.
     let sensitivity = sensitivity_study().unwrap_or_default();
+    progress("sensitivity of the systems without a published point");
+    let system_sensitivity = system_sensitivity_study(&archs, &workloads, &sensitivity);
     let claims = claims::all(&fits, &runs, accuracy.as_ref(), accuracy_error.as_deref());
     Ok(Study {
         fits,
@@ -238,6 +296,7 @@ pub fn run(opts: Options, progress: &dyn Fn(&str)) -> Result<Study> {
         validation,
         validation_error,
         sensitivity,
+        system_sensitivity,
         claims,
     })
 }

@@ -128,6 +128,38 @@ fn validation_figures(study: &Study, dir: &Path, index: &mut Index) -> Result<()
     Ok(())
 }
 
+/// One sensitivity tornado per system without a published point (or why it has none).
+fn system_sensitivity_figures(study: &Study, dir: &Path, index: &mut Index) -> Result<(), Error> {
+    for s in &study.system_sensitivity {
+        match &s.analysis {
+            Some(a) if !a.rows.is_empty() => index.figure(
+                dir,
+                &format!("sensitivity-{}-{}", a.arch, a.workload),
+                format!(
+                    "Sensitivity of {} ({} on {} {}(s)) on {} to each estimated input (no published point)",
+                    a.workload,
+                    a.format,
+                    a.units,
+                    a.unit.name(),
+                    a.arch
+                ),
+                &build::sensitivity(a),
+            )?,
+            Some(_) => index.skipped.push(format!(
+                "sensitivity of {} on {}: the system has no estimated input",
+                s.workload, s.arch
+            )),
+            None => index.skipped.push(format!(
+                "sensitivity of {} on {}: {}",
+                s.workload,
+                s.arch,
+                s.error.as_deref().unwrap_or("not analysed")
+            )),
+        }
+    }
+    Ok(())
+}
+
 /// Write everything under `dir` (created if needed).
 pub fn write(study: &Study, dir: &Path) -> Result<Index, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
@@ -233,6 +265,7 @@ pub fn write(study: &Study, dir: &Path) -> Result<Index, Error> {
         )),
     }
     validation_figures(study, dir, &mut index)?;
+    system_sensitivity_figures(study, dir, &mut index)?;
     index.figure(
         dir,
         "bit-layouts",
