@@ -196,19 +196,7 @@ mod tests {
             ] {
                 let grid = (f16::from_f32((hi - lo) / g.max_code()), f16::from_f32(lo));
                 let (s, z) = (grid.0.to_f32(), grid.1.to_f32());
-                let mut w = vec![
-                    f32::NAN,
-                    f32::INFINITY,
-                    f32::NEG_INFINITY,
-                    0.0,
-                    -0.0,
-                    3e9,
-                    -3e9,
-                ];
-                for k in -40..40 {
-                    let at = z + s * (k as f32 * 0.5);
-                    w.extend([at, at.next_up(), at.next_down(), at + 0.25 * s]);
-                }
+                let w = super::super::round::probes(&[(z, s)]);
                 let mut fast = vec![0u32; w.len()];
                 Coder::codes(&g, &grid, &w, &mut fast);
                 for (c, (&v, &code)) in w.iter().zip(&fast).enumerate() {

@@ -338,26 +338,6 @@ pub(crate) fn decode(format: Format, v: &View, row: usize, col0: usize, out: &mu
 mod tests {
     use super::*;
 
-    /// Weights on and around every level and half-level of `g`, and the values no row holds.
-    fn probes(g: &PairGrid) -> Vec<f32> {
-        let mut w = vec![
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            0.0,
-            -0.0,
-            3e9,
-            -3e9,
-        ];
-        for k in -40..40 {
-            for (o, s) in [(g.o, g.s), (g.o3, g.s3)] {
-                let at = o + s * (k as f32 * 0.5);
-                w.extend([at, at.next_up(), at.next_down(), at + 0.25 * s]);
-            }
-        }
-        w
-    }
-
     #[test]
     fn vector_codes_equal_the_codes_of_each_weight() {
         for format in [Format::Q35, Format::Q35Opt] {
@@ -368,7 +348,7 @@ mod tests {
                 (-5e-5, 4e-5),
             ] {
                 let (_, _, g) = PairGrid::for_range(format, lo, hi, 0).unwrap();
-                let w = probes(&g);
+                let w = super::super::round::probes(&[(g.o, g.s), (g.o3, g.s3)]);
                 let mut fast = vec![0u32; w.len()];
                 let done = g.codes_avx2(&w, &mut fast);
                 assert!(done + 8 > w.len() || !crate::quant::isa::cpu_has_avx2());

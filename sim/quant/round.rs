@@ -19,6 +19,28 @@ pub(crate) fn round(x: f32) -> f32 {
     r.copysign(x)
 }
 
+/// Weights on and around every level and half-level of the grids `(offset, step)` (the values
+/// rounding must get right), and the values no row holds: NaN, infinities, signed zeros, huge.
+#[cfg(test)]
+pub(super) fn probes(grids: &[(f32, f32)]) -> Vec<f32> {
+    let mut w = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        3e9,
+        -3e9,
+    ];
+    for k in -40..40 {
+        for &(o, s) in grids {
+            let at = o + s * (k as f32 * 0.5);
+            w.extend([at, at.next_up(), at.next_down(), at + 0.25 * s]);
+        }
+    }
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::round;
