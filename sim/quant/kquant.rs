@@ -208,6 +208,13 @@ pub(crate) fn sub_at(v: &View, row: usize, col: usize) -> (f32, f32) {
     let rec = record(v.cols, row, col);
     let (d, dmin) = (f16_at(meta, rec).to_f32(), f16_at(meta, rec + 2).to_f32());
     let field = window(meta, 8 * (rec + F16_PART) + 12 * ((col % SUPER) / SUB));
+    field_grid(d, dmin, field)
+}
+
+/// `(scale, min)` of the sub-block whose 12-bit field (6-bit scale, then 6-bit min) is in the
+/// low bits of `field`.
+#[inline(always)]
+fn field_grid(d: f32, dmin: f32, field: u64) -> (f32, f32) {
     sub_grid(d, dmin, (field & 63) as u8, ((field >> 6) & 63) as u8)
 }
 
@@ -228,7 +235,7 @@ pub(crate) fn sub_grids(v: &View, row: usize, out: &mut Vec<f32>) {
             } else {
                 high >> (12 * (i - 4))
             };
-            let (scale, min) = sub_grid(d, dmin, (field & 63) as u8, ((field >> 6) & 63) as u8);
+            let (scale, min) = field_grid(d, dmin, field);
             out.extend([scale, -min]);
         }
     }

@@ -51,34 +51,12 @@ impl ErrorSums {
         assert_eq!(reference.len(), approx.len(), "metrics need equal lengths");
         let mut lanes = Lanes::new(self.max_abs);
         let whole = reference.len() / LANES * LANES;
-        let (r4, a4) = (&reference[..whole], &approx[..whole]);
-        #[cfg(target_arch = "x86_64")]
-        let vector = super::isa::cpu_has_avx2();
-        #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        if vector {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU has AVX2 (checked above).
-            unsafe {
-                lanes.add_avx2(r4, a4)
-            };
-        } else {
-            for (r, a) in r4.chunks_exact(LANES).zip(a4.chunks_exact(LANES)) {
-                for i in 0..LANES {
-                    lanes.add(i, r[i], a[i]);
-                }
-            }
-        }
+        lanes.add_whole(&reference[..whole], &approx[..whole]);
         let tail = reference[whole..].iter().zip(&approx[whole..]);
         for (i, (&r, &a)) in tail.enumerate() {
             lanes.add(i, r, a);
         }
-        let total = |lanes: [f64; LANES]| lanes.iter().sum::<f64>();
-        self.signal += total(lanes.signal);
-        self.noise += total(lanes.noise);
-        self.cross += total(lanes.cross);
-        self.other += total(lanes.other);
-        self.max_abs = lanes.max_abs.into_iter().fold(self.max_abs, f64::max);
+        lanes.finish(self);
     }
 
     /// Add the sums of another block.
@@ -137,8 +115,36 @@ impl Lanes {
     }
 
     /// [`Self::add`] of every element of `reference` and `approx` (a multiple of four long),
-    /// element `i` into lane `i % 4`, the four lanes as one vector: the same operations in the
-    /// same order.
+    /// element `i` into lane `i % 4`; with AVX2 where the CPU has it.
+    fn add_whole(&mut self, reference: &[f32], approx: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::isa::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.add_avx2(reference, approx) };
+            return;
+        }
+        for (r, a) in reference
+            .chunks_exact(LANES)
+            .zip(approx.chunks_exact(LANES))
+        {
+            for i in 0..LANES {
+                self.add(i, r[i], a[i]);
+            }
+        }
+    }
+
+    /// Add the lanes, each in order, into `sums`.
+    fn finish(self, sums: &mut ErrorSums) {
+        let total = |lanes: [f64; LANES]| lanes.iter().sum::<f64>();
+        sums.signal += total(self.signal);
+        sums.noise += total(self.noise);
+        sums.cross += total(self.cross);
+        sums.other += total(self.other);
+        sums.max_abs = self.max_abs.into_iter().fold(sums.max_abs, f64::max);
+    }
+
+    /// [`Self::add_whole`] with the four lanes as one vector: the same operations in the same
+    /// order.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn add_avx2(&mut self, reference: &[f32], approx: &[f32]) {
@@ -218,12 +224,7 @@ mod tests {
             portable.add(i % LANES, r, a);
         }
         let mut sums = ErrorSums::default();
-        let total = |lanes: [f64; LANES]| lanes.iter().sum::<f64>();
-        sums.signal = total(portable.signal);
-        sums.noise = total(portable.noise);
-        sums.cross = total(portable.cross);
-        sums.other = total(portable.other);
-        sums.max_abs = portable.max_abs.into_iter().fold(0.0, f64::max);
+        portable.finish(&mut sums);
         let mut tail = ErrorSums::default();
         tail.add(&r[1000..], &a[1000..]);
         sums.merge(&tail);

@@ -134,10 +134,7 @@ fn claim_workloads(all: &[(PathBuf, Workload)]) -> Vec<&Workload> {
 
 /// Speed run of `w` on `a` in `q3.5` on the fewest units, timing only.
 fn speed_run(a: &Arch, w: &Workload) -> RunEntry {
-    let opts = RunOptions {
-        numerics: NumericsMode::Off,
-        ..RunOptions::default()
-    };
+    let opts = timing_only();
     let out = run::run(a, w, &opts);
     RunEntry {
         arch: a.name.clone(),
@@ -191,11 +188,24 @@ fn validation_study() -> Result<Vec<Outcome>> {
 /// wafer-scale run holds about 1.7 GB, so two keep the study's peak memory near 5 GB, and
 /// each pays a simulated prefill, so one at a time left a core idle for minutes.
 fn sensitivity_study() -> Result<Vec<PointsSensitivity>> {
-    let analyse =
-        || validation::sensitivities(&shipped(validation::PRESET.path), &validation::preset()?);
+    two_at_a_time(|| {
+        validation::sensitivities(&shipped(validation::PRESET.path), &validation::preset()?)
+    })
+}
+
+/// `f` with its parallel work on two threads (on the caller's pool if one cannot be built).
+fn two_at_a_time<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new().num_threads(2).build() {
-        Ok(pool) => pool.install(analyse),
-        Err(_) => analyse(),
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
+/// The options of the study's runs: the default mapping search, timing only.
+fn timing_only() -> RunOptions {
+    RunOptions {
+        numerics: NumericsMode::Off,
+        ..RunOptions::default()
     }
 }
 
@@ -213,10 +223,7 @@ fn system_sensitivity_study(
     else {
         return Vec::new();
     };
-    let opts = RunOptions {
-        numerics: NumericsMode::Off,
-        ..RunOptions::default()
-    };
+    let opts = timing_only();
     let analyse = |a: &Arch| {
         let out = sensitivity::analyse_held(a, w, &opts);
         SystemSensitivity {
@@ -231,11 +238,7 @@ fn system_sensitivity_study(
         .map(|(_, a)| a)
         .filter(|a| !covered.iter().any(|c| c.analysis.arch == a.name))
         .collect();
-    let all = || uncovered.iter().map(|a| analyse(a)).collect();
-    match rayon::ThreadPoolBuilder::new().num_threads(2).build() {
-        Ok(pool) => pool.install(all),
-        Err(_) => all(),
-    }
+    two_at_a_time(|| uncovered.iter().map(|a| analyse(a)).collect())
 }
 
 /// Run the whole study. `progress` is told the name of each stage as it starts.
